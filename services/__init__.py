@@ -1,0 +1,1 @@
+"""The four fulfilment services; each runs alone with `python -m services.<name>`."""

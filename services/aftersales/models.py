@@ -1,0 +1,3 @@
+"""Tables of the aftersales service."""
+
+TABLES: list = []

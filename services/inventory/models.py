@@ -1,0 +1,3 @@
+"""Tables of the inventory service."""
+
+TABLES: list = []

@@ -1,0 +1,3 @@
+"""Tables of the logistics service."""
+
+TABLES: list = []

@@ -1,0 +1,24 @@
+"""Composition root of the orders service."""
+
+from fastapi import FastAPI
+
+from services.orders import api, handlers
+from services.orders.domain import OrderPolicy
+from services.orders.models import TABLES
+from services.orders.settings import OrdersSettings
+from shared.service import ServiceRuntime, create_http_app
+from shared.settings import KafkaSettings
+from shared.topics import ORDERS_EVENTS, PLATFORM_ORDERS
+
+
+def build_app(settings: OrdersSettings, kafka: KafkaSettings) -> FastAPI:
+    runtime = ServiceRuntime(settings, kafka, TABLES)
+    policy = OrderPolicy(high_value_threshold=settings.high_value_threshold,
+                         accepted_currencies=frozenset(settings.accepted_currencies))
+    # Everything this service consumes, in one place.
+    runtime.subscribe(PLATFORM_ORDERS, {"order.placed": handlers.make_on_order_placed(policy)},
+                      on_invalid=handlers.on_invalid_platform_message)
+    runtime.document_publications(ORDERS_EVENTS, ["order.accepted", "order.rejected", "order.cancelled"])
+    runtime.document_publications(PLATFORM_ORDERS, ["order.placed"])
+    return create_http_app(runtime, [api.build_router(runtime, policy)], title="Orders service",
+                           description="Validated intake, priority and lifecycle of orders.")

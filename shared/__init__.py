@@ -1,0 +1,1 @@
+"""The project's own package: event contracts, topics and messaging guarantees shared by every service."""

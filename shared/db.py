@@ -1,0 +1,65 @@
+"""Engine and sessions from a database URL: SQLite (WAL) by default, PostgreSQL in production."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+
+from sqlalchemy import Engine, event, text
+from sqlalchemy.schema import Table
+from sqlmodel import Session, SQLModel, create_engine
+
+
+def make_engine(url: str) -> Engine:
+    if url.startswith("sqlite"):
+        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
+        _make_sqlite_safe_for_concurrent_writers(engine)
+        return engine
+    return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=10)
+
+
+def _make_sqlite_safe_for_concurrent_writers(engine: Engine) -> None:
+    """WAL lets readers run beside a writer; BEGIN IMMEDIATE takes the write lock at the start of
+    every transaction, so two processes never deadlock upgrading a read lock (SQLite would then
+    fail at once instead of waiting on busy_timeout)."""
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_conn, _record):  # type: ignore[no-untyped-def]
+        dbapi_conn.isolation_level = None  # let SQLAlchemy's BEGIN below be the only one
+        cursor = dbapi_conn.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.execute("PRAGMA busy_timeout=30000")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn):  # type: ignore[no-untyped-def]
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+def create_tables(engine: Engine, tables: Iterable[Table]) -> None:
+    """Create only the given tables: every service's models share SQLModel's metadata, but each
+    service's database holds its own tables and nothing else."""
+    SQLModel.metadata.create_all(engine, tables=list(tables))
+
+
+@contextmanager
+def transaction(engine: Engine) -> Iterator[Session]:
+    """One unit of work: commits on success, rolls back on any exception."""
+    with Session(engine, expire_on_commit=False) as session:
+        try:
+            yield session
+            session.commit()
+        except BaseException:
+            session.rollback()
+            raise
+
+
+def is_reachable(engine: Engine) -> bool:
+    try:
+        with engine.connect() as conn:
+            conn.execute(text("SELECT 1"))
+        return True
+    except Exception:
+        return False

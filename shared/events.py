@@ -1,0 +1,376 @@
+"""The integration-event contracts: a CloudEvents 1.0 JSON envelope and one payload model per event type.
+
+Every event any service publishes or consumes is declared here once, so platform teams have a
+single published contract. Payload models are versioned: the envelope's `dataversion` extension
+attribute says which version of the payload model `data` follows (1 for all of them today). A
+breaking change adds a new model under the next version instead of editing the old one.
+
+Changes to this module are additive: new optional fields with defaults, new event types.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from datetime import UTC, datetime
+from typing import Annotated, Any, Literal
+
+from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, ValidationError
+
+from shared.money import Money
+
+UtcDatetime = Annotated[AwareDatetime, AfterValidator(lambda moment: moment.astimezone(UTC))]
+"""A timezone-aware instant, normalised to UTC. Naive times are refused."""
+
+PriorityClass = Literal["presale", "high_value", "standard"]
+OrderType = Literal["standard", "presale"]
+
+PRIORITY_CLASSES: tuple[str, ...] = ("presale", "high_value", "standard")
+"""Dispatch order (R2, R13): presale first, then high-value, then standard."""
+
+
+class Contract(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+# ---------------------------------------------------------------------------------------------
+# Envelope
+
+
+class CloudEvent(BaseModel):
+    """CloudEvents 1.0, structured JSON mode. `data` is validated separately against the payload
+    model registered for (`type`, `dataversion`), so an unknown type can be reported as such."""
+
+    model_config = ConfigDict(extra="allow")
+
+    specversion: Literal["1.0"] = "1.0"
+    id: str = Field(min_length=1, max_length=200, description="Unique per event; consumers dedupe on it.")
+    source: str = Field(min_length=1, max_length=200, examples=["checkout", "orders"])
+    type: str = Field(min_length=1, max_length=100, examples=["order.placed"])
+    time: UtcDatetime
+    subject: str | None = Field(default=None, max_length=200, description="The aggregate id: order id or sku.")
+    datacontenttype: Literal["application/json"] = "application/json"
+    dataversion: int = Field(default=1, ge=1, description="Version of the payload model `data` follows.")
+    data: dict[str, Any]
+
+
+def new_event(type_: str, data: Contract, *, source: str, subject: str | None, time: datetime,
+              event_id: str | None = None) -> CloudEvent:
+    """Build an envelope around a payload; the event id is random unless the caller derives one."""
+    model = EVENT_MODELS.get((type_, 1))
+    if model is None or not isinstance(data, model):
+        raise TypeError(f"{type(data).__name__} is not the registered payload of {type_!r}")
+    return CloudEvent(
+        id=event_id or str(uuid.uuid4()),
+        source=source,
+        type=type_,
+        time=time,
+        subject=subject,
+        data=data.model_dump(mode="json"),
+    )
+
+
+def encode(event: CloudEvent) -> bytes:
+    return event.model_dump_json(exclude_none=True).encode()
+
+
+class UndecodableEvent(ValueError):
+    """The bytes are not a usable event; `reason` says why in words a platform engineer can act on."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+def decode_envelope(raw: bytes) -> CloudEvent:
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise UndecodableEvent(f"not UTF-8 text: {exc}") from exc
+    try:
+        obj = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise UndecodableEvent(f"not JSON: {exc.msg} at line {exc.lineno} column {exc.colno}") from exc
+    if not isinstance(obj, dict):
+        raise UndecodableEvent("not a CloudEvents envelope: the JSON value is not an object")
+    try:
+        return CloudEvent.model_validate(obj)
+    except ValidationError as exc:
+        raise UndecodableEvent("invalid CloudEvents envelope: " + describe_validation_error(exc)) from exc
+
+
+def decode_payload(event: CloudEvent) -> Contract:
+    model = EVENT_MODELS.get((event.type, event.dataversion))
+    if model is None:
+        raise UndecodableEvent(f"unknown event type {event.type!r} version {event.dataversion}")
+    try:
+        return model.model_validate(event.data)
+    except ValidationError as exc:
+        raise UndecodableEvent(f"invalid {event.type} payload: " + describe_validation_error(exc)) from exc
+
+
+def describe_validation_error(exc: ValidationError) -> str:
+    """One line per problem, each naming the field path, e.g. `lines.0.quantity: ...`."""
+    parts = []
+    for err in exc.errors(include_url=False):
+        where = ".".join(str(p) for p in err["loc"]) or "(root)"
+        parts.append(f"{where}: {err['msg']}")
+    return "; ".join(parts)
+
+
+# ---------------------------------------------------------------------------------------------
+# Shared pieces
+
+
+class OrderLine(Contract):
+    sku: str = Field(min_length=1, max_length=64, examples=["SKU-TEA-01"])
+    quantity: int = Field(description="Units ordered; must be positive.", examples=[2])
+    unit_price: Money = Field(description="Price per unit before order-level discounts.", examples=["49.90"])
+    gift: bool = Field(default=False, description="A free gift with purchase (R5, R20).")
+    weight_kg: Money | None = Field(default=None, description="Per unit, for carrier choice (R15).")
+    volume_l: Money | None = Field(default=None, description="Per unit, litres, for carrier choice (R15).")
+
+
+class Promotion(Contract):
+    """A promotion the platform applied; kept so returns can tell when a refund loses it (R5, R23)."""
+
+    kind: Literal["spend_threshold", "tiered_discount", "first_order_coupon", "gift_with_purchase"]
+    code: str | None = Field(default=None, max_length=64)
+    threshold: Money | None = Field(default=None, description="Spend threshold, e.g. 200.00 in '200 off 30'.")
+    amount: Money = Field(description="Discount this promotion gave, e.g. 30.00.")
+
+
+class SkuQuantity(Contract):
+    sku: str
+    quantity: int = Field(gt=0)
+
+
+# ---------------------------------------------------------------------------------------------
+# Inbound from platform services: topic platform.orders
+
+
+class OrderPlaced(Contract):
+    """An order a platform service accepted payment for (R1)."""
+
+    order_id: str = Field(min_length=1, max_length=64, examples=["O-1001"])
+    customer_id: str = Field(min_length=1, max_length=64, examples=["C-9"])
+    order_type: str = Field(description="`standard` or `presale`.", examples=["standard"])
+    lines: list[OrderLine] = Field(min_length=1)
+    discount: Money = Field(default="0.00", description="Order-level discount from promotions.")
+    paid_amount: Money = Field(description="Sum of lines minus discount.", examples=["89.80"])
+    paid_at: UtcDatetime
+    region: str = Field(min_length=1, max_length=64, examples=["Shanghai"])
+    currency: str = Field(min_length=3, max_length=3, examples=["CNY"])
+    deposit: Money | None = Field(default=None, description="Presale deposit (counts double against the price, R1).")
+    balance_paid_at: UtcDatetime | None = Field(default=None, description="When a presale's final payment was made.")
+    promotions: list[Promotion] = Field(default_factory=list)
+    first_order: bool = False
+
+
+# ---------------------------------------------------------------------------------------------
+# Orders service: topic orders.events
+
+
+class OrderAccepted(Contract):
+    order_id: str
+    customer_id: str
+    order_type: OrderType
+    priority_class: PriorityClass
+    priority_rank: str = Field(description="Sortable: lower sorts first. Decided once at acceptance (R2).")
+    lines: list[OrderLine]
+    discount: Money
+    paid_amount: Money
+    paid_at: UtcDatetime
+    region: str
+    currency: str
+    deposit: Money | None = None
+    balance_paid_at: UtcDatetime | None = None
+    promotions: list[Promotion] = Field(default_factory=list)
+    accepted_at: UtcDatetime
+
+
+class OrderRejected(Contract):
+    order_id: str | None = Field(description="Absent when the order id itself was unreadable.")
+    reason: str
+    source_event_id: str | None = None
+
+
+class OrderCancelled(Contract):
+    """On platform.orders: the platform asks to cancel (R4), `cancelled_at` may be absent.
+    On orders.events: the orders service confirms the cancellation; inventory releases the stock."""
+
+    order_id: str = Field(min_length=1, max_length=64)
+    reason: str = Field(default="", max_length=500)
+    cancelled_at: UtcDatetime | None = None
+
+
+# ---------------------------------------------------------------------------------------------
+# Inventory service: topic inventory.reservations (key order id) and inventory.stock (key sku)
+
+
+class StockReserved(Contract):
+    """Every line of the order is reserved (R7); carries what logistics needs to ship it."""
+
+    order_id: str
+    order_type: OrderType = "standard"
+    priority_class: PriorityClass
+    priority_rank: str
+    lines: list[OrderLine]
+    region: str
+    paid_at: UtcDatetime
+    reserved_at: UtcDatetime
+
+
+class StockBackordered(Contract):
+    order_id: str
+    missing: list[SkuQuantity] = Field(description="Lines that could not be reserved.")
+    presale: bool = Field(default=False, description="True when a sku is in presale mode (R10).")
+    expected_date: UtcDatetime | None = None
+    backordered_at: UtcDatetime
+
+
+class StockReleased(Contract):
+    order_id: str
+    lines: list[SkuQuantity]
+    released_at: UtcDatetime
+
+
+class ReplenishmentRequested(Contract):
+    request_id: str
+    sku: str
+    quantity: int = Field(gt=0, description="Units that restore planned stock.")
+    urgent: bool = False
+    reason: str
+    requested_at: UtcDatetime
+
+
+class SkuModeChanged(Contract):
+    sku: str
+    mode: Literal["in_stock", "presale", "deposit_presale"]
+    reason: str
+    expected_date: UtcDatetime | None = None
+    discount_percent: int | None = Field(default=None, ge=0, le=100)
+    changed_at: UtcDatetime
+
+
+# ---------------------------------------------------------------------------------------------
+# Suppliers: topic supplier.deliveries
+
+
+class SupplierDelivery(Contract):
+    delivery_id: str = Field(min_length=1, max_length=64)
+    sku: str = Field(min_length=1, max_length=64)
+    quantity: int = Field(gt=0)
+    delivered_at: UtcDatetime
+
+
+# ---------------------------------------------------------------------------------------------
+# Logistics service: topic logistics.shipments; carriers: topic carrier.events
+
+
+class ShipmentDispatched(Contract):
+    order_id: str
+    shipment_id: str
+    carrier: str
+    tracking_number: str
+    dispatched_at: UtcDatetime
+    replacement_for_case: str | None = Field(default=None, description="Set when this ships an exchange.")
+
+
+class ShipmentDelivered(Contract):
+    order_id: str
+    shipment_id: str
+    delivered_at: UtcDatetime
+
+
+class ShipmentException(Contract):
+    order_id: str
+    shipment_id: str
+    kind: Literal["delayed", "damaged", "lost"]
+    note: str = ""
+    reported_at: UtcDatetime
+
+
+class CarrierDelivery(Contract):
+    carrier: str = Field(min_length=1, max_length=64)
+    tracking_number: str = Field(min_length=1, max_length=64)
+    delivered_at: UtcDatetime
+
+
+# ---------------------------------------------------------------------------------------------
+# Aftersales service: topic aftersales.cases
+
+
+class ReturnLine(Contract):
+    sku: str
+    quantity: int = Field(gt=0)
+    gift: bool = False
+
+
+class ReturnRequested(Contract):
+    case_id: str
+    order_id: str
+    kind: Literal["return", "exchange"]
+    lines: list[ReturnLine]
+    reason: str = ""
+    requested_at: UtcDatetime
+
+
+class ReturnRejected(Contract):
+    case_id: str
+    order_id: str
+    reason: str
+    rejected_at: UtcDatetime
+
+
+class ReturnReceived(Contract):
+    """Goods are back and inspected; inventory restocks only when inspection passed (R23)."""
+
+    case_id: str
+    order_id: str
+    lines: list[ReturnLine]
+    inspection_passed: bool
+    received_at: UtcDatetime
+
+
+class RefundIssued(Contract):
+    case_id: str
+    order_id: str
+    amount: Money
+    issued_at: UtcDatetime
+
+
+class ExchangeRequested(Contract):
+    """Asks logistics for a replacement shipment of the same lines."""
+
+    case_id: str
+    order_id: str
+    lines: list[OrderLine]
+    region: str
+    requested_at: UtcDatetime
+
+
+# ---------------------------------------------------------------------------------------------
+# Registry: (type, dataversion) -> payload model. Every published or consumed type is here.
+
+EVENT_MODELS: dict[tuple[str, int], type[Contract]] = {
+    ("order.placed", 1): OrderPlaced,
+    ("order.accepted", 1): OrderAccepted,
+    ("order.rejected", 1): OrderRejected,
+    ("order.cancelled", 1): OrderCancelled,
+    ("stock.reserved", 1): StockReserved,
+    ("stock.backordered", 1): StockBackordered,
+    ("stock.released", 1): StockReleased,
+    ("replenishment.requested", 1): ReplenishmentRequested,
+    ("sku.mode_changed", 1): SkuModeChanged,
+    ("supplier.delivery", 1): SupplierDelivery,
+    ("shipment.dispatched", 1): ShipmentDispatched,
+    ("shipment.delivered", 1): ShipmentDelivered,
+    ("shipment.exception", 1): ShipmentException,
+    ("carrier.delivery", 1): CarrierDelivery,
+    ("return.requested", 1): ReturnRequested,
+    ("return.rejected", 1): ReturnRejected,
+    ("return.received", 1): ReturnReceived,
+    ("refund.issued", 1): RefundIssued,
+    ("exchange.requested", 1): ExchangeRequested,
+}

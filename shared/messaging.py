@@ -1,0 +1,463 @@
+"""Messaging guarantees every service uses: transactional outbox, inbox dedupe, dead letters, retries.
+
+- Outbox: a handler's or an HTTP route's state changes and the events they cause are written in
+  one database transaction (`OutboxMessage` rows). `OutboxRelay` publishes them with an
+  idempotent producer (acks=all) and marks them published. A crash between commit and publish
+  loses nothing: the rows are still pending when the service comes back.
+- Inbox: `InboxEntry` records each processed event id in the same transaction as its effects,
+  so a redelivered event changes nothing.
+- Offsets are committed by FastStream only after `EventConsumer` returns, i.e. after the
+  handler's transaction committed (ack policy NACK_ON_ERROR: an infrastructure failure seeks
+  back and the message is delivered again).
+- Dead letters: bytes that are not an event, an event that fails its contract, or one whose
+  handler keeps failing after bounded retries goes to `<topic>.dlq` with the original bytes as
+  the value and the reason and source topic/partition/offset as headers. They are written
+  through the outbox too, so a dead letter is never lost either.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+import anyio
+from aiokafka import AIOKafkaProducer
+from sqlalchemy import Column, Engine, LargeBinary, Text, func, or_, update
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Field, Session, SQLModel, col, select
+
+from shared.clock import Clock
+from shared.db import transaction
+from shared.events import (
+    EVENT_MODELS,
+    CloudEvent,
+    Contract,
+    UndecodableEvent,
+    decode_envelope,
+    decode_payload,
+    encode,
+    new_event,
+)
+from shared.metrics import ServiceMetrics
+from shared.topics import TopicSpec, dlq_name
+
+log = logging.getLogger(__name__)
+
+LEASE = timedelta(seconds=30)
+"""How long a relay may hold claimed rows before another relay may take them over."""
+
+
+# ---------------------------------------------------------------------------------------------
+# Tables (created in every service's own database)
+
+
+class OutboxMessage(SQLModel, table=True):
+    __tablename__ = "outbox_message"
+
+    id: int | None = Field(default=None, primary_key=True)
+    event_id: str = Field(index=True, unique=True)
+    topic: str
+    key: str | None = None
+    value: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
+    headers_json: str = Field(default="{}", sa_column=Column(Text, nullable=False, server_default="{}"))
+    # not_published -> in_progress -> published; back to not_published when publishing fails
+    state: str = Field(default="not_published", index=True)
+    attempts: int = 0
+    created_at: datetime
+    lease_until: datetime | None = None
+    published_at: datetime | None = None
+    last_error: str | None = None
+
+
+class InboxEntry(SQLModel, table=True):
+    __tablename__ = "inbox_entry"
+
+    consumer: str = Field(primary_key=True)
+    event_id: str = Field(primary_key=True)
+    topic: str
+    processed_at: datetime
+
+
+MESSAGING_TABLES = [OutboxMessage.__table__, InboxEntry.__table__]
+
+
+# ---------------------------------------------------------------------------------------------
+# Writing to the outbox
+
+
+@dataclass
+class Outbox:
+    """Adds events to the outbox inside the caller's transaction."""
+
+    source: str
+    topic_prefix: str
+    clock: Clock
+    wake: Callable[[], None] = lambda: None
+
+    def publish(self, session: Session, spec: TopicSpec, type_: str, payload: Contract, *,
+                key: str, subject: str | None = None, event_id: str | None = None) -> CloudEvent:
+        event = new_event(type_, payload, source=self.source, subject=subject or key,
+                          time=self.clock.now(), event_id=event_id)
+        self.add_raw(session, self.topic_prefix + spec.name, key=key, value=encode(event),
+                     event_id=event.id, headers={"ce_type": type_})
+        return event
+
+    def add_raw(self, session: Session, topic: str, *, key: str | None, value: bytes,
+                headers: dict[str, str] | None = None, event_id: str | None = None) -> None:
+        session.add(OutboxMessage(
+            event_id=event_id or str(uuid.uuid4()), topic=topic, key=key, value=value,
+            headers_json=json.dumps(headers or {}), created_at=self.clock.now(),
+        ))
+
+
+def dead_letter_headers(*, reason: str, topic: str, partition: int, offset: int, consumer: str,
+                        failed_at: datetime) -> dict[str, str]:
+    return {
+        "dlq.reason": reason[:2000],
+        "dlq.source.topic": topic,
+        "dlq.source.partition": str(partition),
+        "dlq.source.offset": str(offset),
+        "dlq.consumer": consumer,
+        "dlq.failed_at": failed_at.isoformat(),
+    }
+
+
+# ---------------------------------------------------------------------------------------------
+# Relay: outbox -> Kafka
+
+
+class OutboxRelay:
+    """Publishes outbox rows in id order with an idempotent producer, then marks them published."""
+
+    def __init__(self, engine: Engine, bootstrap_servers: str, clock: Clock, metrics: ServiceMetrics,
+                 *, client_id: str, interval_s: float = 0.2, batch_size: int = 500) -> None:
+        self._engine = engine
+        self._bootstrap = bootstrap_servers
+        self._clock = clock
+        self._metrics = metrics
+        self._client_id = client_id
+        self._interval = interval_s
+        self._batch_size = batch_size
+        self._wakeup = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self._producer: AIOKafkaProducer | None = None
+        self.connected = False
+
+    def wake(self) -> None:
+        """Called after a commit that added rows; safe from worker threads."""
+        loop = self._loop
+        if loop is not None and not loop.is_closed():
+            loop.call_soon_threadsafe(self._wakeup.set)
+
+    _loop: asyncio.AbstractEventLoop | None = None
+
+    async def start(self) -> None:
+        self._loop = asyncio.get_running_loop()
+        self._task = asyncio.create_task(self._run(), name="outbox-relay")
+
+    async def stop(self) -> None:
+        if self._task:
+            self._task.cancel()
+            try:
+                await self._task
+            except (asyncio.CancelledError, Exception):
+                pass
+        if self._producer is not None:
+            try:
+                await asyncio.wait_for(self._producer.stop(), timeout=10)
+            except Exception:
+                log.warning("outbox producer did not stop cleanly", exc_info=True)
+        self._producer = None
+        self.connected = False
+
+    async def _connect(self) -> AIOKafkaProducer:
+        while True:
+            producer = AIOKafkaProducer(
+                bootstrap_servers=self._bootstrap, client_id=self._client_id,
+                enable_idempotence=True, acks="all", linger_ms=5, request_timeout_ms=15000,
+            )
+            try:
+                await producer.start()
+                self.connected = True
+                return producer
+            except Exception as exc:
+                log.warning("outbox relay cannot reach Kafka yet (%s); retrying", exc)
+                await producer.stop()
+                await asyncio.sleep(1.0)
+
+    async def _run(self) -> None:
+        self._producer = await self._connect()
+        last_backlog_check = 0.0
+        while True:
+            try:
+                published = await self.publish_pending()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("outbox relay pass failed; will retry")
+                published = 0
+                await asyncio.sleep(1.0)
+            if time.monotonic() - last_backlog_check > 2.0:
+                last_backlog_check = time.monotonic()
+                self._metrics.outbox_backlog.set(await anyio.to_thread.run_sync(self.backlog))
+            if published == 0:
+                self._wakeup.clear()
+                try:
+                    await asyncio.wait_for(self._wakeup.wait(), timeout=self._interval)
+                except TimeoutError:
+                    pass
+
+    async def publish_pending(self) -> int:
+        rows = await anyio.to_thread.run_sync(self._claim_batch)
+        if not rows:
+            return 0
+        assert self._producer is not None
+        # send() only appends to the producer's batch, in call order, so per-partition order is
+        # the outbox order; the futures resolve when the brokers acknowledged (acks=all).
+        futures = []
+        for row in rows:
+            headers = [(k, v.encode()) for k, v in json.loads(row.headers_json).items()]
+            futures.append(await self._producer.send(
+                row.topic, value=row.value, key=row.key.encode() if row.key is not None else None,
+                headers=headers,
+            ))
+        results = await asyncio.gather(*futures, return_exceptions=True)
+        done = [row.id for row, result in zip(rows, results) if not isinstance(result, BaseException)]
+        failed = [(row.id, repr(result)) for row, result in zip(rows, results) if isinstance(result, BaseException)]
+        await anyio.to_thread.run_sync(self._mark, done, failed)
+        for row, result in zip(rows, results):
+            if not isinstance(result, BaseException):
+                self._metrics.events_published.labels(topic=row.topic).inc()
+        if failed:
+            log.warning("outbox: %d of %d events not published yet: %s", len(failed), len(rows), failed[0][1])
+        return len(done)
+
+    def _claim_batch(self) -> list[OutboxMessage]:
+        now = self._clock_now()
+        with transaction(self._engine) as session:
+            query = (
+                select(OutboxMessage)
+                .where(or_(
+                    OutboxMessage.state == "not_published",
+                    (OutboxMessage.state == "in_progress") & (col(OutboxMessage.lease_until) < now),
+                ))
+                .order_by(col(OutboxMessage.id))
+                .limit(self._batch_size)
+                .with_for_update(skip_locked=True)  # PostgreSQL: two relays never claim the same row
+            )
+            rows = list(session.exec(query))
+            if rows:
+                session.execute(
+                    update(OutboxMessage)
+                    .where(col(OutboxMessage.id).in_([r.id for r in rows]))
+                    .values(state="in_progress", lease_until=now + LEASE,
+                            attempts=OutboxMessage.attempts + 1)
+                )
+            for row in rows:
+                session.expunge(row)
+            return rows
+
+    def _mark(self, done: list[int], failed: list[tuple[int, str]]) -> None:
+        now = self._clock_now()
+        with transaction(self._engine) as session:
+            if done:
+                session.execute(
+                    update(OutboxMessage).where(col(OutboxMessage.id).in_(done))
+                    .values(state="published", published_at=now, lease_until=None)
+                )
+            for row_id, error in failed:
+                session.execute(
+                    update(OutboxMessage).where(OutboxMessage.id == row_id)
+                    .values(state="not_published", lease_until=None, last_error=error[:1000])
+                )
+
+    def backlog(self) -> int:
+        with Session(self._engine) as session:
+            return session.exec(
+                select(func.count()).select_from(OutboxMessage).where(OutboxMessage.state != "published")
+            ).one()
+
+    def _clock_now(self) -> datetime:
+        # Leases are about real elapsed time, even when the business clock is simulated.
+        from datetime import UTC
+        return datetime.now(UTC)
+
+
+# ---------------------------------------------------------------------------------------------
+# Consuming: decode -> dedupe -> handle in a transaction -> outbox; or dead-letter
+
+
+class InvalidEvent(Exception):
+    """Raised by a handler: this event can never be applied. It is dead-lettered at once with the
+    reason, and the handler's changes are rolled back."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+@dataclass
+class HandlerContext:
+    """What a handler gets besides its payload: the open transaction and a way to publish."""
+
+    session: Session
+    event: CloudEvent | None
+    outbox: Outbox
+    clock: Clock
+    dead_letter_reason: str | None = None
+    published: list[CloudEvent] = field(default_factory=list)
+
+    def publish(self, spec: TopicSpec, type_: str, payload: Contract, *, key: str,
+                subject: str | None = None) -> CloudEvent:
+        event = self.outbox.publish(self.session, spec, type_, payload, key=key, subject=subject)
+        self.published.append(event)
+        return event
+
+    def dead_letter(self, reason: str) -> None:
+        """Commit the handler's changes and also send the original message to the dead-letter
+        topic (e.g. an order rejected by validation: `order.rejected` is published, and the bad
+        original is kept)."""
+        self.dead_letter_reason = reason
+
+
+Handler = Callable[[HandlerContext, Any], None]
+"""A synchronous function run in a worker thread inside one database transaction."""
+
+InvalidHandler = Callable[[HandlerContext, str], None]
+"""Called, in the dead letter's transaction, when a message on a topic is dead-lettered; lets a
+service tell the sender (e.g. `order.rejected`). `ctx.event` is None when the bytes were not
+even an envelope."""
+
+
+@dataclass
+class Record:
+    topic: str
+    partition: int
+    offset: int
+    key: bytes | None
+    value: bytes
+
+
+class EventConsumer:
+    """Turns Kafka records into handler calls with the guarantees above."""
+
+    def __init__(self, engine: Engine, outbox: Outbox, clock: Clock, metrics: ServiceMetrics, *,
+                 consumer_name: str, retries: int = 3, wake_relay: Callable[[], None] = lambda: None) -> None:
+        self._engine = engine
+        self._outbox = outbox
+        self._clock = clock
+        self._metrics = metrics
+        self._consumer_name = consumer_name
+        self._retries = retries
+        self._wake_relay = wake_relay
+
+    async def process(self, record: Record, handlers: dict[str, Handler],
+                      on_invalid: InvalidHandler | None = None) -> str:
+        """Returns what happened: handled, duplicate, ignored or dead_lettered."""
+        started = time.perf_counter()
+        outcome = await self._process(record, handlers, on_invalid)
+        self._metrics.handler_seconds.labels(topic=record.topic).observe(time.perf_counter() - started)
+        return outcome
+
+    async def _process(self, record: Record, handlers: dict[str, Handler],
+                       on_invalid: InvalidHandler | None) -> str:
+        try:
+            event = decode_envelope(record.value)
+        except UndecodableEvent as exc:
+            return await self._dead_letter(record, exc.reason, event=None, on_invalid=on_invalid)
+        self._metrics.events_consumed.labels(topic=record.topic, type=event.type).inc()
+        handler = handlers.get(event.type)
+        if handler is None:
+            if (event.type, event.dataversion) in EVENT_MODELS:
+                return "ignored"  # a known event this service has no business with
+            return await self._dead_letter(
+                record, f"unknown event type {event.type!r} version {event.dataversion}", event=event, on_invalid=on_invalid)
+        try:
+            payload = decode_payload(event)
+        except UndecodableEvent as exc:
+            return await self._dead_letter(record, exc.reason, event=event, on_invalid=on_invalid)
+
+        attempt = 0
+        while True:
+            try:
+                outcome = await anyio.to_thread.run_sync(self._handle, record, event, payload, handler)
+                break
+            except InvalidEvent as exc:
+                return await self._dead_letter(record, exc.reason, event=event, on_invalid=on_invalid)
+            except Exception as exc:
+                attempt += 1
+                if attempt > self._retries:
+                    log.exception("handler for %s %s failed %d times; dead-lettering", event.type, event.id, attempt)
+                    return await self._dead_letter(
+                        record, f"handler failed after {attempt} attempts: {exc!r}", event=event, on_invalid=on_invalid)
+                log.warning("handler for %s %s failed (%r); retry %d", event.type, event.id, exc, attempt)
+                await asyncio.sleep(min(0.1 * 2 ** attempt, 2.0))
+        if outcome == "duplicate":
+            self._metrics.duplicates.labels(topic=record.topic).inc()
+        self._wake_relay()
+        return outcome
+
+    def _handle(self, record: Record, event: CloudEvent, payload: Contract, handler: Handler) -> str:
+        try:
+            with transaction(self._engine) as session:
+                if session.get(InboxEntry, (self._consumer_name, event.id)) is not None:
+                    return "duplicate"
+                ctx = HandlerContext(session=session, event=event, outbox=self._outbox, clock=self._clock)
+                handler(ctx, payload)
+                session.add(InboxEntry(consumer=self._consumer_name, event_id=event.id, topic=record.topic,
+                                       processed_at=self._clock.now()))
+                if ctx.dead_letter_reason is not None:
+                    self._add_dead_letter(session, record, ctx.dead_letter_reason)
+                    return "dead_lettered"
+                return "handled"
+        except IntegrityError:
+            # Another instance recorded the same event id first: it is a duplicate. (Any other
+            # integrity problem shows up again on the retry and is dead-lettered there.)
+            with Session(self._engine) as session:
+                if session.get(InboxEntry, (self._consumer_name, event.id)) is not None:
+                    return "duplicate"
+            raise
+
+    async def _dead_letter(self, record: Record, reason: str, *, event: CloudEvent | None,
+                           on_invalid: InvalidHandler | None) -> str:
+        """Written through the outbox, so the dead letter survives a crash. Deduped per source
+        offset, so a redelivered bad message is dead-lettered once."""
+        inbox_id = f"dlq:{record.topic}:{record.partition}:{record.offset}"
+
+        def write() -> bool:
+            try:
+                with transaction(self._engine) as session:
+                    if session.get(InboxEntry, (self._consumer_name, inbox_id)) is not None:
+                        return False
+                    self._add_dead_letter(session, record, reason)
+                    if on_invalid is not None:
+                        on_invalid(HandlerContext(session=session, event=event, outbox=self._outbox,
+                                                  clock=self._clock), reason)
+                    session.add(InboxEntry(consumer=self._consumer_name, event_id=inbox_id,
+                                           topic=record.topic, processed_at=self._clock.now()))
+                    return True
+            except IntegrityError:
+                return False
+
+        log.warning("dead-lettering %s[%d]@%d: %s", record.topic, record.partition, record.offset, reason)
+        await anyio.to_thread.run_sync(write)
+        self._wake_relay()
+        return "dead_lettered"
+
+    def _add_dead_letter(self, session: Session, record: Record, reason: str) -> None:
+        self._metrics.dead_letters.labels(topic=record.topic).inc()
+        self._outbox.add_raw(
+            session, dlq_name(record.topic),
+            key=record.key.decode("utf-8", "replace") if record.key is not None else None,
+            value=record.value,
+            headers=dead_letter_headers(reason=reason, topic=record.topic, partition=record.partition,
+                                        offset=record.offset, consumer=self._consumer_name,
+                                        failed_at=self._clock.now()),
+        )

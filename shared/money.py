@@ -1,0 +1,68 @@
+"""Decimal helpers: money is never a float, and always rounded to the cent the same way."""
+
+from __future__ import annotations
+
+from decimal import ROUND_FLOOR, ROUND_HALF_UP, Decimal, InvalidOperation
+from typing import Annotated, Any, Sequence
+
+from pydantic import AfterValidator, BeforeValidator, PlainSerializer
+
+CENT = Decimal("0.01")
+
+
+def to_money(value: Decimal | str | int) -> Decimal:
+    """Parse and round to the cent. Floats are refused: they cannot represent cents exactly."""
+    if isinstance(value, float):
+        raise TypeError("money must not be a float; pass a decimal string")
+    try:
+        amount = Decimal(value)
+    except (InvalidOperation, TypeError) as exc:
+        raise ValueError(f"not a decimal amount: {value!r}") from exc
+    if not amount.is_finite():
+        raise ValueError(f"not a finite amount: {value!r}")
+    return amount.quantize(CENT, rounding=ROUND_HALF_UP)
+
+
+def allocate_pro_rata(total: Decimal, weights: Sequence[Decimal]) -> list[Decimal]:
+    """Split `total` across `weights` to the cent, summing exactly to `total`.
+
+    Largest-remainder method: each share is rounded down to the cent, then the cents left
+    over go to the shares that lost the most in rounding (earlier lines win ties), so the
+    same input always gives the same split.
+    """
+    if not weights:
+        return []
+    weight_sum = sum(weights, Decimal(0))
+    if weight_sum == 0:
+        return [total] + [Decimal("0.00")] * (len(weights) - 1)
+    exact = [total * w / weight_sum for w in weights]
+    shares = [e.quantize(CENT, rounding=ROUND_FLOOR) for e in exact]
+    left_over = int(((total - sum(shares, Decimal(0))) / CENT).to_integral_value())
+    by_remainder = sorted(range(len(weights)), key=lambda i: (-(exact[i] - shares[i]), i))
+    for i in by_remainder[:left_over]:
+        shares[i] += CENT
+    return shares
+
+
+def _refuse_float(value: Any) -> Any:
+    if isinstance(value, float):
+        raise ValueError("amounts are decimal strings such as \"49.90\", not JSON numbers")
+    return value
+
+
+def _whole_cents(value: Decimal) -> Decimal:
+    if not value.is_finite():
+        raise ValueError("amount must be a finite number")
+    if value != value.quantize(CENT):
+        raise ValueError("amount has more than two decimal places")
+    return value.quantize(CENT)
+
+
+# Parsed from a decimal string, checked to the cent, written back as a decimal string in JSON,
+# so no consumer ever sees a float.
+Money = Annotated[
+    Decimal,
+    BeforeValidator(_refuse_float),
+    AfterValidator(_whole_cents),
+    PlainSerializer(lambda d: f"{d:.2f}", return_type=str, when_used="json"),
+]

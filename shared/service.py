@@ -1,0 +1,259 @@
+"""What every service is made of: settings, database, clock, metrics, outbox relay, the FastStream
+Kafka broker with its subscribers, and the FastAPI app with /healthz, /readyz, /metrics.
+
+A service's `app.py` builds a `ServiceRuntime`, registers its subscriptions with `subscribe()`
+(one place listing everything it consumes), adds its HTTP routes, and `serve()` runs it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import asynccontextmanager, contextmanager
+from datetime import datetime, timedelta
+from typing import Any
+
+import anyio
+import uvicorn
+from fastapi import APIRouter, FastAPI, HTTPException, Request
+from fastapi.responses import JSONResponse, Response
+from faststream import AckPolicy
+from faststream.kafka import KafkaBroker
+from faststream.kafka.annotations import KafkaMessage
+from faststream.params import NoCast
+from faststream.specification import AsyncAPI
+from pydantic import BaseModel
+from sqlalchemy.schema import Table
+from sqlmodel import Session
+
+from shared.clock import SettableClock, make_clock
+from shared.db import create_tables, is_reachable, make_engine, transaction
+from shared.events import EVENT_MODELS, CloudEvent
+from shared.messaging import MESSAGING_TABLES, EventConsumer, Handler, InvalidHandler, Outbox, OutboxRelay, Record
+from shared.metrics import CONTENT_TYPE, ServiceMetrics
+from shared.settings import KafkaSettings, ServiceSettings
+from shared.topics import TopicSpec, create_topics
+
+log = logging.getLogger(__name__)
+
+
+class ServiceRuntime:
+    def __init__(self, settings: ServiceSettings, kafka: KafkaSettings, tables: Iterable[Table]) -> None:
+        self.name = settings.service_name
+        self.settings = settings
+        self.kafka = kafka
+        self.engine = make_engine(settings.resolved_database_url())
+        self.tables = [*MESSAGING_TABLES, *tables]
+        self.clock = make_clock(settings.clock)
+        self.metrics = ServiceMetrics(self.name)
+        self.relay = OutboxRelay(self.engine, kafka.bootstrap_servers, self.clock, self.metrics,
+                                 client_id=f"{self.name}-relay", interval_s=settings.relay_interval_s)
+        self.outbox = Outbox(source=self.name, topic_prefix=kafka.topic_prefix, clock=self.clock,
+                             wake=self.relay.wake)
+        # Per-message logs at DEBUG: at peak they would be most of the log volume.
+        self.broker = KafkaBroker(kafka.bootstrap_servers, client_id=self.name, log_level=logging.DEBUG)
+        self.consumer = EventConsumer(self.engine, self.outbox, self.clock, self.metrics,
+                                      consumer_name=self.name, retries=settings.handler_retries,
+                                      wake_relay=self.relay.wake)
+        self.subscriptions: list[tuple[TopicSpec, list[str]]] = []
+        self.broker_connected = False
+        self._connect_task: asyncio.Task[None] | None = None
+        self.on_start: list[Callable[[], None]] = []
+
+    # -- wiring ---------------------------------------------------------------------------
+
+    def subscribe(self, spec: TopicSpec, handlers: dict[str, Handler],
+                  on_invalid: InvalidHandler | None = None) -> None:
+        """Consume `spec` in this service's consumer group; each event type goes to its handler.
+        `on_invalid` runs when a message is dead-lettered (to tell the sender why)."""
+        topic = self.kafka.topic(spec.name)
+
+        async def on_message(body: NoCast[bytes], message: KafkaMessage) -> None:
+            raw = message.raw_message
+            record = Record(topic=raw.topic, partition=raw.partition, offset=raw.offset,
+                            key=raw.key, value=raw.value or b"")
+            await self.consumer.process(record, handlers, on_invalid)
+
+        on_message.__name__ = f"on_{spec.name.replace('.', '_')}"
+        self.broker.subscriber(
+            topic,
+            group_id=self.kafka.topic_prefix + self.name,
+            auto_offset_reset="earliest",
+            ack_policy=AckPolicy.NACK_ON_ERROR,
+            decoder=_raw_bytes,  # our consumer decodes, so that bad bytes reach the dead-letter path
+            title=f"{topic}:{self.name}",
+            description=f"{spec.description} Handled types: {', '.join(sorted(handlers))}. "
+                        "Payload: a CloudEvents 1.0 JSON envelope (see shared/events.py).",
+        )(on_message)
+        self.subscriptions.append((spec, sorted(handlers)))
+
+    def document_publications(self, spec: TopicSpec, types: Iterable[str]) -> None:
+        """Declare, for the AsyncAPI document, what this service publishes on `spec`.
+        Publishing itself goes through the outbox relay."""
+        for type_ in types:
+            model = EVENT_MODELS[(type_, 1)]
+            self.broker.publisher(
+                self.kafka.topic(spec.name),
+                title=f"{self.kafka.topic(spec.name)}:{type_}",
+                description=f"CloudEvent type `{type_}` (dataversion 1); `data` follows {model.__name__}. "
+                            f"Key: {spec.key}.",
+                schema=model,
+            )
+
+    def asyncapi(self) -> dict[str, Any]:
+        spec = AsyncAPI(self.broker, title=f"{self.name} service", version="1.0.0",
+                        description=f"Kafka topics the {self.name} service consumes and publishes.")
+        return spec.to_specification().to_jsonable()
+
+    # -- units of work --------------------------------------------------------------------
+
+    @contextmanager
+    def unit_of_work(self) -> Iterator[Session]:
+        """A transaction for HTTP routes; events added to the outbox go out right after commit."""
+        with transaction(self.engine) as session:
+            yield session
+        self.relay.wake()
+
+    # -- lifecycle ------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        await anyio.to_thread.run_sync(create_tables, self.engine, self.tables)
+        for hook in self.on_start:
+            await anyio.to_thread.run_sync(hook)
+        if self.settings.relay_enabled:
+            await self.relay.start()
+        self._connect_task = asyncio.create_task(self._connect_broker(), name="connect-broker")
+
+    async def _connect_broker(self) -> None:
+        """In the background, so the HTTP API is up (and /readyz says why not ready) while the
+        broker is unreachable."""
+        while True:
+            try:
+                if self.kafka.create_topics:
+                    await anyio.to_thread.run_sync(lambda: create_topics(
+                        self.kafka.bootstrap_servers, self.kafka.topic_prefix,
+                        partitions=self.kafka.partitions, replication_factor=self.kafka.replication_factor,
+                        min_insync_replicas=self.kafka.min_insync_replicas, timeout_s=30))
+                await self.broker.start()
+                self.broker_connected = True
+                log.info("%s connected to Kafka at %s", self.name, self.kafka.bootstrap_servers)
+                return
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                log.warning("%s cannot reach Kafka yet (%s); retrying", self.name, exc)
+                await asyncio.sleep(2.0)
+
+    async def stop(self) -> None:
+        if self._connect_task and not self._connect_task.done():
+            self._connect_task.cancel()
+        try:
+            await asyncio.wait_for(self.broker.stop(), timeout=15)
+        except Exception:
+            log.warning("broker did not stop cleanly", exc_info=True)
+        await self.relay.stop()
+        self.engine.dispose()
+
+    async def readiness(self) -> dict[str, Any]:
+        db_ok = await anyio.to_thread.run_sync(is_reachable, self.engine)
+        broker_ok = False
+        if self.broker_connected:
+            try:
+                broker_ok = await self.broker.ping(timeout=3)
+            except Exception:
+                broker_ok = False
+        return {"database": db_ok, "broker": broker_ok, "relay": self.relay.connected,
+                "ready": db_ok and broker_ok}
+
+
+async def _raw_bytes(message: Any) -> bytes:
+    return message.body
+
+
+class ClockChange(BaseModel):
+    now: datetime | None = None
+    advance_seconds: float | None = None
+
+
+def ops_router(runtime: ServiceRuntime) -> APIRouter:
+    """Health, readiness, metrics, the AsyncAPI document, and the clock."""
+    router = APIRouter(tags=["operations"])
+
+    @router.get("/healthz")
+    async def healthz() -> dict[str, str]:
+        return {"status": "ok", "service": runtime.name}
+
+    @router.get("/readyz")
+    async def readyz() -> JSONResponse:
+        state = await runtime.readiness()
+        return JSONResponse(state, status_code=200 if state["ready"] else 503)
+
+    @router.get("/metrics")
+    async def metrics() -> Response:
+        return Response(runtime.metrics.render(), media_type=CONTENT_TYPE)
+
+    @router.get("/asyncapi.json")
+    async def asyncapi() -> dict[str, Any]:
+        return runtime.asyncapi()
+
+    @router.get("/clock")
+    async def get_clock() -> dict[str, Any]:
+        return {"now": runtime.clock.now().isoformat(), "kind": runtime.settings.clock}
+
+    @router.put("/clock")
+    async def set_clock(change: ClockChange) -> dict[str, Any]:
+        clock = runtime.clock
+        if not isinstance(clock, SettableClock):
+            raise HTTPException(409, "this service runs on the system clock; start it with clock=settable")
+        if change.now is not None:
+            if change.now.tzinfo is None:
+                raise HTTPException(422, "`now` must carry a timezone, e.g. 2026-11-11T00:00:00Z")
+            clock.set(change.now)
+        if change.advance_seconds:
+            clock.advance(timedelta(seconds=change.advance_seconds))
+        return {"now": clock.now().isoformat(), "kind": runtime.settings.clock}
+
+    return router
+
+
+def create_http_app(runtime: ServiceRuntime, routers: Iterable[APIRouter], *, title: str,
+                    description: str = "") -> FastAPI:
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI):  # type: ignore[no-untyped-def]
+        await runtime.start()
+        try:
+            yield
+        finally:
+            await runtime.stop()
+
+    app = FastAPI(title=title, description=description, version="1.0.0", lifespan=lifespan)
+    app.state.runtime = runtime
+    app.include_router(ops_router(runtime))
+    for router in routers:
+        app.include_router(router)
+
+    @app.exception_handler(ValueError)
+    async def value_error(_request: Request, exc: ValueError) -> JSONResponse:
+        # Domain rules raise ValueError with a reason a person can act on.
+        return JSONResponse({"detail": str(exc)}, status_code=422)
+
+    return app
+
+
+def configure_logging(level: str) -> None:
+    logging.basicConfig(level=level.upper(),
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("aiokafka").setLevel(logging.WARNING)
+    logging.getLogger("kafka").setLevel(logging.WARNING)
+
+
+def serve(app: FastAPI, settings: ServiceSettings) -> None:
+    configure_logging(settings.log_level)
+    log.info("%s listening on http://%s:%d", settings.service_name, settings.host, settings.http_port)
+    uvicorn.run(app, host=settings.host, port=settings.http_port, log_level="warning",
+                timeout_graceful_shutdown=10)
+
+
+def event_summary(event: CloudEvent) -> dict[str, Any]:
+    return {"id": event.id, "type": event.type, "time": event.time.isoformat(), "subject": event.subject}

@@ -1,0 +1,49 @@
+"""Settings shared by every service. Kafka settings keep Kafka's own names; service settings carry
+the service's prefix (ORDERS_, INVENTORY_, ...), so one environment can configure all four."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+class KafkaSettings(BaseSettings):
+    """Env prefix KAFKA_: KAFKA_BOOTSTRAP_SERVERS, KAFKA_TOPIC_PREFIX, ..."""
+
+    model_config = SettingsConfigDict(env_prefix="KAFKA_")
+
+    bootstrap_servers: str = "127.0.0.1:9092"
+    topic_prefix: str = Field(default="", description="Prepended to every topic and consumer group name.")
+    partitions: int = Field(default=3, ge=1)
+    replication_factor: int = Field(default=1, ge=1)
+    min_insync_replicas: int | None = Field(default=None, description="Kafka's min.insync.replicas for created topics.")
+    create_topics: bool = Field(default=True, description="Create missing topics at start-up.")
+
+    def topic(self, name: str) -> str:
+        return self.topic_prefix + name
+
+
+class ServiceSettings(BaseSettings):
+    """Each service subclasses this with its own env prefix and defaults."""
+
+    service_name: str = "service"
+    host: str = "127.0.0.1"
+    http_port: int = 8000
+    database_url: str = ""
+    clock: str = Field(default="system", description="`system`, or `settable` for tests and the simulator.")
+    relay_interval_s: float = Field(default=0.2, gt=0, description="How often the outbox relay looks for work when idle.")
+    relay_enabled: bool = Field(default=True, description="False holds events in the outbox (crash drills, draining).")
+    handler_retries: int = Field(default=3, ge=0, description="Retries of a failing handler before dead-lettering.")
+    log_level: str = "INFO"
+
+    def resolved_database_url(self) -> str:
+        """Default: a SQLite file per service under var/, so nothing needs installing."""
+        if self.database_url:
+            return self.database_url
+        path = REPO_ROOT / "var" / "db" / f"{self.service_name}.sqlite"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        return f"sqlite:///{path}"

@@ -1,0 +1,86 @@
+"""Session fixtures: one real Kafka broker for the whole run, and a fresh test world per test.
+
+The broker is, in order of preference: KAFKA_BOOTSTRAP_SERVERS if set; testcontainers' Kafka
+module when a Docker engine answers; otherwise the project's own Apache Kafka broker
+(deploy/localkafka.py) on a free loopback port. The run prints which one it used.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.support.world import World
+
+_BROKER_USED: list[str] = []
+
+
+def _docker_answers() -> bool:
+    try:
+        import docker
+
+        client = docker.from_env(timeout=3)
+        client.ping()
+        return True
+    except Exception:
+        return False
+
+
+@pytest.fixture(scope="session")
+def kafka_bootstrap(tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest) -> Iterator[str]:
+    reporter = request.config.pluginmanager.get_plugin("terminalreporter")
+
+    def announce(text: str) -> None:
+        _BROKER_USED.append(text)
+        if reporter is not None:
+            reporter.write_line(f"\n[kafka] {text}")
+
+    configured = os.environ.get("KAFKA_BOOTSTRAP_SERVERS")
+    if configured:
+        announce(f"using KAFKA_BOOTSTRAP_SERVERS={configured}")
+        yield configured
+        return
+    if _docker_answers():
+        from testcontainers.kafka import KafkaContainer
+
+        with KafkaContainer() as container:
+            bootstrap = container.get_bootstrap_server()
+            announce(f"using testcontainers Kafka at {bootstrap}")
+            yield bootstrap
+        return
+    from deploy import localkafka
+
+    cluster = localkafka.start(port=None, brokers=1, base_dir=tmp_path_factory.mktemp("kafka"))
+    announce(f"using the local Apache Kafka {localkafka.KAFKA_VERSION} broker (KRaft) at {cluster.bootstrap_servers}")
+    try:
+        yield cluster.bootstrap_servers
+    finally:
+        cluster.stop()
+
+
+@pytest.fixture
+def world(kafka_bootstrap: str, tmp_path: Path) -> Iterator[World]:
+    """Fresh topics (own prefix), fresh databases, services started on demand, all stopped after."""
+    w = World(kafka_bootstrap, tmp_path)
+    try:
+        yield w
+    finally:
+        w.close()
+
+
+@pytest.fixture(scope="module")
+def module_world(kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
+    """Like `world`, shared by the tests of one module to save service start-ups."""
+    w = World(kafka_bootstrap, tmp_path_factory.mktemp("world"))
+    try:
+        yield w
+    finally:
+        w.close()
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus, config) -> None:  # type: ignore[no-untyped-def]
+    if _BROKER_USED:
+        terminalreporter.write_line(f"[kafka] broker for this run: {_BROKER_USED[0]}")
