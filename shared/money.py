@@ -5,7 +5,7 @@ from __future__ import annotations
 from decimal import ROUND_FLOOR, ROUND_HALF_UP, Decimal, InvalidOperation
 from typing import Annotated, Any, Sequence
 
-from pydantic import AfterValidator, BeforeValidator, PlainSerializer
+from pydantic import AfterValidator, BeforeValidator, PlainSerializer, WithJsonSchema
 
 CENT = Decimal("0.01")
 
@@ -65,4 +65,5 @@ Money = Annotated[
     BeforeValidator(_refuse_float),
     AfterValidator(_whole_cents),
     PlainSerializer(lambda d: f"{d:.2f}", return_type=str, when_used="json"),
+    WithJsonSchema({"type": "string", "pattern": r"^-?\d+(\.\d{1,2})?$", "description": "decimal string"}),
 ]

@@ -1,0 +1,40 @@
+# The two commands that matter: `make run` and `make test`. Everything installs itself.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+PYTEST := $(BIN)/python -m pytest -p no:cacheprovider
+
+.PHONY: install kafka run test test-unit test-slow test-postgres bench demo docs clean
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[test]'
+	touch $@
+
+install: $(VENV)/.installed
+
+# Fetches Apache Kafka's broker jars once (cached under var/kafka-libs/).
+kafka: install
+	$(BIN)/python -c "from deploy import localkafka; localkafka.ensure_jars()"
+
+# Broker on 127.0.0.1:9092, topics, sample catalog, the four services; Ctrl-C stops everything.
+run: kafka
+	$(BIN)/python -m tools.run_platform
+
+# The default suite against the real broker (started by the tests when KAFKA_BOOTSTRAP_SERVERS is unset).
+test: kafka
+	$(PYTEST) -m "not slow"
+
+test-unit: install
+	$(PYTEST) tests/unit
+
+# Heavier load and fault runs.
+test-slow: kafka
+	$(PYTEST) -m slow
+
+docs: install
+	$(BIN)/python -m tools.events_doc > docs/events.md
+
+clean:
+	rm -rf var/db test-output

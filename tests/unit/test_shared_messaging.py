@@ -1,0 +1,91 @@
+"""The consumer's guarantees against a real SQLite database (no broker needed: records are fed in)."""
+
+import asyncio
+import json
+from datetime import UTC, datetime
+
+import pytest
+from sqlmodel import Session, select
+
+from shared.clock import SettableClock
+from shared.db import create_tables, make_engine
+from shared.events import SupplierDelivery, encode, new_event
+from shared.messaging import MESSAGING_TABLES, EventConsumer, InvalidEvent, Outbox, OutboxMessage, Record
+from shared.metrics import ServiceMetrics
+
+
+@pytest.fixture
+def consumer(tmp_path):
+    engine = make_engine(f"sqlite:///{tmp_path / 'db.sqlite'}")
+    create_tables(engine, MESSAGING_TABLES)
+    clock = SettableClock(datetime(2026, 11, 11, tzinfo=UTC))
+    outbox = Outbox(source="tests", topic_prefix="", clock=clock)
+    c = EventConsumer(engine, outbox, clock, ServiceMetrics("tests"), consumer_name="tests", retries=2)
+    c.engine = engine
+    return c
+
+
+def record(value: bytes, offset: int = 7) -> Record:
+    return Record(topic="supplier.deliveries", partition=1, offset=offset, key=b"S", value=value)
+
+
+def delivery(event_id: str = "E-1") -> bytes:
+    return encode(new_event("supplier.delivery",
+                            SupplierDelivery(delivery_id="D-1", sku="S", quantity=5, delivered_at=datetime.now(UTC)),
+                            source="tests", subject="S", time=datetime.now(UTC), event_id=event_id))
+
+
+def outbox_rows(engine) -> list[OutboxMessage]:
+    with Session(engine) as s:
+        return list(s.exec(select(OutboxMessage).order_by(OutboxMessage.id)))
+
+
+def run(coro):
+    return asyncio.run(coro)
+
+
+def test_a_redelivered_event_is_handled_once(consumer) -> None:
+    calls = []
+    handlers = {"supplier.delivery": lambda ctx, payload: calls.append(payload.quantity)}
+    assert run(consumer.process(record(delivery()), handlers)) == "handled"
+    assert run(consumer.process(record(delivery(), offset=8), handlers)) == "duplicate"
+    assert calls == [5]
+
+
+def test_a_handler_that_keeps_failing_is_retried_then_dead_lettered_with_the_original_bytes(consumer) -> None:
+    attempts = []
+
+    def broken(ctx, payload):
+        attempts.append(1)
+        raise RuntimeError("database said no")
+
+    raw = delivery()
+    assert run(consumer.process(record(raw), {"supplier.delivery": broken})) == "dead_lettered"
+    assert len(attempts) == 3  # first try + 2 retries
+    [letter] = outbox_rows(consumer.engine)
+    headers = json.loads(letter.headers_json)
+    assert letter.topic == "supplier.deliveries.dlq" and letter.value == raw
+    assert "database said no" in headers["dlq.reason"]
+    assert headers["dlq.source.offset"] == "7" and headers["dlq.source.partition"] == "1"
+
+
+def test_an_invalid_event_is_dead_lettered_at_once_and_its_changes_rolled_back(consumer) -> None:
+    def refuse(ctx, payload):
+        ctx.outbox.add_raw(ctx.session, "somewhere", key=None, value=b"must not survive")
+        raise InvalidEvent("sku S is not in the catalog")
+
+    assert run(consumer.process(record(delivery()), {"supplier.delivery": refuse})) == "dead_lettered"
+    rows = outbox_rows(consumer.engine)
+    assert [r.topic for r in rows] == ["supplier.deliveries.dlq"]
+    assert json.loads(rows[0].headers_json)["dlq.reason"] == "sku S is not in the catalog"
+
+
+def test_the_same_bad_message_redelivered_is_dead_lettered_once(consumer) -> None:
+    assert run(consumer.process(record(b"garbage"), {})) == "dead_lettered"
+    run(consumer.process(record(b"garbage"), {}))
+    assert len(outbox_rows(consumer.engine)) == 1
+
+
+def test_known_events_a_service_does_not_handle_are_ignored_not_dead_lettered(consumer) -> None:
+    assert run(consumer.process(record(delivery()), {})) == "ignored"
+    assert outbox_rows(consumer.engine) == []

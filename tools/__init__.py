@@ -1,0 +1,1 @@
+"""Operator and developer tools: run the platform, generate docs, simulate, benchmark."""

@@ -1,0 +1,101 @@
+"""`make run`: the whole platform on this machine.
+
+Starts the local Apache Kafka broker on 127.0.0.1:9092 (or KAFKA_BOOTSTRAP_SERVERS if set),
+creates the topics, starts the four services with the sample catalog loaded, prints their URLs,
+and on Ctrl-C stops the services and then the broker.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+
+from deploy import localkafka
+from shared.settings import REPO_ROOT
+from shared.topics import create_topics
+
+DEFAULT_PORTS = {"orders": 8101, "inventory": 8102, "logistics": 8103, "aftersales": 8104}
+# The same settings the services read (ORDERS_HTTP_PORT, ...), so the URLs printed are the real ones.
+SERVICES = {name: int(os.environ.get(f"{name.upper()}_HTTP_PORT", port)) for name, port in DEFAULT_PORTS.items()}
+SAMPLE_CATALOG = REPO_ROOT / "services" / "inventory" / "sample_catalog.csv"
+LOG_DIR = REPO_ROOT / "var" / "log"
+
+
+def main() -> int:
+    cluster = None
+    bootstrap = os.environ.get("KAFKA_BOOTSTRAP_SERVERS")
+    if not bootstrap:
+        port = int(os.environ.get("KAFKA_PORT", localkafka.DEFAULT_PORT))
+        cluster = localkafka.start(port=port, brokers=1, base_dir=os.environ.get("KAFKA_DIR"))
+        bootstrap = cluster.bootstrap_servers
+    print(f"Kafka: {bootstrap}")
+    create_topics(bootstrap, os.environ.get("KAFKA_TOPIC_PREFIX", ""))
+
+    env = {**os.environ, "KAFKA_BOOTSTRAP_SERVERS": bootstrap, "PYTHONUNBUFFERED": "1"}
+    if SAMPLE_CATALOG.exists():
+        env.setdefault("INVENTORY_CATALOG_PATH", str(SAMPLE_CATALOG))
+    LOG_DIR.mkdir(parents=True, exist_ok=True)
+    processes: dict[str, subprocess.Popen[bytes]] = {}
+    try:
+        for name in SERVICES:
+            log = open(LOG_DIR / f"{name}.log", "ab")
+            processes[name] = subprocess.Popen([sys.executable, "-m", f"services.{name}"], cwd=REPO_ROOT,
+                                               env=env, stdout=log, stderr=subprocess.STDOUT)
+        _wait_ready(processes)
+        print("\nThe platform is up:")
+        for name, port in SERVICES.items():
+            print(f"  {name:<11} http://127.0.0.1:{port}   (API docs: /docs, readiness: /readyz)")
+        print(f"  logs        {LOG_DIR}")
+        print("\nCtrl-C stops everything.")
+        while all(p.poll() is None for p in processes.values()):
+            time.sleep(0.5)
+        dead = [n for n, p in processes.items() if p.poll() is not None]
+        print(f"service(s) exited: {dead}; see {LOG_DIR}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("\nstopping...")
+        return 0
+    finally:
+        _stop_all(processes)
+        if cluster is not None:
+            cluster.stop()
+            print("Kafka stopped.")
+
+
+def _wait_ready(processes: dict[str, subprocess.Popen[bytes]], timeout_s: float = 90.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    waiting = set(processes)
+    while waiting:
+        for name in list(waiting):
+            if processes[name].poll() is not None:
+                raise SystemExit(f"{name} exited at start-up; see {LOG_DIR / (name + '.log')}")
+            try:
+                if httpx.get(f"http://127.0.0.1:{SERVICES[name]}/readyz", timeout=2).status_code == 200:
+                    waiting.discard(name)
+            except httpx.HTTPError:
+                pass
+        if time.monotonic() > deadline:
+            raise SystemExit(f"not ready after {timeout_s}s: {sorted(waiting)}; see {LOG_DIR}")
+        time.sleep(0.3)
+
+
+def _stop_all(processes: dict[str, subprocess.Popen[bytes]]) -> None:
+    for proc in processes.values():
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+    for name, proc in processes.items():
+        try:
+            proc.wait(20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+        print(f"{name} stopped.")
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
