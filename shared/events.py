@@ -129,6 +129,9 @@ class OrderLine(Contract):
     gift: bool = Field(default=False, description="A free gift with purchase (R5, R20).")
     weight_kg: Money | None = Field(default=None, description="Per unit, for carrier choice (R15).")
     volume_l: Money | None = Field(default=None, description="Per unit, litres, for carrier choice (R15).")
+    gift_for_sku: str | None = Field(default=None, max_length=64,
+                                     description="On a gift line: the sku of the paid line whose purchase brought "
+                                                 "the gift (R20). Absent: the gift came with the order as a whole.")
 
 
 class Promotion(Contract):
@@ -204,6 +207,16 @@ class OrderCancelled(Contract):
     cancelled_at: UtcDatetime | None = None
 
 
+class OrderCancellationRefused(Contract):
+    """On orders.events: a cancellation was asked for but refused, e.g. the order was already
+    dispatched (R4: the customer returns it instead). Tells the platform why; nothing to undo."""
+
+    order_id: str
+    reason: str
+    source_event_id: str | None = Field(default=None, description="The cancel request refused, when it came as an event.")
+    refused_at: UtcDatetime
+
+
 # ---------------------------------------------------------------------------------------------
 # Inventory service: topic inventory.reservations (key order id) and inventory.stock (key sku)
 
@@ -251,6 +264,7 @@ class SkuModeChanged(Contract):
     expected_date: UtcDatetime | None = None
     discount_percent: int | None = Field(default=None, ge=0, le=100)
     changed_at: UtcDatetime
+    discount_until: UtcDatetime | None = Field(default=None, description="End of the time-limited presale discount (R10).")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -323,6 +337,24 @@ class ReturnRejected(Contract):
     rejected_at: UtcDatetime
 
 
+class ReturnApproved(Contract):
+    """A support agent approved the request; the customer may send the goods back."""
+
+    case_id: str
+    order_id: str
+    kind: Literal["return", "exchange", "shipment_exception"] = "return"
+    approved_at: UtcDatetime
+
+
+class ReturnArrived(Contract):
+    """The returned goods reached the warehouse; inspection follows (`return.received` carries its result)."""
+
+    case_id: str
+    order_id: str
+    lines: list[ReturnLine]
+    arrived_at: UtcDatetime
+
+
 class ReturnReceived(Contract):
     """Goods are back and inspected; inventory restocks only when inspection passed (R23)."""
 
@@ -358,6 +390,7 @@ EVENT_MODELS: dict[tuple[str, int], type[Contract]] = {
     ("order.accepted", 1): OrderAccepted,
     ("order.rejected", 1): OrderRejected,
     ("order.cancelled", 1): OrderCancelled,
+    ("order.cancellation_refused", 1): OrderCancellationRefused,
     ("stock.reserved", 1): StockReserved,
     ("stock.backordered", 1): StockBackordered,
     ("stock.released", 1): StockReleased,
@@ -370,6 +403,8 @@ EVENT_MODELS: dict[tuple[str, int], type[Contract]] = {
     ("carrier.delivery", 1): CarrierDelivery,
     ("return.requested", 1): ReturnRequested,
     ("return.rejected", 1): ReturnRejected,
+    ("return.approved", 1): ReturnApproved,
+    ("return.arrived", 1): ReturnArrived,
     ("return.received", 1): ReturnReceived,
     ("refund.issued", 1): RefundIssued,
     ("exchange.requested", 1): ExchangeRequested,

@@ -45,6 +45,7 @@ from shared.events import (
     encode,
     new_event,
 )
+from shared.logs import current_event_id, current_subject
 from shared.metrics import ServiceMetrics
 from shared.topics import TopicSpec, dlq_name
 
@@ -373,6 +374,8 @@ class EventConsumer:
         except UndecodableEvent as exc:
             return await self._dead_letter(record, exc.reason, event=None, on_invalid=on_invalid)
         self._metrics.events_consumed.labels(topic=record.topic, type=event.type).inc()
+        current_event_id.set(event.id)
+        current_subject.set(event.subject)
         handler = handlers.get(event.type)
         if handler is None:
             if (event.type, event.dataversion) in EVENT_MODELS:
@@ -405,6 +408,8 @@ class EventConsumer:
         return outcome
 
     def _handle(self, record: Record, event: CloudEvent, payload: Contract, handler: Handler) -> str:
+        current_event_id.set(event.id)  # worker threads do not inherit the loop's context
+        current_subject.set(event.subject)
         try:
             with transaction(self._engine) as session:
                 if session.get(InboxEntry, (self._consumer_name, event.id)) is not None:

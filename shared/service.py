@@ -16,7 +16,7 @@ from typing import Any
 
 import anyio
 import uvicorn
-from fastapi import APIRouter, FastAPI, HTTPException, Request
+from fastapi import APIRouter, Depends, FastAPI, HTTPException, Request
 from fastapi.responses import JSONResponse, Response
 from faststream import AckPolicy
 from faststream.kafka import KafkaBroker
@@ -27,10 +27,12 @@ from pydantic import BaseModel
 from sqlalchemy.schema import Table
 from sqlmodel import Session
 
+from shared.auth import AccessTable, AuthSettings, authorizer
 from shared.clock import SettableClock, make_clock
 from shared.db import create_tables, is_reachable, make_engine, transaction
 from shared.events import EVENT_MODELS, CloudEvent
 from shared.messaging import MESSAGING_TABLES, EventConsumer, Handler, InvalidHandler, Outbox, OutboxRelay, Record
+from shared.logs import configure_logging
 from shared.metrics import CONTENT_TYPE, ServiceMetrics
 from shared.settings import KafkaSettings, ServiceSettings
 from shared.topics import TopicSpec, create_topics
@@ -218,7 +220,8 @@ def ops_router(runtime: ServiceRuntime) -> APIRouter:
 
 
 def create_http_app(runtime: ServiceRuntime, routers: Iterable[APIRouter], *, title: str,
-                    description: str = "") -> FastAPI:
+                    description: str = "", access: AccessTable | None = None) -> FastAPI:
+    """`access` maps (method, path) to the roles allowed; see shared/auth.py."""
     @asynccontextmanager
     async def lifespan(_app: FastAPI):  # type: ignore[no-untyped-def]
         await runtime.start()
@@ -227,7 +230,11 @@ def create_http_app(runtime: ServiceRuntime, routers: Iterable[APIRouter], *, ti
         finally:
             await runtime.stop()
 
-    app = FastAPI(title=title, description=description, version="1.0.0", lifespan=lifespan)
+    dependencies = []
+    if access is not None:
+        dependencies.append(Depends(authorizer(AuthSettings().checked(), access)))
+    app = FastAPI(title=title, description=description, version="1.0.0", lifespan=lifespan,
+                  dependencies=dependencies)
     app.state.runtime = runtime
     app.include_router(ops_router(runtime))
     for router in routers:
@@ -241,15 +248,8 @@ def create_http_app(runtime: ServiceRuntime, routers: Iterable[APIRouter], *, ti
     return app
 
 
-def configure_logging(level: str) -> None:
-    logging.basicConfig(level=level.upper(),
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    logging.getLogger("aiokafka").setLevel(logging.WARNING)
-    logging.getLogger("kafka").setLevel(logging.WARNING)
-
-
 def serve(app: FastAPI, settings: ServiceSettings) -> None:
-    configure_logging(settings.log_level)
+    configure_logging(settings.service_name, settings.log_level, json_lines=settings.log_json)
     log.info("%s listening on http://%s:%d", settings.service_name, settings.host, settings.http_port)
     uvicorn.run(app, host=settings.host, port=settings.http_port, log_level="warning",
                 timeout_graceful_shutdown=10)

@@ -39,6 +39,7 @@ class ServiceSettings(BaseSettings):
     relay_enabled: bool = Field(default=True, description="False holds events in the outbox (crash drills, draining).")
     handler_retries: int = Field(default=3, ge=0, description="Retries of a failing handler before dead-lettering.")
     log_level: str = "INFO"
+    log_json: bool = Field(default=True, description="One JSON object per log line (event id and subject included).")
 
     def resolved_database_url(self) -> str:
         """Default: a SQLite file per service under var/, so nothing needs installing."""

@@ -66,7 +66,8 @@ CARRIER_EVENTS = TopicSpec(
 )
 AFTERSALES_CASES = TopicSpec(
     "aftersales.cases", "order id", ("aftersales",), ("orders", "inventory", "logistics"),
-    ("return.requested", "return.rejected", "return.received", "refund.issued", "exchange.requested"),
+    ("return.requested", "return.rejected", "return.received", "refund.issued", "exchange.requested",
+     "return.approved", "return.arrived"),
     "Returns and exchanges: requested, received and inspected (restock), refunded, replacement asked.",
 )
 

@@ -12,6 +12,10 @@ from pathlib import Path
 
 import httpx
 
+from shared.auth import ROLES, AuthSettings, issue_token
+
+TEST_SECRET = "test-secret-for-the-test-suite-only-0123456789"
+
 REPO_ROOT = Path(__file__).resolve().parents[2]
 OUTPUT_DIR = REPO_ROOT / "test-output"
 ENV_PREFIX = {"orders": "ORDERS", "inventory": "INVENTORY", "logistics": "LOGISTICS", "aftersales": "AFTERSALES"}
@@ -21,6 +25,10 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+def token_for(*roles: str, subject: str = "tester") -> str:
+    return issue_token(AuthSettings(auth_secret=TEST_SECRET), subject, roles)
 
 
 class ServiceProcess:
@@ -42,6 +50,7 @@ class ServiceProcess:
             f"{prefix}_DATABASE_URL": f"sqlite:///{self.db_path}",
             f"{prefix}_RELAY_INTERVAL_S": "0.05",
             "PYTHONUNBUFFERED": "1",
+            "AUTH_SECRET": TEST_SECRET,
         }
         for key, value in (settings or {}).items():
             self.env[key if key.startswith(prefix + "_") or key.startswith("KAFKA_") else f"{prefix}_{key.upper()}"] = value
@@ -78,8 +87,13 @@ class ServiceProcess:
             time.sleep(0.2)
         raise TimeoutError(f"{self.name} not ready after {timeout_s}s ({last}); see {self.log_path}")
 
-    def client(self, **kwargs) -> httpx.Client:
-        return httpx.Client(base_url=self.url, timeout=30, **kwargs)
+    def client(self, *roles: str, subject: str = "tester", **kwargs) -> httpx.Client:
+        """An HTTP client signed in with `roles` (all roles when none are given)."""
+        headers = {"Authorization": f"Bearer {token_for(*(roles or ROLES), subject=subject)}"}
+        return httpx.Client(base_url=self.url, timeout=30, headers=headers, **kwargs)
+
+    def anonymous_client(self) -> httpx.Client:
+        return httpx.Client(base_url=self.url, timeout=30)
 
     def stop(self, timeout_s: float = 20.0) -> None:
         if self.proc is None or self.proc.poll() is not None:

@@ -1,0 +1,105 @@
+"""Who may call what (R28): every HTTP endpoint except health, readiness, metrics and the API
+documents needs a bearer token, a JWT signed with the deployment's secret (HS256), whose
+`roles` claim names one or more of the roles below. Each service declares, per route, which
+roles may call it; a route it forgot to declare is admin-only, so forgetting fails closed.
+
+The development secret is public (it is in this file) and is refused when ENV=production.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from datetime import UTC, datetime, timedelta
+
+import jwt
+from fastapi import HTTPException, Request
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+ROLES = ("platform", "warehouse", "support", "admin")
+DEV_SECRET = "dev-secret-not-for-production-0123456789abcdef"
+ALGORITHM = "HS256"
+
+PUBLIC_PATHS = frozenset({"/healthz", "/readyz", "/metrics", "/docs", "/openapi.json", "/asyncapi.json",
+                          "/docs/oauth2-redirect", "/redoc"})
+
+AccessTable = Mapping[tuple[str, str], frozenset[str]]
+"""(HTTP method, route path template) -> roles allowed, e.g. ("POST", "/orders"): {"platform"}."""
+
+
+class AuthSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="", extra="ignore")
+
+    env: str = Field(default="development", description="`production` refuses the development secret.")
+    auth_secret: str = Field(default=DEV_SECRET, description="HMAC key that signs and verifies tokens.")
+    auth_token_ttl_s: int = Field(default=8 * 3600, gt=0)
+
+    def checked(self) -> "AuthSettings":
+        if self.env == "production" and (self.auth_secret == DEV_SECRET or len(self.auth_secret) < 32):
+            raise RuntimeError("ENV=production needs AUTH_SECRET set to a private value of at least 32 "
+                               "characters; the development secret is public")
+        return self
+
+
+def issue_token(settings: AuthSettings, subject: str, roles: Iterable[str], *,
+                now: datetime | None = None) -> str:
+    roles = sorted(set(roles))
+    unknown = set(roles) - set(ROLES)
+    if unknown:
+        raise ValueError(f"unknown role(s) {sorted(unknown)}; roles are {', '.join(ROLES)}")
+    issued = now or datetime.now(UTC)
+    claims = {"sub": subject, "roles": roles, "iat": issued,
+              "exp": issued + timedelta(seconds=settings.auth_token_ttl_s)}
+    return jwt.encode(claims, settings.auth_secret, algorithm=ALGORITHM)
+
+
+class Principal:
+    def __init__(self, subject: str, roles: frozenset[str]) -> None:
+        self.subject = subject
+        self.roles = roles
+
+    def __repr__(self) -> str:
+        return f"{self.subject}({','.join(sorted(self.roles))})"
+
+
+def verify_token(settings: AuthSettings, token: str) -> Principal:
+    try:
+        claims = jwt.decode(token, settings.auth_secret, algorithms=[ALGORITHM], options={"require": ["exp", "sub"]})
+    except jwt.ExpiredSignatureError as exc:
+        raise HTTPException(401, "token expired; sign in again", headers={"WWW-Authenticate": "Bearer"}) from exc
+    except jwt.InvalidTokenError as exc:
+        raise HTTPException(401, f"invalid token: {exc}", headers={"WWW-Authenticate": "Bearer"}) from exc
+    roles = claims.get("roles")
+    if not isinstance(roles, list) or not all(isinstance(r, str) for r in roles):
+        raise HTTPException(401, "invalid token: `roles` must be a list of role names")
+    return Principal(str(claims["sub"]), frozenset(roles))
+
+
+def authorizer(settings: AuthSettings, access: AccessTable):
+    """A FastAPI dependency for the whole app: authenticates, then checks the route's roles."""
+
+    def authorize(request: Request) -> Principal | None:
+        route = request.scope.get("route")
+        path = getattr(route, "path", request.url.path)
+        if path in PUBLIC_PATHS:
+            return None
+        header = request.headers.get("authorization", "")
+        scheme, _, token = header.partition(" ")
+        if scheme.lower() != "bearer" or not token:
+            raise HTTPException(401, "sign-in required: send `Authorization: Bearer <token>`",
+                                headers={"WWW-Authenticate": "Bearer"})
+        principal = verify_token(settings, token.strip())
+        allowed = access.get((request.method, path), frozenset({"admin"}))
+        if not principal.roles & allowed:
+            raise HTTPException(403, f"role(s) {', '.join(sorted(principal.roles)) or 'none'} may not "
+                                     f"{request.method} {path}; allowed: {', '.join(sorted(allowed))}")
+        request.state.principal = principal
+        return principal
+
+    return authorize
+
+
+def actor(request: Request) -> str:
+    """Who is acting, for audit trails: the token's subject and roles."""
+    principal = getattr(request.state, "principal", None)
+    return repr(principal) if principal else "anonymous"
