@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import uuid
+from decimal import Decimal
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
@@ -159,7 +160,7 @@ class OrderPlaced(Contract):
     customer_id: str = Field(min_length=1, max_length=64, examples=["C-9"])
     order_type: str = Field(description="`standard` or `presale`.", examples=["standard"])
     lines: list[OrderLine] = Field(min_length=1)
-    discount: Money = Field(default="0.00", description="Order-level discount from promotions.")
+    discount: Money = Field(default=Decimal("0.00"), description="Order-level discount from promotions.")
     paid_amount: Money = Field(description="Sum of lines minus discount.", examples=["89.80"])
     paid_at: UtcDatetime
     region: str = Field(min_length=1, max_length=64, examples=["Shanghai"])

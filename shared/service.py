@@ -54,7 +54,8 @@ class ServiceRuntime:
         self.outbox = Outbox(source=self.name, topic_prefix=kafka.topic_prefix, clock=self.clock,
                              wake=self.relay.wake)
         # Per-message logs at DEBUG: at peak they would be most of the log volume.
-        self.broker = KafkaBroker(kafka.bootstrap_servers, client_id=self.name, log_level=logging.DEBUG)
+        self.broker = KafkaBroker(kafka.bootstrap_servers, client_id=self.name, log_level=logging.DEBUG,
+                                  logger=logging.getLogger("faststream.kafka"))
         self.consumer = EventConsumer(self.engine, self.outbox, self.clock, self.metrics,
                                       consumer_name=self.name, retries=settings.handler_retries,
                                       wake_relay=self.relay.wake)
@@ -71,23 +72,31 @@ class ServiceRuntime:
         `on_invalid` runs when a message is dead-lettered (to tell the sender why)."""
         topic = self.kafka.topic(spec.name)
 
-        async def on_message(body: NoCast[bytes], message: KafkaMessage) -> None:
-            raw = message.raw_message
-            record = Record(topic=raw.topic, partition=raw.partition, offset=raw.offset,
-                            key=raw.key, value=raw.value or b"")
-            await self.consumer.process(record, handlers, on_invalid)
+        async def on_batch(body: NoCast[list[bytes]], message: KafkaMessage) -> None:
+            records = [Record(topic=r.topic, partition=r.partition, offset=r.offset, key=r.key, value=r.value or b"")
+                       for r in message.raw_message]
+            await self.consumer.process_batch(records, handlers, on_invalid)
 
-        on_message.__name__ = f"on_{spec.name.replace('.', '_')}"
+        on_batch.__name__ = f"on_{spec.name.replace('.', '_')}"
         self.broker.subscriber(
             topic,
-            group_id=self.kafka.topic_prefix + self.name,
+            # One group per (service, topic): several topics in one group would make every
+            # subscriber's join rebalance all the others, one after the other, at each start.
+            group_id=f"{self.kafka.topic_prefix}{self.name}.{spec.name}",
             auto_offset_reset="earliest",
+            batch=True,
+            # A crashed instance's partitions move to the survivors after 6 s (the broker's
+            # minimum) instead of aiokafka's 10 s default.
+            session_timeout_ms=6000,
+            heartbeat_interval_ms=1000,
+            max_records=self.settings.consumer_batch_size,
+            batch_timeout_ms=self.settings.consumer_batch_wait_ms,
             ack_policy=AckPolicy.NACK_ON_ERROR,
             decoder=_raw_bytes,  # our consumer decodes, so that bad bytes reach the dead-letter path
             title=f"{topic}:{self.name}",
             description=f"{spec.description} Handled types: {', '.join(sorted(handlers))}. "
                         "Payload: a CloudEvents 1.0 JSON envelope (see shared/events.py).",
-        )(on_message)
+        )(on_batch)
         self.subscriptions.append((spec, sorted(handlers)))
 
     def document_publications(self, spec: TopicSpec, types: Iterable[str]) -> None:

@@ -37,6 +37,8 @@ class ServiceSettings(BaseSettings):
     clock: str = Field(default="system", description="`system`, or `settable` for tests and the simulator.")
     relay_interval_s: float = Field(default=0.2, gt=0, description="How often the outbox relay looks for work when idle.")
     relay_enabled: bool = Field(default=True, description="False holds events in the outbox (crash drills, draining).")
+    consumer_batch_size: int = Field(default=500, ge=1, description="Most records handled in one transaction.")
+    consumer_batch_wait_ms: int = Field(default=20, ge=0, description="How long a poll waits to fill a batch.")
     handler_retries: int = Field(default=3, ge=0, description="Retries of a failing handler before dead-lettering.")
     log_level: str = "INFO"
     log_json: bool = Field(default=True, description="One JSON object per log line (event id and subject included).")
