@@ -89,3 +89,24 @@ def test_the_same_bad_message_redelivered_is_dead_lettered_once(consumer) -> Non
 def test_known_events_a_service_does_not_handle_are_ignored_not_dead_lettered(consumer) -> None:
     assert run(consumer.process(record(delivery()), {})) == "ignored"
     assert outbox_rows(consumer.engine) == []
+
+
+def test_a_batch_commits_good_events_and_sets_a_failing_one_aside_for_retry_and_dead_letter(consumer) -> None:
+    applied = []
+
+    def handle(ctx, payload):
+        if ctx.event.id == "E-bad":
+            ctx.outbox.add_raw(ctx.session, "effects", key=None, value=b"rolled back with its savepoint")
+            raise RuntimeError("cannot apply")
+        ctx.outbox.add_raw(ctx.session, "effects", key=None, value=ctx.event.id.encode())
+        applied.append(ctx.event.id)
+
+    records = [record(delivery("E-1"), 1), record(delivery("E-bad"), 2), record(delivery("E-1"), 3),
+               record(b"junk", 4), record(delivery("E-2"), 5)]
+    outcomes = run(consumer.process_batch(records, {"supplier.delivery": handle}))
+
+    assert outcomes == ["handled", "dead_lettered", "duplicate", "dead_lettered", "handled"]
+    assert applied == ["E-1", "E-2"]
+    rows = outbox_rows(consumer.engine)
+    assert sorted(r.value for r in rows if r.topic == "effects") == [b"E-1", b"E-2"]
+    assert sorted(json.loads(r.headers_json)["dlq.source.offset"] for r in rows if r.topic.endswith(".dlq")) == ["2", "4"]
