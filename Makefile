@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 PYTEST := $(BIN)/python -m pytest -p no:cacheprovider
 
-.PHONY: install kafka run test test-unit test-slow test-postgres bench demo docs clean
+.PHONY: install kafka run test test-unit test-slow test-postgres docs clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -38,3 +38,8 @@ docs: install
 
 clean:
 	rm -rf var/db test-output
+
+# The integration and e2e suites with every service on PostgreSQL (installed from Debian's
+# packages if missing, a throwaway local server for the run).
+test-postgres: kafka
+	TEST_DATABASE=postgres $(PYTEST) -m "(integration or e2e) and not slow"

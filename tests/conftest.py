@@ -61,10 +61,30 @@ def kafka_bootstrap(tmp_path_factory: pytest.TempPathFactory, request: pytest.Fi
         cluster.stop()
 
 
+@pytest.fixture(scope="session")
+def databases(tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest):
+    """None: each service gets a SQLite file. With TEST_DATABASE=postgres (make test-postgres):
+    a local PostgreSQL server for the run, one database per service instance group."""
+    if os.environ.get("TEST_DATABASE", "sqlite") != "postgres":
+        yield None
+        return
+    from deploy import localpostgres
+
+    cluster = localpostgres.start(base_dir=tmp_path_factory.mktemp("postgres"), durable=False)
+    reporter = request.config.pluginmanager.get_plugin("terminalreporter")
+    _BROKER_USED.append(f"(services on PostgreSQL at 127.0.0.1:{cluster.port})")
+    if reporter is not None:
+        reporter.write_line(f"\n[database] PostgreSQL at 127.0.0.1:{cluster.port}")
+    try:
+        yield cluster.create_database
+    finally:
+        cluster.stop()
+
+
 @pytest.fixture
-def world(kafka_bootstrap: str, tmp_path: Path) -> Iterator[World]:
+def world(kafka_bootstrap: str, tmp_path: Path, databases) -> Iterator[World]:
     """Fresh topics (own prefix), fresh databases, services started on demand, all stopped after."""
-    w = World(kafka_bootstrap, tmp_path)
+    w = World(kafka_bootstrap, tmp_path, databases=databases)
     try:
         yield w
     finally:
@@ -72,9 +92,9 @@ def world(kafka_bootstrap: str, tmp_path: Path) -> Iterator[World]:
 
 
 @pytest.fixture(scope="module")
-def module_world(kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
+def module_world(kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactory, databases) -> Iterator[World]:
     """Like `world`, shared by the tests of one module to save service start-ups."""
-    w = World(kafka_bootstrap, tmp_path_factory.mktemp("world"))
+    w = World(kafka_bootstrap, tmp_path_factory.mktemp("world"), databases=databases)
     try:
         yield w
     finally:
@@ -83,4 +103,4 @@ def module_world(kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactory)
 
 def pytest_terminal_summary(terminalreporter, exitstatus, config) -> None:  # type: ignore[no-untyped-def]
     if _BROKER_USED:
-        terminalreporter.write_line(f"[kafka] broker for this run: {_BROKER_USED[0]}")
+        terminalreporter.write_line(f"[kafka] broker for this run: {' '.join(_BROKER_USED)}")

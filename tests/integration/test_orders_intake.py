@@ -96,7 +96,7 @@ def test_event_committed_but_not_published_before_a_crash_is_published_after_res
 
     world.publish("platform.orders", "order.placed", order_data(order_id), key=order_id)
     _wait_until(lambda: orders.client().get(f"/orders/{order_id}").status_code == 200)
-    assert _outbox_pending(orders.db_path, "order.accepted") == 1
+    assert _outbox_pending(orders, "order.accepted") == 1
     orders.kill()
     assert not [m for m in events.settle(1.0) if m.type == "order.accepted"]
 
@@ -104,15 +104,13 @@ def test_event_committed_but_not_published_before_a_crash_is_published_after_res
     orders.start()
     [msg] = events.wait_for(lambda m: m.type == "order.accepted" and m.data["order_id"] == order_id)
     assert msg.data["order_id"] == order_id
-    assert _outbox_pending(orders.db_path, "order.accepted") == 0
+    assert _outbox_pending(orders, "order.accepted") == 0
 
 
-def _outbox_pending(db_path, type_: str) -> int:
-    import sqlite3
-
-    with sqlite3.connect(db_path) as conn:
-        return conn.execute("select count(*) from outbox_message where state != 'published' and headers_json like ?",
-                            (f'%"{type_}"%',)).fetchone()[0]
+def _outbox_pending(service, type_: str) -> int:
+    [(count,)] = service.sql("select count(*) from outbox_message where state != 'published' and headers_json like :t",
+                             t=f'%"{type_}"%')
+    return count
 
 
 def _wait_until(condition, timeout_s: float = 30.0) -> None:

@@ -35,19 +35,21 @@ class ServiceProcess:
     """One service instance: its own port, database file and log file."""
 
     def __init__(self, name: str, *, bootstrap: str, topic_prefix: str, db_dir: Path,
-                 instance: str = "1", settings: dict[str, str] | None = None) -> None:
+                 instance: str = "1", settings: dict[str, str] | None = None,
+                 database_url: str | None = None) -> None:
         self.name = name
         self.instance = instance
         prefix = ENV_PREFIX[name]
         self.port = free_port()
-        self.db_path = db_dir / f"{name}.sqlite"
+        self.db_path = db_dir / f"{name}.sqlite"  # SQLite only; prefer `database_url`
+        self.database_url = database_url or f"sqlite:///{self.db_path}"
         self.env = {
             **os.environ,
             "KAFKA_BOOTSTRAP_SERVERS": bootstrap,
             "KAFKA_TOPIC_PREFIX": topic_prefix,
             "KAFKA_CREATE_TOPICS": "false",  # the test world created them
             f"{prefix}_HTTP_PORT": str(self.port),
-            f"{prefix}_DATABASE_URL": f"sqlite:///{self.db_path}",
+            f"{prefix}_DATABASE_URL": self.database_url,
             f"{prefix}_RELAY_INTERVAL_S": "0.05",
             "PYTHONUNBUFFERED": "1",
             "AUTH_SECRET": TEST_SECRET,
@@ -91,6 +93,17 @@ class ServiceProcess:
         """An HTTP client signed in with `roles` (all roles when none are given)."""
         headers = {"Authorization": f"Bearer {token_for(*(roles or ROLES), subject=subject)}"}
         return httpx.Client(base_url=self.url, timeout=30, headers=headers, **kwargs)
+
+    def sql(self, query: str, **params) -> list[tuple]:
+        """Read the service's own database (SQLite or PostgreSQL) for assertions."""
+        from sqlalchemy import create_engine, text
+
+        engine = create_engine(self.database_url)
+        try:
+            with engine.connect() as conn:
+                return [tuple(row) for row in conn.execute(text(query), params)]
+        finally:
+            engine.dispose()
 
     def anonymous_client(self) -> httpx.Client:
         return httpx.Client(base_url=self.url, timeout=30)

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 
 from shared.topics import create_topics, dlq_name
@@ -10,9 +12,15 @@ from tests.support.kafka import Publisher, TopicReader
 from tests.support.services import ServiceProcess
 
 
+DatabaseFactory = Callable[[str], str]
+"""Given a database name, creates it if needed and returns its URL (PostgreSQL runs)."""
+
+
 class World:
-    def __init__(self, bootstrap: str, base_dir: Path, partitions: int = 3) -> None:
+    def __init__(self, bootstrap: str, base_dir: Path, partitions: int = 3,
+                 databases: DatabaseFactory | None = None) -> None:
         self.bootstrap = bootstrap
+        self.databases = databases
         self.prefix = f"t{uuid.uuid4().hex[:10]}."
         self.base_dir = base_dir
         create_topics(bootstrap, self.prefix, partitions=partitions, replication_factor=1)
@@ -31,8 +39,13 @@ class World:
         """Start a service; instances sharing `db_dir` share a database (scaling out)."""
         db = db_dir or (self.base_dir / "db")
         db.mkdir(parents=True, exist_ok=True)
+        url = None
+        if self.databases is not None:
+            # Instances given the same db_dir share one database, as they would share a file.
+            digest = hashlib.sha1(str(db).encode()).hexdigest()[:10]
+            url = self.databases(f"{self.prefix.rstrip('.')}_{digest}_{name}")
         service = ServiceProcess(name, bootstrap=self.bootstrap, topic_prefix=self.prefix, db_dir=db,
-                                 instance=instance, settings=settings)
+                                 instance=instance, settings=settings, database_url=url)
         self.services.append(service)
         return service.start()
 
