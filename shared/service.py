@@ -34,6 +34,7 @@ from shared.events import EVENT_MODELS, CloudEvent
 from shared.messaging import MESSAGING_TABLES, EventConsumer, Handler, InvalidHandler, Outbox, OutboxRelay, Record
 from shared.logs import configure_logging
 from shared.metrics import CONTENT_TYPE, ServiceMetrics
+from shared.migrations import has_migrations, upgrade
 from shared.settings import KafkaSettings, ServiceSettings
 from shared.topics import TopicSpec, create_topics
 
@@ -129,12 +130,19 @@ class ServiceRuntime:
     # -- lifecycle ------------------------------------------------------------------------
 
     async def start(self) -> None:
-        await anyio.to_thread.run_sync(create_tables, self.engine, self.tables)
+        await anyio.to_thread.run_sync(self.migrate)
         for hook in self.on_start:
             await anyio.to_thread.run_sync(hook)
         if self.settings.relay_enabled:
             await self.relay.start()
         self._connect_task = asyncio.create_task(self._connect_broker(), name="connect-broker")
+
+    def migrate(self) -> None:
+        """Alembic history when the service has one, else create the tables (new services)."""
+        if has_migrations(self.name):
+            upgrade(self.engine, self.name)
+        else:
+            create_tables(self.engine, self.tables)
 
     async def _connect_broker(self) -> None:
         """In the background, so the HTTP API is up (and /readyz says why not ready) while the
