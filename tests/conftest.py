@@ -8,6 +8,8 @@ module when a Docker engine answers; otherwise the project's own Apache Kafka br
 from __future__ import annotations
 
 import os
+import shutil
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -70,7 +72,10 @@ def databases(tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureR
         return
     from deploy import localpostgres
 
-    cluster = localpostgres.start(base_dir=tmp_path_factory.mktemp("postgres"), durable=False)
+    # Not under pytest's tmp dir: the server runs as the `postgres` user, and pytest makes its
+    # tmp tree owner-only when another run starts.
+    data_dir = Path(tempfile.mkdtemp(prefix="peak-pg-"))
+    cluster = localpostgres.start(base_dir=data_dir, durable=False)
     reporter = request.config.pluginmanager.get_plugin("terminalreporter")
     _BROKER_USED.append(f"(services on PostgreSQL at 127.0.0.1:{cluster.port})")
     if reporter is not None:
@@ -79,6 +84,7 @@ def databases(tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureR
         yield cluster.create_database
     finally:
         cluster.stop()
+        shutil.rmtree(data_dir, ignore_errors=True)
 
 
 @pytest.fixture
