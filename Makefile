@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 PYTEST := $(BIN)/python -m pytest -p no:cacheprovider
 
-.PHONY: install kafka run test test-unit test-slow test-postgres docs clean
+.PHONY: install kafka run test test-unit test-slow test-postgres bench docs clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -32,6 +32,10 @@ test-unit: install
 # Heavier load and fault runs.
 test-slow: kafka
 	$(PYTEST) -m slow
+
+# A measurement, not a test: 100,000-order burst, 1,000/s steady for 60 s, broker ceiling.
+bench: kafka
+	$(BIN)/python -m tools.bench --write-docs
 
 docs: install
 	$(BIN)/python -m tools.events_doc > docs/events.md

@@ -1,0 +1,420 @@
+"""`make bench`: a measurement, not a test. Prints JSON and a one-line summary, and writes
+docs/benchmarks.md.
+
+1. Burst: N valid orders published to platform.orders as fast as the client can; timed until
+   every order is accepted, reserved or backordered, and (when reserved) in the dispatch queue.
+2. Steady: a fixed rate for a fixed time; latency from publication to stock.reserved and to
+   the shipment row being created.
+3. Ceiling: the raw broker round trip (produce then consume) for the same message count and
+   size with the same client library, so the system's rate can be stated as a fraction of it.
+
+Every loop is bounded in count and time. The run checks that no order was lost, duplicated or
+oversold, and says so.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shutil
+import statistics
+import sys
+import threading
+import time
+import uuid
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+import httpx
+from kafka import KafkaConsumer, KafkaProducer
+
+from deploy import localkafka
+from shared.settings import REPO_ROOT
+from shared.topics import create_topics
+from tools.processes import ServiceProcess
+
+BENCH_DIR = REPO_ROOT / "var" / "bench"
+SKUS = [f"SKU-B{i:03d}" for i in range(40)]
+
+
+@dataclass
+class StageClock:
+    """Counts distinct orders reaching a stage and remembers when the count hit the target."""
+
+    target: int = 0
+    seen: dict[str, float] = field(default_factory=dict)
+    duplicates: int = 0
+    reached_at: float | None = None
+
+    def add(self, order_id: str, at: float) -> None:
+        if order_id in self.seen:
+            self.duplicates += 1
+            return
+        self.seen[order_id] = at
+        if self.target and len(self.seen) >= self.target and self.reached_at is None:
+            self.reached_at = at
+
+
+class Watcher(threading.Thread):
+    """Reads orders.events and inventory.reservations and records when each order got where."""
+
+    def __init__(self, bootstrap: str, prefix: str) -> None:
+        super().__init__(daemon=True)
+        self.stages = {name: StageClock() for name in ("accepted", "rejected", "reserved", "backordered")}
+        self._consumer = KafkaConsumer(prefix + "orders.events", prefix + "inventory.reservations",
+                                       bootstrap_servers=bootstrap, group_id=None, auto_offset_reset="earliest",
+                                       fetch_max_wait_ms=10, max_poll_records=5000)
+        self._halt = threading.Event()
+        self.lock = threading.Lock()
+
+    def run(self) -> None:
+        kinds = {b'"order.accepted"': "accepted", b'"order.rejected"': "rejected",
+                 b'"stock.reserved"': "reserved", b'"stock.backordered"': "backordered"}
+        while not self._halt.is_set():
+            for records in self._consumer.poll(timeout_ms=100).values():
+                now = time.time()
+                with self.lock:
+                    for r in records:
+                        for marker, stage in kinds.items():
+                            if marker in r.value:
+                                self.stages[stage].add(r.key.decode(), now)
+                                break
+        self._consumer.close()
+
+    def stop(self) -> None:
+        self._halt.set()
+        self.join(10)
+
+    def reset(self, target: int) -> None:
+        with self.lock:
+            for stage in self.stages.values():
+                stage.target = target
+                stage.reached_at = None
+                stage.seen.clear()
+                stage.duplicates = 0
+
+    def done(self, n: int) -> int:
+        with self.lock:
+            return len(self.stages["reserved"].seen) + len(self.stages["backordered"].seen)
+
+
+def order_event(order_id: str, sku: str, paid_at: str) -> bytes:
+    """A valid order.placed envelope; built as text because the generator must outrun the system."""
+    return (
+        '{"specversion":"1.0","id":"%s","source":"bench","type":"order.placed","time":"%s",'
+        '"subject":"%s","datacontenttype":"application/json","data":{"order_id":"%s","customer_id":"C-%s",'
+        '"order_type":"standard","lines":[{"sku":"%s","quantity":1,"unit_price":"59.90","gift":false}],'
+        '"discount":"0.00","paid_amount":"59.90","paid_at":"%s","region":"Shanghai","currency":"CNY"}}'
+        % (uuid.uuid4(), paid_at, order_id, order_id, order_id[-4:], sku, paid_at)
+    ).encode()
+
+
+def write_catalog(path: Path, units_per_sku: int) -> None:
+    lines = ["sku,name,tier,planned_stock,on_hand,forecast,threshold_percent"]
+    for sku in SKUS:
+        lines.append(f"{sku},Bench item {sku},traffic_driver,{units_per_sku},{units_per_sku},,")
+    path.write_text("\n".join(lines) + "\n")
+
+
+def publish(producer: KafkaProducer, topic: str, orders: list[tuple[str, bytes]]) -> float:
+    started = time.time()
+    for order_id, value in orders:
+        producer.send(topic, key=order_id.encode(), value=value)
+    producer.flush(timeout=120)
+    return time.time() - started
+
+
+def wait_until(condition, timeout_s: float, poll_s: float = 0.2) -> bool:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(poll_s)
+    return False
+
+
+def shipments(logistics: ServiceProcess, order_ids: list[str] | None = None) -> dict[str, datetime]:
+    rows = logistics.sql("select order_id, created_at from logistics_shipment where replacement_for_case is null")
+    wanted = set(order_ids) if order_ids is not None else None
+    out = {}
+    for order_id, created in rows:
+        if wanted is None or order_id in wanted:
+            out[order_id] = created if isinstance(created, datetime) else datetime.fromisoformat(str(created))
+    return out
+
+
+def shipment_count(logistics: ServiceProcess) -> int:
+    return logistics.sql("select count(*) from logistics_shipment")[0][0]
+
+
+def percentile(values: list[float], p: float) -> float | None:
+    if not values:
+        return None
+    ordered = sorted(values)
+    k = min(len(ordered) - 1, max(0, round(p / 100 * (len(ordered) - 1))))
+    return ordered[k]
+
+
+def burst(args, bootstrap: str, prefix: str, watcher: Watcher, services: dict[str, ServiceProcess]) -> dict:
+    n = args.orders
+    paid_at = datetime.now(UTC).isoformat()
+    orders = [(f"B{i:07d}", order_event(f"B{i:07d}", SKUS[i % len(SKUS)], paid_at)) for i in range(n)]
+    watcher.reset(n)
+    before = shipment_count(services["logistics"])
+    producer = KafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=5, batch_size=512 * 1024,
+                             compression_type=None, max_request_size=8 * 1024 * 1024)
+    started = time.time()
+    publish_s = publish(producer, prefix + "platform.orders", orders)
+    producer.close()
+    _progress("burst: published", n, publish_s)
+    finished = wait_until(lambda: watcher.done(n) >= n, timeout_s=args.timeout, poll_s=0.5)
+    reserved = len(watcher.stages["reserved"].seen)
+    queued_ok = wait_until(lambda: shipment_count(services["logistics"]) - before >= reserved,
+                           timeout_s=args.timeout if finished else 1, poll_s=0.5)
+    ended = time.time()
+    stages = watcher.stages
+    result = {
+        "orders": n,
+        "publish_s": round(publish_s, 2),
+        "publish_orders_per_s": round(n / publish_s),
+        "all_accepted_s": _since(started, stages["accepted"].reached_at),
+        "all_reserved_or_backordered_s": _since(started, max(filter(None, [
+            max(stages["reserved"].seen.values(), default=None),
+            max(stages["backordered"].seen.values(), default=None)]), default=None)) if finished else None,
+        "all_queued_s": round(ended - started, 2) if queued_ok else None,
+        "accepted": len(stages["accepted"].seen),
+        "rejected": len(stages["rejected"].seen),
+        "reserved": reserved,
+        "backordered": len(stages["backordered"].seen),
+        "queued": shipment_count(services["logistics"]) - before,
+        "duplicate_events": {k: v.duplicates for k, v in stages.items()},
+        "completed": finished and queued_ok,
+    }
+    result["end_to_end_orders_per_s"] = round(n / (ended - started)) if result["completed"] else None
+    return result
+
+
+def steady(args, bootstrap: str, prefix: str, watcher: Watcher, services: dict[str, ServiceProcess]) -> dict:
+    total = args.rate * args.steady_seconds
+    watcher.reset(total)
+    producer = KafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=1)
+    sent_at: dict[str, float] = {}
+    tick = 0.01
+    per_tick = max(1, round(args.rate * tick))
+    started = time.time()
+    i = 0
+    while i < total and time.time() - started < args.steady_seconds + 30:
+        due = started + (i / args.rate)
+        delay = due - time.time()
+        if delay > 0:
+            time.sleep(delay)
+        for _ in range(min(per_tick, total - i)):
+            order_id = f"S{i:07d}"
+            now = datetime.now(UTC)
+            producer.send(prefix + "platform.orders", key=order_id.encode(),
+                          value=order_event(order_id, SKUS[i % len(SKUS)], now.isoformat()))
+            sent_at[order_id] = time.time()
+            i += 1
+    producer.flush(30)
+    producer.close()
+    send_s = time.time() - started
+    wait_until(lambda: watcher.done(total) >= total, timeout_s=args.timeout, poll_s=0.5)
+    with watcher.lock:
+        reserved_lat = [(watcher.stages["reserved"].seen[o] - t) * 1000 for o, t in sent_at.items()
+                        if o in watcher.stages["reserved"].seen]
+    wait_until(lambda: len(shipments(services["logistics"], list(sent_at))) >= len(reserved_lat), timeout_s=60)
+    created = shipments(services["logistics"], list(sent_at))
+    shipment_lat = [(created[o].timestamp() - t) * 1000 for o, t in sent_at.items() if o in created]
+    return {
+        "rate_per_s": args.rate, "seconds": args.steady_seconds, "sent": i, "send_s": round(send_s, 1),
+        "reserved": len(reserved_lat), "shipments_created": len(shipment_lat),
+        "to_stock_reserved_ms": _quantiles(reserved_lat),
+        "to_shipment_created_ms": _quantiles(shipment_lat),
+    }
+
+
+def ceiling(args, bootstrap: str, prefix: str, size: int) -> dict:
+    topic = prefix + "bench.ceiling"
+    create_topics_raw(bootstrap, topic, args.partitions)
+    n = args.orders
+    value = b"x" * size
+    producer = KafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=5, batch_size=512 * 1024)
+    consumer = KafkaConsumer(topic, bootstrap_servers=bootstrap, group_id=None, auto_offset_reset="earliest",
+                             fetch_max_wait_ms=10, max_poll_records=5000)
+    consumer.poll(timeout_ms=1000)
+    started = time.time()
+    for i in range(n):
+        producer.send(topic, key=f"K{i}".encode(), value=value)
+    producer.flush(120)
+    produced_s = time.time() - started
+    got = 0
+    deadline = time.monotonic() + args.timeout
+    while got < n and time.monotonic() < deadline:
+        got += sum(len(rs) for rs in consumer.poll(timeout_ms=200).values())
+    elapsed = time.time() - started
+    producer.close()
+    consumer.close()
+    return {"messages": n, "bytes_each": size, "produce_s": round(produced_s, 2),
+            "round_trip_s": round(elapsed, 2), "round_trip_msgs_per_s": round(got / elapsed), "consumed": got}
+
+
+def create_topics_raw(bootstrap: str, topic: str, partitions: int) -> None:
+    from kafka.admin import KafkaAdminClient, NewTopic
+
+    admin = KafkaAdminClient(bootstrap_servers=bootstrap)
+    try:
+        admin.create_topics([NewTopic(topic, num_partitions=partitions, replication_factor=1)])
+    finally:
+        admin.close()
+
+
+def stock_balances(inventory: ServiceProcess) -> dict:
+    rows = inventory.sql("select sku, on_hand, reserved from inventory_sku")
+    oversold = [sku for sku, on_hand, reserved in rows if reserved > on_hand or on_hand < 0]
+    return {"skus": len(rows), "oversold_skus": oversold,
+            "reserved_units": sum(r for _, _, r in rows), "on_hand_units": sum(o for _, o, _ in rows)}
+
+
+def machine() -> dict:
+    cpu = "unknown"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+        mem_kb = int(next(l for l in Path("/proc/meminfo").read_text().splitlines()
+                          if l.startswith("MemTotal")).split()[1])
+    except Exception:
+        mem_kb = 0
+    return {"cpus": os.cpu_count(), "cpu": cpu, "memory_gib": round(mem_kb / 1024 / 1024, 1),
+            "python": platform.python_version(), "kafka": localkafka.KAFKA_VERSION, "database": "SQLite (WAL)",
+            "os": platform.platform()}
+
+
+def _since(start: float, at: float | None) -> float | None:
+    return round(at - start, 2) if at else None
+
+
+def _quantiles(values: list[float]) -> dict:
+    return {"p50": _r(percentile(values, 50)), "p95": _r(percentile(values, 95)), "p99": _r(percentile(values, 99)),
+            "max": _r(max(values) if values else None), "mean": _r(statistics.fmean(values) if values else None)}
+
+
+def _r(v: float | None) -> float | None:
+    return round(v, 1) if v is not None else None
+
+
+def _progress(what: str, n: int, seconds: float) -> None:
+    print(f"  {what}: {n} in {seconds:.1f}s ({n / seconds:.0f}/s)", file=sys.stderr)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m tools.bench")
+    parser.add_argument("--orders", type=int, default=100_000)
+    parser.add_argument("--rate", type=int, default=1000)
+    parser.add_argument("--steady-seconds", type=int, default=60)
+    parser.add_argument("--skip-steady", action="store_true")
+    parser.add_argument("--partitions", type=int, default=6)
+    parser.add_argument("--timeout", type=float, default=600, help="longest wait for any one phase, seconds")
+    parser.add_argument("--write-docs", action="store_true", help="write docs/benchmarks.md")
+    args = parser.parse_args(argv)
+
+    run_dir = BENCH_DIR / datetime.now(UTC).strftime("%Y%m%dT%H%M%S")
+    run_dir.mkdir(parents=True, exist_ok=True)
+    cluster = None
+    bootstrap = os.environ.get("KAFKA_BOOTSTRAP_SERVERS")
+    if not bootstrap:
+        cluster = localkafka.start(port=None, brokers=1, base_dir=run_dir / "kafka")
+        bootstrap = cluster.bootstrap_servers
+    prefix = f"bench{uuid.uuid4().hex[:6]}."
+    create_topics(bootstrap, prefix, partitions=args.partitions)
+    catalog = run_dir / "catalog.csv"
+    total_orders = args.orders + (0 if args.skip_steady else args.rate * args.steady_seconds)
+    write_catalog(catalog, units_per_sku=total_orders // len(SKUS) + 10)
+    services: dict[str, ServiceProcess] = {}
+    watcher = Watcher(bootstrap, prefix)
+    report: dict = {"machine": machine(), "partitions": args.partitions,
+                    "started_at": datetime.now(UTC).isoformat(timespec="seconds")}
+    try:
+        for name in ("orders", "inventory", "logistics"):
+            settings = {"KAFKA_CREATE_TOPICS": "false", "LOG_LEVEL": "WARNING"}
+            if name == "inventory":
+                settings["CATALOG_PATH"] = str(catalog)
+            services[name] = ServiceProcess(name, bootstrap=bootstrap, topic_prefix=prefix, db_dir=run_dir / "db",
+                                            settings=settings, log_dir=run_dir / "logs")
+            (run_dir / "db").mkdir(exist_ok=True)
+            services[name].start()
+        watcher.start()
+        print(f"bench: {args.orders} orders burst on {bootstrap} ({args.partitions} partitions)", file=sys.stderr)
+        report["burst"] = burst(args, bootstrap, prefix, watcher, services)
+        print(f"  burst: {json.dumps(report['burst'])}", file=sys.stderr)
+        if not args.skip_steady:
+            print(f"bench: steady {args.rate}/s for {args.steady_seconds}s", file=sys.stderr)
+            report["steady"] = steady(args, bootstrap, prefix, watcher, services)
+        report["peak_memory_mib"] = {n: _r(s.peak_rss_mib()) for n, s in services.items()}
+        report["stock"] = stock_balances(services["inventory"])
+        size = len(order_event("B0000000", SKUS[0], datetime.now(UTC).isoformat()))
+        print("bench: broker ceiling", file=sys.stderr)
+        report["ceiling"] = ceiling(args, bootstrap, prefix, size)
+    finally:
+        watcher.stop()
+        for service in services.values():
+            service.stop()
+        if cluster is not None:
+            cluster.stop()
+    b = report["burst"]
+    lost = b["orders"] - (b["reserved"] + b["backordered"])
+    dup = sum(b["duplicate_events"].values())
+    report["verdict"] = {"lost": lost, "duplicated_events": dup, "oversold_skus": report["stock"]["oversold_skus"],
+                         "ok": lost == 0 and dup == 0 and not report["stock"]["oversold_skus"]}
+    if b.get("end_to_end_orders_per_s"):
+        report["fraction_of_broker_ceiling"] = round(b["end_to_end_orders_per_s"] / report["ceiling"]["round_trip_msgs_per_s"], 3)
+    print(json.dumps(report, indent=2))
+    print(summary(report))
+    if args.write_docs:
+        write_docs(report)
+    shutil.rmtree(run_dir / "kafka", ignore_errors=True)
+    return 0 if report["verdict"]["ok"] else 1
+
+
+def summary(report: dict) -> str:
+    b = report["burst"]
+    s = report.get("steady", {})
+    p99 = s.get("to_stock_reserved_ms", {}).get("p99")
+    return (f"burst {b['orders']} orders: {b.get('end_to_end_orders_per_s')} orders/s end to end "
+            f"({b.get('all_queued_s')} s), broker ceiling {report['ceiling']['round_trip_msgs_per_s']} msgs/s; "
+            f"steady {s.get('rate_per_s')}/s p99 paid->reserved {p99} ms; "
+            f"lost {report['verdict']['lost']}, duplicated {report['verdict']['duplicated_events']}, "
+            f"oversold {len(report['verdict']['oversold_skus'])}")
+
+
+def write_docs(report: dict) -> None:
+    m = report["machine"]
+    text = [
+        "# Benchmarks",
+        "",
+        "Measured by `make bench` (`python -m tools.bench --write-docs`); figures below are from the",
+        f"run started {report['started_at']}. Re-run to refresh; numbers on another machine will differ.",
+        "",
+        f"Machine: {m['cpus']} cores ({m['cpu']}), {m['memory_gib']} GiB, Python {m['python']}, "
+        f"Apache Kafka {m['kafka']} single broker (KRaft) on loopback, {m['database']}, "
+        f"{report['partitions']} partitions per topic, one instance of orders, inventory and logistics.",
+        "",
+        "```",
+        summary(report),
+        "```",
+        "",
+        "```json",
+        json.dumps(report, indent=2),
+        "```",
+        "",
+    ]
+    (REPO_ROOT / "docs" / "benchmarks.md").write_text("\n".join(text))
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
