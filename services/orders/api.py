@@ -2,25 +2,43 @@
 
 from __future__ import annotations
 
+import hmac
 from typing import Any
 
-from fastapi import APIRouter, HTTPException
-from pydantic import ValidationError
-from sqlmodel import Session, select
+from fastapi import APIRouter, Depends, Header, HTTPException, Query
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, Field, ValidationError
+from sqlmodel import Session
 
+from services.orders import commands, queries
+from services.orders.commands import Origin
 from services.orders.domain import OrderInvalid, OrderPolicy, validate_order
-from services.orders.models import OrderRecord, OrderStep
 from shared.events import OrderPlaced, describe_validation_error
 from shared.service import ServiceRuntime
 from shared.topics import PLATFORM_ORDERS
 
 
-def build_router(runtime: ServiceRuntime, policy: OrderPolicy) -> APIRouter:
+class CancelRequest(BaseModel):
+    reason: str = Field(default="", max_length=500)
+
+
+def build_router(runtime: ServiceRuntime, policy: OrderPolicy, *, api_token: str = "") -> APIRouter:
     router = APIRouter(tags=["orders"])
 
-    @router.post("/orders", status_code=202)
-    def place_order(body: dict[str, Any]) -> dict[str, str]:
-        """Validates and publishes to platform.orders, the same way in as platform events."""
+    def authorised(authorization: str | None = Header(default=None)) -> None:
+        """Only holders of the token change orders (R3, R28); reads stay open to the console."""
+        if not api_token:
+            return
+        presented = (authorization or "").removeprefix("Bearer ").strip()
+        if not hmac.compare_digest(presented.encode(), api_token.encode()):
+            raise HTTPException(401, "a valid `Authorization: Bearer <token>` is required to change orders")
+
+    def publisher(session: Session) -> commands.Publish:
+        return lambda spec, type_, payload, key: runtime.outbox.publish(session, spec, type_, payload, key=key)
+
+    @router.post("/orders", status_code=202, dependencies=[Depends(authorised)])
+    def place_order(body: dict[str, Any]) -> Any:
+        """Validates and publishes to platform.orders: the same way in as platform events."""
         try:
             order = OrderPlaced.model_validate(body)
         except ValidationError as exc:
@@ -30,22 +48,58 @@ def build_router(runtime: ServiceRuntime, policy: OrderPolicy) -> APIRouter:
         except OrderInvalid as exc:
             raise HTTPException(422, str(exc)) from exc
         with runtime.unit_of_work() as session:
-            event = runtime.outbox.publish(session, PLATFORM_ORDERS, "order.placed", order, key=order.order_id)
-        return {"order_id": order.order_id, "event_id": event.id, "status": "submitted"}
+            resend = commands.check_resend(session, order, now=runtime.clock.now(), origin=Origin(channel="http"))
+            if resend is None:
+                event = runtime.outbox.publish(session, PLATFORM_ORDERS, "order.placed", order, key=order.order_id)
+                return {"order_id": order.order_id, "event_id": event.id, "status": "submitted"}
+        if resend.outcome == "conflict":
+            # After the commit, so the conflict stays recorded for operators.
+            raise HTTPException(409, resend.reason)
+        return JSONResponse({"order_id": order.order_id, "status": "already_accepted"}, status_code=200)
+
+    @router.post("/orders/{order_id}/cancel", dependencies=[Depends(authorised)])
+    def cancel_order(order_id: str, request: CancelRequest | None = None) -> dict[str, Any]:
+        """Cancel before dispatch (R4); inventory releases the stock on the order.cancelled it causes."""
+        reason = request.reason if request else ""
+        with runtime.unit_of_work() as session:
+            result = commands.cancel_order(session, order_id, reason, now=runtime.clock.now(),
+                                           publish=publisher(session), origin=Origin(channel="http"))
+        if result.outcome == "unknown":
+            raise HTTPException(404, result.reason)
+        if result.outcome == "refused":
+            raise HTTPException(409, result.reason)
+        return {"order_id": order_id, "status": "cancelled", "already_cancelled": result.outcome == "already_cancelled"}
 
     @router.get("/orders/{order_id}")
     def get_order(order_id: str) -> dict[str, Any]:
         with Session(runtime.engine) as session:
-            record = session.get(OrderRecord, order_id)
-            if record is None:
-                raise HTTPException(404, f"no order {order_id}")
-            steps = session.exec(select(OrderStep).where(OrderStep.order_id == order_id).order_by(OrderStep.id)).all()
-            return {
-                "order_id": record.order_id, "status": record.status, "priority_class": record.priority_class,
-                "priority_rank": record.priority_rank, "paid_amount": f"{record.paid_amount:.2f}",
-                "discount": f"{record.discount:.2f}", "currency": record.currency,
-                "timeline": [{"status": s.status, "at": s.at.isoformat(), "event_id": s.event_id, "note": s.note}
-                             for s in steps],
-            }
+            view = queries.order_view(session, order_id)
+        if view is None:
+            raise HTTPException(404, f"no order {order_id}")
+        return view
+
+    @router.get("/orders")
+    def list_orders(status: str | None = None, priority_class: str | None = None, customer_id: str | None = None,
+                    limit: int = Query(default=50), cursor: str | None = None) -> dict[str, Any]:
+        """In dispatch priority order; pass `next_cursor` back as `cursor` for the next page."""
+        with Session(runtime.engine) as session:
+            return queries.list_orders(session, status=status, priority_class=priority_class,
+                                       customer_id=customer_id, limit=limit, cursor=cursor)
+
+    @router.get("/stats")
+    def stats() -> dict[str, Any]:
+        with Session(runtime.engine) as session:
+            return queries.stats(session)
+
+    @router.get("/conflicts")
+    def conflicts(order_id: str | None = None, limit: int = 100, after_id: int | None = None) -> dict[str, Any]:
+        """Re-sends of accepted orders with different content, refused (R3)."""
+        with Session(runtime.engine) as session:
+            return queries.conflicts(session, order_id=order_id, limit=limit, after_id=after_id)
+
+    @router.get("/rejections")
+    def rejections(limit: int = 100, after_id: int | None = None) -> dict[str, Any]:
+        with Session(runtime.engine) as session:
+            return queries.rejections(session, limit=limit, after_id=after_id)
 
     return router

@@ -1,75 +1,88 @@
-"""Kafka subscriptions of the orders service: decode -> domain -> save + outbox."""
+"""Kafka subscriptions of the orders service: thin adapters from an event to a command."""
 
 from __future__ import annotations
 
-import hashlib
-import json
 import logging
 
-from services.orders.domain import OrderInvalid, OrderPolicy, priority_class, priority_rank, validate_order
-from services.orders.models import OrderRecord, OrderStep
-from shared.events import OrderAccepted, OrderPlaced, OrderRejected
-from shared.messaging import HandlerContext, InvalidEvent
-from shared.topics import ORDERS_EVENTS
+from services.orders import commands
+from services.orders.commands import Origin
+from services.orders.domain import OrderPolicy
+from shared.events import Contract, OrderCancellationRefused, OrderCancelled, OrderPlaced, OrderRejected
+from shared.messaging import Handler, HandlerContext
+from shared.topics import ORDERS_EVENTS, PLATFORM_ORDERS, TopicSpec
 
 log = logging.getLogger(__name__)
 
 
-def content_hash(order: OrderPlaced) -> str:
-    canonical = json.dumps(order.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
-    return hashlib.sha256(canonical.encode()).hexdigest()
+def _publisher(ctx: HandlerContext) -> commands.Publish:
+    return lambda spec, type_, payload, key: ctx.publish(spec, type_, payload, key=key)
 
 
-def make_on_order_placed(policy: OrderPolicy):
+def _origin(ctx: HandlerContext, topic: str | None = None) -> Origin:
+    event = ctx.event
+    return Origin(channel="kafka", event_id=event.id if event else None, source=event.source if event else None,
+                  topic=topic)
+
+
+def make_on_order_placed(policy: OrderPolicy) -> Handler:
     def on_order_placed(ctx: HandlerContext, order: OrderPlaced) -> None:
-        try:
-            validate_order(order, policy)
-        except OrderInvalid as exc:
-            reject(ctx, str(exc))
-            return
-        existing = ctx.session.get(OrderRecord, order.order_id)
-        digest = content_hash(order)
-        if existing is not None:
-            if existing.content_hash == digest:
-                return  # the same order sent again: harmless
-            raise InvalidEvent(f"order {order.order_id} was already accepted with different content")
-        klass = priority_class(order, policy)
-        now = ctx.clock.now()
-        accepted = OrderAccepted(
-            order_id=order.order_id, customer_id=order.customer_id, order_type=order.order_type,
-            priority_class=klass, priority_rank=priority_rank(klass, order.paid_at, order.order_id),
-            lines=order.lines, discount=order.discount, paid_amount=order.paid_amount, paid_at=order.paid_at,
-            region=order.region, currency=order.currency, deposit=order.deposit,
-            balance_paid_at=order.balance_paid_at, promotions=order.promotions, accepted_at=now,
-        )
-        ctx.session.add(OrderRecord(
-            order_id=order.order_id, customer_id=order.customer_id, order_type=order.order_type,
-            priority_class=klass, priority_rank=accepted.priority_rank, status="accepted",
-            paid_amount=order.paid_amount, discount=order.discount, currency=order.currency,
-            region=order.region, paid_at=order.paid_at, accepted_at=now,
-            content_json=order.model_dump_json(), content_hash=digest,
-        ))
-        ctx.session.add(OrderStep(order_id=order.order_id, status="accepted", at=now,
-                                  event_id=ctx.event.id if ctx.event else None))
-        ctx.publish(ORDERS_EVENTS, "order.accepted", accepted, key=order.order_id)
+        result = commands.place_order(ctx.session, order, policy, now=ctx.clock.now(), publish=_publisher(ctx),
+                                      origin=_origin(ctx))
+        if result.outcome == "rejected":
+            commands.record_rejection(ctx.session, order.order_id, result.reason, now=ctx.clock.now(),
+                                      event_id=ctx.event.id if ctx.event else None)
+            reject(ctx, result.reason)
+        elif result.outcome == "conflict":
+            reject(ctx, result.reason)  # the conflict row is kept: dead_letter() commits
 
     return on_order_placed
 
 
+def on_cancel_requested(ctx: HandlerContext, request: OrderCancelled) -> None:
+    """The platform asks to cancel; refused after dispatch (the answer goes on orders.events)."""
+    commands.cancel_order(ctx.session, request.order_id, request.reason, now=ctx.clock.now(),
+                          publish=_publisher(ctx), origin=_origin(ctx, PLATFORM_ORDERS.name), park_if_unknown=True)
+
+
+def make_lifecycle_handler(spec: TopicSpec, event_type: str) -> Handler:
+    def on_lifecycle_event(ctx: HandlerContext, payload: Contract) -> None:
+        commands.apply_lifecycle_event(ctx.session, event_type, payload, now=ctx.clock.now(),
+                                       publish=_publisher(ctx), origin=_origin(ctx, spec.name))
+
+    on_lifecycle_event.__name__ = "on_" + event_type.replace(".", "_")
+    return on_lifecycle_event
+
+
+def lifecycle_handlers(spec: TopicSpec, *event_types: str) -> dict[str, Handler]:
+    return {event_type: make_lifecycle_handler(spec, event_type) for event_type in event_types}
+
+
 def reject(ctx: HandlerContext, reason: str) -> None:
     """Tell the platform why (order.rejected) and keep the bad original on the dead-letter topic."""
-    order_id = (ctx.event.data.get("order_id") if ctx.event else None)
-    ctx.publish(ORDERS_EVENTS, "order.rejected",
-                OrderRejected(order_id=order_id if isinstance(order_id, str) else None, reason=reason,
-                              source_event_id=ctx.event.id if ctx.event else None),
-                key=order_id if isinstance(order_id, str) else "unknown")
+    _publish_rejection(ctx, reason)
     ctx.dead_letter(reason)
 
 
 def on_invalid_platform_message(ctx: HandlerContext, reason: str) -> None:
-    """The message was dead-lettered before reaching a handler; still tell the platform."""
+    """A platform message was dead-lettered before reaching a handler (not an event, or failing its
+    contract); still tell the platform, on the event that answers what it asked for."""
+    event = ctx.event
+    order_id = event.data.get("order_id") if event else None
+    order_id = order_id if isinstance(order_id, str) and order_id else None
+    if event is not None and event.type == "order.cancelled" and order_id:
+        ctx.publish(ORDERS_EVENTS, "order.cancellation_refused",
+                    OrderCancellationRefused(order_id=order_id, reason=reason, source_event_id=event.id,
+                                             refused_at=ctx.clock.now()), key=order_id)
+        return
+    if event is None or event.type == "order.placed":
+        commands.record_rejection(ctx.session, order_id, reason, now=ctx.clock.now(),
+                                  event_id=event.id if event else None)
+    _publish_rejection(ctx, reason)
+
+
+def _publish_rejection(ctx: HandlerContext, reason: str) -> None:
     order_id = ctx.event.data.get("order_id") if ctx.event else None
+    order_id = order_id if isinstance(order_id, str) and order_id else None
     ctx.publish(ORDERS_EVENTS, "order.rejected",
-                OrderRejected(order_id=order_id if isinstance(order_id, str) else None, reason=reason,
-                              source_event_id=ctx.event.id if ctx.event else None),
-                key=order_id if isinstance(order_id, str) else "unknown")
+                OrderRejected(order_id=order_id, reason=reason, source_event_id=ctx.event.id if ctx.event else None),
+                key=order_id or "unknown")

@@ -1,44 +1,95 @@
-"""Tables of the orders service."""
+"""Tables of the orders service (names prefixed `order_` so they never clash with other services')."""
 
 from datetime import datetime
 from decimal import Decimal
 
-from sqlalchemy import Column, Numeric, Text
+from sqlalchemy import BigInteger, Column, Index, Numeric, Text
 from sqlmodel import Field, SQLModel
 
 
 class OrderRecord(SQLModel, table=True):
     __tablename__ = "order_record"
+    __table_args__ = (Index("ix_order_record_status_rank", "status", "priority_rank"),)
 
     order_id: str = Field(primary_key=True)
-    customer_id: str
+    customer_id: str = Field(index=True)
     order_type: str
     priority_class: str = Field(index=True)
-    priority_rank: str = Field(index=True)
+    priority_rank: str = Field(index=True, unique=True)
     status: str = Field(index=True)
     paid_amount: Decimal = Field(sa_column=Column(Numeric(14, 2), nullable=False))
+    # The same amount in whole cents: SQL sums over it stay exact on SQLite (GMV, R26).
+    paid_cents: int = Field(sa_column=Column(BigInteger, nullable=False))
     discount: Decimal = Field(sa_column=Column(Numeric(14, 2), nullable=False))
     currency: str
     region: str
     paid_at: datetime
     accepted_at: datetime
-    # The accepted order exactly as accepted (JSON); compared with re-sends to tell a harmless
-    # duplicate from a tampering attempt (R3). Never updated.
+    status_changed_at: datetime
+    # The accepted order exactly as accepted (canonical JSON); compared with re-sends to tell a
+    # harmless duplicate from a tampering attempt (R3). Never updated.
     content_json: str = Field(sa_column=Column(Text, nullable=False))
     content_hash: str
 
 
 class OrderStep(SQLModel, table=True):
-    """The timeline: one row per lifecycle step or refused transition."""
+    """The timeline: every lifecycle event seen for an order, applied or not."""
 
     __tablename__ = "order_step"
 
     id: int | None = Field(default=None, primary_key=True)
     order_id: str = Field(index=True)
-    status: str
-    at: datetime
+    status: str  # the step this event stands for (or the event type for notes)
+    outcome: str = "advanced"  # advanced | late | noted | refused
+    at: datetime  # when it happened, by the sender's account
+    recorded_at: datetime | None = None
+    event_type: str | None = None
     event_id: str | None = None
     note: str = ""
 
 
-TABLES = [OrderRecord.__table__, OrderStep.__table__]
+class OrderParkedEvent(SQLModel, table=True):
+    """A lifecycle event for an order not accepted yet; applied when the order is accepted, so an
+    event that overtook its order is neither lost nor dead-lettered."""
+
+    __tablename__ = "order_parked_event"
+
+    id: int | None = Field(default=None, primary_key=True)
+    order_id: str = Field(index=True)
+    event_id: str
+    event_type: str
+    topic: str
+    payload_json: str = Field(sa_column=Column(Text, nullable=False))
+    occurred_at: datetime
+    parked_at: datetime
+
+
+class OrderConflict(SQLModel, table=True):
+    """A re-send of an accepted order with different content, refused and kept for operators (R3)."""
+
+    __tablename__ = "order_conflict"
+
+    id: int | None = Field(default=None, primary_key=True)
+    order_id: str = Field(index=True)
+    channel: str  # kafka | http
+    event_id: str | None = None
+    source: str | None = None
+    differences: str = Field(sa_column=Column(Text, nullable=False))
+    content_json: str = Field(sa_column=Column(Text, nullable=False))
+    received_at: datetime
+
+
+class OrderRejection(SQLModel, table=True):
+    """An order.placed refused by validation; the original is on the dead-letter topic."""
+
+    __tablename__ = "order_rejection"
+
+    id: int | None = Field(default=None, primary_key=True)
+    order_id: str | None = Field(default=None, index=True)
+    reason: str = Field(sa_column=Column(Text, nullable=False))
+    event_id: str | None = None
+    rejected_at: datetime
+
+
+TABLES = [OrderRecord.__table__, OrderStep.__table__, OrderParkedEvent.__table__, OrderConflict.__table__,
+          OrderRejection.__table__]

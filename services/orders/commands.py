@@ -1,0 +1,297 @@
+"""What the orders service does, inside one transaction: accept an order, apply a lifecycle event,
+cancel. Kafka handlers and HTTP routes both call these, so a rule is applied the same way
+whichever way a request came in. Events go out through `publish` (the transactional outbox)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import zlib
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import text
+from sqlmodel import Session, col, delete, select
+
+from services.orders.domain import (
+    OrderInvalid,
+    OrderPolicy,
+    content_differences,
+    order_content,
+    priority_class,
+    priority_rank,
+    validate_order,
+)
+from services.orders.lifecycle import CANCELLED, TARGET, apply_event, decide_cancellation
+from services.orders.models import OrderConflict, OrderParkedEvent, OrderRecord, OrderRejection, OrderStep
+from shared.events import (
+    EVENT_MODELS,
+    Contract,
+    OrderAccepted,
+    OrderCancellationRefused,
+    OrderCancelled,
+    OrderPlaced,
+)
+from shared.topics import ORDERS_EVENTS, TopicSpec
+
+log = logging.getLogger(__name__)
+
+Publish = Callable[[TopicSpec, str, Contract, str], object]
+"""publish(topic spec, event type, payload, key): adds the event to the outbox of the open transaction."""
+
+# The payload field that says when each lifecycle event happened.
+OCCURRED_AT_FIELD: dict[str, str] = {
+    "stock.reserved": "reserved_at",
+    "stock.backordered": "backordered_at",
+    "stock.released": "released_at",
+    "shipment.dispatched": "dispatched_at",
+    "shipment.delivered": "delivered_at",
+    "shipment.exception": "reported_at",
+    "return.requested": "requested_at",
+    "return.rejected": "rejected_at",
+    "return.received": "received_at",
+    "refund.issued": "issued_at",
+}
+CANCEL_REQUEST = "order.cancelled"
+
+
+@dataclass(frozen=True)
+class Origin:
+    """Where a request came from, for the timeline and the conflict log."""
+
+    channel: str  # kafka | http
+    event_id: str | None = None
+    source: str | None = None
+    topic: str | None = None
+
+
+# ---------------------------------------------------------------------------------------------
+# Intake
+
+
+@dataclass(frozen=True)
+class IntakeResult:
+    outcome: str  # accepted | duplicate | conflict | rejected
+    reason: str = ""
+
+
+def place_order(session: Session, order: OrderPlaced, policy: OrderPolicy, *, now: datetime,
+                publish: Publish, origin: Origin) -> IntakeResult:
+    try:
+        validate_order(order, policy)
+    except OrderInvalid as exc:
+        return IntakeResult("rejected", str(exc))
+    serialise_per_order(session, order.order_id)
+    check = check_resend(session, order, now=now, origin=origin)
+    if check is not None:
+        return check
+
+    content = order_content(order)
+    klass = priority_class(order, policy)
+    accepted = OrderAccepted(
+        order_id=order.order_id, customer_id=order.customer_id, order_type=order.order_type,
+        priority_class=klass, priority_rank=priority_rank(klass, order.paid_at, order.order_id),
+        lines=order.lines, discount=order.discount, paid_amount=order.paid_amount, paid_at=order.paid_at,
+        region=order.region, currency=order.currency, deposit=order.deposit,
+        balance_paid_at=order.balance_paid_at, promotions=order.promotions, accepted_at=now,
+    )
+    canonical = _canonical_json(content)
+    session.add(OrderRecord(
+        order_id=order.order_id, customer_id=order.customer_id, order_type=order.order_type,
+        priority_class=klass, priority_rank=accepted.priority_rank, status="accepted",
+        paid_amount=order.paid_amount, paid_cents=int(order.paid_amount * 100), discount=order.discount,
+        currency=order.currency, region=order.region, paid_at=order.paid_at, accepted_at=now,
+        status_changed_at=now, content_json=canonical,
+        content_hash=hashlib.sha256(canonical.encode()).hexdigest(),
+    ))
+    session.add(OrderStep(order_id=order.order_id, status="accepted", outcome="advanced", at=now, recorded_at=now,
+                          event_type="order.placed", event_id=origin.event_id,
+                          note=f"class {klass}, via {origin.channel}"))
+    publish(ORDERS_EVENTS, "order.accepted", accepted, order.order_id)
+    session.flush()
+    _apply_parked(session, order.order_id, now=now, publish=publish)
+    return IntakeResult("accepted")
+
+
+def check_resend(session: Session, order: OrderPlaced, *, now: datetime, origin: Origin) -> IntakeResult | None:
+    """None when the order id is new. A re-send with the same content is a harmless duplicate; with
+    different content it is a conflict, recorded for operators, and the accepted order stands (R3)."""
+    existing = session.get(OrderRecord, order.order_id)
+    if existing is None:
+        return None
+    changes = content_differences(json.loads(existing.content_json), order_content(order))
+    if not changes:
+        return IntakeResult("duplicate")
+    reason = (f"conflict: order {order.order_id} was already accepted with different content "
+              f"({'; '.join(changes)}); the accepted order stands")
+    session.add(OrderConflict(order_id=order.order_id, channel=origin.channel, event_id=origin.event_id,
+                              source=origin.source, differences=json.dumps(changes),
+                              content_json=_canonical_json(order_content(order)), received_at=now))
+    log.warning("tampering attempt refused: %s", reason)
+    return IntakeResult("conflict", reason)
+
+
+def record_rejection(session: Session, order_id: str | None, reason: str, *, now: datetime,
+                     event_id: str | None) -> None:
+    session.add(OrderRejection(order_id=order_id, reason=reason, event_id=event_id, rejected_at=now))
+
+
+# ---------------------------------------------------------------------------------------------
+# Lifecycle
+
+
+def apply_lifecycle_event(session: Session, event_type: str, payload: Contract, *, now: datetime,
+                          publish: Publish, origin: Origin) -> str:
+    """Returns the outcome: advanced, late, noted, refused, or parked (order not accepted yet)."""
+    order_id = payload.order_id  # type: ignore[attr-defined]
+    record = _lock_order(session, order_id)
+    if record is None:
+        serialise_per_order(session, order_id)
+        record = _lock_order(session, order_id)
+    if record is None:
+        _park(session, order_id, event_type, payload, now=now, origin=origin)
+        return "parked"
+    # Normally empty; catches a row parked while its order was being accepted (PostgreSQL).
+    _apply_parked(session, order_id, now=now, publish=publish)
+    return _apply_to(session, record, event_type, payload, now=now, origin=origin)
+
+
+def _apply_to(session: Session, record: OrderRecord, event_type: str, payload: Contract, *,
+              now: datetime, origin: Origin) -> str:
+    replacement = bool(getattr(payload, "replacement_for_case", None))
+    transition = apply_event(record.status, event_type, replacement=replacement)
+    at = getattr(payload, OCCURRED_AT_FIELD[event_type])
+    step = TARGET.get(event_type, event_type.replace(".", "_"))
+    if replacement:
+        step = "replacement_shipped"
+    note = "; ".join(p for p in (describe(event_type, payload), transition.reason) if p)
+    session.add(OrderStep(order_id=record.order_id, status=step, outcome=transition.outcome, at=at,
+                          recorded_at=now, event_type=event_type, event_id=origin.event_id, note=note))
+    if transition.outcome == "advanced":
+        record.status = transition.state
+        record.status_changed_at = now
+        session.add(record)
+    elif transition.outcome == "refused":
+        log.warning("refused %s for order %s (state %s): %s", event_type, record.order_id, record.status,
+                    transition.reason)
+    return transition.outcome
+
+
+def describe(event_type: str, payload: Any) -> str:
+    """A short human note for the timeline."""
+    match event_type:
+        case "stock.backordered":
+            missing = ", ".join(f"{m.sku} x{m.quantity}" for m in payload.missing)
+            return f"missing {missing}" + (" (presale)" if payload.presale else "")
+        case "stock.released":
+            return "released " + ", ".join(f"{line.sku} x{line.quantity}" for line in payload.lines)
+        case "shipment.dispatched":
+            return f"{payload.carrier} {payload.tracking_number}"
+        case "shipment.exception":
+            return f"{payload.kind}: {payload.note}" if payload.note else payload.kind
+        case "return.requested":
+            return f"case {payload.case_id}: {payload.kind}"
+        case "return.rejected":
+            return f"case {payload.case_id}: {payload.reason}"
+        case "return.received":
+            return f"case {payload.case_id}: inspection {'passed' if payload.inspection_passed else 'failed'}"
+        case "refund.issued":
+            return f"case {payload.case_id}: refunded {payload.amount:.2f}"
+    return ""
+
+
+def _park(session: Session, order_id: str, event_type: str, payload: Contract, *, now: datetime,
+          origin: Origin) -> None:
+    field = OCCURRED_AT_FIELD.get(event_type)
+    occurred = getattr(payload, field) if field else now
+    session.add(OrderParkedEvent(order_id=order_id, event_id=origin.event_id or "", event_type=event_type,
+                                 topic=origin.topic or origin.channel, payload_json=payload.model_dump_json(),
+                                 occurred_at=occurred or now, parked_at=now))
+    log.info("parked %s for order %s: not accepted yet", event_type, order_id)
+
+
+def _apply_parked(session: Session, order_id: str, *, now: datetime, publish: Publish) -> None:
+    """Apply, in the order they happened, the events that arrived before their order."""
+    parked = session.exec(select(OrderParkedEvent).where(OrderParkedEvent.order_id == order_id)
+                          .order_by(col(OrderParkedEvent.occurred_at), col(OrderParkedEvent.id))).all()
+    for row in parked:
+        payload = EVENT_MODELS[(row.event_type, 1)].model_validate_json(row.payload_json)
+        origin = Origin(channel="parked", event_id=row.event_id, topic=row.topic)
+        if row.event_type == CANCEL_REQUEST:
+            cancel_order(session, order_id, payload.reason, now=now, publish=publish, origin=origin)  # type: ignore[attr-defined]
+        else:
+            record = _lock_order(session, order_id)
+            assert record is not None
+            _apply_to(session, record, row.event_type, payload, now=now, origin=origin)
+    if parked:
+        session.exec(delete(OrderParkedEvent).where(OrderParkedEvent.order_id == order_id))  # type: ignore[call-overload]
+
+
+# ---------------------------------------------------------------------------------------------
+# Cancellation (R4)
+
+
+@dataclass(frozen=True)
+class CancelResult:
+    outcome: str  # cancelled | already_cancelled | refused | unknown | parked
+    reason: str = ""
+
+
+def cancel_order(session: Session, order_id: str, reason: str, *, now: datetime, publish: Publish,
+                 origin: Origin, park_if_unknown: bool = False) -> CancelResult:
+    """Before dispatch: cancel and publish order.cancelled, on which inventory releases the stock
+    and logistics withdraws the shipment. After dispatch: refuse, and say why on
+    order.cancellation_refused."""
+    record = _lock_order(session, order_id)
+    if record is None and park_if_unknown:
+        serialise_per_order(session, order_id)
+        record = _lock_order(session, order_id)
+    if record is None:
+        if park_if_unknown:
+            _park(session, order_id, CANCEL_REQUEST, OrderCancelled(order_id=order_id, reason=reason),
+                  now=now, origin=origin)
+            return CancelResult("parked")
+        return CancelResult("unknown", f"no accepted order {order_id}")
+    decision = decide_cancellation(record.status)
+    if decision.already_cancelled:
+        return CancelResult("already_cancelled")
+    if not decision.allowed:
+        session.add(OrderStep(order_id=order_id, status=CANCELLED, outcome="refused", at=now, recorded_at=now,
+                              event_type=CANCEL_REQUEST, event_id=origin.event_id,
+                              note=f"via {origin.channel}: {decision.reason}"))
+        publish(ORDERS_EVENTS, "order.cancellation_refused",
+                OrderCancellationRefused(order_id=order_id, reason=decision.reason,
+                                         source_event_id=origin.event_id, refused_at=now), order_id)
+        log.info("cancellation of %s refused: %s", order_id, decision.reason)
+        return CancelResult("refused", decision.reason)
+    record.status = CANCELLED
+    record.status_changed_at = now
+    session.add(record)
+    session.add(OrderStep(order_id=order_id, status=CANCELLED, outcome="advanced", at=now, recorded_at=now,
+                          event_type=CANCEL_REQUEST, event_id=origin.event_id,
+                          note=f"via {origin.channel}" + (f": {reason}" if reason else "")))
+    publish(ORDERS_EVENTS, "order.cancelled", OrderCancelled(order_id=order_id, reason=reason, cancelled_at=now),
+            order_id)
+    return CancelResult("cancelled")
+
+
+def serialise_per_order(session: Session, order_id: str) -> None:
+    """Accepting an order and parking an event for it must not interleave, or the parked event
+    would miss the acceptance that should apply it. SQLite's BEGIN IMMEDIATE already serialises
+    writers; on PostgreSQL a transaction-scoped advisory lock per order id does it."""
+    if session.get_bind().dialect.name != "postgresql":
+        return
+    key = (1 << 32) + zlib.crc32(f"orders:{order_id}".encode())  # above the 32-bit keys of migrations
+    session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": key})
+
+
+def _lock_order(session: Session, order_id: str) -> OrderRecord | None:
+    # FOR UPDATE on PostgreSQL; SQLite's BEGIN IMMEDIATE already serialises writers.
+    return session.get(OrderRecord, order_id, with_for_update=True)
+
+
+def _canonical_json(content: dict) -> str:
+    return json.dumps(content, sort_keys=True, separators=(",", ":"))

@@ -1,0 +1,107 @@
+"""The order lifecycle under events arriving in any order across topics (pure rules)."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from services.orders.lifecycle import CANCELLABLE, STATES, apply_event, decide_cancellation
+
+# Each producer reports one order's steps in sequence on its own topic (keyed by order id);
+# the orders service may see the three sequences interleaved in any way.
+INVENTORY = ["stock.backordered", "stock.reserved"]
+LOGISTICS = ["shipment.dispatched", "shipment.exception", "shipment.delivered"]
+AFTERSALES = ["return.requested", "return.received", "refund.issued"]
+
+
+def run(events: list[str], state: str = "accepted") -> tuple[str, list[str]]:
+    outcomes = []
+    for event in events:
+        transition = apply_event(state, event)
+        outcomes.append(transition.outcome)
+        state = transition.state
+    return state, outcomes
+
+
+@st.composite
+def interleavings(draw, *sequences: list[str]) -> list[str]:
+    queues = [list(s) for s in sequences]
+    merged = []
+    while any(queues):
+        live = [q for q in queues if q]
+        merged.append(draw(st.sampled_from(live)).pop(0))
+    return merged
+
+
+def test_a_journey_in_order_visits_every_state() -> None:
+    state, seen = "accepted", ["accepted"]
+    for event in INVENTORY + LOGISTICS + AFTERSALES:
+        state = apply_event(state, event).state
+        if seen[-1] != state:
+            seen.append(state)
+    assert seen == ["accepted", "backordered", "reserved", "shipped", "delivered", "return_requested",
+                    "returned", "refunded"]
+
+
+@given(interleavings(INVENTORY, LOGISTICS, AFTERSALES))
+def test_no_interleaving_across_topics_leaves_an_order_stuck_or_refused(events) -> None:
+    state, outcomes = run(events)
+    assert state == "refunded"
+    assert "refused" not in outcomes
+
+
+@given(interleavings(INVENTORY, LOGISTICS))
+def test_dispatch_seen_before_the_reservation_still_ends_delivered(events) -> None:
+    assert run(events)[0] == "delivered"
+
+
+def test_a_reservation_arriving_after_dispatch_is_recorded_as_late_not_applied() -> None:
+    transition = apply_event("shipped", "stock.reserved")
+    assert (transition.outcome, transition.state) == ("late", "shipped")
+
+
+def test_a_backorder_filled_later_becomes_reserved() -> None:
+    assert apply_event("backordered", "stock.reserved").state == "reserved"
+
+
+def test_a_backorder_after_full_reservation_is_refused() -> None:
+    assert apply_event("reserved", "stock.backordered").outcome == "refused"
+
+
+@pytest.mark.parametrize("event", ["shipment.dispatched", "shipment.delivered", "return.requested",
+                                   "refund.issued", "shipment.exception"])
+def test_nothing_ships_or_returns_after_a_cancellation(event) -> None:
+    transition = apply_event("cancelled", event)
+    assert (transition.outcome, transition.state) == ("refused", "cancelled")
+    assert "cancelled" in transition.reason
+
+
+@pytest.mark.parametrize("event", ["stock.reserved", "stock.backordered", "stock.released"])
+def test_stock_news_after_a_cancellation_is_only_noted(event) -> None:
+    assert apply_event("cancelled", event) == apply_event("cancelled", event)
+    assert apply_event("cancelled", event).outcome == "noted"
+
+
+def test_stock_released_without_a_cancellation_is_refused() -> None:
+    assert apply_event("reserved", "stock.released").outcome == "refused"
+
+
+def test_a_rejected_return_puts_the_order_back_to_delivered() -> None:
+    assert apply_event("return_requested", "return.rejected").state == "delivered"
+
+
+def test_an_exchange_shipment_does_not_reship_the_order() -> None:
+    assert apply_event("returned", "shipment.dispatched", replacement=True).outcome == "noted"
+
+
+@pytest.mark.parametrize("state", STATES)
+def test_cancellation_is_allowed_only_before_dispatch(state) -> None:
+    decision = decide_cancellation(state)
+    if state == "cancelled":
+        assert decision.allowed and decision.already_cancelled
+    elif state in CANCELLABLE:
+        assert decision.allowed and not decision.already_cancelled
+    else:
+        assert not decision.allowed
+        assert "can no longer be cancelled" in decision.reason and "return it instead" in decision.reason
