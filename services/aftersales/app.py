@@ -5,6 +5,7 @@ from fastapi import FastAPI
 from services.aftersales import api, handlers
 from services.aftersales.models import TABLES
 from services.aftersales.settings import AftersalesSettings
+from services.aftersales.access import ACCESS
 from shared.service import ServiceRuntime, create_http_app
 from shared.settings import KafkaSettings
 from shared.topics import AFTERSALES_CASES, LOGISTICS_SHIPMENTS, ORDERS_EVENTS
@@ -19,6 +20,6 @@ def build_app(settings: AftersalesSettings, kafka: KafkaSettings) -> FastAPI:
     runtime.document_publications(AFTERSALES_CASES, [
         "return.requested", "return.approved", "return.arrived", "return.received", "refund.issued",
         "exchange.requested", "return.rejected"])
-    return create_http_app(runtime, [api.build_router(runtime, settings)], title="Aftersales service",
+    return create_http_app(runtime, [api.build_router(runtime, settings)], access=ACCESS, title="Aftersales service",
                            description="Seven-day returns and exchanges, the gift rule, 48-hour case handling, "
                                        "disputes first, refunds of what was paid (R19-R23).")

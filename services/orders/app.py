@@ -2,6 +2,7 @@
 
 from fastapi import FastAPI
 
+from services.orders.access import ACCESS
 from services.orders import api, handlers
 from services.orders.domain import OrderPolicy
 from services.orders.handlers import lifecycle_handlers
@@ -30,6 +31,6 @@ def build_app(settings: OrdersSettings, kafka: KafkaSettings) -> FastAPI:
     runtime.document_publications(ORDERS_EVENTS, ["order.accepted", "order.rejected", "order.cancelled",
                                                   "order.cancellation_refused"])
     runtime.document_publications(PLATFORM_ORDERS, ["order.placed"])
-    return create_http_app(runtime, [api.build_router(runtime, policy, api_token=settings.api_token)],
+    return create_http_app(runtime, [api.build_router(runtime, policy)], access=ACCESS,
                            title="Orders service",
                            description="Validated intake, priority and lifecycle of orders.")

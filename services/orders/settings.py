@@ -16,6 +16,3 @@ class OrdersSettings(ServiceSettings):
     high_value_threshold: Decimal = Field(default=Decimal("1000.00"),
                                           description="Paid amount at or above which an order is high-value (R2).")
     accepted_currencies: list[str] = Field(default=["CNY"], description="Currencies this deployment takes.")
-    api_token: str = Field(default="", description=(
-        "When set, the HTTP routes that change orders (POST /orders, POST /orders/{id}/cancel) require "
-        "`Authorization: Bearer <api_token>` (R3, R28). Empty: open, for local runs."))

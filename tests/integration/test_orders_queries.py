@@ -8,12 +8,12 @@ import time
 import pytest
 
 from tests.integration.test_orders_intake import new_id, order_data
+from tests.support.services import token_for
 from tests.support.world import World
 
 pytestmark = pytest.mark.integration
 
-TOKEN = "s3cret-ops-token"
-AUTH = {"Authorization": f"Bearer {TOKEN}"}
+PLATFORM = {"Authorization": f"Bearer {token_for('platform', subject='checkout')}"}
 
 
 def wait_accepted(http, order_ids: list[str], timeout_s: float = 30.0) -> None:
@@ -25,8 +25,8 @@ def wait_accepted(http, order_ids: list[str], timeout_s: float = 30.0) -> None:
     raise AssertionError("orders not accepted in time")
 
 
-def test_only_token_holders_change_orders_and_the_figures_add_up(world: World) -> None:
-    orders = world.start("orders", settings={"API_TOKEN": TOKEN})
+def test_only_platform_services_place_orders_and_the_figures_add_up(world: World) -> None:
+    orders = world.start("orders")
     standard = [new_id() for _ in range(3)]
     high_value, presale = new_id(), new_id()
     bodies = [order_data(o, paid_at=f"2026-11-11T00:00:0{i}Z") for i, o in enumerate(standard)] + [
@@ -34,15 +34,16 @@ def test_only_token_holders_change_orders_and_the_figures_add_up(world: World) -
                    discount="0.00", paid_amount="1000.00"),
         order_data(presale, order_type="presale", deposit="20.00"),
     ]
-    with orders.client() as http:
-        assert http.post("/orders", json=bodies[0]).status_code == 401
+    with orders.client("warehouse") as http:
+        assert orders.anonymous_client().post("/orders", json=bodies[0]).status_code == 401
         assert http.post("/orders", json=bodies[0], headers={"Authorization": "Bearer guess"}).status_code == 401
+        assert http.post("/orders", json=bodies[0]).status_code == 403  # warehouse staff do not place orders
         for body in bodies:
-            assert http.post("/orders", json=body, headers=AUTH).status_code == 202
+            assert http.post("/orders", json=body, headers=PLATFORM).status_code == 202
         wait_accepted(http, standard + [high_value, presale])
-        assert http.post(f"/orders/{standard[2]}/cancel").status_code == 401
-        assert http.post(f"/orders/{standard[2]}/cancel", headers=AUTH).status_code == 200
-        assert http.post(f"/orders/{new_id()}/cancel", headers=AUTH).status_code == 404
+        assert http.post(f"/orders/{standard[2]}/cancel").status_code == 403
+        assert http.post(f"/orders/{standard[2]}/cancel", headers=PLATFORM).status_code == 200
+        assert http.post(f"/orders/{new_id()}/cancel", headers=PLATFORM).status_code == 404
 
         stats = http.get("/stats").json()
         pages, cursor = [], None

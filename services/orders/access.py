@@ -1,0 +1,14 @@
+"""Who may call which orders route (R3, R28): platform services place and cancel orders; support
+may cancel for a customer; everyone signed in may read. Unlisted routes are admin-only."""
+
+READERS = frozenset({"platform", "warehouse", "support", "admin"})
+
+ACCESS = {
+    ("POST", "/orders"): frozenset({"platform"}),
+    ("POST", "/orders/{order_id}/cancel"): frozenset({"platform", "support"}),
+    ("GET", "/orders/{order_id}"): READERS,
+    ("GET", "/orders"): READERS,
+    ("GET", "/stats"): READERS,
+    ("GET", "/conflicts"): frozenset({"platform", "admin"}),
+    ("GET", "/rejections"): frozenset({"platform", "admin"}),
+}
