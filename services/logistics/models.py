@@ -1,3 +1,108 @@
-"""Tables of the logistics service."""
+"""Tables of the logistics service. Table names are unique across services (shared metadata)."""
 
-TABLES: list = []
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+
+from sqlalchemy import Column, Numeric, Text, UniqueConstraint
+from sqlmodel import Field, SQLModel
+
+# `datetime` fields are stored by SQLModel's UTCDateTime: aware values in, aware UTC values out
+# (SQLite keeps them as UTC text, so comparisons in queries stay correct).
+
+
+class Shipment(SQLModel, table=True):
+    """One parcel to ship: an order's (from stock.reserved) or an exchange's replacement."""
+
+    __tablename__ = "logistics_shipment"
+    __table_args__ = (UniqueConstraint("carrier", "tracking_number", name="uq_logistics_shipment_tracking"),)
+
+    shipment_id: str = Field(primary_key=True)
+    order_id: str = Field(index=True)
+    replacement_for_case: str | None = Field(default=None, index=True)
+    order_type: str
+    priority_class: str
+    class_order: int = Field(index=True)  # 0 presale, 1 high_value, 2 standard: the wave sort
+    priority_rank: str
+    region: str
+    lines_json: str = Field(sa_column=Column(Text, nullable=False))
+    weight_kg: Decimal = Field(sa_column=Column(Numeric(14, 2), nullable=False))
+    volume_l: Decimal = Field(sa_column=Column(Numeric(14, 2), nullable=False))
+    paid_at: datetime = Field(index=True)
+    deadline_24h: datetime = Field(index=True)
+    deadline_48h: datetime
+    created_at: datetime
+    status: str = Field(index=True)
+    wave_id: str | None = Field(default=None, index=True)
+    picker_id: str | None = None
+    claimed_until: datetime | None = None
+    packed_at: datetime | None = None
+    packed_by: str | None = None
+    carrier: str | None = None
+    tracking_number: str | None = None
+    shipped_at: datetime | None = Field(default=None, index=True)
+    delivered_at: datetime | None = None
+    withdrawn_at: datetime | None = None
+    withdraw_reason: str | None = None
+
+
+class PickWave(SQLModel, table=True):
+    __tablename__ = "logistics_pick_wave"
+
+    wave_id: str = Field(primary_key=True)
+    picker_id: str = Field(index=True)
+    requested_size: int
+    claimed: int
+    created_at: datetime
+    lease_until: datetime
+
+
+class ShipmentIncident(SQLModel, table=True):
+    """An exception reported on a shipment (R17): delayed, damaged or lost."""
+
+    __tablename__ = "logistics_shipment_incident"
+
+    id: int | None = Field(default=None, primary_key=True)
+    shipment_id: str = Field(index=True)
+    kind: str
+    note: str = ""
+    reported_by: str | None = None
+    reported_at: datetime
+
+
+class CarrierDayLoad(SQLModel, table=True):
+    """Parcels handed to a carrier on one warehouse day; the conditional increment is what
+    enforces the daily capacity, even for two hand-overs at the same moment."""
+
+    __tablename__ = "logistics_carrier_day_load"
+
+    carrier: str = Field(primary_key=True)
+    day: str = Field(primary_key=True)  # ISO date of the warehouse's local day
+    used: int = 0
+
+
+class OrderWithdrawal(SQLModel, table=True):
+    """A cancellation seen for an order, kept so a stock.reserved arriving after it (events on
+    different topics have no order between them) does not queue a shipment for it."""
+
+    __tablename__ = "logistics_order_withdrawal"
+
+    order_id: str = Field(primary_key=True)
+    reason: str = ""
+    cancelled_at: datetime
+
+
+class EarlyCarrierDelivery(SQLModel, table=True):
+    """A carrier's delivery confirmation for a tracking number not handed over here yet
+    (the hand-over scan may be recorded late); applied when that hand-over is recorded."""
+
+    __tablename__ = "logistics_early_carrier_delivery"
+
+    carrier: str = Field(primary_key=True)
+    tracking_number: str = Field(primary_key=True)
+    delivered_at: datetime
+
+
+TABLES = [Shipment.__table__, PickWave.__table__, ShipmentIncident.__table__, CarrierDayLoad.__table__,
+          OrderWithdrawal.__table__, EarlyCarrierDelivery.__table__]

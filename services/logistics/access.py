@@ -1,0 +1,22 @@
+"""Who may call which logistics route (R28): warehouse staff drive dispatch; support and admins
+read the SLA, reports and shipments, and support may flag an exception for a customer.
+Unlisted routes are admin-only."""
+
+WAREHOUSE = frozenset({"warehouse"})
+READERS = frozenset({"warehouse", "support", "admin"})
+
+ACCESS = {
+    ("POST", "/waves"): WAREHOUSE,
+    ("GET", "/waves/{wave_id}"): READERS,
+    ("GET", "/queue"): READERS,
+    ("GET", "/shipments/{shipment_id}"): READERS,
+    ("POST", "/shipments/{shipment_id}/pack"): WAREHOUSE,
+    ("POST", "/shipments/{shipment_id}/ship"): WAREHOUSE,
+    ("POST", "/shipments/ship-batch"): WAREHOUSE,
+    ("POST", "/shipments/{shipment_id}/delivered"): WAREHOUSE,
+    ("POST", "/shipments/{shipment_id}/exception"): frozenset({"warehouse", "support"}),
+    ("GET", "/sla"): READERS,
+    ("GET", "/capacity"): READERS,
+    ("GET", "/reports"): READERS,
+    ("GET", "/carriers"): READERS,
+}
