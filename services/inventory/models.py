@@ -1,3 +1,155 @@
-"""Tables of the inventory service."""
+"""Tables of the inventory service. Names start with `inventory_`: every service's tables share
+SQLModel's metadata in one test process."""
 
-TABLES: list = []
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from sqlalchemy import CheckConstraint, Column, DateTime, Index, Text
+from sqlalchemy.types import TypeDecorator
+from sqlmodel import Field, SQLModel
+
+
+class UtcDateTime(TypeDecorator):
+    """Stores UTC and gives back timezone-aware UTC, also on SQLite (which keeps no zone)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value, dialect):  # type: ignore[no-untyped-def]
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime: every time in this system is timezone-aware")
+        return value.astimezone(UTC)
+
+    def process_result_value(self, value, dialect):  # type: ignore[no-untyped-def]
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def utc_column(*, nullable: bool = True, index: bool = False) -> Column:
+    return Column(UtcDateTime(), nullable=nullable, index=index)
+
+
+class InventorySku(SQLModel, table=True):
+    """One sku's catalog entry and stock figures. `available` is stored (not derived) so that a
+    reservation is one conditional UPDATE ... WHERE available >= qty; the CHECK constraints make
+    the database refuse any figure that would oversell."""
+
+    __tablename__ = "inventory_sku"
+    __table_args__ = (
+        CheckConstraint("available >= 0", name="ck_inventory_sku_available_not_negative"),
+        CheckConstraint("reserved >= 0", name="ck_inventory_sku_reserved_not_negative"),
+        CheckConstraint("reserved + available = on_hand", name="ck_inventory_sku_balance"),
+    )
+
+    sku: str = Field(primary_key=True, max_length=64)
+    name: str = ""
+    tier: str
+    planned_stock: int
+    on_hand: int
+    reserved: int = 0
+    available: int
+    mode: str = "in_stock"
+    threshold_percent: int | None = None  # None: the service default (20%)
+    expected_date: datetime | None = Field(default=None, sa_column=utc_column())
+    discount_percent: int | None = None
+    discount_until: datetime | None = Field(default=None, sa_column=utc_column())
+    open_request_id: str | None = None
+    open_request_urgent: bool | None = None
+    open_request_expires_at: datetime | None = Field(default=None, sa_column=utc_column())
+    updated_at: datetime = Field(sa_column=utc_column(nullable=False))
+
+
+class InventoryReservation(SQLModel, table=True):
+    """One order's outcome: reserved, backordered (waiting), released or cancelled."""
+
+    __tablename__ = "inventory_reservation"
+
+    order_id: str = Field(primary_key=True)
+    status: str = Field(index=True)
+    order_type: str = "standard"
+    priority_class: str = "standard"
+    priority_rank: str = ""
+    region: str = ""
+    paid_at: datetime | None = Field(default=None, sa_column=utc_column())
+    lines_json: str = Field(default="[]", sa_column=Column(Text, nullable=False))
+    needs_json: str = Field(default="{}", sa_column=Column(Text, nullable=False))
+    presale: bool = False
+    created_at: datetime = Field(sa_column=utc_column(nullable=False))
+    updated_at: datetime = Field(sa_column=utc_column(nullable=False))
+
+
+class InventoryBackorderLine(SQLModel, table=True):
+    """The waiting queue: one row per sku of a backordered order, deleted when it is filled or
+    cancelled. The (sku, priority_rank, quantity) index answers "how many units do orders ahead
+    in line need" from the index alone, once per incoming order."""
+
+    __tablename__ = "inventory_backorder_line"
+    __table_args__ = (Index("ix_inventory_backorder_line_sku_rank", "sku", "priority_rank", "quantity"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    order_id: str = Field(index=True)
+    sku: str
+    quantity: int
+    priority_rank: str
+
+
+class InventoryLedgerEntry(SQLModel, table=True):
+    """Every change to a sku's figures with its cause, so they can always be explained (R12)."""
+
+    __tablename__ = "inventory_ledger_entry"
+
+    id: int | None = Field(default=None, primary_key=True)
+    sku: str = Field(index=True)
+    cause: str  # initial_stock, reservation, release, delivery, return, count_adjustment
+    on_hand_delta: int = 0
+    reserved_delta: int = 0
+    reference: str = ""
+    at: datetime = Field(sa_column=utc_column(nullable=False))
+
+
+class InventoryDelivery(SQLModel, table=True):
+    """Supplier deliveries received; the id makes a delivery count once, by event or by HTTP."""
+
+    __tablename__ = "inventory_delivery"
+
+    delivery_id: str = Field(primary_key=True)
+    sku: str = Field(index=True)
+    quantity: int
+    delivered_at: datetime = Field(sa_column=utc_column(nullable=False))
+    received_at: datetime = Field(sa_column=utc_column(nullable=False))
+
+
+class InventoryRestock(SQLModel, table=True):
+    """Returns already handled, so a case restocks once."""
+
+    __tablename__ = "inventory_restock"
+
+    case_id: str = Field(primary_key=True)
+    order_id: str
+    restocked: bool
+    at: datetime = Field(sa_column=utc_column(nullable=False))
+
+
+class InventoryReplenishmentRequest(SQLModel, table=True):
+    __tablename__ = "inventory_replenishment_request"
+
+    request_id: str = Field(primary_key=True)
+    sku: str = Field(index=True)
+    quantity: int
+    urgent: bool
+    reason: str
+    requested_at: datetime = Field(sa_column=utc_column(nullable=False))
+    expires_at: datetime = Field(sa_column=utc_column(nullable=False))
+    closed_at: datetime | None = Field(default=None, sa_column=utc_column())
+    closed_by: str | None = None
+
+
+TABLES = [
+    InventorySku.__table__, InventoryReservation.__table__, InventoryBackorderLine.__table__,
+    InventoryLedgerEntry.__table__, InventoryDelivery.__table__, InventoryRestock.__table__,
+    InventoryReplenishmentRequest.__table__,
+]

@@ -1,7 +1,12 @@
 """Settings of the inventory service (env prefix INVENTORY_)."""
 
+from datetime import timedelta
+from pathlib import Path
+
+from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
+from services.inventory.domain import InventoryPolicy
 from shared.settings import ServiceSettings
 
 
@@ -10,3 +15,15 @@ class InventorySettings(ServiceSettings):
 
     service_name: str = "inventory"
     http_port: int = 8102
+    catalog_path: Path | None = Field(default=None, description="CSV or JSON catalog loaded at start-up "
+                                      "(new skus are created; existing ones keep their stock figures).")
+    replenishment_threshold_percent: int = Field(default=20, ge=0, le=100,
+                                                 description="Default low-stock threshold, % of planned stock (R9).")
+    replenishment_expiry_hours: float = Field(default=72, gt=0,
+                                              description="An unanswered replenishment request expires after this.")
+    presale_lead_days: float = Field(default=7, gt=0, description="Expected date of presale stock after a sell-out.")
+
+    def policy(self) -> InventoryPolicy:
+        return InventoryPolicy(default_threshold_percent=self.replenishment_threshold_percent,
+                               request_expiry=timedelta(hours=self.replenishment_expiry_hours),
+                               presale_lead=timedelta(days=self.presale_lead_days))

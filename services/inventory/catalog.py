@@ -1,0 +1,90 @@
+"""The catalog file: per sku its tier, planned stock and opening stock, as CSV or JSON.
+
+CSV header: sku,name,tier,planned_stock,on_hand[,forecast][,threshold_percent]
+JSON: a list of objects with the same fields. When `planned_stock` is empty and `forecast` is
+given, planned stock follows the tier's stocking rule (profit items at 120% of forecast, R8).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from services.inventory.domain import TIERS, planned_stock_for
+
+
+@dataclass(frozen=True)
+class CatalogEntry:
+    sku: str
+    tier: str
+    planned_stock: int
+    on_hand: int | None = None
+    name: str = ""
+    threshold_percent: int | None = None
+
+
+class CatalogInvalid(ValueError):
+    pass
+
+
+def load_catalog(path: Path) -> list[CatalogEntry]:
+    text = path.read_text(encoding="utf-8")
+    if path.suffix.lower() == ".json":
+        try:
+            records = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise CatalogInvalid(f"{path}: not JSON: {exc.msg} at line {exc.lineno}") from exc
+        if not isinstance(records, list):
+            raise CatalogInvalid(f"{path}: expected a JSON list of skus")
+        where = [f"{path} item {i + 1}" for i in range(len(records))]
+    else:
+        records = list(csv.DictReader(io.StringIO(text)))
+        where = [f"{path} line {i + 2}" for i in range(len(records))]
+    entries = [parse_entry(record, place) for record, place in zip(records, where)]
+    seen: set[str] = set()
+    for entry, place in zip(entries, where):
+        if entry.sku in seen:
+            raise CatalogInvalid(f"{place}: sku {entry.sku} appears twice")
+        seen.add(entry.sku)
+    return entries
+
+
+def parse_entry(record: Any, place: str = "entry") -> CatalogEntry:
+    if not isinstance(record, dict):
+        raise CatalogInvalid(f"{place}: expected an object with sku, tier, planned_stock, on_hand")
+    sku = str(record.get("sku") or "").strip()
+    if not sku or len(sku) > 64:
+        raise CatalogInvalid(f"{place}: sku is required (at most 64 characters)")
+    tier = str(record.get("tier") or "").strip()
+    if tier not in TIERS:
+        raise CatalogInvalid(f"{place}: tier {tier!r} is not one of {', '.join(TIERS)}")
+    on_hand = _count(record.get("on_hand"), "on_hand", place)
+    planned = _count(record.get("planned_stock"), "planned_stock", place)
+    if planned is None:
+        forecast = _count(record.get("forecast"), "forecast", place)
+        if forecast is None:
+            raise CatalogInvalid(f"{place}: planned_stock or forecast is required")
+        planned = planned_stock_for(tier, forecast)
+    threshold = _count(record.get("threshold_percent"), "threshold_percent", place)
+    if threshold is not None and threshold > 100:
+        raise CatalogInvalid(f"{place}: threshold_percent must be between 0 and 100, got {threshold}")
+    return CatalogEntry(sku=sku, tier=tier, planned_stock=planned, on_hand=on_hand,
+                        name=str(record.get("name") or "").strip(), threshold_percent=threshold)
+
+
+def _count(value: Any, name: str, place: str) -> int | None:
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return None
+    if isinstance(value, bool) or isinstance(value, float):
+        raise CatalogInvalid(f"{place}: {name} must be a whole number, got {value!r}")
+    try:
+        number = int(str(value).strip())
+    except ValueError as exc:
+        raise CatalogInvalid(f"{place}: {name} must be a whole number, got {value!r}") from exc
+    if number < 0:
+        raise CatalogInvalid(f"{place}: {name} must not be negative, got {number}")
+    return number

@@ -1,0 +1,210 @@
+"""Database operations on the inventory tables. Stock figures only ever change through the
+conditional UPDATEs here, each checked by its rowcount, so the database (not a Python lock)
+guarantees that available stock never goes below zero, across threads and processes."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping
+from datetime import datetime
+
+from sqlalchemy import delete, func, or_, update
+from sqlmodel import Session, col, select
+
+from services.inventory.domain import Backorder, SkuState, SkuView
+from services.inventory.models import (
+    InventoryBackorderLine,
+    InventoryLedgerEntry,
+    InventoryReservation,
+    InventorySku,
+)
+
+NO_SYNC = {"synchronize_session": False}
+
+
+class UnknownSku(LookupError):
+    def __init__(self, sku: str) -> None:
+        super().__init__(f"unknown sku {sku!r}: add it to the catalog first (PUT /skus/{sku})")
+        self.sku = sku
+
+
+def load_sku(session: Session, sku: str) -> InventorySku | None:
+    """Fresh from the database: Core updates below bypass the session's identity map."""
+    return session.get(InventorySku, sku, populate_existing=True)
+
+
+def require_sku(session: Session, sku: str) -> InventorySku:
+    row = load_sku(session, sku)
+    if row is None:
+        raise UnknownSku(sku)
+    return row
+
+
+def load_skus(session: Session, skus: Iterable[str]) -> dict[str, InventorySku]:
+    wanted = sorted(set(skus))
+    if not wanted:
+        return {}
+    rows = session.exec(select(InventorySku).where(col(InventorySku.sku).in_(wanted))
+                        .execution_options(populate_existing=True)).all()
+    return {row.sku: row for row in rows}
+
+
+def sku_view(row: InventorySku) -> SkuView:
+    return SkuView(available=row.available, mode=row.mode, expected_date=row.expected_date)
+
+
+def sku_state(row: InventorySku) -> SkuState:
+    return SkuState(sku=row.sku, tier=row.tier, planned_stock=row.planned_stock, available=row.available,
+                    mode=row.mode, threshold_percent=row.threshold_percent,
+                    open_request_urgent=row.open_request_urgent if row.open_request_id else None,
+                    open_request_expires_at=row.open_request_expires_at)
+
+
+# ---------------------------------------------------------------------------------------------
+# Stock figures
+
+
+def try_reserve(session: Session, needs: Mapping[str, int]) -> str | None:
+    """Reserve every sku's quantity or none: returns None when all are reserved, else the first
+    sku that had too little (and every update of this attempt is rolled back to the savepoint).
+    Skus are locked in name order so two transactions never wait on each other in a cycle."""
+    savepoint = session.begin_nested()
+    for sku in sorted(needs):
+        quantity = needs[sku]
+        result = session.execute(
+            update(InventorySku)
+            .where(InventorySku.sku == sku, col(InventorySku.available) >= quantity)
+            .values(available=InventorySku.available - quantity, reserved=InventorySku.reserved + quantity)
+            .execution_options(**NO_SYNC)
+        )
+        if result.rowcount != 1:
+            savepoint.rollback()
+            return sku
+    savepoint.commit()
+    return None
+
+
+def release(session: Session, sku: str, quantity: int) -> None:
+    result = session.execute(
+        update(InventorySku)
+        .where(InventorySku.sku == sku, col(InventorySku.reserved) >= quantity)
+        .values(available=InventorySku.available + quantity, reserved=InventorySku.reserved - quantity)
+        .execution_options(**NO_SYNC)
+    )
+    if result.rowcount != 1:
+        raise RuntimeError(f"cannot release {quantity} of {sku}: fewer units are reserved")
+
+
+def change_on_hand(session: Session, sku: str, delta: int) -> None:
+    """Goods arrive (delivery, return, count up) or turn out missing (count down). A decrease is
+    refused if it would take away units already promised to orders."""
+    result = session.execute(
+        update(InventorySku)
+        .where(InventorySku.sku == sku, col(InventorySku.available) + delta >= 0)
+        .values(on_hand=InventorySku.on_hand + delta, available=InventorySku.available + delta)
+        .execution_options(**NO_SYNC)
+    )
+    if result.rowcount != 1:
+        raise ValueError(f"cannot change on-hand stock of {sku} by {delta}: not enough unreserved stock")
+
+
+def record(session: Session, sku: str, cause: str, *, at: datetime, reference: str = "",
+           on_hand_delta: int = 0, reserved_delta: int = 0) -> None:
+    session.add(InventoryLedgerEntry(sku=sku, cause=cause, on_hand_delta=on_hand_delta,
+                                     reserved_delta=reserved_delta, reference=reference, at=at))
+
+
+def ledger_totals(session: Session, sku: str) -> tuple[int, int]:
+    """(on hand, reserved) as the ledger explains them."""
+    on_hand, reserved = session.exec(
+        select(func.coalesce(func.sum(InventoryLedgerEntry.on_hand_delta), 0),
+               func.coalesce(func.sum(InventoryLedgerEntry.reserved_delta), 0))
+        .where(InventoryLedgerEntry.sku == sku)
+    ).one()
+    return int(on_hand), int(reserved)
+
+
+# ---------------------------------------------------------------------------------------------
+# Once-per-episode claims: the database decides which transaction raises the signal
+
+
+def claim_replenishment(session: Session, sku: str, *, request_id: str, urgent: bool, now: datetime,
+                        expires_at: datetime) -> str | None | bool:
+    """Open a request unless one is already open (an urgent one may replace an ordinary one).
+    Returns False when another request is open, else the id of the request it replaced (or None)."""
+    row = require_sku(session, sku)
+    replaced = row.open_request_id
+    open_clause = or_(col(InventorySku.open_request_id).is_(None), col(InventorySku.open_request_expires_at) <= now)
+    if urgent:
+        open_clause = or_(open_clause, InventorySku.open_request_urgent == False)  # noqa: E712
+    result = session.execute(
+        update(InventorySku).where(InventorySku.sku == sku, open_clause)
+        .values(open_request_id=request_id, open_request_urgent=urgent, open_request_expires_at=expires_at)
+        .execution_options(**NO_SYNC)
+    )
+    if result.rowcount != 1:
+        return False
+    return replaced
+
+
+def close_replenishment(session: Session, sku: str) -> str | None:
+    row = require_sku(session, sku)
+    if row.open_request_id is None:
+        return None
+    session.execute(
+        update(InventorySku).where(InventorySku.sku == sku)
+        .values(open_request_id=None, open_request_urgent=None, open_request_expires_at=None)
+        .execution_options(**NO_SYNC)
+    )
+    return row.open_request_id
+
+
+def claim_mode_change(session: Session, sku: str, *, from_mode: str, to_mode: str,
+                      expected_date: datetime | None, discount_percent: int | None,
+                      discount_until: datetime | None) -> bool:
+    result = session.execute(
+        update(InventorySku).where(InventorySku.sku == sku, InventorySku.mode == from_mode)
+        .values(mode=to_mode, expected_date=expected_date, discount_percent=discount_percent,
+                discount_until=discount_until)
+        .execution_options(**NO_SYNC)
+    )
+    return result.rowcount == 1
+
+
+# ---------------------------------------------------------------------------------------------
+# Reservations and the waiting queue
+
+
+def protected_ahead(session: Session, skus: Iterable[str], rank: str) -> dict[str, int]:
+    """Units of each sku that waiting orders ranked ahead of `rank` need."""
+    wanted = sorted(set(skus))
+    if not wanted:
+        return {}
+    rows = session.exec(
+        select(InventoryBackorderLine.sku, func.sum(InventoryBackorderLine.quantity))
+        .where(col(InventoryBackorderLine.sku).in_(wanted), col(InventoryBackorderLine.priority_rank) < rank)
+        .group_by(InventoryBackorderLine.sku)
+    ).all()
+    return {sku: int(total) for sku, total in rows}
+
+
+def add_to_queue(session: Session, order_id: str, rank: str, needs: Mapping[str, int]) -> None:
+    for sku, quantity in needs.items():
+        session.add(InventoryBackorderLine(order_id=order_id, sku=sku, quantity=quantity, priority_rank=rank))
+
+
+def remove_from_queue(session: Session, order_id: str) -> None:
+    session.execute(delete(InventoryBackorderLine).where(InventoryBackorderLine.order_id == order_id)
+                    .execution_options(**NO_SYNC))
+
+
+def waiting_backorders(session: Session) -> list[Backorder]:
+    rows = session.exec(
+        select(InventoryReservation).where(InventoryReservation.status == "backordered")
+        .order_by(col(InventoryReservation.priority_rank), col(InventoryReservation.order_id))
+    ).all()
+    return [Backorder(order_id=r.order_id, priority_rank=r.priority_rank, needs=needs_of(r)) for r in rows]
+
+
+def needs_of(reservation: InventoryReservation) -> dict[str, int]:
+    return {sku: int(q) for sku, q in json.loads(reservation.needs_json).items()}

@@ -1,0 +1,124 @@
+"""R7 under contention: 5,000 orders at once over five skus with far less stock than demand, two
+inventory instances in one consumer group sharing one database. No oversell, every order decided
+exactly once, and the figures explained by the ledger."""
+
+from __future__ import annotations
+
+import json
+import random
+import re
+import time
+from collections import Counter
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+
+from tests.integration.test_inventory_stock import PAID_AT, accepted_order, write_catalog
+from tests.support.kafka import cloud_event
+from tests.support.world import World
+
+pytestmark = pytest.mark.integration
+
+ORDERS = 5_000
+CATALOG = [  # (sku, tier, planned, on hand): 1,350 units against roughly 20,000 wanted
+    ("C-TEA", "traffic_driver", 400, 400),
+    ("C-CUP", "traffic_driver", 300, 300),
+    ("C-KETTLE", "profit", 300, 300),
+    ("C-FILTER", "profit", 200, 200),
+    ("C-SET", "hot", 150, 150),
+]
+CLASSES = ("presale", "high_value", "standard")
+
+
+def random_orders(rng: random.Random) -> list[dict]:
+    skus = [sku for sku, *_ in CATALOG]
+    orders = []
+    for n in range(ORDERS):
+        order_id = f"CT-{n:05d}"
+        lines = [(sku, rng.randint(1, 3)) for sku in rng.sample(skus, rng.randint(1, 3))]
+        if rng.random() < 0.2:
+            lines.append(("C-CUP", 1, True))  # a free gift needs stock too
+        orders.append(accepted_order(order_id, lines, priority_class=rng.choice(CLASSES),
+                                     paid_at=PAID_AT + timedelta(milliseconds=rng.randint(0, 3_600_000))))
+    return orders
+
+
+def consumed_orders_events(metrics_text: str) -> float:
+    pattern = r'^events_consumed_total\{topic="[^"]*orders\.events",type="order\.accepted"\} (\S+)$'
+    return sum(float(v) for v in re.findall(pattern, metrics_text, re.MULTILINE))
+
+
+def handler_seconds(metrics_text: str) -> float:
+    """Mean time to process one orders.events message, decode to commit."""
+    total = re.search(r'^handler_seconds_sum\{topic="[^"]*orders\.events"\} (\S+)$', metrics_text, re.MULTILINE)
+    count = re.search(r'^handler_seconds_count\{topic="[^"]*orders\.events"\} (\S+)$', metrics_text, re.MULTILINE)
+    return float(total.group(1)) / float(count.group(1)) if total and count and float(count.group(1)) else 0.0
+
+
+def test_five_thousand_orders_at_once_on_two_instances_never_oversell_and_each_is_decided_once(
+        world: World, tmp_path: Path) -> None:
+    shared_db = tmp_path / "shared-db"
+    catalog = write_catalog(tmp_path, CATALOG)
+    settings = {"CATALOG_PATH": str(catalog)}
+    a = world.start("inventory", instance="a", db_dir=shared_db, settings=settings)
+    b = world.start("inventory", instance="b", db_dir=shared_db, settings=settings)
+    assert a.db_path == b.db_path
+    outcomes = world.reader("inventory.reservations")
+    orders = random_orders(random.Random(4))
+    items = [(o["order_id"], json.dumps(cloud_event("order.accepted", o, subject=o["order_id"])).encode())
+             for o in orders]
+
+    started = time.monotonic()
+    world.publisher.send_many_raw(world.topic("orders.events"), items)
+    published = time.monotonic()
+    # SQLite here: 20-50 s on the shared 2-core machine; the bound leaves room for PostgreSQL runs
+    # (make test-postgres), where batches of two instances deadlock on sku rows now and then.
+    outcomes.wait_for(lambda m: m.type in ("stock.reserved", "stock.backordered"), count=ORDERS, timeout_s=170)
+    finished = time.monotonic()
+    print(f"\n[contention] {ORDERS} orders published in {published - started:.1f}s, all decided after "
+          f"{finished - started:.1f}s: {ORDERS / (finished - started):.0f} orders/s end to end")
+
+    # Every order is either reserved or backordered, exactly once.
+    outcomes.settle(2.0)
+    decided = [m for m in outcomes.seen if m.type in ("stock.reserved", "stock.backordered")]
+    per_order = Counter(m.data["order_id"] for m in decided)
+    assert set(per_order) == {o["order_id"] for o in orders}
+    assert set(per_order.values()) == {1}
+    kinds = Counter(m.type for m in decided)
+    assert kinds["stock.reserved"] > 0 and kinds["stock.backordered"] > 0
+    print(f"[contention] {kinds['stock.reserved']} reserved, {kinds['stock.backordered']} backordered")
+
+    # Reserved stock is exactly what the reserved orders hold, and never more than was there.
+    reserved_by_events = Counter()
+    for m in decided:
+        if m.type == "stock.reserved":
+            for line in m.data["lines"]:
+                reserved_by_events[line["sku"]] += line["quantity"]
+    with a.client("warehouse") as http:
+        figures = {s["sku"]: s for s in http.get("/stock").json()["skus"]}
+        ledgers = {sku: http.get(f"/ledger/{sku}").json() for sku in figures}
+    for sku, _tier, _planned, on_hand in CATALOG:
+        f = figures[sku]
+        assert f["reserved"] + f["available"] == f["on_hand"] == on_hand, f
+        assert 0 <= f["reserved"] <= on_hand and f["available"] >= 0, f
+        assert f["reserved"] == reserved_by_events[sku], (sku, f["reserved"], reserved_by_events[sku])
+        # The ledger explains the figures, and replayed in order it never reserves more than on hand.
+        ledger = ledgers[sku]
+        assert ledger["consistent"], sku
+        running_on_hand = running_reserved = 0
+        for entry in ledger["entries"]:
+            running_on_hand += entry["on_hand_delta"]
+            running_reserved += entry["reserved_delta"]
+            assert 0 <= running_reserved <= running_on_hand, (sku, entry)
+
+    # Both instances did part of the work (the group shared the partitions).
+    with a.client() as http_a, b.client() as http_b:
+        share_a = consumed_orders_events(http_a.get("/metrics").text)
+        share_b = consumed_orders_events(http_b.get("/metrics").text)
+        handler_a = handler_seconds(http_a.get("/metrics").text)
+        handler_b = handler_seconds(http_b.get("/metrics").text)
+    print(f"[contention] instance a consumed {share_a:.0f} (handler mean {handler_a * 1000:.1f} ms), "
+          f"instance b consumed {share_b:.0f} (handler mean {handler_b * 1000:.1f} ms)")
+    assert share_a > 0 and share_b > 0
+    assert share_a + share_b >= ORDERS

@@ -1,0 +1,272 @@
+"""Inventory rules without I/O (R7-R12): reservation, rank order, replenishment, sell-out playbook."""
+
+from __future__ import annotations
+
+from collections import Counter
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from services.inventory.catalog import CatalogInvalid, parse_entry
+from services.inventory.domain import (
+    SELL_OUT_PLAYBOOK,
+    Backorder,
+    ChangeMode,
+    InventoryPolicy,
+    RequestReplenishment,
+    SkuState,
+    SkuView,
+    back_in_stock,
+    decide_reservation,
+    needed_per_sku,
+    plan_fills,
+    planned_stock_for,
+    reconcile,
+    stock_signals,
+)
+
+NOW = datetime(2026, 11, 11, 0, 0, tzinfo=UTC)
+POLICY = InventoryPolicy()
+SKUS = ["A", "B", "C", "D"]
+
+
+def state(**overrides) -> SkuState:
+    base = dict(sku="A", tier="profit", planned_stock=100, available=100, mode="in_stock")
+    base.update(overrides)
+    return SkuState(**base)
+
+
+# -- reservation: all or nothing ------------------------------------------------------------
+
+def test_gift_lines_need_stock_like_any_other_line_and_repeated_skus_add_up() -> None:
+    assert needed_per_sku([("TEA", 2), ("CUP", 1), ("TEA", 3)]) == {"TEA": 5, "CUP": 1}
+
+
+def test_an_order_short_on_one_line_reserves_nothing_and_names_the_missing_line() -> None:
+    decision = decide_reservation({"A": 2, "B": 5}, {"A": SkuView(10), "B": SkuView(4)})
+    assert not decision.reserve
+    assert decision.missing == {"B": 5}
+
+
+def test_an_unknown_sku_is_missing_rather_than_an_error() -> None:
+    assert decide_reservation({"A": 1, "Z": 1}, {"A": SkuView(10)}).missing == {"Z": 1}
+
+
+def test_orders_for_a_presale_sku_become_presale_backorders_with_the_expected_date() -> None:
+    expected = NOW + timedelta(days=7)
+    decision = decide_reservation({"A": 1}, {"A": SkuView(50, mode="presale", expected_date=expected)})
+    assert (decision.reserve, decision.presale, decision.expected_date) == (False, True, expected)
+
+
+def test_a_newcomer_gets_only_the_surplus_beyond_what_waiting_orders_ranked_ahead_need() -> None:
+    assert decide_reservation({"A": 3}, {"A": SkuView(10)}, protected={"A": 8}).missing == {"A": 3}
+    assert decide_reservation({"A": 2}, {"A": SkuView(10)}, protected={"A": 8}).reserve
+
+
+views = st.fixed_dictionaries({}, optional={sku: st.builds(
+    SkuView, available=st.integers(0, 20), mode=st.sampled_from(["in_stock", "in_stock", "presale", "deposit_presale"]))
+    for sku in SKUS})
+needs_strategy = st.dictionaries(st.sampled_from(SKUS), st.integers(1, 10), min_size=1)
+
+
+@given(needs=needs_strategy, stock=views, protected=st.dictionaries(st.sampled_from(SKUS), st.integers(0, 20)))
+def test_reservation_is_all_lines_or_none(needs, stock, protected) -> None:
+    decision = decide_reservation(needs, stock, protected)
+    every_line_coverable = all(
+        sku in stock and stock[sku].mode == "in_stock" and stock[sku].available - protected.get(sku, 0) >= q
+        for sku, q in needs.items())
+    assert decision.reserve == every_line_coverable
+    assert decision.reserve == (not decision.missing)
+    assert set(decision.missing) <= set(needs)
+    assert all(decision.missing[s] == needs[s] for s in decision.missing)
+    assert decision.presale == any(s in stock and stock[s].mode != "in_stock" for s in needs)
+
+
+# -- backorders filled in rank --------------------------------------------------------------
+
+def test_delivery_fills_waiting_orders_by_rank_not_by_arrival() -> None:
+    waiting = [Backorder("late-standard", "2-0003", {"A": 4}), Backorder("presale", "0-0009", {"A": 4}),
+               Backorder("high-value", "1-0001", {"A": 4})]
+    assert plan_fills(waiting, {"A": 8}) == ["presale", "high-value"]
+
+
+def test_a_waiting_order_too_big_to_fill_keeps_lower_ranks_from_jumping_ahead() -> None:
+    waiting = [Backorder("first", "0", {"A": 10}), Backorder("second", "1", {"A": 1})]
+    assert plan_fills(waiting, {"A": 5}) == []
+
+
+def test_lower_ranks_get_the_surplus_beyond_what_a_stuck_higher_rank_needs() -> None:
+    # "first" waits for B; the A it needs stays protected, the rest of A can go.
+    waiting = [Backorder("first", "0", {"A": 4, "B": 1}), Backorder("second", "1", {"A": 6}),
+               Backorder("third", "2", {"A": 1})]
+    assert plan_fills(waiting, {"A": 10, "B": 0}) == ["second"]
+
+
+def test_lower_ranks_needing_other_skus_still_get_filled() -> None:
+    waiting = [Backorder("first", "0", {"A": 10}), Backorder("other-sku", "1", {"B": 1})]
+    assert plan_fills(waiting, {"A": 5, "B": 1}) == ["other-sku"]
+
+
+backorders = st.lists(
+    st.builds(Backorder, order_id=st.uuids().map(str), priority_rank=st.text("0123", min_size=1, max_size=3),
+              needs=needs_strategy), max_size=12, unique_by=lambda b: b.order_id)
+
+
+@given(waiting=backorders, available=st.dictionaries(st.sampled_from(SKUS), st.integers(0, 30)))
+def test_filling_never_overdraws_and_never_serves_a_sku_out_of_rank(waiting, available) -> None:
+    filled = plan_fills(waiting, available)
+    by_id = {b.order_id: b for b in waiting}
+    for sku in SKUS:  # never more than was there
+        assert sum(by_id[o].needs.get(sku, 0) for o in filled) <= available.get(sku, 0)
+    ranked = sorted(waiting, key=lambda b: (b.priority_rank, b.order_id))
+    for i, order in enumerate(ranked):  # an order only ever gets what is left after all ranked ahead
+        if order.order_id in filled:
+            for sku, quantity in order.needs.items():
+                ahead = sum(earlier.needs.get(sku, 0) for earlier in ranked[:i])
+                assert ahead + quantity <= available.get(sku, 0)
+    if ranked and all(available.get(s, 0) >= q for s, q in ranked[0].needs.items()):
+        assert filled[:1] == [ranked[0].order_id]  # the best-ranked order is served when it can be
+
+
+@settings(max_examples=150)
+@given(st.lists(st.one_of(
+    st.tuples(st.just("order"), needs_strategy, st.text("0123", min_size=1, max_size=3)),
+    st.tuples(st.just("delivery"), st.sampled_from(SKUS), st.integers(1, 15))), max_size=40),
+    st.dictionaries(st.sampled_from(SKUS), st.integers(0, 15)))
+def test_any_sequence_of_orders_and_deliveries_keeps_the_books_balanced(operations, opening) -> None:
+    """The rules composed as the service composes them: available never below zero, reserved +
+    available = on hand, every order reserved or waiting exactly once."""
+    on_hand = {s: opening.get(s, 0) for s in SKUS}
+    reserved = dict.fromkeys(SKUS, 0)
+    waiting: dict[str, Backorder] = {}
+    outcome: dict[str, str] = {}
+
+    def available() -> dict[str, int]:
+        return {s: on_hand[s] - reserved[s] for s in SKUS}
+
+    def take(needs) -> None:
+        for sku, q in needs.items():
+            reserved[sku] += q
+
+    for n, op in enumerate(operations):
+        if op[0] == "order":
+            _, needs, rank = op
+            order_id = f"O{n}"
+            ahead = Counter()
+            for b in waiting.values():
+                if b.priority_rank < rank:
+                    ahead.update(b.needs)
+            decision = decide_reservation(needs, {s: SkuView(a) for s, a in available().items()}, ahead)
+            if decision.reserve:
+                take(needs)
+                outcome[order_id] = "reserved"
+            else:
+                waiting[order_id] = Backorder(order_id, rank, needs)
+                outcome[order_id] = "backordered"
+        else:
+            _, sku, quantity = op
+            on_hand[sku] += quantity
+            for order_id in plan_fills(list(waiting.values()), available()):
+                take(waiting.pop(order_id).needs)
+                outcome[order_id] = "reserved"
+        for sku in SKUS:
+            assert available()[sku] >= 0
+            assert reserved[sku] + available()[sku] == on_hand[sku]
+    assert set(waiting) == {o for o, status in outcome.items() if status == "backordered"}
+
+
+# -- replenishment (R9) -----------------------------------------------------------------------
+
+def test_falling_below_twenty_percent_asks_for_what_restores_planned_stock() -> None:
+    [signal] = stock_signals(state(available=19), NOW, POLICY, sold_out=False)
+    assert signal == RequestReplenishment(81, urgent=False, reason=signal.reason)
+
+
+def test_exactly_twenty_percent_is_not_yet_low() -> None:
+    assert stock_signals(state(available=20), NOW, POLICY, sold_out=False) == []
+
+
+def test_no_second_request_while_one_is_open_but_again_once_it_expired() -> None:
+    open_until = NOW + timedelta(hours=1)
+    low = state(available=5, open_request_urgent=False, open_request_expires_at=open_until)
+    assert stock_signals(low, NOW, POLICY, sold_out=False) == []
+    assert len(stock_signals(low, open_until, POLICY, sold_out=False)) == 1
+
+
+def test_the_threshold_is_configurable_per_sku() -> None:
+    assert stock_signals(state(available=40, threshold_percent=50), NOW, POLICY, sold_out=False)
+
+
+@given(planned=st.integers(0, 10_000), available=st.integers(0, 10_000), percent=st.integers(0, 100))
+def test_a_request_restores_planned_stock_and_only_comes_when_low(planned, available, percent) -> None:
+    signals = stock_signals(state(planned_stock=planned, available=available, threshold_percent=percent),
+                            NOW, POLICY, sold_out=False)
+    requests = [s for s in signals if isinstance(s, RequestReplenishment)]
+    assert len(requests) <= 1
+    for request in requests:
+        assert available + request.quantity == planned
+        assert available * 100 < planned * percent
+
+
+# -- sell-out playbook (R10) ------------------------------------------------------------------
+
+def test_the_playbook_is_one_rule_per_tier() -> None:
+    assert set(SELL_OUT_PLAYBOOK) == {"traffic_driver", "profit", "hot"}
+
+
+def test_a_sold_out_traffic_driver_switches_to_presale_with_a_time_limited_discount() -> None:
+    signals = stock_signals(state(tier="traffic_driver", available=0), NOW, POLICY, sold_out=True)
+    [change] = [s for s in signals if isinstance(s, ChangeMode)]
+    assert change.mode == "presale"
+    assert change.expected_date == NOW + POLICY.presale_lead
+    assert change.discount_percent and change.discount_until and change.discount_until > NOW
+
+
+def test_a_sold_out_profit_item_sends_an_urgent_request_even_with_an_ordinary_one_open() -> None:
+    sold_out = state(available=0, open_request_urgent=False, open_request_expires_at=NOW + timedelta(days=1))
+    [signal] = stock_signals(sold_out, NOW, POLICY, sold_out=True)
+    assert signal == RequestReplenishment(100, urgent=True, reason=signal.reason)
+    urgent_open = state(available=0, open_request_urgent=True, open_request_expires_at=NOW + timedelta(days=1))
+    assert stock_signals(urgent_open, NOW, POLICY, sold_out=True) == []
+
+
+def test_a_sold_out_hot_item_opens_deposit_presale() -> None:
+    signals = stock_signals(state(tier="hot", available=0), NOW, POLICY, sold_out=True)
+    assert [s.mode for s in signals if isinstance(s, ChangeMode)] == ["deposit_presale"]
+
+
+def test_a_sku_already_in_presale_does_not_switch_again() -> None:
+    signals = stock_signals(state(tier="traffic_driver", available=0, mode="presale"), NOW, POLICY, sold_out=True)
+    assert not [s for s in signals if isinstance(s, ChangeMode)]
+
+
+def test_presale_ends_when_a_delivery_leaves_stock_to_sell() -> None:
+    assert back_in_stock(state(mode="presale", available=3)).mode == "in_stock"
+    assert back_in_stock(state(mode="presale", available=0)) is None
+
+
+# -- catalog and counts (R8, R12) -------------------------------------------------------------
+
+def test_profit_items_are_planned_at_120_percent_of_forecast() -> None:
+    assert planned_stock_for("profit", 1000) == 1200
+    assert parse_entry({"sku": "K", "tier": "profit", "forecast": "1000", "on_hand": "5"}).planned_stock == 1200
+
+
+@pytest.mark.parametrize("record, reason", [
+    ({"sku": "K", "tier": "luxury", "planned_stock": 1}, "tier"),
+    ({"sku": "K", "tier": "hot"}, "planned_stock or forecast"),
+    ({"sku": "K", "tier": "hot", "planned_stock": "-3"}, "negative"),
+    ({"sku": "K", "tier": "hot", "planned_stock": "2.5"}, "whole number"),
+    ({"sku": "", "tier": "hot", "planned_stock": 1}, "sku is required"),
+])
+def test_a_bad_catalog_entry_is_refused_with_the_reason(record, reason) -> None:
+    with pytest.raises(CatalogInvalid, match=reason):
+        parse_entry(record)
+
+
+def test_a_count_below_reserved_stock_is_refused_not_booked() -> None:
+    with pytest.raises(ValueError, match="reserved"):
+        reconcile(recorded_on_hand=10, counted=3, reserved=5, sku="A")
+    assert reconcile(recorded_on_hand=10, counted=7, reserved=5, sku="A").difference == -3
