@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import dataclass
+from typing import Any
 
 log = logging.getLogger(__name__)
 
@@ -55,7 +56,7 @@ SUPPLIER_DELIVERIES = TopicSpec(
     "Goods received from suppliers; they fill backorders in priority order.",
 )
 LOGISTICS_SHIPMENTS = TopicSpec(
-    "logistics.shipments", "order id", ("logistics",), ("orders", "aftersales"),
+    "logistics.shipments", "order id", ("logistics",), ("orders", "inventory", "aftersales"),
     ("shipment.dispatched", "shipment.delivered", "shipment.exception"),
     "Dispatch, delivery and exceptions of shipments.",
 )
@@ -92,10 +93,11 @@ def all_topic_names(prefix: str = "") -> list[str]:
 
 def create_topics(bootstrap_servers: str, prefix: str = "", partitions: int = 3,
                   replication_factor: int = 1, min_insync_replicas: int | None = None,
-                  timeout_s: float = 60.0) -> list[str]:
+                  timeout_s: float = 60.0, client_kwargs: dict[str, Any] | None = None) -> list[str]:
     """Create any missing topics with kafka-python's admin client; existing ones are left alone.
 
     Returns the names created. Retries while the broker is still electing its controller.
+    `client_kwargs`: security settings (shared/kafka_security.kafka_python_kwargs).
     """
     from kafka.admin import KafkaAdminClient, NewTopic
     from kafka.errors import KafkaError, TopicAlreadyExistsError
@@ -108,7 +110,7 @@ def create_topics(bootstrap_servers: str, prefix: str = "", partitions: int = 3,
     while True:
         try:
             admin = KafkaAdminClient(bootstrap_servers=bootstrap_servers, client_id="topic-setup",
-                                     request_timeout_ms=15000)
+                                     request_timeout_ms=15000, **(client_kwargs or {}))
             try:
                 missing = [t for t in wanted if t not in set(admin.list_topics())]
                 if missing:

@@ -11,7 +11,9 @@ from services.inventory.stockkeeping import Stockkeeper
 from shared.auth import AccessTable
 from shared.service import ServiceRuntime, create_http_app
 from shared.settings import KafkaSettings
-from shared.topics import AFTERSALES_CASES, INVENTORY_RESERVATIONS, INVENTORY_STOCK, ORDERS_EVENTS, SUPPLIER_DELIVERIES
+from shared.topics import (
+    AFTERSALES_CASES, INVENTORY_RESERVATIONS, INVENTORY_STOCK, LOGISTICS_SHIPMENTS, ORDERS_EVENTS, SUPPLIER_DELIVERIES,
+)
 
 STAFF = frozenset({"warehouse", "admin"})
 READERS = frozenset({"warehouse", "support", "platform", "admin"})
@@ -37,6 +39,7 @@ def build_app(settings: InventorySettings, kafka: KafkaSettings) -> FastAPI:
     runtime.subscribe(ORDERS_EVENTS, {t: handlers[t] for t in ("order.accepted", "order.cancelled")})
     runtime.subscribe(SUPPLIER_DELIVERIES, {"supplier.delivery": handlers["supplier.delivery"]})
     runtime.subscribe(AFTERSALES_CASES, {"return.received": handlers["return.received"]})
+    runtime.subscribe(LOGISTICS_SHIPMENTS, {"shipment.dispatched": handlers["shipment.dispatched"]})
     runtime.document_publications(INVENTORY_RESERVATIONS, ["stock.reserved", "stock.backordered", "stock.released"])
     runtime.document_publications(INVENTORY_STOCK, ["replenishment.requested", "sku.mode_changed"])
 

@@ -10,7 +10,7 @@ from contextlib import contextmanager
 from services.inventory.domain import InventoryPolicy
 from services.inventory.stockkeeping import Stockkeeper
 from services.inventory.store import UnknownSku
-from shared.events import OrderAccepted, OrderCancelled, ReturnReceived, SupplierDelivery
+from shared.events import OrderAccepted, OrderCancelled, ReturnReceived, ShipmentDispatched, SupplierDelivery
 from shared.messaging import Handler, HandlerContext, InvalidEvent
 
 log = logging.getLogger(__name__)
@@ -30,6 +30,9 @@ def make_handlers(policy: InventoryPolicy) -> dict[str, Handler]:
     def on_order_cancelled(ctx: HandlerContext, cancellation: OrderCancelled) -> None:
         keeper(ctx, policy).release_order(cancellation)
 
+    def on_shipment_dispatched(ctx: HandlerContext, dispatched: ShipmentDispatched) -> None:
+        keeper(ctx, policy).ship_order(dispatched)
+
     def on_supplier_delivery(ctx: HandlerContext, delivery: SupplierDelivery) -> None:
         with _unknown_sku_is_invalid():
             keeper(ctx, policy).receive_delivery(delivery)
@@ -41,6 +44,7 @@ def make_handlers(policy: InventoryPolicy) -> dict[str, Handler]:
     return {
         "order.accepted": on_order_accepted,
         "order.cancelled": on_order_cancelled,
+        "shipment.dispatched": on_shipment_dispatched,
         "supplier.delivery": on_supplier_delivery,
         "return.received": on_return_received,
     }

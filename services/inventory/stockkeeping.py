@@ -47,6 +47,7 @@ from shared.events import (
     OrderLine,
     ReplenishmentRequested,
     ReturnReceived,
+    ShipmentDispatched,
     SkuModeChanged,
     SkuQuantity,
     StockBackordered,
@@ -140,6 +141,21 @@ class Stockkeeper:
             self.fill_waiting_orders()  # it may have been holding the line for others
             return "cancelled"
         return reservation.status
+
+    def ship_order(self, dispatched: ShipmentDispatched) -> str:
+        """Handed to a carrier: the reserved units leave on hand (so a stock count matches the
+        shelf); idempotent. Exchange replacements were never reserved here and are skipped."""
+        if dispatched.replacement_for_case is not None:
+            return "replacement"
+        reservation = self.session.get(InventoryReservation, dispatched.order_id)
+        if reservation is None or reservation.status != "reserved":
+            return "ignored" if reservation is None else reservation.status
+        for sku, quantity in sorted(store.needs_of(reservation).items()):
+            store.ship_out(self.session, sku, quantity)
+            store.record(self.session, sku, "dispatch", at=self.now, reference=reservation.order_id,
+                         on_hand_delta=-quantity, reserved_delta=-quantity)
+        reservation.status, reservation.updated_at = "shipped", self.now
+        return "shipped"
 
     # -- goods in ---------------------------------------------------------------------------
 

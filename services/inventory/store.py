@@ -95,6 +95,19 @@ def release(session: Session, sku: str, quantity: int) -> None:
         raise RuntimeError(f"cannot release {quantity} of {sku}: fewer units are reserved")
 
 
+def ship_out(session: Session, sku: str, quantity: int) -> None:
+    """Reserved goods leave the warehouse: they stop being on hand and stop being reserved;
+    what is available does not change."""
+    result = session.execute(
+        update(InventorySku)
+        .where(InventorySku.sku == sku, col(InventorySku.reserved) >= quantity, col(InventorySku.on_hand) >= quantity)
+        .values(on_hand=InventorySku.on_hand - quantity, reserved=InventorySku.reserved - quantity)
+        .execution_options(**NO_SYNC)
+    )
+    if result.rowcount != 1:
+        raise RuntimeError(f"cannot ship {quantity} of {sku}: fewer units are reserved")
+
+
 def change_on_hand(session: Session, sku: str, delta: int) -> None:
     """Goods arrive (delivery, return, count up) or turn out missing (count down). A decrease is
     refused if it would take away units already promised to orders."""

@@ -1,0 +1,167 @@
+"""Dispatch board (warehouse): the queue, the next pick wave, pack, ship, exceptions, and the
+live SLA panel (R13-R17)."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlencode
+
+from fastapi import APIRouter, Request
+from fastapi.responses import Response
+
+from console.session import Viewer, local_path, require
+from console.sla_chart import gauge, sla_chart
+from console.upstream import UpstreamError, seg
+
+if TYPE_CHECKING:
+    from console.app import Console
+
+ID = re.compile(r"^[A-Za-z0-9._:-]{1,200}$")
+EXCEPTION_KINDS = ("delayed", "damaged", "lost")
+
+
+def sla_view(sla: dict[str, Any]) -> dict[str, Any]:
+    targets = sla.get("targets", {})
+    overall = sla.get("overall", {})
+    return {
+        "sla": sla,
+        "chart": sla_chart(sla),
+        "gauge_24h": gauge(overall.get("within_24h_pct"), float(targets.get("within_24h_pct", 80)),
+                           "Shipped within 24 h", "24h"),
+        "gauge_48h": gauge(overall.get("within_48h_pct"), float(targets.get("within_48h_pct", 95)),
+                           "Shipped within 48 h", "48h"),
+    }
+
+
+def pick_list(shipments: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Every line of the wave, shipments in the wave's priority order, then by sku."""
+    rows = []
+    for position, shipment in enumerate(shipments, start=1):
+        for line in sorted(shipment.get("lines") or [], key=lambda l: l.get("sku", "")):
+            rows.append({"position": position, "shipment_id": shipment["shipment_id"],
+                         "order_id": shipment["order_id"], "priority_class": shipment["priority_class"],
+                         "sku": line.get("sku"), "quantity": line.get("quantity"), "gift": line.get("gift", False)})
+    return rows
+
+
+def can_act(viewer: Viewer) -> bool:
+    """Logistics lets only warehouse staff take waves, pack and ship; others see the board."""
+    return "warehouse" in viewer.roles
+
+
+async def _nothing() -> tuple[None, None]:
+    return None, None
+
+
+def router(console: "Console") -> APIRouter:
+    r = APIRouter()
+    up = lambda: console.up  # noqa: E731 (started in the lifespan)
+
+    @r.get("/dispatch")
+    async def board(request: Request) -> Response:
+        viewer = require(request, "dispatch")
+        (sla, sla_error), (queue, queue_error) = await asyncio.gather(
+            console.attempt(up().get("logistics", "/sla", viewer.token)),
+            console.attempt(up().get("logistics", "/queue", viewer.token, limit=50)))
+        return console.render(request, "dispatch.html", viewer, sla_error=sla_error, queue=queue,
+                              queue_error=queue_error, picker_id=viewer.staff_id, can_act=can_act(viewer),
+                              **(sla_view(sla) if sla else {}))
+
+    @r.get("/dispatch/sla")
+    async def sla_panel(request: Request) -> Response:
+        """The SLA panel alone, for the board's refresh every 30 seconds."""
+        viewer = require(request, "dispatch")
+        sla, sla_error = await console.attempt(up().get("logistics", "/sla", viewer.token))
+        return console.render(request, "_sla_panel.html", viewer, sla_error=sla_error,
+                              **(sla_view(sla) if sla else {}))
+
+    @r.post("/dispatch/waves")
+    async def take_wave(request: Request) -> Response:
+        viewer = require(request, "dispatch")
+        form = await request.form()
+        try:
+            size = int(str(form.get("size", "10")))
+        except ValueError:
+            return console.redirect("/dispatch", error="The wave size must be a whole number, e.g. 10.")
+        picker = str(form.get("picker_id") or viewer.staff_id).strip()
+        try:
+            wave = await up().post("logistics", "/waves", viewer.token, {"size": size, "picker_id": picker})
+        except UpstreamError as exc:
+            return console.redirect("/dispatch", error=exc.message)
+        if not wave["shipments"]:
+            return console.redirect("/dispatch", ok="No shipments are waiting for a wave right now.")
+        query = urlencode([("wave", wave["wave_id"]), ("picker", picker), ("until", wave["lease_until"])]
+                          + [("s", s["shipment_id"]) for s in wave["shipments"]])
+        return console.redirect(f"/dispatch/wave?{query}",
+                                ok=f"Wave {wave['wave_id']}: {wave['size']} shipment(s) are yours until "
+                                   f"{wave['lease_until'][11:16]} UTC.")
+
+    @r.get("/dispatch/wave")
+    async def wave_page(request: Request) -> Response:
+        """A wave (or any shipments): the ids travel in the address, so nothing is kept here."""
+        viewer = require(request, "dispatch")
+        ids = [s.strip() for s in request.query_params.getlist("s") if s.strip()][:200]
+        bad = [s for s in ids if not ID.match(s)]
+        if bad or not ids:
+            return console.redirect("/dispatch", error="Give a shipment id, e.g. SHP-O-1001." if not ids
+                                    else f"{bad[0][:60]!r} is not a shipment id.")
+        wave_id = request.query_params.get("wave")
+        if wave_id is not None and not ID.match(wave_id):
+            wave_id = None
+        results = await asyncio.gather(*(console.attempt(up().get("logistics", f"/shipments/{seg(s)}", viewer.token))
+                                         for s in ids),
+                                       console.attempt(up().get("logistics", "/carriers", viewer.token)),
+                                       console.attempt(up().get("logistics", f"/waves/{seg(wave_id)}", viewer.token))
+                                       if wave_id else _nothing())
+        shipments = [s for s, _ in results[:-2] if s]
+        errors = [e for _, e in results[:-2] if e]
+        carriers, carriers_error = results[-2]
+        wave, _ = results[-1]  # the lease and who still holds what; the page works without it
+        still_here = {s["shipment_id"] for s in (wave or {}).get("still_in_this_wave", [])}
+        for shipment in shipments:
+            shipment["left_wave"] = bool(wave) and shipment["shipment_id"] not in still_here
+        back = f"/dispatch/wave?{request.url.query}"
+        return console.render(request, "wave.html", viewer, shipments=shipments, errors=errors,
+                              carriers=(carriers or {}).get("carriers", []), carriers_error=carriers_error,
+                              wave_id=wave_id, wave=wave, can_act=can_act(viewer),
+                              lease_until=(wave or {}).get("lease_until") or request.query_params.get("until"),
+                              picks=pick_list(shipments), back=back, exception_kinds=EXCEPTION_KINDS)
+
+    @r.post("/dispatch/shipments/{shipment_id}/{action}")
+    async def shipment_action(request: Request, shipment_id: str, action: str) -> Response:
+        viewer = require(request, "dispatch")
+        form = await request.form()
+        back = local_path(str(form.get("back", "")), "/dispatch")
+        path = f"/shipments/{seg(shipment_id)}/{action}"
+        if action == "pack":
+            body: dict[str, Any] = {"picker_id": viewer.staff_id}
+            done = f"Shipment {shipment_id} is packed."
+        elif action == "ship":
+            tracking = str(form.get("tracking_number", "")).strip()
+            carrier = str(form.get("carrier", "")).strip() or None
+            if not tracking:
+                return console.redirect(back, error=f"Shipment {shipment_id}: enter the carrier's tracking number.")
+            body = {"tracking_number": tracking, "carrier": carrier}
+            done = None
+        elif action == "exception":
+            kind = str(form.get("kind", ""))
+            if kind not in EXCEPTION_KINDS:
+                return console.redirect(back, error=f"Choose what happened: {', '.join(EXCEPTION_KINDS)}.")
+            body = {"kind": kind, "note": str(form.get("note", ""))[:1000], "reported_by": viewer.staff_id}
+            done = (f"Shipment {shipment_id} reported as {kind}. The customer is told and support sees "
+                    "the case on the returns desk.")
+        else:
+            return console.redirect(back, error=f"Unknown action {action[:30]!r}.")
+        try:
+            result = await up().post("logistics", path, viewer.token, body)
+        except UpstreamError as exc:
+            return console.redirect(back, error=exc.message)
+        if action == "ship":
+            done = (f"Shipment {shipment_id} handed to {result.get('carrier')} with tracking number "
+                    f"{result.get('tracking_number')}" + (" — within 24 h." if result.get("shipped_within_24h")
+                                                          else "."))
+        return console.redirect(back, ok=done)
+
+    return r

@@ -1,0 +1,37 @@
+"""Overview (admin): orders and GMV by priority class and state, low stock and open
+replenishment, dead letters per topic, and the dispatch and after-sales targets at a glance."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import TYPE_CHECKING
+
+from fastapi import APIRouter, Request
+from fastapi.responses import Response
+
+from console.session import require
+
+if TYPE_CHECKING:
+    from console.app import Console
+
+
+def router(console: "Console") -> APIRouter:
+    r = APIRouter()
+
+    @r.get("/overview")
+    async def overview(request: Request) -> Response:
+        viewer = require(request, "overview")
+        up = console.up
+        (stats, stats_error), (low, low_error), (sla, sla_error), (cases, cases_error), (dlq, dlq_error) = \
+            await asyncio.gather(
+                console.attempt(up.get("orders", "/stats", viewer.token)),
+                console.attempt(up.get("inventory", "/stock/low", viewer.token)),
+                console.attempt(up.get("logistics", "/sla", viewer.token, at_risk_limit=0)),
+                console.attempt(up.get("aftersales", "/cases/sla", viewer.token)),
+                console.dead_letters())
+        return console.render(request, "overview.html", viewer, stats=stats, stats_error=stats_error,
+                              low=(low or {}).get("skus"), low_error=low_error, sla=sla, sla_error=sla_error,
+                              cases=cases, cases_error=cases_error, dlq=dlq, dlq_error=dlq_error,
+                              dlq_total=sum(c.count or 0 for c in dlq or []))
+
+    return r

@@ -1,0 +1,41 @@
+"""Settings of the web console (env prefix CONSOLE_)."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict, Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+CONSOLE_ROLES = ("warehouse", "support", "admin")
+"""Roles a person can sign in with (`platform` belongs to machines, not people)."""
+
+
+class ConfiguredUser(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    roles: list[str] = Field(min_length=1, description=f"Any of {', '.join(CONSOLE_ROLES)}.")
+    password_hash: str = Field(min_length=1, description="pbkdf2_sha256$<iterations>$<salt>$<hash>, made by "
+                                                         "`python -m console hash-password`.")
+
+
+class ConsoleSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="CONSOLE_")
+
+    host: str = "127.0.0.1"
+    http_port: int = 8100
+    orders_url: str = "http://127.0.0.1:8101"
+    inventory_url: str = "http://127.0.0.1:8102"
+    logistics_url: str = "http://127.0.0.1:8103"
+    aftersales_url: str = "http://127.0.0.1:8104"
+    users: dict[str, ConfiguredUser] = Field(
+        default_factory=dict,
+        description="JSON: username -> {roles, password_hash}. Empty: the documented development users "
+                    "(refused when ENV=production).")
+    cookie_secure: bool | None = Field(default=None, description="Send the session cookie over HTTPS only; "
+                                                                 "default: on when ENV=production.")
+    request_timeout_s: float = Field(default=10.0, gt=0, description="Per call to a service.")
+    dead_letter_timeout_s: float = Field(default=5.0, gt=0, description="Reading the .dlq topics' offsets.")
+    log_level: str = "INFO"
+
+    def service_urls(self) -> dict[str, str]:
+        return {"orders": self.orders_url.rstrip("/"), "inventory": self.inventory_url.rstrip("/"),
+                "logistics": self.logistics_url.rstrip("/"), "aftersales": self.aftersales_url.rstrip("/")}

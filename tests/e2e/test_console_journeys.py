@@ -1,0 +1,442 @@
+"""The web console in a real browser (Debian's Chromium, headless, driven by Playwright) against
+real services and the real broker: warehouse staff ship a presale order from a wave, a support
+agent takes a return to its refund, a support agent is kept off the dispatch board, and the SLA
+chart shows what logistics' GET /sla says. Each test leaves a screenshot in
+test-output/screenshots/.
+
+The services are seeded by playing their upstream neighbours on Kafka (stock.reserved for
+logistics; order.accepted and shipment.delivered for aftersales), as the integration tests do.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from console.users import hash_password
+from tests.support.services import OUTPUT_DIR, REPO_ROOT, TEST_SECRET, ServiceProcess, free_port
+from tests.support.world import World
+
+pytestmark = pytest.mark.e2e
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+SCREENSHOTS = OUTPUT_DIR / "screenshots"
+PRIORITY_CLASSES = ("presale", "high_value", "standard")
+
+
+# --- the console as a real process -----------------------------------------------------------------
+
+class ConsoleProcess:
+    def __init__(self, world: World, services: dict[str, ServiceProcess], users: dict[str, dict[str, Any]]) -> None:
+        self.port = free_port()
+        unused = f"http://127.0.0.1:{free_port()}"  # a service this test did not start: unreachable
+        self.env = {
+            **{k: v for k, v in os.environ.items() if not k.startswith("CONSOLE_") and k != "ENV"},
+            "CONSOLE_HOST": "127.0.0.1",
+            "CONSOLE_HTTP_PORT": str(self.port),
+            **{f"CONSOLE_{name.upper()}_URL": services[name].url if name in services else unused
+               for name in ("orders", "inventory", "logistics", "aftersales")},
+            "CONSOLE_USERS": json.dumps(users),
+            "AUTH_SECRET": TEST_SECRET,
+            "KAFKA_BOOTSTRAP_SERVERS": world.bootstrap,
+            "KAFKA_TOPIC_PREFIX": world.prefix,
+            "PYTHONUNBUFFERED": "1",
+        }
+        self.log_path = OUTPUT_DIR / "logs" / f"{world.prefix.rstrip('.')}-console.log"
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self, timeout_s: float = 30.0) -> "ConsoleProcess":
+        self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        with open(self.log_path, "ab") as log:
+            self.proc = subprocess.Popen([sys.executable, "-m", "console"], cwd=REPO_ROOT, env=self.env,
+                                         stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"console exited with {self.proc.returncode}:\n{self.log_path.read_text()[-3000:]}")
+            try:
+                if httpx.get(self.url + "/healthz", timeout=2).status_code == 200:
+                    return self
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.2)
+        raise TimeoutError(f"console not up after {timeout_s}s; see {self.log_path}")
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(15)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+                self.proc.wait(10)
+
+
+@pytest.fixture
+def people() -> dict[str, str]:
+    """One person per role, with a password made up for this test (only its hash is configured)."""
+    return {role: f"{role}-{secrets.token_urlsafe(12)}" for role in ("warehouse", "support", "admin")}
+
+
+@pytest.fixture
+def console_for(world: World, people: dict[str, str]) -> Iterator[Any]:
+    started: list[ConsoleProcess] = []
+
+    def start(**services: ServiceProcess) -> ConsoleProcess:
+        users = {f"{role}-{n}": {"roles": [role], "password_hash": hash_password(password, iterations=100_000)}
+                 for n, (role, password) in enumerate(people.items(), start=1)}
+        console = ConsoleProcess(world, services, users)
+        started.append(console)
+        return console.start()
+
+    yield start
+    for console in started:
+        console.stop()
+
+
+def login_of(role: str) -> str:
+    return {"warehouse": "warehouse-1", "support": "support-2", "admin": "admin-3"}[role]
+
+
+# --- the browser ------------------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    if not Path(CHROMIUM).exists():
+        pytest.fail(f"{CHROMIUM} is missing: install Debian's Chromium (apt-get install -y chromium)")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            yield chromium
+        finally:
+            chromium.close()
+
+
+@pytest.fixture
+def page(browser: Any) -> Iterator[Any]:
+    context = browser.new_context(viewport={"width": 1280, "height": 900}, locale="en-GB", timezone_id="UTC")
+    context.set_default_timeout(20_000)
+    tab = context.new_page()
+    problems: list[str] = []
+    tab.on("pageerror", lambda exc: problems.append(f"page error: {exc}"))
+    expected = "the server responded with a status of 403"  # the refusal pages themselves
+
+    def on_console(msg: Any) -> None:
+        if msg.type == "error" and expected not in msg.text:
+            problems.append(f"console {msg.type}: {msg.text} at {msg.location}")
+
+    tab.on("console", on_console)
+    try:
+        yield tab
+    finally:
+        context.close()
+    assert not problems, problems  # no script errors, no CSP violations
+
+
+def screenshot(page: Any, name: str) -> Path:
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    path = SCREENSHOTS / f"console-{name}.png"
+    page.screenshot(path=str(path), full_page=True)
+    assert path.stat().st_size > 10_000, f"{path} looks empty"
+    return path
+
+
+def sign_in(page: Any, console: ConsoleProcess, role: str, password: str) -> None:
+    page.goto(console.url + "/signin")
+    page.fill("#username", login_of(role))
+    page.fill("#password", password)
+    with page.expect_navigation():
+        page.click("button[type=submit]")
+    assert page.locator("#signed-in-as").inner_text().startswith(login_of(role))
+
+
+def flash(page: Any) -> str:
+    return page.locator(".flash").first.inner_text()
+
+
+# --- seeding: playing the neighbours on Kafka --------------------------------------------------------
+
+def rank(klass: str, paid_at: datetime, order_id: str) -> str:
+    micros = int((paid_at - datetime(1, 1, 1, tzinfo=UTC)).total_seconds() * 1_000_000)
+    return f"{PRIORITY_CLASSES.index(klass)}-{micros:018d}-{order_id}"
+
+
+def new_order_id() -> str:
+    return f"O-{uuid.uuid4().hex[:8].upper()}"
+
+
+def reserve(world: World, order_id: str, *, paid_at: datetime, klass: str = "standard",
+            sku: str = "SKU-TEA-01", quantity: int = 2) -> None:
+    world.publish("inventory.reservations", "stock.reserved", {
+        "order_id": order_id, "order_type": "presale" if klass == "presale" else "standard",
+        "priority_class": klass, "priority_rank": rank(klass, paid_at, order_id),
+        "lines": [{"sku": sku, "quantity": quantity, "unit_price": "49.90", "gift": False,
+                   "weight_kg": "0.50", "volume_l": "1.20"}],
+        "region": "Shanghai", "paid_at": paid_at.isoformat(), "reserved_at": paid_at.isoformat(),
+    }, key=order_id)
+
+
+def wait_until(check, what: str, timeout_s: float = 30.0) -> Any:  # type: ignore[no-untyped-def]
+    deadline = time.monotonic() + timeout_s
+    while True:
+        result = check()
+        if result:
+            return result
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.2)
+
+
+def wait_for_shipments(logistics: ServiceProcess, order_ids: list[str]) -> None:
+    with logistics.client("warehouse") as http:
+        for order_id in order_ids:
+            wait_until(lambda: http.get(f"/shipments/SHP-{order_id}").status_code == 200, f"shipment of {order_id}")
+
+
+# --- the journeys -------------------------------------------------------------------------------------
+
+def test_warehouse_staff_ship_a_presale_order_taken_first_from_the_next_wave(
+        world: World, console_for, people, page) -> None:
+    logistics = world.start("logistics")
+    now = datetime.now(UTC).replace(microsecond=0)
+    standard, presale = new_order_id(), new_order_id()
+    reserve(world, standard, paid_at=now - timedelta(hours=3))  # paid earlier, but standard
+    reserve(world, presale, paid_at=now - timedelta(hours=1), klass="presale", sku="SKU-MOONCAKE-HOT")
+    wait_for_shipments(logistics, [standard, presale])
+    console = console_for(logistics=logistics)
+
+    sign_in(page, console, "warehouse", people["warehouse"])
+    assert page.url.endswith("/dispatch")
+    assert page.locator("#waiting-count").inner_text() == "2"
+
+    page.fill("#wave-size", "1")
+    with page.expect_navigation():
+        page.click("#take-wave")
+    assert "shipment(s) are yours" in flash(page)
+    card = page.locator(f"#shipment-SHP-{presale}")
+    assert card.count() == 1, "the wave of one holds the presale order, not the earlier standard one"
+    assert page.locator(f"#shipment-SHP-{standard}").count() == 0
+    assert "SKU-MOONCAKE-HOT" in page.locator("#pick-list").inner_text()
+
+    with page.expect_navigation():
+        card.locator("button.pack").click()
+    card = page.locator(f"#shipment-SHP-{presale}")
+    assert card.get_attribute("data-status") == "packed", flash(page)
+    suggested = card.locator("select.carrier-choice").input_value()
+    assert suggested, "a carrier is suggested"
+    tracking = f"ZT{presale[2:]}"
+    card.locator("input.tracking-input").fill(tracking)
+    with page.expect_navigation():
+        card.locator("form.ship button[type=submit]").click()
+    assert f"handed to {suggested} with tracking number {tracking}" in flash(page)
+    card = page.locator(f"#shipment-SHP-{presale}")
+    assert card.get_attribute("data-status") == "shipped"
+    assert card.locator(".tracking").inner_text() == tracking
+    screenshot(page, "warehouse-ships-presale-wave")
+
+    with logistics.client("warehouse") as http:
+        shipped = http.get(f"/shipments/SHP-{presale}").json()
+        assert (shipped["status"], shipped["carrier"], shipped["tracking_number"]) == ("shipped", suggested, tracking)
+        assert http.get(f"/shipments/SHP-{standard}").json()["status"] == "queued"
+
+    page.goto(console.url + "/dispatch")
+    assert page.locator("#waiting-count").inner_text() == "1"
+
+
+def test_a_support_agent_takes_a_return_from_request_to_refund(world: World, console_for, people, page) -> None:
+    aftersales = world.start("aftersales")
+    order_id = new_order_id()
+    delivered_at = datetime.now(UTC).replace(microsecond=0) - timedelta(days=1)
+    world.publish("orders.events", "order.accepted", {
+        "order_id": order_id, "customer_id": "C-9", "order_type": "standard", "priority_class": "standard",
+        "priority_rank": rank("standard", delivered_at - timedelta(days=2), order_id),
+        "lines": [{"sku": "SKU-TEA", "quantity": 2, "unit_price": "49.90", "weight_kg": "0.50"},
+                  {"sku": "SKU-CUP-GIFT", "quantity": 1, "unit_price": "0.00", "gift": True,
+                   "gift_for_sku": "SKU-TEA"}],
+        "discount": "10.00", "paid_amount": "89.80", "paid_at": (delivered_at - timedelta(days=2)).isoformat(),
+        "region": "Shanghai", "currency": "CNY", "promotions": [],
+        "accepted_at": (delivered_at - timedelta(days=2)).isoformat(),
+    }, key=order_id)
+    world.publish("logistics.shipments", "shipment.delivered", {
+        "order_id": order_id, "shipment_id": f"SHP-{order_id}", "delivered_at": delivered_at.isoformat()},
+        key=order_id)
+    with aftersales.client("support") as http:
+        wait_until(lambda: http.get(f"/orders/{order_id}/returnable").status_code == 200, f"{order_id} returnable")
+        expected = http.get(f"/orders/{order_id}/returnable", params={"lines": "SKU-TEA:1"}).json()["refund_preview"]
+    console = console_for(aftersales=aftersales)
+
+    sign_in(page, console, "support", people["support"])
+    assert page.url.endswith("/returns")
+    page.fill("#order-id", order_id)
+    with page.expect_navigation():
+        page.click("#find-order")
+    assert "Gift rule:" in page.locator("#gift-rule").inner_text()
+    assert "SKU-CUP-GIFT" in page.locator("#order-lines").inner_text()
+    page.fill("input.qty[data-sku='SKU-TEA']", "1")
+    with page.expect_navigation():
+        page.click("#preview-button")
+    assert page.locator("#preview-amount").inner_text() == expected["amount"]
+    assert "SKU-TEA" in page.locator("#preview").inner_text()
+    screenshot(page, "support-return-preview")
+    with page.expect_navigation():
+        page.click("#open-case")
+    assert "opened for order" in flash(page)
+    case_id = page.locator("#case-id").inner_text()
+    assert page.locator("#case-status").inner_text() == "requested"
+
+    # The queue shows the new case with its 48-hour timer running.
+    page.goto(console.url + "/returns")
+    row = page.locator("#cases tr", has_text=case_id)
+    assert row.locator(".timer").inner_text() in ("47 h 59 min left", "48 h 00 min left")
+    screenshot(page, "support-case-queue")
+    with page.expect_navigation():
+        row.locator("a").first.click()
+
+    for button, status in (("#approve", "approved"), ("#receive", "received")):
+        with page.expect_navigation():
+            page.click(button)
+        assert page.locator("#case-status").inner_text() == status, flash(page)
+    page.check("#passed-yes")
+    with page.expect_navigation():
+        page.click("#inspect")
+    assert page.locator("#case-status").inner_text() == "inspected", flash(page)
+
+    # The amount is shown before the agent confirms.
+    page.click("#refund-panel summary")
+    assert page.locator("#refund-confirm-amount").inner_text() == expected["amount"]
+    assert expected["amount"] in page.locator("#confirm-refund").inner_text()
+    screenshot(page, "support-refund-confirmation")
+    with page.expect_navigation():
+        page.click("#confirm-refund")
+    assert page.locator("#case-status").inner_text() == "refunded", flash(page)
+    assert page.locator("#refunded-amount").inner_text() == expected["amount"]
+    assert f"{expected['amount']} goes back to the customer" in flash(page)
+    screenshot(page, "support-return-refunded")
+
+    with aftersales.client("support") as http:
+        case = http.get(f"/cases/{case_id}").json()
+        assert (case["status"], case["refund_amount"]) == ("refunded", expected["amount"])
+
+
+def test_a_support_agent_cannot_open_the_dispatch_board(world: World, console_for, people, page) -> None:
+    console = console_for()  # no service started: the returns desk must say so in plain words
+
+    sign_in(page, console, "support", people["support"])
+    assert page.url.endswith("/returns")
+    nav = page.locator("header nav").inner_text()
+    assert "Returns desk" in nav and "Dispatch board" not in nav and "Overview" not in nav
+    assert "after-sales service cannot be reached" in page.locator(".flash-error").first.inner_text()
+    assert "Traceback" not in page.content()
+
+    response = page.goto(console.url + "/dispatch")
+    assert response.status == 403
+    assert page.locator("h1").inner_text() == "This page is not for your role"
+    assert "Dispatch board is for warehouse staff and administrators" in page.locator("#forbidden").inner_text()
+    screenshot(page, "support-refused-dispatch-board")
+
+    # Nor can the agent act on it by posting straight to its forms, nor see the admin overview.
+    refused = page.request.post(console.url + "/dispatch/waves", form={"size": "5", "picker_id": "x"})
+    assert refused.status == 403
+    assert page.goto(console.url + "/overview").status == 403
+    # Signed out, every page sends the person to sign in.
+    with page.expect_navigation():
+        page.click("header .who button")
+    assert page.goto(console.url + "/returns").url.startswith(console.url + "/signin")
+
+
+def test_the_sla_chart_draws_what_logistics_reports(world: World, console_for, people, page) -> None:
+    logistics = world.start("logistics")
+    now = datetime.now(UTC).replace(microsecond=0)
+    seeds = {  # hours since payment -> class
+        30: "standard", 26: "high_value", 21: "standard", 9: "presale", 6: "standard", 5: "high_value",
+        3: "standard", 1: "presale",
+    }
+    orders = {}
+    for hours, klass in seeds.items():
+        order_id = new_order_id()
+        reserve(world, order_id, paid_at=now - timedelta(hours=hours, minutes=10), klass=klass)
+        orders[hours] = order_id
+    wait_for_shipments(logistics, list(orders.values()))
+    with logistics.client("warehouse") as http:
+        for hours in (30, 9, 6):  # one shipped late, two in time
+            shipment = f"SHP-{orders[hours]}"
+            http.post(f"/shipments/{shipment}/pack", json={"picker_id": "P-1"}).raise_for_status()
+            http.post(f"/shipments/{shipment}/ship", json={"tracking_number": f"T{hours}X"}).raise_for_status()
+        sla = http.get("/sla").json()
+    assert sla["overall"]["orders_paid"] == len(seeds) and sla["overall"]["shipped"] == 3
+    console = console_for(logistics=logistics)
+
+    sign_in(page, console, "warehouse", people["warehouse"])
+    chart = page.locator("svg#sla-chart")
+    assert chart.is_visible()
+    assert int(chart.get_attribute("data-paid-total")) == sla["overall"]["orders_paid"]
+    assert int(chart.get_attribute("data-dispatched-total")) == sla["overall"]["shipped"]
+    assert int(chart.get_attribute("data-hours")) == len(sla["hourly"])
+    paid_bars = {b.get_attribute("data-hour"): int(b.get_attribute("data-paid"))
+                 for b in chart.locator("rect.bar-paid").all()}
+    assert paid_bars == {b["hour"]: b["paid"] for b in sla["hourly"]}
+    assert chart.locator("line.target").count() == 1 and chart.locator("polyline.share").count() == 1
+
+    gauge = page.locator(".gauge[data-key='24h']")
+    assert float(gauge.get_attribute("data-value")) == sla["overall"]["within_24h_pct"]
+    assert gauge.get_attribute("data-target") == "80"
+    assert page.locator(".gauge[data-key='48h']").get_attribute("data-target") == "95"
+    at_risk = page.locator("#at-risk").inner_text()
+    assert orders[21] in at_risk  # 24 h deadline in under three hours, not shipped
+    assert [o["order_id"] for o in sla["at_risk"]["orders"]] == [orders[21]]
+    page.locator("#sla-panel").scroll_into_view_if_needed()
+    screenshot(page, "dispatch-sla-chart")
+
+
+def test_the_admin_overview_shows_orders_low_stock_and_dead_letters(world: World, console_for, people, page) -> None:
+    orders, inventory = world.start("orders"), world.start("inventory")
+    dead_letters = world.reader("platform.orders.dlq")
+    placed = [new_order_id() for _ in range(2)]
+    for order_id in placed:
+        world.publish("platform.orders", "order.placed", {
+            "order_id": order_id, "customer_id": "C-9", "order_type": "standard",
+            "lines": [{"sku": "SKU-TEA-01", "quantity": 2, "unit_price": "49.90", "gift": False}],
+            "discount": "10.00", "paid_amount": "89.80", "paid_at": datetime.now(UTC).isoformat(),
+            "region": "Shanghai", "currency": "CNY"}, key=order_id)
+    world.publish_raw("platform.orders", b"{not json", key="O-BROKEN")
+    with inventory.client("admin") as http:
+        http.put("/skus/SKU-MUG-LOW", json={"tier": "profit", "planned_stock": 200, "on_hand": 10,
+                                            "name": "Mug"}).raise_for_status()
+    with orders.client("admin") as http:
+        stats = wait_until(lambda: (lambda s: s if s["orders"] == 2 else None)(http.get("/stats").json()),
+                           "two accepted orders")
+    dead_letters.wait_for(lambda m: m.key == "O-BROKEN")
+    console = console_for(orders=orders, inventory=inventory)  # logistics and aftersales not started
+
+    sign_in(page, console, "admin", people["admin"])
+    assert page.url.endswith("/overview")  # an admin's first page
+    assert page.locator("header nav").inner_text().split() == ["Dispatch", "board", "Returns", "desk", "Overview"]
+    assert page.locator("#orders-total").inner_text() == "2"
+    assert page.locator("#gmv").inner_text() == stats["gmv"]
+    assert "SKU-MUG-LOW" in page.locator("#low-stock").inner_text()
+    assert page.locator("#dead-letters tr[data-topic='platform.orders'] .dlq-count").inner_text() == "1"
+    assert page.locator("#dlq-total").inner_text() == "1"
+    # The services this test did not start are named, in plain words, where their figures would be.
+    assert "logistics (dispatch) service cannot be reached" in page.locator("#targets-overview").inner_text()
+    screenshot(page, "admin-overview")
