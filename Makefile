@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 PYTEST := $(BIN)/python -m pytest -p no:cacheprovider
 
-.PHONY: install kafka run test test-unit test-slow test-postgres bench docs clean
+.PHONY: install kafka browser run test test-unit test-slow test-postgres bench docs clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -22,8 +22,12 @@ kafka: install
 run: kafka
 	$(BIN)/python -m tools.run_platform
 
+# Debian's Chromium for the console's browser tests (Playwright drives it; it never downloads a browser).
+browser:
+	@command -v chromium >/dev/null 2>&1 || { apt-get update -qq && apt-get install -y -qq chromium >/dev/null; }
+
 # The default suite against the real broker (started by the tests when KAFKA_BOOTSTRAP_SERVERS is unset).
-test: kafka
+test: kafka browser
 	$(PYTEST) -m "not slow"
 
 test-unit: install
@@ -45,5 +49,5 @@ clean:
 
 # The integration and e2e suites with every service on PostgreSQL (installed from Debian's
 # packages if missing, a throwaway local server for the run).
-test-postgres: kafka
+test-postgres: kafka browser
 	TEST_DATABASE=postgres $(PYTEST) -m "(integration or e2e) and not slow"
