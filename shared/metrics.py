@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client import CONTENT_TYPE_LATEST
 
@@ -25,6 +27,11 @@ class ServiceMetrics:
         self.outbox_backlog = Gauge("outbox_backlog", "Outbox rows not yet published", **labels)
         self.info = Gauge("service_info", "Constant 1, labelled with the service name", ["service"], **labels)
         self.info.labels(service=service).set(1)
+
+    def gauge_from(self, name: str, documentation: str, read: "Callable[[], float]") -> None:
+        """A business gauge (SLA share, low-stock count) read from the database at scrape time, so
+        every instance reports the same figure and nothing has to keep it up to date."""
+        Gauge(name, documentation, registry=self.registry).set_function(read)
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

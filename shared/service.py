@@ -31,6 +31,8 @@ from shared.auth import AccessTable, AuthSettings, authorizer
 from shared.clock import SettableClock, make_clock
 from shared.db import create_tables, is_reachable, make_engine, transaction
 from shared.events import EVENT_MODELS, CloudEvent
+from shared.kafka_security import aiokafka_kwargs, faststream_security, kafka_python_kwargs
+from shared.kafka_security import describe as describe_security
 from shared.messaging import MESSAGING_TABLES, EventConsumer, Handler, InvalidHandler, Outbox, OutboxRelay, Record
 from shared.logs import configure_logging
 from shared.metrics import CONTENT_TYPE, ServiceMetrics
@@ -51,12 +53,14 @@ class ServiceRuntime:
         self.clock = make_clock(settings.clock)
         self.metrics = ServiceMetrics(self.name)
         self.relay = OutboxRelay(self.engine, kafka.bootstrap_servers, self.clock, self.metrics,
-                                 client_id=f"{self.name}-relay", interval_s=settings.relay_interval_s)
+                                 client_id=f"{self.name}-relay", interval_s=settings.relay_interval_s,
+                                 client_kwargs=aiokafka_kwargs(kafka))
         self.outbox = Outbox(source=self.name, topic_prefix=kafka.topic_prefix, clock=self.clock,
                              wake=self.relay.wake)
         # Per-message logs at DEBUG: at peak they would be most of the log volume.
         self.broker = KafkaBroker(kafka.bootstrap_servers, client_id=self.name, log_level=logging.DEBUG,
-                                  logger=logging.getLogger("faststream.kafka"))
+                                  logger=logging.getLogger("faststream.kafka"),
+                                  security=faststream_security(kafka))
         self.consumer = EventConsumer(self.engine, self.outbox, self.clock, self.metrics,
                                       consumer_name=self.name, retries=settings.handler_retries,
                                       wake_relay=self.relay.wake)
@@ -153,10 +157,12 @@ class ServiceRuntime:
                     await anyio.to_thread.run_sync(lambda: create_topics(
                         self.kafka.bootstrap_servers, self.kafka.topic_prefix,
                         partitions=self.kafka.partitions, replication_factor=self.kafka.replication_factor,
-                        min_insync_replicas=self.kafka.min_insync_replicas, timeout_s=30))
+                        min_insync_replicas=self.kafka.min_insync_replicas, timeout_s=30,
+                        client_kwargs=kafka_python_kwargs(self.kafka)))
                 await self.broker.start()
                 self.broker_connected = True
-                log.info("%s connected to Kafka at %s", self.name, self.kafka.bootstrap_servers)
+                log.info("%s connected to Kafka at %s (%s)", self.name, self.kafka.bootstrap_servers,
+                         describe_security(self.kafka))
                 return
             except asyncio.CancelledError:
                 raise
@@ -209,7 +215,7 @@ def ops_router(runtime: ServiceRuntime) -> APIRouter:
         return JSONResponse(state, status_code=200 if state["ready"] else 503)
 
     @router.get("/metrics")
-    async def metrics() -> Response:
+    def metrics() -> Response:  # sync: business gauges read the database in a worker thread
         return Response(runtime.metrics.render(), media_type=CONTENT_TYPE)
 
     @router.get("/asyncapi.json")

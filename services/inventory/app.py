@@ -1,11 +1,13 @@
 """Composition root of the inventory service."""
 
 from fastapi import FastAPI
+from sqlmodel import Session, select
 
-from services.inventory import api
+from services.inventory import api, store
+from services.inventory.domain import is_low
 from services.inventory.catalog import load_catalog
 from services.inventory.handlers import make_handlers
-from services.inventory.models import TABLES
+from services.inventory.models import TABLES, InventorySku
 from services.inventory.settings import InventorySettings
 from services.inventory.stockkeeping import Stockkeeper
 from shared.auth import AccessTable
@@ -31,6 +33,17 @@ ACCESS: AccessTable = {
 """Who may call what (shared/auth.py); anything not listed (e.g. PUT /clock) is admin-only."""
 
 
+def export_stock_gauges(runtime: ServiceRuntime, policy) -> None:  # type: ignore[no-untyped-def]
+    """R9/R26 on the dashboard: how many skus are below their replenishment threshold."""
+
+    def low_skus() -> float:
+        with Session(runtime.engine) as session:
+            rows = session.exec(select(InventorySku)).all()
+            return float(sum(1 for row in rows if is_low(store.sku_state(row), policy)))
+
+    runtime.metrics.gauge_from("stock_low_skus", "Skus whose available stock is below the threshold", low_skus)
+
+
 def build_app(settings: InventorySettings, kafka: KafkaSettings) -> FastAPI:
     runtime = ServiceRuntime(settings, kafka, TABLES)
     policy = settings.policy()
@@ -40,6 +53,7 @@ def build_app(settings: InventorySettings, kafka: KafkaSettings) -> FastAPI:
     runtime.subscribe(SUPPLIER_DELIVERIES, {"supplier.delivery": handlers["supplier.delivery"]})
     runtime.subscribe(AFTERSALES_CASES, {"return.received": handlers["return.received"]})
     runtime.subscribe(LOGISTICS_SHIPMENTS, {"shipment.dispatched": handlers["shipment.dispatched"]})
+    export_stock_gauges(runtime, policy)
     runtime.document_publications(INVENTORY_RESERVATIONS, ["stock.reserved", "stock.backordered", "stock.released"])
     runtime.document_publications(INVENTORY_STOCK, ["replenishment.requested", "sku.mode_changed"])
 

@@ -5,8 +5,10 @@ from __future__ import annotations
 import json
 
 from fastapi import FastAPI
+from sqlmodel import Session
 
-from services.logistics import api, handlers
+from services.logistics import api, handlers, store
+from services.logistics.domain import SlaTargets, sla_counts
 from services.logistics.carriers import CarrierTable
 from services.logistics.models import TABLES
 from services.logistics.operations import CarrierDesk
@@ -25,6 +27,21 @@ def load_carrier_table(settings: LogisticsSettings) -> CarrierTable:
     return CarrierTable.from_dict(data, settings.carrier_capacities)
 
 
+def export_sla_gauges(runtime: ServiceRuntime, settings: LogisticsSettings) -> None:
+    """R14 on the dashboard: the shares shipped within 24h and 48h of all orders paid so far."""
+    targets = SlaTargets(settings.target_within_24h_pct, settings.target_within_48h_pct)
+
+    def share(key: str) -> float:
+        with Session(runtime.engine) as session:
+            counts = sla_counts(store.sla_orders(session), runtime.clock.now(), targets)
+        return counts[key] / counts["orders_paid"] if counts["orders_paid"] else 0.0
+
+    runtime.metrics.gauge_from("sla_shipped_within_24h_ratio", "Share of paid orders shipped within 24h (0-1)",
+                               lambda: share("shipped_within_24h"))
+    runtime.metrics.gauge_from("sla_shipped_within_48h_ratio", "Share of paid orders shipped within 48h (0-1)",
+                               lambda: share("shipped_within_48h"))
+
+
 def build_app(settings: LogisticsSettings, kafka: KafkaSettings) -> FastAPI:
     runtime = ServiceRuntime(settings, kafka, TABLES)
     desk = CarrierDesk(load_carrier_table(settings), settings.warehouse_utc_offset_h)
@@ -35,6 +52,7 @@ def build_app(settings: LogisticsSettings, kafka: KafkaSettings) -> FastAPI:
     runtime.subscribe(AFTERSALES_CASES, {"exchange.requested": handlers.on_exchange_requested})
     runtime.document_publications(LOGISTICS_SHIPMENTS, ["shipment.dispatched", "shipment.delivered",
                                                         "shipment.exception"])
+    export_sla_gauges(runtime, settings)
     return create_http_app(runtime, [api.build_router(runtime, settings, desk)], access=ACCESS,
                            title="Logistics service",
                            description="Priority pick waves, hand-over to carriers, delivery and exceptions, "

@@ -33,7 +33,9 @@ SERVICES = [name for name in APPS if name != "console"]  # the ones that own a d
 BROKERS = ["kafka-1", "kafka-2", "kafka-3"]
 RESTART_POLICIES = {"always", "unless-stopped", "on-failure"}
 # Metrics the dashboard charts that the services do not export yet (issue 10's observability part).
-NOT_YET_EXPORTED = {"sla_shipped_within_24h_ratio", "sla_shipped_within_48h_ratio", "stock_low_skus"}
+# Business gauges a service registers with ServiceMetrics.gauge_from("<name>", ...).
+SERVICE_GAUGES = {m for path in (REPO / "services").glob("*/app.py")
+                  for m in re.findall(r'gauge_from\(\s*"(\w+)"', path.read_text())}
 # Exported by kafka-exporter (compose) / Strimzi's Kafka Exporter (Kubernetes), not by our code.
 KAFKA_EXPORTER_METRICS = {"kafka_consumergroup_lag"}
 
@@ -146,6 +148,68 @@ def test_external_listeners_match_the_published_ports(services):
         external = [x for x in env["KAFKA_ADVERTISED_LISTENERS"].split(",") if x.startswith("EXTERNAL://")]
         assert external == [f"EXTERNAL://localhost:{host_port}"]
         assert f"EXTERNAL://:{container_port}" in env["KAFKA_LISTENERS"]
+
+
+# -- Kafka security (docs/security.md) -----------------------------------------------------------
+
+def _scram_users(services: dict) -> dict[str, str]:
+    """name -> password expression of the SCRAM users the brokers create at format time."""
+    users = {}
+    for pair in _env(services["kafka-1"])["PEAK_SCRAM_USERS"].split():
+        name, _, password = pair.partition("=")
+        users[name] = password
+    return users
+
+
+def test_brokers_require_sasl_and_enforce_acls(services):
+    for name in BROKERS:
+        env = _env(services[name])
+        protocols = dict(x.split(":") for x in env["KAFKA_LISTENER_SECURITY_PROTOCOL_MAP"].split(","))
+        listeners = {x.split("://")[0] for x in env["KAFKA_LISTENERS"].split(",")}
+        assert all(protocols[l] in ("SASL_PLAINTEXT", "SASL_SSL") for l in listeners), protocols
+        assert "SCRAM-SHA-256" in env["KAFKA_SASL_ENABLED_MECHANISMS"].split(",")
+        assert env["KAFKA_AUTHORIZER_CLASS_NAME"] == "org.apache.kafka.metadata.authorizer.StandardAuthorizer"
+        assert env["KAFKA_SUPER_USERS"] == "User:admin"
+        assert env["KAFKA_ALLOW_EVERYONE_IF_NO_ACL_FOUND"] == "false"
+        assert env["PEAK_SCRAM_USERS"] == _env(services["kafka-1"])["PEAK_SCRAM_USERS"]
+        script = services[name]["entrypoint"][-1]
+        [mount] = [v for v in services[name]["volumes"] if v.split(":")[1] == script]
+        text = (REPO / mount.split(":")[0]).read_text()
+        assert "--add-scram" in text and "exec /etc/kafka/docker/launch" in text
+        assert "--command-config" in " ".join(services[name]["healthcheck"]["test"])
+
+
+@pytest.mark.parametrize("name", list(APPS))
+def test_every_app_signs_in_to_kafka_as_its_own_user(services, name):
+    env = _env(services[name])
+    assert env["KAFKA_SECURITY_PROTOCOL"] in ("SASL_PLAINTEXT", "SASL_SSL")
+    assert env["KAFKA_SASL_MECHANISM"] in ("SCRAM-SHA-256", "SCRAM-SHA-512")
+    user, password = env["KAFKA_SASL_USERNAME"], env["KAFKA_SASL_PASSWORD"]
+    assert user == name, "each app has its own user, so ACLs can tell them apart"
+    # From the host's environment, with a clearly-marked development fallback only.
+    assert re.fullmatch(r"\$\{KAFKA_[A-Z]+_PASSWORD:-dev-only-[a-z]+-password\}", password), password
+    assert _scram_users(services)[user] == password, f"the brokers do not create the user {user}"
+
+
+def test_no_app_is_a_kafka_super_user_and_every_app_has_acls(services):
+    from deploy.kafka_acls import platform_table
+
+    granted = {g.user for g in platform_table()}
+    for name in APPS:
+        assert _env(services[name])["KAFKA_SASL_USERNAME"] != "admin"
+        assert name in granted, f"{name} has no ACLs in deploy/kafka_acls.py"
+    assert {"platform", "monitor"} <= set(_scram_users(services))
+
+
+def test_topics_and_acls_are_set_up_by_the_admin_before_the_apps(services):
+    setup = services["kafka-setup"]
+    assert setup["command"] == ["python", "-m", "deploy.kafka_acls", "apply", "--topics"]
+    assert _env(setup)["KAFKA_SASL_USERNAME"] == "admin"
+    for name in SERVICES:
+        assert services[name]["depends_on"]["kafka-setup"]["condition"] == "service_completed_successfully"
+        assert _env(services[name])["KAFKA_CREATE_TOPICS"] == "false"
+    exporter = " ".join(services["kafka-exporter"]["command"])
+    assert "--sasl.enabled" in exporter and "--sasl.username=monitor" in exporter
 
 
 # -- services and console ----------------------------------------------------------------------
@@ -287,5 +351,5 @@ def test_dashboard_charts_only_metrics_that_exist():
         expr = re.sub(r"\{[^}]*\}|\[[^\]]*\]|\b(?:by|without)\s*\([^)]*\)", " ", expr)
         words |= set(re.findall(r"\b[a-zA-Z_:][a-zA-Z0-9_:]*\b", expr))
     functions = {"sum", "rate", "increase", "max", "min", "avg", "histogram_quantile"}
-    unknown = words - functions - series - KAFKA_EXPORTER_METRICS - NOT_YET_EXPORTED
+    unknown = words - functions - series - KAFKA_EXPORTER_METRICS - SERVICE_GAUGES
     assert not unknown, f"dashboard queries metrics nobody exports: {sorted(unknown)}"
