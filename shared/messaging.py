@@ -138,8 +138,11 @@ class OutboxRelay:
     """Publishes outbox rows in id order with an idempotent producer, then marks them published."""
 
     def __init__(self, engine: Engine, bootstrap_servers: str, clock: Clock, metrics: ServiceMetrics,
-                 *, client_id: str, interval_s: float = 0.2, batch_size: int = 500) -> None:
+                 *, client_id: str, interval_s: float = 0.2, batch_size: int = 500,
+                 client_kwargs: dict[str, Any] | None = None) -> None:
         self._engine = engine
+        # Security settings for the producer (shared/kafka_security.aiokafka_kwargs).
+        self._client_kwargs = dict(client_kwargs or {})
         self._bootstrap = bootstrap_servers
         self._clock = clock
         self._metrics = metrics
@@ -183,6 +186,7 @@ class OutboxRelay:
             producer = AIOKafkaProducer(
                 bootstrap_servers=self._bootstrap, client_id=self._client_id,
                 enable_idempotence=True, acks="all", linger_ms=5, request_timeout_ms=15000,
+                **self._client_kwargs,
             )
             try:
                 await producer.start()

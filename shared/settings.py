@@ -5,7 +5,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import Field
+from typing import Literal
+
+from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -22,6 +24,34 @@ class KafkaSettings(BaseSettings):
     replication_factor: int = Field(default=1, ge=1)
     min_insync_replicas: int | None = Field(default=None, description="Kafka's min.insync.replicas for created topics.")
     create_topics: bool = Field(default=True, description="Create missing topics at start-up.")
+    # Security (docs/security.md): every Kafka client of a service is built from these, in
+    # shared/kafka_security.py. PLAINTEXT keeps the unauthenticated development setup.
+    security_protocol: Literal["PLAINTEXT", "SASL_PLAINTEXT", "SASL_SSL", "SSL"] = "PLAINTEXT"
+    sasl_mechanism: Literal["SCRAM-SHA-256", "SCRAM-SHA-512"] = "SCRAM-SHA-256"
+    sasl_username: str = ""
+    sasl_password: SecretStr = SecretStr("")
+    ssl_cafile: str | None = Field(default=None, description="CA bundle (PEM) that signed the brokers' certificates; "
+                                                             "the system CAs when unset.")
+    ssl_certfile: str | None = Field(default=None, description="Client certificate (PEM), for brokers asking for one.")
+    ssl_keyfile: str | None = Field(default=None, description="Private key (PEM) of ssl_certfile.")
+    ssl_check_hostname: bool = True
+
+    @model_validator(mode="after")
+    def _credentials_given(self) -> "KafkaSettings":
+        if self.security_protocol.startswith("SASL_") and not (self.sasl_username and self.sasl_password.get_secret_value()):
+            raise ValueError(f"KAFKA_SECURITY_PROTOCOL={self.security_protocol} needs KAFKA_SASL_USERNAME "
+                             "and KAFKA_SASL_PASSWORD")
+        if bool(self.ssl_certfile) != bool(self.ssl_keyfile):
+            raise ValueError("KAFKA_SSL_CERTFILE and KAFKA_SSL_KEYFILE go together")
+        return self
+
+    @property
+    def uses_ssl(self) -> bool:
+        return self.security_protocol in ("SSL", "SASL_SSL")
+
+    @property
+    def uses_sasl(self) -> bool:
+        return self.security_protocol.startswith("SASL_")
 
     def topic(self, name: str) -> str:
         return self.topic_prefix + name

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 
+from shared.kafka_security import kafka_python_kwargs
 from shared.settings import KafkaSettings
 from shared.topics import ALL_TOPICS, dlq_name
 
@@ -54,7 +55,8 @@ def dlq_topics(kafka: KafkaSettings, only: str | None) -> list[str]:
 
 def read(kafka: KafkaSettings, topics: list[str], group_id: str | None) -> tuple[KafkaConsumer, list[DeadLetter]]:
     consumer = KafkaConsumer(bootstrap_servers=kafka.bootstrap_servers, group_id=group_id,
-                             auto_offset_reset="earliest", enable_auto_commit=False, consumer_timeout_ms=3000)
+                             auto_offset_reset="earliest", enable_auto_commit=False, consumer_timeout_ms=3000,
+                             **kafka_python_kwargs(kafka))
     existing = consumer.topics()
     consumer.subscribe([t for t in topics if t in existing])
     letters = [
@@ -77,7 +79,8 @@ def list_letters(kafka: KafkaSettings, topic: str | None, limit: int) -> list[De
 def replay(kafka: KafkaSettings, topic: str | None, offsets: set[int] | None, dry_run: bool) -> int:
     consumer, letters = read(kafka, dlq_topics(kafka, topic), group_id=kafka.topic_prefix + "dlq-replay")
     chosen = [l for l in letters if offsets is None or l.dlq_offset in offsets]
-    producer = None if dry_run else KafkaProducer(bootstrap_servers=kafka.bootstrap_servers, acks="all")
+    producer = None if dry_run else KafkaProducer(bootstrap_servers=kafka.bootstrap_servers, acks="all",
+                                                      **kafka_python_kwargs(kafka))
     for letter in chosen:
         source = letter.headers.get("dlq.source.topic")
         if not source:

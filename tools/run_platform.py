@@ -17,7 +17,8 @@ from pathlib import Path
 import httpx
 
 from deploy import localkafka
-from shared.settings import REPO_ROOT
+from shared.kafka_security import kafka_python_kwargs
+from shared.settings import REPO_ROOT, KafkaSettings
 from shared.topics import create_topics
 
 DEFAULT_PORTS = {"orders": 8101, "inventory": 8102, "logistics": 8103, "aftersales": 8104}
@@ -35,7 +36,9 @@ def main() -> int:
         cluster = localkafka.start(port=port, brokers=1, base_dir=os.environ.get("KAFKA_DIR"))
         bootstrap = cluster.bootstrap_servers
     print(f"Kafka: {bootstrap}")
-    create_topics(bootstrap, os.environ.get("KAFKA_TOPIC_PREFIX", ""))
+    # Secure brokers: the KAFKA_SECURITY_PROTOCOL/KAFKA_SASL_* settings the services read too.
+    create_topics(bootstrap, os.environ.get("KAFKA_TOPIC_PREFIX", ""),
+                  client_kwargs=kafka_python_kwargs(KafkaSettings(bootstrap_servers=bootstrap)))
 
     env = {**os.environ, "KAFKA_BOOTSTRAP_SERVERS": bootstrap, "PYTHONUNBUFFERED": "1"}
     if SAMPLE_CATALOG.exists():

@@ -278,13 +278,40 @@ STRIMZI_SCHEMAS = {
             },
         },
     },
+    "KafkaUser": {
+        "type": "object", "required": ["apiVersion", "kind", "metadata", "spec"],
+        "properties": {
+            "metadata": {"type": "object", "required": ["name", "labels"],
+                         "properties": {"name": _NAME, "labels": _CLUSTER_LABEL}},
+            "spec": {
+                "type": "object", "additionalProperties": False,
+                "properties": {
+                    "authentication": {"type": "object", "required": ["type"], "properties": {
+                        "type": {"enum": ["tls", "tls-external", "scram-sha-512"]}}},
+                    "authorization": {"type": "object", "required": ["type", "acls"], "properties": {
+                        "type": {"const": "simple"},
+                        "acls": {"type": "array", "items": {
+                            "type": "object", "required": ["resource", "operations"], "properties": {
+                                "resource": {"type": "object", "required": ["type"], "properties": {
+                                    "type": {"enum": ["topic", "group", "cluster", "transactionalId"]},
+                                    "name": {"type": "string"},
+                                    "patternType": {"enum": ["literal", "prefix"]}}},
+                                "operations": {"type": "array", "minItems": 1, "items": {"enum": [
+                                    "Read", "Write", "Create", "Delete", "Alter", "Describe", "ClusterAction",
+                                    "AlterConfigs", "DescribeConfigs", "IdempotentWrite", "All"]}},
+                            }}},
+                    }},
+                },
+            },
+        },
+    },
 }
 
 
 def test_strimzi_resources_match_their_schemas(rendered):
     _name, objects = rendered
     strimzi = [o for o in objects if o["apiVersion"].startswith("kafka.strimzi.io/")]
-    assert {o["kind"] for o in strimzi} == {"Kafka", "KafkaNodePool", "KafkaTopic"}
+    assert {o["kind"] for o in strimzi} == {"Kafka", "KafkaNodePool", "KafkaTopic", "KafkaUser"}
     for obj in strimzi:
         assert obj["apiVersion"] == STRIMZI, f"{_key(obj)}: use {STRIMZI}"
         try:
@@ -334,6 +361,30 @@ def test_config_points_the_apps_at_the_strimzi_bootstrap_service(rendered):
     bootstrap = f"{kafka['metadata']['name']}-kafka-bootstrap:{plain['port']}"
     assert config["data"]["KAFKA_BOOTSTRAP_SERVERS"] == bootstrap
     assert config["data"]["KAFKA_CREATE_TOPICS"] == "false", "topics belong to the topic operator"
+
+
+def test_listeners_need_scram_and_acls_are_enforced(rendered):
+    _name, objects = rendered
+    [kafka] = _by_kind(objects, "Kafka").values()
+    for listener in kafka["spec"]["kafka"]["listeners"]:
+        assert listener.get("authentication", {}).get("type") == "scram-sha-512", listener["name"]
+    assert kafka["spec"]["kafka"]["authorization"]["type"] == "simple"
+    config = _by_kind(objects, "ConfigMap")["fulfilment-config"]["data"]
+    assert config["KAFKA_SECURITY_PROTOCOL"] == "SASL_PLAINTEXT" and config["KAFKA_SASL_MECHANISM"] == "SCRAM-SHA-512"
+
+
+@pytest.mark.parametrize("app", list(APPS))
+def test_each_app_signs_in_as_its_kafka_user(rendered, app):
+    _name, objects = rendered
+    [kafka] = _by_kind(objects, "Kafka").values()
+    user = _by_kind(objects, "KafkaUser")[app]
+    assert user["metadata"]["labels"]["strimzi.io/cluster"] == kafka["metadata"]["name"]
+    assert user["spec"]["authentication"]["type"] == "scram-sha-512"
+    [container] = _by_kind(objects, "Deployment")[app]["spec"]["template"]["spec"]["containers"]
+    env = {e["name"]: e for e in container.get("env", [])}
+    assert env["KAFKA_SASL_USERNAME"]["value"] == app
+    # The user operator writes the password into a Secret named after the KafkaUser.
+    assert env["KAFKA_SASL_PASSWORD"]["valueFrom"]["secretKeyRef"] == {"name": app, "key": "password"}
 
 
 # -- services and console --------------------------------------------------------------------------
