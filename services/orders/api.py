@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, HTTPException, Query
+from fastapi import APIRouter, HTTPException, Query, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field, ValidationError
 from sqlmodel import Session
@@ -12,6 +12,7 @@ from sqlmodel import Session
 from services.orders import commands, queries
 from services.orders.commands import Origin
 from services.orders.domain import OrderInvalid, OrderPolicy, validate_order
+from shared.auth import actor
 from shared.events import OrderPlaced, describe_validation_error
 from shared.service import ServiceRuntime
 from shared.topics import PLATFORM_ORDERS
@@ -29,7 +30,7 @@ def build_router(runtime: ServiceRuntime, policy: OrderPolicy) -> APIRouter:
         return lambda spec, type_, payload, key: runtime.outbox.publish(session, spec, type_, payload, key=key)
 
     @router.post("/orders", status_code=202)
-    def place_order(body: dict[str, Any]) -> Any:
+    def place_order(body: dict[str, Any], http_request: Request) -> Any:
         """Validates and publishes to platform.orders: the same way in as platform events."""
         try:
             order = OrderPlaced.model_validate(body)
@@ -40,7 +41,8 @@ def build_router(runtime: ServiceRuntime, policy: OrderPolicy) -> APIRouter:
         except OrderInvalid as exc:
             raise HTTPException(422, str(exc)) from exc
         with runtime.unit_of_work() as session:
-            resend = commands.check_resend(session, order, now=runtime.clock.now(), origin=Origin(channel="http"))
+            resend = commands.check_resend(session, order, now=runtime.clock.now(),
+                                           origin=Origin(channel="http", source=actor(http_request)))
             if resend is None:
                 event = runtime.outbox.publish(session, PLATFORM_ORDERS, "order.placed", order, key=order.order_id)
                 return {"order_id": order.order_id, "event_id": event.id, "status": "submitted"}
@@ -50,12 +52,13 @@ def build_router(runtime: ServiceRuntime, policy: OrderPolicy) -> APIRouter:
         return JSONResponse({"order_id": order.order_id, "status": "already_accepted"}, status_code=200)
 
     @router.post("/orders/{order_id}/cancel")
-    def cancel_order(order_id: str, request: CancelRequest | None = None) -> dict[str, Any]:
+    def cancel_order(order_id: str, http_request: Request, request: CancelRequest | None = None) -> dict[str, Any]:
         """Cancel before dispatch (R4); inventory releases the stock on the order.cancelled it causes."""
         reason = request.reason if request else ""
         with runtime.unit_of_work() as session:
             result = commands.cancel_order(session, order_id, reason, now=runtime.clock.now(),
-                                           publish=publisher(session), origin=Origin(channel="http"))
+                                           publish=publisher(session),
+                                           origin=Origin(channel="http", source=actor(http_request)))
         if result.outcome == "unknown":
             raise HTTPException(404, result.reason)
         if result.outcome == "refused":

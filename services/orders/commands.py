@@ -64,8 +64,13 @@ class Origin:
 
     channel: str  # kafka | http
     event_id: str | None = None
-    source: str | None = None
+    source: str | None = None  # the event's source, or the signed-in caller over HTTP
     topic: str | None = None
+
+    @property
+    def actor(self) -> str:
+        """Who made the change, for the audit trail: e.g. `http:checkout(platform)`, `kafka:inventory`."""
+        return f"{self.channel}:{self.source or 'unknown'}"
 
 
 # ---------------------------------------------------------------------------------------------
@@ -108,7 +113,7 @@ def place_order(session: Session, order: OrderPlaced, policy: OrderPolicy, *, no
         content_hash=hashlib.sha256(canonical.encode()).hexdigest(),
     ))
     session.add(OrderStep(order_id=order.order_id, status="accepted", outcome="advanced", at=now, recorded_at=now,
-                          event_type="order.placed", event_id=origin.event_id,
+                          event_type="order.placed", event_id=origin.event_id, actor=origin.actor,
                           note=f"class {klass}, via {origin.channel}"))
     publish(ORDERS_EVENTS, "order.accepted", accepted, order.order_id)
     session.flush()
@@ -169,7 +174,7 @@ def _apply_to(session: Session, record: OrderRecord, event_type: str, payload: C
         step = "replacement_shipped"
     note = "; ".join(p for p in (describe(event_type, payload), transition.reason) if p)
     session.add(OrderStep(order_id=record.order_id, status=step, outcome=transition.outcome, at=at,
-                          recorded_at=now, event_type=event_type, event_id=origin.event_id, note=note))
+                          recorded_at=now, event_type=event_type, event_id=origin.event_id, actor=origin.actor, note=note))
     if transition.outcome == "advanced":
         record.status = transition.state
         record.status_changed_at = now
@@ -260,7 +265,7 @@ def cancel_order(session: Session, order_id: str, reason: str, *, now: datetime,
         return CancelResult("already_cancelled")
     if not decision.allowed:
         session.add(OrderStep(order_id=order_id, status=CANCELLED, outcome="refused", at=now, recorded_at=now,
-                              event_type=CANCEL_REQUEST, event_id=origin.event_id,
+                              event_type=CANCEL_REQUEST, event_id=origin.event_id, actor=origin.actor,
                               note=f"via {origin.channel}: {decision.reason}"))
         publish(ORDERS_EVENTS, "order.cancellation_refused",
                 OrderCancellationRefused(order_id=order_id, reason=decision.reason,
@@ -271,7 +276,7 @@ def cancel_order(session: Session, order_id: str, reason: str, *, now: datetime,
     record.status_changed_at = now
     session.add(record)
     session.add(OrderStep(order_id=order_id, status=CANCELLED, outcome="advanced", at=now, recorded_at=now,
-                          event_type=CANCEL_REQUEST, event_id=origin.event_id,
+                          event_type=CANCEL_REQUEST, event_id=origin.event_id, actor=origin.actor,
                           note=f"via {origin.channel}" + (f": {reason}" if reason else "")))
     publish(ORDERS_EVENTS, "order.cancelled", OrderCancelled(order_id=order_id, reason=reason, cancelled_at=now),
             order_id)

@@ -45,6 +45,7 @@ class OrderStep(SQLModel, table=True):
     recorded_at: datetime | None = None
     event_type: str | None = None
     event_id: str | None = None
+    actor: str = ""  # who caused it: `http:<caller(roles)>` or `kafka:<event source>` (R3 audit trail)
     note: str = ""
 
 

@@ -31,7 +31,8 @@ def order_view(session: Session, order_id: str) -> dict[str, Any] | None:
                          .order_by(col(OrderStep.at), col(OrderStep.id))).all()
     timeline = [{"status": s.status, "outcome": s.outcome, "at": _iso(s.at),
                  "recorded_at": _iso(s.recorded_at) if s.recorded_at else None,
-                 "event_type": s.event_type, "event_id": s.event_id, "note": s.note} for s in steps]
+                 "event_type": s.event_type, "event_id": s.event_id, "actor": s.actor, "note": s.note}
+                 for s in steps]
     reached = {}
     for s in steps:
         if s.outcome in ("advanced", "late") and s.status not in reached:
