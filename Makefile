@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 PYTEST := $(BIN)/python -m pytest -p no:cacheprovider
 
-.PHONY: install kafka browser run test test-unit test-slow test-postgres bench docs clean
+.PHONY: install kafka browser run test test-unit test-slow test-faults test-postgres bench demo docs clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -28,18 +28,26 @@ browser:
 
 # The default suite against the real broker (started by the tests when KAFKA_BOOTSTRAP_SERVERS is unset).
 test: kafka browser
-	$(PYTEST) -m "not slow"
+	$(PYTEST) -m "not slow and not faults"
 
 test-unit: install
 	$(PYTEST) tests/unit
 
 # Heavier load and fault runs.
 test-slow: kafka
-	$(PYTEST) -m slow
+	$(PYTEST) -m "slow and not faults"
 
 # A measurement, not a test: 100,000-order burst, 1,000/s steady for 60 s, broker ceiling.
 bench: kafka
 	$(BIN)/python -m tools.bench --write-docs
+
+# Crash, broker-loss and scale-out runs (tests/faults): each prints what it injected and counted.
+test-faults: kafka
+	$(PYTEST) -m faults -s
+
+# A simulated promotion day through the running platform; report and charts under var/demo/.
+demo: kafka
+	$(BIN)/python -m tools.simulate
 
 docs: install
 	$(BIN)/python -m tools.events_doc > docs/events.md
@@ -50,4 +58,4 @@ clean:
 # The integration and e2e suites with every service on PostgreSQL (installed from Debian's
 # packages if missing, a throwaway local server for the run).
 test-postgres: kafka browser
-	TEST_DATABASE=postgres $(PYTEST) -m "(integration or e2e) and not slow"
+	TEST_DATABASE=postgres $(PYTEST) -m "(integration or e2e) and not slow and not faults"
