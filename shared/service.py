@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import sys
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from datetime import datetime, timedelta
@@ -269,6 +270,19 @@ def create_http_app(runtime: ServiceRuntime, routers: Iterable[APIRouter], *, ti
         return JSONResponse({"detail": str(exc)}, status_code=422)
 
     return app
+
+
+def main(build_app: Callable[[Any, KafkaSettings], FastAPI], settings_class: type[ServiceSettings]) -> None:
+    """`python -m services.<name>` runs the service; `... migrate` only updates its schema."""
+    settings = settings_class()
+    app = build_app(settings, KafkaSettings())
+    if sys.argv[1:] == ["migrate"]:
+        app.state.runtime.migrate()
+        print(f"{settings.service_name}: database schema is up to date")
+    elif sys.argv[1:]:
+        raise SystemExit(f"usage: python -m services.{settings.service_name} [migrate]")
+    else:
+        serve(app, settings)
 
 
 def serve(app: FastAPI, settings: ServiceSettings) -> None:
