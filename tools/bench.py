@@ -195,7 +195,17 @@ def burst(args, bootstrap: str, prefix: str, watcher: Watcher, services: dict[st
         "completed": finished and queued_ok,
     }
     result["end_to_end_orders_per_s"] = round(n / (ended - started)) if result["completed"] else None
+    # Stages run concurrently; each figure is the rate at which all orders had passed that stage.
+    result["stage_orders_per_s"] = {
+        "orders (accepted)": _rate(n, result["all_accepted_s"]),
+        "inventory (reserved or backordered)": _rate(n, result["all_reserved_or_backordered_s"]),
+        "logistics (in the dispatch queue)": _rate(n, result["all_queued_s"]),
+    }
     return result
+
+
+def _rate(n: int, seconds: float | None) -> int | None:
+    return round(n / seconds) if seconds else None
 
 
 def steady(args, bootstrap: str, prefix: str, watcher: Watcher, services: dict[str, ServiceProcess]) -> dict:
@@ -392,6 +402,24 @@ def summary(report: dict) -> str:
             f"oversold {len(report['verdict']['oversold_skus'])}")
 
 
+def sizing(report: dict, peak_rate: int = 1700, headroom: float = 0.6) -> list[str]:
+    """The rule of docs/operations.md applied to this run's slowest stage."""
+    rate = report["burst"].get("end_to_end_orders_per_s")
+    if not rate:
+        return ["## Sizing from the latest run", "", "The burst did not complete; no sizing figure.", ""]
+    instances = -(-peak_rate // int(headroom * rate))
+    return [
+        "## Sizing from the latest run",
+        "",
+        f"One instance of each service on this machine carried {rate} orders/s end to end (the slowest",
+        f"stage bounds it). To absorb {peak_rate} orders/s (100,000 orders in about a minute, R24) at",
+        f"{int(headroom * 100)}% utilisation: ceil({peak_rate} / ({headroom} x {rate})) = **{instances} instances** of each",
+        f"service, on PostgreSQL, with at least {max(6, 2 * instances)} partitions per order topic. These are",
+        "figures for this machine's cores; re-run `make bench` on the target hardware before sizing.",
+        "",
+    ]
+
+
 def write_docs(report: dict) -> None:
     m = report["machine"]
     text = [
@@ -412,6 +440,7 @@ def write_docs(report: dict) -> None:
         json.dumps(report, indent=2),
         "```",
         "",
+        *sizing(report),
     ]
     (REPO_ROOT / "docs" / "benchmarks.md").write_text("\n".join(text))
 
