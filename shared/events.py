@@ -20,7 +20,14 @@ from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field
 
 from shared.money import Money
 
-UtcDatetime = Annotated[AwareDatetime, AfterValidator(lambda moment: moment.astimezone(UTC))]
+def _to_utc(moment: datetime) -> datetime:
+    try:
+        return moment.astimezone(UTC)
+    except OverflowError as exc:  # e.g. 0001-01-01T00:00:00+14:00; a ValueError makes it a validation error
+        raise ValueError("time is out of range once converted to UTC") from exc
+
+
+UtcDatetime = Annotated[AwareDatetime, AfterValidator(_to_utc)]
 """A timezone-aware instant, normalised to UTC. Naive times are refused."""
 
 PriorityClass = Literal["presale", "high_value", "standard"]
@@ -98,6 +105,8 @@ def decode_envelope(raw: bytes) -> CloudEvent:
         return CloudEvent.model_validate(obj)
     except ValidationError as exc:
         raise UndecodableEvent("invalid CloudEvents envelope: " + describe_validation_error(exc)) from exc
+    except Exception as exc:  # whatever a validator raises, bad bytes must reach the dead-letter path
+        raise UndecodableEvent(f"invalid CloudEvents envelope: {exc!r}") from exc
 
 
 def decode_payload(event: CloudEvent) -> Contract:
@@ -108,6 +117,8 @@ def decode_payload(event: CloudEvent) -> Contract:
         return model.model_validate(event.data)
     except ValidationError as exc:
         raise UndecodableEvent(f"invalid {event.type} payload: " + describe_validation_error(exc)) from exc
+    except Exception as exc:  # as above: never let a payload stall the consumer
+        raise UndecodableEvent(f"invalid {event.type} payload: {exc!r}") from exc
 
 
 def describe_validation_error(exc: ValidationError) -> str:
@@ -125,7 +136,8 @@ def describe_validation_error(exc: ValidationError) -> str:
 
 class OrderLine(Contract):
     sku: str = Field(min_length=1, max_length=64, examples=["SKU-TEA-01"])
-    quantity: int = Field(description="Units ordered; must be positive.", examples=[2])
+    quantity: int = Field(le=100_000, description="Units ordered; must be positive, at most 100,000 per line.",
+                          examples=[2])
     unit_price: Money = Field(description="Price per unit before order-level discounts.", examples=["49.90"])
     gift: bool = Field(default=False, description="A free gift with purchase (R5, R20).")
     weight_kg: Money | None = Field(default=None, description="Per unit, for carrier choice (R15).")
@@ -146,7 +158,7 @@ class Promotion(Contract):
 
 class SkuQuantity(Contract):
     sku: str
-    quantity: int = Field(gt=0)
+    quantity: int = Field(gt=0, le=10_000_000)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -318,7 +330,7 @@ class CarrierDelivery(Contract):
 
 class ReturnLine(Contract):
     sku: str
-    quantity: int = Field(gt=0)
+    quantity: int = Field(gt=0, le=100_000)
     gift: bool = False
 
 

@@ -524,8 +524,15 @@ class EventConsumer:
                         return False
                     self._add_dead_letter(session, record, reason)
                     if on_invalid is not None:
-                        on_invalid(HandlerContext(session=session, event=event, outbox=self._outbox,
-                                                  clock=self._clock), reason)
+                        try:
+                            # In a savepoint: if telling the sender fails, the dead letter is still
+                            # written and the consumer moves on instead of retrying it forever.
+                            with session.begin_nested():
+                                on_invalid(HandlerContext(session=session, event=event, outbox=self._outbox,
+                                                          clock=self._clock), reason)
+                        except Exception:
+                            log.exception("on_invalid failed for %s[%d]@%d; dead-lettering without it",
+                                          record.topic, record.partition, record.offset)
                     session.add(InboxEntry(consumer=self._consumer_name, event_id=inbox_id,
                                            topic=record.topic, processed_at=self._clock.now()))
                     return True

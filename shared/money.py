@@ -53,9 +53,15 @@ def _refuse_float(value: Any) -> Any:
 def _whole_cents(value: Decimal) -> Decimal:
     if not value.is_finite():
         raise ValueError("amount must be a finite number")
-    if value != value.quantize(CENT):
+    try:
+        cents = value.quantize(CENT)
+    except InvalidOperation as exc:
+        # Beyond the decimal context's precision: a ValueError makes it a validation error (a
+        # dead letter, a 422), where InvalidOperation would escape and stall the consumer.
+        raise ValueError("amount is too large") from exc
+    if value != cents:
         raise ValueError("amount has more than two decimal places")
-    return value.quantize(CENT)
+    return cents
 
 
 # Parsed from a decimal string, checked to the cent, written back as a decimal string in JSON,

@@ -18,7 +18,7 @@ from typing import Any
 import anyio
 import uvicorn
 from fastapi import APIRouter, Depends, FastAPI, HTTPException, Request
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from faststream import AckPolicy
 from faststream.kafka import KafkaBroker
 from faststream.kafka.annotations import KafkaMessage
@@ -59,7 +59,10 @@ class ServiceRuntime:
         self.outbox = Outbox(source=self.name, topic_prefix=kafka.topic_prefix, clock=self.clock,
                              wake=self.relay.wake)
         # Per-message logs at DEBUG: at peak they would be most of the log volume.
-        self.broker = KafkaBroker(kafka.bootstrap_servers, client_id=self.name, log_level=logging.DEBUG,
+        # A list: FastStream wraps a string into a one-item list, so "b1:9092,b2:9092" would be
+        # read as a single host name.
+        self.broker = KafkaBroker([s.strip() for s in kafka.bootstrap_servers.split(",") if s.strip()],
+                                  client_id=self.name, log_level=logging.DEBUG,
                                   logger=logging.getLogger("faststream.kafka"),
                                   security=faststream_security(kafka))
         self.consumer = EventConsumer(self.engine, self.outbox, self.clock, self.metrics,
@@ -215,7 +218,7 @@ def ops_router(runtime: ServiceRuntime) -> APIRouter:
         state = await runtime.readiness()
         return JSONResponse(state, status_code=200 if state["ready"] else 503)
 
-    @router.get("/metrics")
+    @router.get("/metrics", response_class=PlainTextResponse)  # documented as text, as served
     def metrics() -> Response:  # sync: business gauges read the database in a worker thread
         return Response(runtime.metrics.render(), media_type=CONTENT_TYPE)
 
@@ -235,9 +238,13 @@ def ops_router(runtime: ServiceRuntime) -> APIRouter:
         if change.now is not None:
             if change.now.tzinfo is None:
                 raise HTTPException(422, "`now` must carry a timezone, e.g. 2026-11-11T00:00:00Z")
-            clock.set(change.now)
-        if change.advance_seconds:
-            clock.advance(timedelta(seconds=change.advance_seconds))
+        try:
+            if change.now is not None:
+                clock.set(change.now)
+            if change.advance_seconds:
+                clock.advance(timedelta(seconds=change.advance_seconds))
+        except OverflowError as exc:  # beyond what a datetime can hold (found by fuzzing)
+            raise HTTPException(422, "this moves the clock out of range") from exc
         return {"now": clock.now().isoformat(), "kind": runtime.settings.clock}
 
     return router
@@ -263,6 +270,7 @@ def create_http_app(runtime: ServiceRuntime, routers: Iterable[APIRouter], *, ti
     app.include_router(ops_router(runtime))
     for router in routers:
         app.include_router(router)
+    _document_errors(app, signed_in=access is not None)
 
     @app.exception_handler(ValueError)
     async def value_error(_request: Request, exc: ValueError) -> JSONResponse:
@@ -283,6 +291,41 @@ def main(build_app: Callable[[Any, KafkaSettings], FastAPI], settings_class: typ
         raise SystemExit(f"usage: python -m services.{settings.service_name} [migrate]")
     else:
         serve(app, settings)
+
+
+_ERROR = {"content": {"application/json": {"schema": {
+    "type": "object", "required": ["detail"],
+    "properties": {"detail": {"anyOf": [{"type": "string"}, {"type": "array", "items": {"type": "object"}}]}},
+}}}}
+
+
+def _document_errors(app: FastAPI, *, signed_in: bool) -> None:
+    """The error answers every route may give, in its OpenAPI document (checked by the HTTP
+    fuzzing tests): 400 malformed body, 401/403 sign-in and role, 404 unknown id, 409 a state
+    conflict, 422 invalid input with a reason (a string) or FastAPI's list of problems."""
+    from shared.auth import PUBLIC_PATHS
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            schema = FastAPI.openapi(app)
+            for path, item in schema.get("paths", {}).items():
+                for method, operation in item.items():
+                    responses = operation.setdefault("responses", {})
+                    codes = {"422": "Invalid input"}
+                    if "requestBody" in operation:
+                        codes["400"] = "Malformed request body"
+                    if signed_in and path not in PUBLIC_PATHS:
+                        codes |= {"401": "Sign-in required or token invalid", "403": "Role not allowed"}
+                    if "{" in path or method in ("post", "put"):
+                        codes["404"] = "Unknown id or reference"
+                    if method in ("post", "put"):
+                        codes["409"] = "Conflicts with the current state"
+                    for code, text in codes.items():
+                        responses[code] = {"description": text, **_ERROR}
+            app.openapi_schema = schema
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
 
 
 def serve(app: FastAPI, settings: ServiceSettings) -> None:

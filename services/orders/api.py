@@ -18,6 +18,10 @@ from shared.service import ServiceRuntime
 from shared.topics import PLATFORM_ORDERS
 
 
+MAX_ROW_ID = 2**63 - 1
+"""Row ids are 64-bit: a larger `after_id` is refused (422) rather than overflowing the database."""
+
+
 class CancelRequest(BaseModel):
     reason: str = Field(default="", max_length=500)
 
@@ -87,13 +91,14 @@ def build_router(runtime: ServiceRuntime, policy: OrderPolicy) -> APIRouter:
             return queries.stats(session)
 
     @router.get("/conflicts")
-    def conflicts(order_id: str | None = None, limit: int = 100, after_id: int | None = None) -> dict[str, Any]:
+    def conflicts(order_id: str | None = None, limit: int = 100,
+                  after_id: int | None = Query(default=None, ge=0, le=MAX_ROW_ID)) -> dict[str, Any]:
         """Re-sends of accepted orders with different content, refused (R3)."""
         with Session(runtime.engine) as session:
             return queries.conflicts(session, order_id=order_id, limit=limit, after_id=after_id)
 
     @router.get("/rejections")
-    def rejections(limit: int = 100, after_id: int | None = None) -> dict[str, Any]:
+    def rejections(limit: int = 100, after_id: int | None = Query(default=None, ge=0, le=MAX_ROW_ID)) -> dict[str, Any]:
         with Session(runtime.engine) as session:
             return queries.rejections(session, limit=limit, after_id=after_id)
 

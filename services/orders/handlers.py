@@ -68,7 +68,7 @@ def on_invalid_platform_message(ctx: HandlerContext, reason: str) -> None:
     contract); still tell the platform, on the event that answers what it asked for."""
     event = ctx.event
     order_id = event.data.get("order_id") if event else None
-    order_id = order_id if isinstance(order_id, str) and order_id else None
+    order_id = order_id if isinstance(order_id, str) and 0 < len(order_id) <= 64 else None
     if event is not None and event.type == "order.cancelled" and order_id:
         ctx.publish(ORDERS_EVENTS, "order.cancellation_refused",
                     OrderCancellationRefused(order_id=order_id, reason=reason, source_event_id=event.id,
@@ -81,8 +81,10 @@ def on_invalid_platform_message(ctx: HandlerContext, reason: str) -> None:
 
 
 def _publish_rejection(ctx: HandlerContext, reason: str) -> None:
+    # An order id the contract refuses (e.g. 900 KB) is not echoed: as key and subject of the
+    # answer it would break the envelope's limits and stall the consumer.
     order_id = ctx.event.data.get("order_id") if ctx.event else None
-    order_id = order_id if isinstance(order_id, str) and order_id else None
+    order_id = order_id if isinstance(order_id, str) and 0 < len(order_id) <= 64 else None
     ctx.publish(ORDERS_EVENTS, "order.rejected",
                 OrderRejected(order_id=order_id, reason=reason, source_event_id=ctx.event.id if ctx.event else None),
                 key=order_id or "unknown")
