@@ -47,7 +47,7 @@ test-faults: kafka
 
 # A simulated promotion day through the running platform; report and charts under var/demo/.
 demo: kafka
-	$(BIN)/python -m tools.simulate
+	$(BIN)/python -m tools.simulate $(ARGS)
 
 docs: install
 	$(BIN)/python -m tools.events_doc > docs/events.md

@@ -55,6 +55,7 @@ from shared.events import (
     StockReserved,
     SupplierDelivery,
 )
+from shared.messaging import InvalidEvent
 from shared.topics import INVENTORY_RESERVATIONS, INVENTORY_STOCK, TopicSpec
 
 
@@ -148,12 +149,30 @@ class Stockkeeper:
         if dispatched.replacement_for_case is not None:
             return "replacement"
         reservation = self.session.get(InventoryReservation, dispatched.order_id)
+        if reservation is not None and reservation.status == "released":
+            return self._ship_after_release(reservation)
         if reservation is None or reservation.status != "reserved":
             return "ignored" if reservation is None else reservation.status
         for sku, quantity in sorted(store.needs_of(reservation).items()):
             store.ship_out(self.session, sku, quantity)
             store.record(self.session, sku, "dispatch", at=self.now, reference=reservation.order_id,
                          on_hand_delta=-quantity, reserved_delta=-quantity)
+        reservation.status, reservation.updated_at = "shipped", self.now
+        return "shipped"
+
+    def _ship_after_release(self, reservation: InventoryReservation) -> str:
+        """A cancellation crossed the hand-over: the units were released, yet the parcel left.
+        They leave on hand now; if they were promised again meanwhile the shelf is short, and a
+        person must know: the event is dead-lettered with the reason (no silent oversell)."""
+        needs = store.needs_of(reservation)
+        for sku, quantity in sorted(needs.items()):
+            try:
+                store.change_on_hand(self.session, sku, -quantity)
+            except ValueError as exc:
+                raise InvalidEvent(f"order {reservation.order_id} was shipped after its cancellation released "
+                                   f"{quantity} x {sku}, which were promised again: count the shelf ({exc})") from exc
+            store.record(self.session, sku, "dispatch_after_release", at=self.now,
+                         reference=reservation.order_id, on_hand_delta=-quantity)
         reservation.status, reservation.updated_at = "shipped", self.now
         return "shipped"
 

@@ -5,8 +5,9 @@ order per order id but in any order relative to each other. So the rules follow 
 evidence: an event that moves the order forward applies even if an earlier step has not been
 seen yet (`shipment.dispatched` before `stock.reserved`), and an earlier step arriving after a
 later one is recorded in the timeline as late without moving the order back. What contradicts
-the order's history (anything shipping after a confirmed cancellation, a release of stock that
-was never cancelled) is refused and logged.
+the order's history (a return or refund after a confirmed cancellation, a release of stock that
+was never cancelled) is refused and logged. A hand-over that crossed a cancellation is the one
+exception: the goods did leave, so the order follows them.
 """
 
 from __future__ import annotations
@@ -47,6 +48,7 @@ NOTES: frozenset[str] = frozenset({"stock.released", "shipment.exception", "retu
 # Stock events after a cancellation are expected: inventory may have reserved before it saw
 # the cancel, and it answers the cancel with stock.released.
 _STOCK_EVENTS: frozenset[str] = frozenset({"stock.backordered", "stock.reserved", "stock.released"})
+_HAND_OVER: frozenset[str] = frozenset({"shipment.dispatched", "shipment.delivered"})
 
 Outcome = Literal["advanced", "late", "noted", "refused"]
 
@@ -71,6 +73,11 @@ def apply_event(state: str, event_type: str, *, replacement: bool = False) -> Tr
     if state == CANCELLED:
         if event_type in _STOCK_EVENTS:
             return Transition("noted", state)
+        if event_type in _HAND_OVER and not replacement:
+            # The cancellation and the hand-over crossed: the parcel did leave. The physical fact
+            # wins, so the order follows the goods; the customer can return it (R19).
+            return Transition("advanced", TARGET[event_type],
+                              "handed to the carrier before the cancellation reached the warehouse")
         return Transition("refused", state, f"{event_type} for an order that was cancelled before dispatch")
 
     if event_type == "stock.released":

@@ -69,12 +69,18 @@ def test_a_backorder_after_full_reservation_is_refused() -> None:
     assert apply_event("reserved", "stock.backordered").outcome == "refused"
 
 
-@pytest.mark.parametrize("event", ["shipment.dispatched", "shipment.delivered", "return.requested",
-                                   "refund.issued", "shipment.exception"])
-def test_nothing_ships_or_returns_after_a_cancellation(event) -> None:
+@pytest.mark.parametrize("event", ["return.requested", "refund.issued", "shipment.exception"])
+def test_nothing_is_returned_or_refunded_after_a_cancellation(event) -> None:
     transition = apply_event("cancelled", event)
     assert (transition.outcome, transition.state) == ("refused", "cancelled")
     assert "cancelled" in transition.reason
+
+
+@pytest.mark.parametrize("event, state", [("shipment.dispatched", "shipped"), ("shipment.delivered", "delivered")])
+def test_a_hand_over_that_crossed_the_cancellation_wins_because_the_goods_left(event, state) -> None:
+    transition = apply_event("cancelled", event)
+    assert (transition.outcome, transition.state) == ("advanced", state)
+    assert apply_event("cancelled", "shipment.dispatched", replacement=True).outcome == "refused"
 
 
 @pytest.mark.parametrize("event", ["stock.reserved", "stock.backordered", "stock.released"])
