@@ -29,6 +29,7 @@ from typing import Any
 
 import anyio
 from aiokafka import AIOKafkaProducer
+from aiokafka.errors import InvalidProducerEpoch, OutOfOrderSequenceNumber, ProducerFenced, UnknownProducerId
 from sqlalchemy import Column, Engine, LargeBinary, Text, func, or_, update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Field, Session, SQLModel, col, select
@@ -134,6 +135,10 @@ def dead_letter_headers(*, reason: str, topic: str, partition: int, offset: int,
 # Relay: outbox -> Kafka
 
 
+# After these an idempotent producer's sender has stopped: it must be replaced (OutboxRelay).
+FATAL_PRODUCER_ERRORS = (OutOfOrderSequenceNumber, ProducerFenced, UnknownProducerId, InvalidProducerEpoch)
+
+
 class OutboxRelay:
     """Publishes outbox rows in id order with an idempotent producer, then marks them published."""
 
@@ -205,9 +210,11 @@ class OutboxRelay:
                 published = await self.publish_pending()
             except asyncio.CancelledError:
                 raise
-            except Exception:
+            except Exception as exc:
                 log.exception("outbox relay pass failed; will retry")
                 published = 0
+                if isinstance(exc, FATAL_PRODUCER_ERRORS):
+                    await self._renew_producer(exc)
                 await asyncio.sleep(1.0)
             if time.monotonic() - last_backlog_check > 2.0:
                 last_backlog_check = time.monotonic()
@@ -242,7 +249,24 @@ class OutboxRelay:
                 self._metrics.events_published.labels(topic=row.topic).inc()
         if failed:
             log.warning("outbox: %d of %d events not published yet: %s", len(failed), len(rows), failed[0][1])
+        fatal = next((r for r in results if isinstance(r, FATAL_PRODUCER_ERRORS)), None)
+        if fatal is not None:
+            await self._renew_producer(fatal)
         return len(done)
+
+    async def _renew_producer(self, cause: BaseException) -> None:
+        """An idempotent producer stops for good after some errors, e.g. OutOfOrderSequenceNumber
+        when the brokers lost in-flight batches in a full outage: every later send fails the same
+        way. A new producer gets a new producer id and starts its sequences afresh."""
+        log.warning("outbox producer cannot send any more (%r); starting a new one", cause)
+        old, self._producer = self._producer, None
+        self.connected = False
+        if old is not None:
+            try:
+                await asyncio.wait_for(old.stop(), timeout=10)
+            except Exception:
+                log.warning("the old outbox producer did not stop cleanly", exc_info=True)
+        self._producer = await self._connect()
 
     def _claim_batch(self) -> list[OutboxMessage]:
         now = self._clock_now()
