@@ -28,7 +28,19 @@ SAMPLE_CATALOG = REPO_ROOT / "services" / "inventory" / "sample_catalog.csv"
 LOG_DIR = REPO_ROOT / "var" / "log"
 
 
+def _stop_on_signals() -> None:
+    """Ctrl-C and SIGTERM both stop everything cleanly. Installed explicitly: a shell starting
+    this in the background makes it inherit an ignored SIGINT, and a supervisor sends SIGTERM."""
+
+    def interrupt(_signum, _frame):  # type: ignore[no-untyped-def]
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGINT, interrupt)
+    signal.signal(signal.SIGTERM, interrupt)
+
+
 def main() -> int:
+    _stop_on_signals()
     cluster = None
     bootstrap = os.environ.get("KAFKA_BOOTSTRAP_SERVERS")
     if not bootstrap:
