@@ -25,6 +25,7 @@ from faststream.kafka.annotations import KafkaMessage
 from faststream.params import NoCast
 from faststream.specification import AsyncAPI
 from pydantic import BaseModel
+from sqlalchemy.exc import DataError
 from sqlalchemy.schema import Table
 from sqlmodel import Session
 
@@ -271,6 +272,13 @@ def create_http_app(runtime: ServiceRuntime, routers: Iterable[APIRouter], *, ti
     for router in routers:
         app.include_router(router)
     _document_errors(app, signed_in=access is not None)
+
+    @app.exception_handler(DataError)
+    async def unstorable_value(_request: Request, exc: DataError) -> JSONResponse:
+        # The database refused a value the request carried (PostgreSQL: a NUL character, a
+        # number out of its column's range): the caller's input, so 422 with the reason.
+        reason = str(exc.orig).splitlines()[0] if exc.orig is not None else "invalid value"
+        return JSONResponse({"detail": f"a value in the request cannot be stored: {reason}"}, status_code=422)
 
     @app.exception_handler(ValueError)
     async def value_error(_request: Request, exc: ValueError) -> JSONResponse:

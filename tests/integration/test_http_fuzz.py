@@ -91,3 +91,13 @@ def test_fuzzed_requests_get_no_5xx_and_documented_responses(running, name: str)
     print(f"[fuzz] {name}: {sum(calls.values())} requests over {len(calls)} operations in {elapsed:.0f}s, "
           f"{len(failures)} failing operations")
     assert not failures, "\n\n".join(failures)
+
+
+def test_a_nul_character_in_an_id_never_causes_a_server_error(world) -> None:
+    """PostgreSQL cannot store NUL in text: the caller gets a 4xx with the reason, not a 500."""
+    logistics = world.start("logistics")
+    with logistics.client("warehouse") as http:
+        batch = http.post("/shipments/ship-batch",
+                          json={"parcels": [{"shipment_id": "S-\u0000-1", "tracking_number": "T1"}]})
+        single = http.get("/shipments/S-%00-1")
+    assert batch.status_code < 500 and single.status_code < 500, (batch.text, single.text)
