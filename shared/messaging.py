@@ -52,6 +52,8 @@ from shared.topics import TopicSpec, dlq_name
 
 log = logging.getLogger(__name__)
 
+UNPUBLISHED = ("not_published", "in_progress")
+
 LEASE = timedelta(seconds=30)
 """How long a relay may hold claimed rows before another relay may take them over."""
 
@@ -273,9 +275,12 @@ class OutboxRelay:
         with transaction(self._engine) as session:
             query = (
                 select(OutboxMessage)
+                # The IN lets the state index skip the published rows, which are nearly all of
+                # the table after a peak; the OR alone made every pass scan all of them.
+                .where(col(OutboxMessage.state).in_(UNPUBLISHED))
                 .where(or_(
                     OutboxMessage.state == "not_published",
-                    (OutboxMessage.state == "in_progress") & (col(OutboxMessage.lease_until) < now),
+                    col(OutboxMessage.lease_until) < now,
                 ))
                 .order_by(col(OutboxMessage.id))
                 .limit(self._batch_size)
@@ -310,7 +315,7 @@ class OutboxRelay:
     def backlog(self) -> int:
         with Session(self._engine) as session:
             return session.exec(
-                select(func.count()).select_from(OutboxMessage).where(OutboxMessage.state != "published")
+                select(func.count()).select_from(OutboxMessage).where(col(OutboxMessage.state).in_(UNPUBLISHED))
             ).one()
 
     def _clock_now(self) -> datetime:
