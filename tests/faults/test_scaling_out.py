@@ -31,8 +31,9 @@ PLENTY = [Sku("S-TEA", "traffic_driver", 20_000, Decimal("49.90")),
           Sku("S-SET", "hot", 20_000, Decimal("899.00"))]
 # Killed in pipeline order (a downstream service lags the one before it), each at a random share
 # of the burst it has committed, drawn in its window.
-KILLS = [("orders", (0.10, 0.20)), ("aftersales", (0.25, 0.40)), ("inventory", (0.45, 0.60)),
-         ("logistics", (0.65, 0.80))]
+# (service, kill when the pair has committed this share of the service's wave)
+KILLS = [("orders", (0.10, 0.50)), ("aftersales", (0.10, 0.50)), ("inventory", (0.10, 0.50)),
+         ("logistics", (0.10, 0.50))]
 MAIN_TOPIC = {"orders": "platform.orders", "inventory": "orders.events", "logistics": "inventory.reservations",
               "aftersales": "orders.events"}
 SETTINGS = {"CONSUMER_BATCH_SIZE": "50"}
@@ -88,22 +89,25 @@ def test_two_instances_per_service_one_killed_mid_burst_end_as_one_instance_woul
     say("scale", "2 instances of each of the 4 services up, each pair on one database and in one consumer group "
                  "per topic, both holding partitions")
 
+    # One wave of orders per kill, so every instance dies with work of its wave still to do
+    # (a single burst let the last service finish everything before its turn came).
     orders = make_orders(rng, ORDERS, "SC", PLENTY, scarce=None)
-    world.publisher.send_many_raw(world.topic("platform.orders"), placed_events(orders))
-    say("scale", f"{ORDERS} orders published to platform.orders")
-
-    for name, (low, high) in KILLS:
-        a, b = instances[name]["a"], instances[name]["b"]
-        target = rng.randint(int(ORDERS * low), int(ORDERS * high))
+    wave = ORDERS // len(KILLS)
+    for k, (name, (low, high)) in enumerate(KILLS):
+        chunk = orders[k * wave:(k + 1) * wave]
+        world.publisher.send_many_raw(world.topic("platform.orders"), placed_events(chunk))
+        say("scale", f"wave {k + 1}: {len(chunk)} orders published to platform.orders")
+        a = instances[name]["a"]
+        target = k * wave + rng.randint(int(wave * low), int(wave * high))
         wait_until(lambda: progress(a) >= target, timeout_s=240, interval_s=0.05,
                    what=f"{name} reaching order {target}")
         share_a = wait_until(lambda: consumed_total(a), timeout_s=60, interval_s=0.1,
                              what=f"{name} instance a consuming its partitions")
         done = progress(a)
         a.kill()
-        say("scale", f"SIGKILL {name} instance a at {done}/{ORDERS} orders committed by the pair "
-                     f"(a had consumed {share_a:.0f} events)")
-        assert done < ORDERS
+        say("scale", f"SIGKILL {name} instance a at {done}/{(k + 1) * wave} orders of waves 1-{k + 1} committed "
+                     f"by the pair (a had consumed {share_a:.0f} events)")
+        assert done < (k + 1) * wave, f"{name} had finished its wave before the kill"
 
     survivors = {name: pair["b"] for name, pair in instances.items()}
     audit = Audit("scale", world, survivors,
