@@ -23,7 +23,7 @@ import logging
 import time
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -103,7 +103,6 @@ class Outbox:
     source: str
     topic_prefix: str
     clock: Clock
-    wake: Callable[[], None] = lambda: None
 
     def publish(self, session: Session, spec: TopicSpec, type_: str, payload: Contract, *,
                 key: str, subject: str | None = None, event_id: str | None = None) -> CloudEvent:
@@ -346,12 +345,10 @@ class HandlerContext:
     outbox: Outbox
     clock: Clock
     dead_letter_reason: str | None = None
-    published: list[CloudEvent] = field(default_factory=list)
 
     def publish(self, spec: TopicSpec, type_: str, payload: Contract, *, key: str,
                 subject: str | None = None) -> CloudEvent:
         event = self.outbox.publish(self.session, spec, type_, payload, key=key, subject=subject)
-        self.published.append(event)
         return event
 
     def dead_letter(self, reason: str) -> None:

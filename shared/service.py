@@ -32,7 +32,7 @@ from sqlmodel import Session
 from shared.auth import AccessTable, AuthSettings, authorizer
 from shared.clock import SettableClock, make_clock
 from shared.db import create_tables, is_reachable, make_engine, transaction
-from shared.events import EVENT_MODELS, CloudEvent
+from shared.events import EVENT_MODELS
 from shared.kafka_security import aiokafka_kwargs, faststream_security, kafka_python_kwargs
 from shared.kafka_security import describe as describe_security
 from shared.messaging import MESSAGING_TABLES, EventConsumer, Handler, InvalidHandler, Outbox, OutboxRelay, Record
@@ -57,8 +57,7 @@ class ServiceRuntime:
         self.relay = OutboxRelay(self.engine, kafka.bootstrap_servers, self.clock, self.metrics,
                                  client_id=f"{self.name}-relay", interval_s=settings.relay_interval_s,
                                  client_kwargs=aiokafka_kwargs(kafka))
-        self.outbox = Outbox(source=self.name, topic_prefix=kafka.topic_prefix, clock=self.clock,
-                             wake=self.relay.wake)
+        self.outbox = Outbox(source=self.name, topic_prefix=kafka.topic_prefix, clock=self.clock)
         # Per-message logs at DEBUG: at peak they would be most of the log volume.
         # A list: FastStream wraps a string into a one-item list, so "b1:9092,b2:9092" would be
         # read as a single host name.
@@ -341,7 +340,3 @@ def serve(app: FastAPI, settings: ServiceSettings) -> None:
     log.info("%s listening on http://%s:%d", settings.service_name, settings.host, settings.http_port)
     uvicorn.run(app, host=settings.host, port=settings.http_port, log_level="warning",
                 timeout_graceful_shutdown=10)
-
-
-def event_summary(event: CloudEvent) -> dict[str, Any]:
-    return {"id": event.id, "type": event.type, "time": event.time.isoformat(), "subject": event.subject}

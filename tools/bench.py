@@ -24,12 +24,10 @@ import sys
 import threading
 import time
 import uuid
-from collections import Counter
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
-import httpx
 from kafka import KafkaConsumer, KafkaProducer
 
 from deploy import localkafka
