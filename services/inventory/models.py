@@ -3,34 +3,16 @@ SQLModel's metadata in one test process."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 
-from sqlalchemy import CheckConstraint, Column, DateTime, Index, Text
-from sqlalchemy.types import TypeDecorator
+from sqlalchemy import CheckConstraint, Column, Index, Text
 from sqlmodel import Field, SQLModel
-
-
-class UtcDateTime(TypeDecorator):
-    """Stores UTC and gives back timezone-aware UTC, also on SQLite (which keeps no zone)."""
-
-    impl = DateTime(timezone=True)
-    cache_ok = True
-
-    def process_bind_param(self, value, dialect):  # type: ignore[no-untyped-def]
-        if value is None:
-            return None
-        if value.tzinfo is None:
-            raise ValueError("naive datetime: every time in this system is timezone-aware")
-        return value.astimezone(UTC)
-
-    def process_result_value(self, value, dialect):  # type: ignore[no-untyped-def]
-        if value is None:
-            return None
-        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+from sqlmodel.sql.sqltypes import UTCDateTime
 
 
 def utc_column(*, nullable: bool = True, index: bool = False) -> Column:
-    return Column(UtcDateTime(), nullable=nullable, index=index)
+    # SQLModel's UTCDateTime: aware values in, aware UTC values out, also on SQLite.
+    return Column(UTCDateTime(), nullable=nullable, index=index)
 
 
 class InventorySku(SQLModel, table=True):

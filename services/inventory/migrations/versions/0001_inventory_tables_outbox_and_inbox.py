@@ -10,7 +10,6 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 import sqlmodel
 
-import services.inventory.models
 from alembic import op
 
 
@@ -45,8 +44,8 @@ def upgrade() -> None:
     sa.Column('delivery_id', sqlmodel.sql.sqltypes.AutoString(), nullable=False),
     sa.Column('sku', sqlmodel.sql.sqltypes.AutoString(), nullable=False),
     sa.Column('quantity', sa.Integer(), nullable=False),
-    sa.Column('delivered_at', services.inventory.models.UtcDateTime(timezone=True), nullable=False),
-    sa.Column('received_at', services.inventory.models.UtcDateTime(timezone=True), nullable=False),
+    sa.Column('delivered_at', sqlmodel.sql.sqltypes.UTCDateTime(), nullable=False),
+    sa.Column('received_at', sqlmodel.sql.sqltypes.UTCDateTime(), nullable=False),
     sa.PrimaryKeyConstraint('delivery_id')
     )
     with op.batch_alter_table('inventory_delivery', schema=None) as batch_op:
@@ -59,7 +58,7 @@ def upgrade() -> None:
     sa.Column('on_hand_delta', sa.Integer(), nullable=False),
     sa.Column('reserved_delta', sa.Integer(), nullable=False),
     sa.Column('reference', sqlmodel.sql.sqltypes.AutoString(), nullable=False),
-    sa.Column('at', services.inventory.models.UtcDateTime(timezone=True), nullable=False),
+    sa.Column('at', sqlmodel.sql.sqltypes.UTCDateTime(), nullable=False),
     sa.PrimaryKeyConstraint('id')
     )
     with op.batch_alter_table('inventory_ledger_entry', schema=None) as batch_op:
@@ -71,9 +70,9 @@ def upgrade() -> None:
     sa.Column('quantity', sa.Integer(), nullable=False),
     sa.Column('urgent', sa.Boolean(), nullable=False),
     sa.Column('reason', sqlmodel.sql.sqltypes.AutoString(), nullable=False),
-    sa.Column('requested_at', services.inventory.models.UtcDateTime(timezone=True), nullable=False),
-    sa.Column('expires_at', services.inventory.models.UtcDateTime(timezone=True), nullable=False),
-    sa.Column('closed_at', services.inventory.models.UtcDateTime(timezone=True), nullable=True),
+    sa.Column('requested_at', sqlmodel.sql.sqltypes.UTCDateTime(), nullable=False),
+    sa.Column('expires_at', sqlmodel.sql.sqltypes.UTCDateTime(), nullable=False),
+    sa.Column('closed_at', sqlmodel.sql.sqltypes.UTCDateTime(), nullable=True),
     sa.Column('closed_by', sqlmodel.sql.sqltypes.AutoString(), nullable=True),
     sa.PrimaryKeyConstraint('request_id')
     )
@@ -87,12 +86,12 @@ def upgrade() -> None:
     sa.Column('priority_class', sqlmodel.sql.sqltypes.AutoString(), nullable=False),
     sa.Column('priority_rank', sqlmodel.sql.sqltypes.AutoString(), nullable=False),
     sa.Column('region', sqlmodel.sql.sqltypes.AutoString(), nullable=False),
-    sa.Column('paid_at', services.inventory.models.UtcDateTime(timezone=True), nullable=True),
+    sa.Column('paid_at', sqlmodel.sql.sqltypes.UTCDateTime(), nullable=True),
     sa.Column('lines_json', sa.Text(), nullable=False),
     sa.Column('needs_json', sa.Text(), nullable=False),
     sa.Column('presale', sa.Boolean(), nullable=False),
-    sa.Column('created_at', services.inventory.models.UtcDateTime(timezone=True), nullable=False),
-    sa.Column('updated_at', services.inventory.models.UtcDateTime(timezone=True), nullable=False),
+    sa.Column('created_at', sqlmodel.sql.sqltypes.UTCDateTime(), nullable=False),
+    sa.Column('updated_at', sqlmodel.sql.sqltypes.UTCDateTime(), nullable=False),
     sa.PrimaryKeyConstraint('order_id')
     )
     with op.batch_alter_table('inventory_reservation', schema=None) as batch_op:
@@ -102,7 +101,7 @@ def upgrade() -> None:
     sa.Column('case_id', sqlmodel.sql.sqltypes.AutoString(), nullable=False),
     sa.Column('order_id', sqlmodel.sql.sqltypes.AutoString(), nullable=False),
     sa.Column('restocked', sa.Boolean(), nullable=False),
-    sa.Column('at', services.inventory.models.UtcDateTime(timezone=True), nullable=False),
+    sa.Column('at', sqlmodel.sql.sqltypes.UTCDateTime(), nullable=False),
     sa.PrimaryKeyConstraint('case_id')
     )
     op.create_table('inventory_sku',
@@ -115,13 +114,13 @@ def upgrade() -> None:
     sa.Column('available', sa.Integer(), nullable=False),
     sa.Column('mode', sqlmodel.sql.sqltypes.AutoString(), nullable=False),
     sa.Column('threshold_percent', sa.Integer(), nullable=True),
-    sa.Column('expected_date', services.inventory.models.UtcDateTime(timezone=True), nullable=True),
+    sa.Column('expected_date', sqlmodel.sql.sqltypes.UTCDateTime(), nullable=True),
     sa.Column('discount_percent', sa.Integer(), nullable=True),
-    sa.Column('discount_until', services.inventory.models.UtcDateTime(timezone=True), nullable=True),
+    sa.Column('discount_until', sqlmodel.sql.sqltypes.UTCDateTime(), nullable=True),
     sa.Column('open_request_id', sqlmodel.sql.sqltypes.AutoString(), nullable=True),
     sa.Column('open_request_urgent', sa.Boolean(), nullable=True),
-    sa.Column('open_request_expires_at', services.inventory.models.UtcDateTime(timezone=True), nullable=True),
-    sa.Column('updated_at', services.inventory.models.UtcDateTime(timezone=True), nullable=False),
+    sa.Column('open_request_expires_at', sqlmodel.sql.sqltypes.UTCDateTime(), nullable=True),
+    sa.Column('updated_at', sqlmodel.sql.sqltypes.UTCDateTime(), nullable=False),
     sa.CheckConstraint('available >= 0', name='ck_inventory_sku_available_not_negative'),
     sa.CheckConstraint('reserved + available = on_hand', name='ck_inventory_sku_balance'),
     sa.CheckConstraint('reserved >= 0', name='ck_inventory_sku_reserved_not_negative'),
