@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import re
+import ssl
 import tomllib
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -32,6 +33,9 @@ APPS = {
 SERVICES = [name for name in APPS if name != "console"]  # the ones that own a database
 BROKERS = ["kafka-1", "kafka-2", "kafka-3"]
 RESTART_POLICIES = {"always", "unless-stopped", "on-failure"}
+# Jobs others wait for (service_completed_successfully) may also run exactly once.
+ONE_SHOT_RESTART_POLICIES = {"no", "on-failure"}
+CERTS = "kafka-certs"  # the one-shot that makes the CA and the brokers' certificate
 # Metrics the dashboard charts that the services do not export yet (issue 10's observability part).
 # Business gauges a service registers with ServiceMetrics.gauge_from("<name>", ...).
 SERVICE_GAUGES = {m for path in (REPO / "services").glob("*/app.py")
@@ -75,6 +79,32 @@ def _module_exists(module: str) -> bool:
     return (path / "__main__.py").is_file() or path.with_suffix(".py").is_file()
 
 
+def _one_shot_jobs(services: dict) -> set[str]:
+    """Services some other service waits for with condition service_completed_successfully."""
+    return {needed for service in services.values()
+            for needed, how in (service.get("depends_on") or {}).items()
+            if isinstance(how, dict) and how.get("condition") == "service_completed_successfully"}
+
+
+def _mounts(service: dict) -> dict[str, tuple[str, bool]]:
+    """container path -> (source, read_only) of a service's volumes (short syntax)."""
+    found = {}
+    for entry in service.get("volumes", []):
+        source, target, *mode = str(entry).split(":")
+        found[target] = (source, "ro" in mode)
+    return found
+
+
+def _mounted_from(service: dict, path: str) -> tuple[str, bool] | None:
+    """(source, read_only) of the mount a container path lies in; None if it is in the image."""
+    best = None
+    for target, mount in _mounts(service).items():
+        if path == target or path.startswith(target.rstrip("/") + "/"):
+            if best is None or len(target) > len(best[0]):
+                best = (target, mount)
+    return best[1] if best else None
+
+
 def _internal_brokers(services: dict) -> set[str]:
     """host:port of each broker's listener for other containers (its INTERNAL advertised listener)."""
     found = set()
@@ -93,10 +123,12 @@ def test_the_platform_has_every_piece(services):
 
 
 def test_every_container_has_a_health_check_and_a_restart_policy(services):
+    jobs = _one_shot_jobs(services)
     for name, service in services.items():
         check = service.get("healthcheck")
         assert check and check.get("test") and not check.get("disable"), f"{name} has no health check"
-        assert service.get("restart") in RESTART_POLICIES, f"{name} has no restart policy"
+        allowed = RESTART_POLICIES | ONE_SHOT_RESTART_POLICIES if name in jobs else RESTART_POLICIES
+        assert service.get("restart") in allowed, f"{name} has no restart policy"
 
 
 def test_host_ports_do_not_clash(services):
@@ -166,7 +198,7 @@ def test_brokers_require_sasl_and_enforce_acls(services):
         env = _env(services[name])
         protocols = dict(x.split(":") for x in env["KAFKA_LISTENER_SECURITY_PROTOCOL_MAP"].split(","))
         listeners = {x.split("://")[0] for x in env["KAFKA_LISTENERS"].split(",")}
-        assert all(protocols[l] in ("SASL_PLAINTEXT", "SASL_SSL") for l in listeners), protocols
+        assert all(protocols[l] == "SASL_SSL" for l in listeners), protocols
         assert "SCRAM-SHA-256" in env["KAFKA_SASL_ENABLED_MECHANISMS"].split(",")
         assert env["KAFKA_AUTHORIZER_CLASS_NAME"] == "org.apache.kafka.metadata.authorizer.StandardAuthorizer"
         assert env["KAFKA_SUPER_USERS"] == "User:admin"
@@ -177,12 +209,92 @@ def test_brokers_require_sasl_and_enforce_acls(services):
         text = (REPO / mount.split(":")[0]).read_text()
         assert "--add-scram" in text and "exec /etc/kafka/docker/launch" in text
         assert "--command-config" in " ".join(services[name]["healthcheck"]["test"])
+        # The health check's own client speaks TLS too, with the mounted CA.
+        assert "security.protocol=SASL_SSL" in text and "ssl.truststore.location=${KAFKA_SSL_TRUSTSTORE_LOCATION}" in text
+
+
+def test_every_broker_listener_uses_tls_from_the_certs_volumes(services):
+    producers = _mounts(services[CERTS])
+    for name in BROKERS:
+        service, env = services[name], _env(services[name])
+        protocols = dict(x.split(":") for x in env["KAFKA_LISTENER_SECURITY_PROTOCOL_MAP"].split(","))
+        listeners = {x.split("://")[0] for x in env["KAFKA_LISTENERS"].split(",")}
+        controller = env["KAFKA_CONTROLLER_LISTENER_NAMES"]
+        for listener in listeners:
+            allowed = {"SASL_SSL", "SSL"} if listener == controller else {"SASL_SSL"}
+            assert protocols[listener] in allowed, f"{name}: {listener} is {protocols[listener]}"
+        # The image's configure script treats "SSL://" in the advertised listeners as a call for
+        # its JKS secrets files (and rewrites the keystore location): listener names must avoid it.
+        assert "SSL://" not in env["KAFKA_ADVERTISED_LISTENERS"]
+        assert env["KAFKA_SSL_KEYSTORE_TYPE"] == "PEM" and env["KAFKA_SSL_TRUSTSTORE_TYPE"] == "PEM"
+        # Keystore and truststore come read-only from volumes that kafka-certs fills.
+        for key in ("KAFKA_SSL_KEYSTORE_LOCATION", "KAFKA_SSL_TRUSTSTORE_LOCATION"):
+            mount = _mounted_from(service, env[key])
+            assert mount, f"{name}: {env[key]} is not on a mounted volume"
+            source, read_only = mount
+            assert read_only, f"{name}: {source} should be mounted read-only"
+            assert source in {src for src, _ro in producers.values()}, f"{name}: {source} is not made by {CERTS}"
+        assert "KAFKA_SSL_ENDPOINT_IDENTIFICATION_ALGORITHM" not in env, "keep the brokers' hostname check"
+        assert "KAFKA_SSL_CLIENT_AUTH" not in env, "clients sign in with SCRAM, not certificates"
+
+
+def test_certificates_are_made_once_before_anything_uses_kafka(services):
+    certs = services[CERTS]
+    assert certs["restart"] == "no", "a one-shot: it runs once per `up` and exits"
+    command = certs["command"]
+    assert command[:2] == ["python", "-m"] and _module_exists(command[2]), command
+    # The project's image: it has python and openssl (see deploy/compose_certs.py).
+    assert certs["image"] == services["orders"]["image"] and certs["build"] == services["orders"]["build"]
+    # Its --ca-dir and --broker-dir are both on named volumes (not in the container's own layer).
+    dirs = {command[i]: command[i + 1] for i in range(3, len(command) - 1) if command[i].startswith("--")}
+    ca_volume, _ = _mounted_from(certs, dirs["--ca-dir"])
+    key_volume, _ = _mounted_from(certs, dirs["--broker-dir"])
+    assert ca_volume != key_volume
+    for volume in (ca_volume, key_volume):
+        assert not volume.startswith((".", "/")), f"{volume} should be a named volume"
+    # Everything that talks to Kafka waits for it to finish; only the brokers see the key.
+    kafka_clients = [*BROKERS, "kafka-setup", *APPS, "kafka-exporter"]
+    for name in kafka_clients:
+        condition = services[name]["depends_on"][CERTS]["condition"]
+        assert condition == "service_completed_successfully", name
+    for name, service in services.items():
+        sources = {src for src, _ro in _mounts(service).values()}
+        if key_volume in sources:
+            assert name in [*BROKERS, CERTS], f"{name} mounts the brokers' private key"
+        if name in kafka_clients:
+            assert ca_volume in sources, f"{name} does not mount the CA"
+
+
+def test_the_cert_script_makes_a_pem_keystore_for_every_broker_name(tmp_path):
+    from deploy import compose_certs
+
+    ca_dir, key_dir = tmp_path / "ca", tmp_path / "broker"
+    assert compose_certs.make(ca_dir, key_dir) is True
+    ca, keystore = ca_dir / compose_certs.CA_FILE, key_dir / compose_certs.KEYSTORE_FILE
+    text = keystore.read_text()
+    # Kafka's PEM keystore: unencrypted PKCS#8 key first, then the chain.
+    assert text.startswith("-----BEGIN PRIVATE KEY-----") and text.count("BEGIN CERTIFICATE") == 2
+    assert "PRIVATE KEY" not in ca.read_text()
+    names = ssl._ssl._test_decode_cert(str(keystore))["subjectAltName"]
+    assert {("DNS", b) for b in BROKERS} | {("DNS", "localhost"), ("IP Address", "127.0.0.1")} <= set(names)
+    context = ssl.create_default_context(cafile=str(ca))  # the CA verifies the broker's chain
+    assert context.cert_store_stats()["x509_ca"] == 1
+    # A second run (every `docker compose up`) keeps what is there.
+    before = (ca.read_bytes(), keystore.read_bytes())
+    assert compose_certs.make(ca_dir, key_dir) is False
+    assert (ca.read_bytes(), keystore.read_bytes()) == before
 
 
 @pytest.mark.parametrize("name", list(APPS))
 def test_every_app_signs_in_to_kafka_as_its_own_user(services, name):
     env = _env(services[name])
-    assert env["KAFKA_SECURITY_PROTOCOL"] in ("SASL_PLAINTEXT", "SASL_SSL")
+    assert env["KAFKA_SECURITY_PROTOCOL"] == "SASL_SSL"
+    # The CA is a file of a read-only volume in the container, the same one the brokers trust.
+    mount = _mounted_from(services[name], env["KAFKA_SSL_CAFILE"])
+    assert mount and mount[1], f"{name}: KAFKA_SSL_CAFILE {env['KAFKA_SSL_CAFILE']} is not on a read-only mount"
+    broker_ca = _mounted_from(services["kafka-1"], _env(services["kafka-1"])["KAFKA_SSL_TRUSTSTORE_LOCATION"])
+    assert mount[0] == broker_ca[0]
+    assert env.get("KAFKA_SSL_CHECK_HOSTNAME", "true").lower() == "true"
     assert env["KAFKA_SASL_MECHANISM"] in ("SCRAM-SHA-256", "SCRAM-SHA-512")
     user, password = env["KAFKA_SASL_USERNAME"], env["KAFKA_SASL_PASSWORD"]
     assert user == name, "each app has its own user, so ACLs can tell them apart"
@@ -210,6 +322,9 @@ def test_topics_and_acls_are_set_up_by_the_admin_before_the_apps(services):
         assert _env(services[name])["KAFKA_CREATE_TOPICS"] == "false"
     exporter = " ".join(services["kafka-exporter"]["command"])
     assert "--sasl.enabled" in exporter and "--sasl.username=monitor" in exporter
+    assert "--tls.enabled" in exporter and "--tls.insecure-skip-tls-verify" not in exporter
+    [ca_file] = re.findall(r"--tls\.ca-file=(\S+)", exporter)
+    assert _mounted_from(services["kafka-exporter"], ca_file), "the exporter's CA file is not mounted"
 
 
 # -- services and console ----------------------------------------------------------------------
