@@ -30,7 +30,8 @@ from typing import Any
 import anyio
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import InvalidProducerEpoch, OutOfOrderSequenceNumber, ProducerFenced, UnknownProducerId
-from sqlalchemy import Column, Engine, LargeBinary, Text, func, or_, update
+from sqlalchemy import Column, Engine, LargeBinary, Text, func, insert, or_, update
+from sqlalchemy import event as sa_event
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Field, Session, SQLModel, col, select
 
@@ -114,10 +115,50 @@ class Outbox:
 
     def add_raw(self, session: Session, topic: str, *, key: str | None, value: bytes,
                 headers: dict[str, str] | None = None, event_id: str | None = None) -> None:
-        session.add(OutboxMessage(
-            event_id=event_id or str(uuid.uuid4()), topic=topic, key=key, value=value,
-            headers_json=json.dumps(headers or {}), created_at=self.clock.now(),
-        ))
+        pending_outbox(session).append({
+            "event_id": event_id or str(uuid.uuid4()), "topic": topic, "key": key, "value": value,
+            "headers_json": json.dumps(headers or {}), "state": "not_published", "attempts": 0,
+            "created_at": self.clock.now(),
+        })
+
+
+# Outbox rows wait in the session and go to the database in one multi-row INSERT when the
+# transaction commits: at peak a batch of 500 events writes 500+ rows, and building an ORM object
+# and flushing it for each one was a fifth of a service's time. A savepoint rolled back drops
+# the rows added since it began, so the outbox always matches what the transaction keeps.
+_PENDING = "outbox.pending"
+_SAVEPOINT_MARKS = "outbox.savepoint_marks"
+
+
+def pending_outbox(session: Session) -> list[dict[str, Any]]:
+    return session.info.setdefault(_PENDING, [])
+
+
+@sa_event.listens_for(Session, "after_transaction_create")
+def _mark_savepoint(session: Session, transaction: Any) -> None:
+    if transaction.nested:
+        session.info.setdefault(_SAVEPOINT_MARKS, {})[id(transaction)] = len(pending_outbox(session))
+
+
+@sa_event.listens_for(Session, "after_soft_rollback")
+def _drop_rolled_back_rows(session: Session, previous_transaction: Any) -> None:
+    mark = session.info.get(_SAVEPOINT_MARKS, {}).pop(id(previous_transaction), None)
+    if previous_transaction.nested:
+        if mark is not None:
+            del pending_outbox(session)[mark:]
+    elif previous_transaction.parent is None:
+        session.info.pop(_PENDING, None)
+        session.info.pop(_SAVEPOINT_MARKS, None)
+
+
+@sa_event.listens_for(Session, "before_commit")
+def _insert_pending_rows(session: Session) -> None:
+    if session.in_nested_transaction():
+        return  # a savepoint released: its rows stay pending for the outer commit
+    rows = session.info.pop(_PENDING, None)
+    session.info.pop(_SAVEPOINT_MARKS, None)
+    if rows:
+        session.execute(insert(OutboxMessage.__table__), rows)
 
 
 def dead_letter_headers(*, reason: str, topic: str, partition: int, offset: int, consumer: str,
@@ -269,32 +310,28 @@ class OutboxRelay:
                 log.warning("the old outbox producer did not stop cleanly", exc_info=True)
         self._producer = await self._connect()
 
-    def _claim_batch(self) -> list[OutboxMessage]:
+    def _claim_batch(self) -> list[Any]:
+        """Rows (id, topic, key, value, headers_json) this relay now holds for LEASE. Plain
+        columns, not ORM objects: the relay handles every event the service writes."""
         now = self._clock_now()
+        table = OutboxMessage.__table__
         with transaction(self._engine) as session:
             query = (
-                select(OutboxMessage)
+                select(table.c.id, table.c.topic, table.c.key, table.c.value, table.c.headers_json)
                 # The IN lets the state index skip the published rows, which are nearly all of
                 # the table after a peak; the OR alone made every pass scan all of them.
-                .where(col(OutboxMessage.state).in_(UNPUBLISHED))
-                .where(or_(
-                    OutboxMessage.state == "not_published",
-                    col(OutboxMessage.lease_until) < now,
-                ))
-                .order_by(col(OutboxMessage.id))
+                .where(table.c.state.in_(UNPUBLISHED))
+                .where(or_(table.c.state == "not_published", table.c.lease_until < now))
+                .order_by(table.c.id)
                 .limit(self._batch_size)
                 .with_for_update(skip_locked=True)  # PostgreSQL: two relays never claim the same row
             )
-            rows = list(session.exec(query))
+            rows = list(session.execute(query))
             if rows:
                 session.execute(
-                    update(OutboxMessage)
-                    .where(col(OutboxMessage.id).in_([r.id for r in rows]))
-                    .values(state="in_progress", lease_until=now + LEASE,
-                            attempts=OutboxMessage.attempts + 1)
+                    update(table).where(table.c.id.in_([r.id for r in rows]))
+                    .values(state="in_progress", lease_until=now + LEASE, attempts=table.c.attempts + 1)
                 )
-            for row in rows:
-                session.expunge(row)
             return rows
 
     def _mark(self, done: list[int], failed: list[tuple[int, str]]) -> None:
@@ -447,6 +484,7 @@ class EventConsumer:
 
     def _handle_batch(self, work: list[tuple[int, Record, CloudEvent, Contract, Handler]]) -> dict[int, str]:
         results: dict[int, str] = {}
+        processed: list[dict[str, Any]] = []
         with transaction(self._engine) as session:
             ids = [event.id for _, _, event, _, _ in work]
             seen = set(session.exec(select(InboxEntry.event_id).where(
@@ -461,17 +499,21 @@ class EventConsumer:
                     with session.begin_nested():
                         ctx = HandlerContext(session=session, event=event, outbox=self._outbox, clock=self._clock)
                         handler(ctx, payload)
-                        session.add(InboxEntry(consumer=self._consumer_name, event_id=event.id,
-                                               topic=record.topic, processed_at=self._clock.now()))
                         if ctx.dead_letter_reason is not None:
                             self._add_dead_letter(session, record, ctx.dead_letter_reason)
                         session.flush()  # integrity errors surface here, inside the savepoint
                     results[i] = "dead_lettered" if ctx.dead_letter_reason is not None else "handled"
                     seen.add(event.id)
+                    processed.append({"consumer": self._consumer_name, "event_id": event.id,
+                                      "topic": record.topic, "processed_at": self._clock.now()})
                 except Exception as exc:
                     # Rolled back to the savepoint; the one-by-one path retries or dead-letters it.
                     log.info("event %s set aside from its batch: %r", event.id, exc)
                     results[i] = "retry"
+            if processed:
+                # One multi-row INSERT; another instance that recorded one of these ids first
+                # fails the whole batch, which then goes the one-by-one way (duplicates there).
+                session.execute(insert(InboxEntry.__table__), processed)
         return results
 
     async def _process(self, record: Record, handlers: dict[str, Handler],

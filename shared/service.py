@@ -69,6 +69,9 @@ class ServiceRuntime:
                                       consumer_name=self.name, retries=settings.handler_retries,
                                       wake_relay=self.relay.wake)
         self.subscriptions: list[tuple[TopicSpec, list[str]]] = []
+        # topic name (unprefixed) -> (handlers, on_invalid): what subscribe() wired, so tools can
+        # drive the same handlers without a broker (tools/profile_pipeline.py).
+        self.handlers: dict[str, tuple[dict[str, Handler], InvalidHandler | None]] = {}
         self.broker_connected = False
         self._connect_task: asyncio.Task[None] | None = None
         self.on_start: list[Callable[[], None]] = []
@@ -107,6 +110,7 @@ class ServiceRuntime:
                         "Payload: a CloudEvents 1.0 JSON envelope (see shared/events.py).",
         )(on_batch)
         self.subscriptions.append((spec, sorted(handlers)))
+        self.handlers[spec.name] = (handlers, on_invalid)
 
     def document_publications(self, spec: TopicSpec, types: Iterable[str]) -> None:
         """Declare, for the AsyncAPI document, what this service publishes on `spec`.

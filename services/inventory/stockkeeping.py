@@ -76,14 +76,15 @@ class Stockkeeper:
 
     def reserve_order(self, order: OrderAccepted) -> str:
         """All lines or none (R7). Returns the outcome: reserved, backordered or duplicate."""
-        if self.session.get(InventoryReservation, order.order_id) is not None:
+        if store.is_decided(self.session, order.order_id):
             return "duplicate"  # already decided, or cancelled before it arrived
         needs = needed_per_sku((line.sku, line.quantity) for line in order.lines)
         rows = store.load_skus(self.session, needs)
         ahead = store.protected_ahead(self.session, needs, order.priority_rank)
         decision = decide_reservation(needs, {sku: store.sku_view(row) for sku, row in rows.items()}, ahead)
+        fresh: dict[str, Any] = {}
         if decision.reserve:
-            short = store.try_reserve(self.session, needs)
+            short, fresh = store.try_reserve(self.session, needs)
             if short is not None:  # another transaction took the stock since we read it
                 rows = store.load_skus(self.session, needs)
                 decision = decide_reservation(needs, {s: store.sku_view(r) for s, r in rows.items()}, ahead)
@@ -112,7 +113,7 @@ class Stockkeeper:
         short_skus = {s for s in decision.missing
                       if s in rows and rows[s].mode not in PRESALE_MODES and rows[s].available < needs[s]}
         for sku in sorted(set(needs) & set(rows)):
-            self._react_to_level(sku, sold_out_hint=sku in short_skus)
+            self._react_to_level(sku, sold_out_hint=sku in short_skus, row=fresh.get(sku))
         return reservation.status
 
     def release_order(self, cancellation: OrderCancelled) -> str:
@@ -227,7 +228,7 @@ class Stockkeeper:
         for order_id in plan_fills(waiting, available):
             reservation = self.session.get(InventoryReservation, order_id, populate_existing=True)
             needs = store.needs_of(reservation)
-            if store.try_reserve(self.session, needs) is not None:
+            if store.try_reserve(self.session, needs)[0] is not None:
                 break  # figures moved under us; the rest waits for the next change, still in rank
             store.remove_from_queue(self.session, order_id)
             reservation.status, reservation.updated_at = "reserved", self.now
@@ -316,8 +317,9 @@ class Stockkeeper:
             lines=lines, region=reservation.region, paid_at=reservation.paid_at, reserved_at=self.now,
         ), key=reservation.order_id)
 
-    def _react_to_level(self, sku: str, *, sold_out_hint: bool) -> None:
-        row = store.require_sku(self.session, sku)
+    def _react_to_level(self, sku: str, *, sold_out_hint: bool, row: Any = None) -> None:
+        """`row`: the sku as this transaction's own UPDATE returned it, else it is read afresh."""
+        row = row if row is not None else store.require_sku(self.session, sku)
         state = store.sku_state(row)
         for signal in stock_signals(state, self.now, self.policy, sold_out=sold_out_hint or row.available == 0):
             if isinstance(signal, RequestReplenishment):

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import text
+from sqlalchemy import bindparam, text
 from sqlmodel import Session, col, delete, select
 
 from services.orders.domain import (
@@ -121,13 +121,22 @@ def place_order(session: Session, order: OrderPlaced, policy: OrderPolicy, *, no
     return IntakeResult("accepted")
 
 
+# Built once: two lookups every accepted order makes; a statement built per call (and an ORM
+# load for check_resend) cost a third of the intake's time at peak. Plain SELECTs, so they do not
+# flush; place_order flushes its rows itself, and a savepoint's release flushes parked rows.
+_ACCEPTED_CONTENT = select(OrderRecord.__table__.c.content_json).where(
+    OrderRecord.__table__.c.order_id == bindparam("oid"))
+_ANY_PARKED = select(OrderParkedEvent.__table__.c.id).where(
+    OrderParkedEvent.__table__.c.order_id == bindparam("oid")).limit(1)
+
+
 def check_resend(session: Session, order: OrderPlaced, *, now: datetime, origin: Origin) -> IntakeResult | None:
     """None when the order id is new. A re-send with the same content is a harmless duplicate; with
     different content it is a conflict, recorded for operators, and the accepted order stands (R3)."""
-    existing = session.get(OrderRecord, order.order_id)
+    existing = session.execute(_ACCEPTED_CONTENT, {"oid": order.order_id}).scalar_one_or_none()
     if existing is None:
         return None
-    changes = content_differences(json.loads(existing.content_json), order_content(order))
+    changes = content_differences(json.loads(existing), order_content(order))
     if not changes:
         return IntakeResult("duplicate")
     reason = (f"conflict: order {order.order_id} was already accepted with different content "
@@ -220,6 +229,8 @@ def _park(session: Session, order_id: str, event_type: str, payload: Contract, *
 
 def _apply_parked(session: Session, order_id: str, *, now: datetime, publish: Publish) -> None:
     """Apply, in the order they happened, the events that arrived before their order."""
+    if session.execute(_ANY_PARKED, {"oid": order_id}).first() is None:
+        return  # the usual case, answered without loading rows
     parked = session.exec(select(OrderParkedEvent).where(OrderParkedEvent.order_id == order_id)
                           .order_by(col(OrderParkedEvent.occurred_at), col(OrderParkedEvent.id))).all()
     for row in parked:

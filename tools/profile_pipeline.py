@@ -1,0 +1,128 @@
+"""Where does a service's time go? Drives orders -> inventory -> logistics in one process, without
+a broker: each service's own handlers (the ones `subscribe()` wired) on its own SQLite file, fed
+in consumer-sized batches with the events the previous service wrote to its outbox.
+
+    python -m tools.profile_pipeline --orders 5000 --batch 500
+    python -m tools.profile_pipeline --orders 5000 --profile inventory   # cProfile of one stage
+
+It prints each stage's events/s: the CPU cost of the service's own work (decode, handler,
+database, outbox), i.e. the most that service can do on one core whatever Kafka allows.
+`make bench` measures the real thing end to end.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import cProfile
+import importlib
+import os
+import pstats
+import tempfile
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import anyio.to_thread
+from sqlmodel import Session, col, select
+
+from shared.messaging import OutboxMessage, Record
+from shared.service import ServiceRuntime
+from shared.settings import KafkaSettings
+from tools.bench import SKUS, order_event, write_catalog
+
+SETTINGS_CLASS = {"orders": "OrdersSettings", "inventory": "InventorySettings", "logistics": "LogisticsSettings"}
+
+
+def build_runtime(name: str, directory: Path, extra_env: dict[str, str]) -> ServiceRuntime:
+    prefix = name.upper()
+    os.environ[f"{prefix}_DATABASE_URL"] = f"sqlite:///{directory / name}.sqlite"
+    os.environ[f"{prefix}_RELAY_ENABLED"] = "false"
+    os.environ[f"{prefix}_LOG_LEVEL"] = "WARNING"
+    os.environ.update(extra_env)
+    settings = getattr(importlib.import_module(f"services.{name}.settings"), SETTINGS_CLASS[name])()
+    app = importlib.import_module(f"services.{name}.app").build_app(settings, KafkaSettings(topic_prefix=""))
+    runtime: ServiceRuntime = app.state.runtime
+    runtime.migrate()
+    for hook in runtime.on_start:
+        hook()
+    return runtime
+
+
+def outbox_records(runtime: ServiceRuntime, topic: str) -> list[Record]:
+    """What the service would have published on `topic`, as the next service's consumer sees it."""
+    with Session(runtime.engine) as session:
+        rows = session.exec(select(OutboxMessage).where(OutboxMessage.topic == topic)
+                            .order_by(col(OutboxMessage.id))).all()
+    return [Record(topic=topic, partition=0, offset=n, key=(r.key or "").encode(), value=r.value)
+            for n, r in enumerate(rows)]
+
+
+async def feed(runtime: ServiceRuntime, topic: str, records: list[Record], batch: int) -> float:
+    handlers, on_invalid = runtime.handlers[topic]
+    started = time.perf_counter()
+    for i in range(0, len(records), batch):
+        outcomes = await runtime.consumer.process_batch(records[i:i + batch], handlers, on_invalid)
+        unexpected = [o for o in outcomes if o not in ("handled", "ignored")]
+        if unexpected:
+            raise SystemExit(f"{runtime.name}: unexpected outcomes {sorted(set(unexpected))}")
+    return time.perf_counter() - started
+
+
+def stage(name: str, runtime: ServiceRuntime, topic: str, records: list[Record], batch: int,
+          profile: bool) -> None:
+    profiler = cProfile.Profile() if profile else None
+    if profiler:
+        # cProfile sees one thread: run the handlers' worker-thread calls inline while profiling.
+        original = anyio.to_thread.run_sync
+
+        async def inline(function, *args, **_kwargs):  # type: ignore[no-untyped-def]
+            return function(*args)
+
+        anyio.to_thread.run_sync = inline
+        profiler.enable()
+    try:
+        seconds = asyncio.run(feed(runtime, topic, records, batch))
+    finally:
+        if profiler:
+            profiler.disable()
+            anyio.to_thread.run_sync = original
+    print(f"{name:<10} {len(records):>7} events in {seconds:6.2f} s = {len(records) / seconds:7.0f} events/s")
+    if profiler:
+        stats = pstats.Stats(profiler).strip_dirs()
+        stats.sort_stats("tottime").print_stats(25)
+        stats.sort_stats("cumulative").print_stats(40)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m tools.profile_pipeline")
+    parser.add_argument("--orders", type=int, default=5000)
+    parser.add_argument("--batch", type=int, default=500, help="records per consumer batch")
+    parser.add_argument("--profile", choices=["orders", "inventory", "logistics"])
+    args = parser.parse_args(argv)
+
+    with tempfile.TemporaryDirectory(prefix="profile-pipeline-") as tmp:
+        directory = Path(tmp)
+        catalog = directory / "catalog.csv"
+        write_catalog(catalog, units_per_sku=args.orders // len(SKUS) + 10)
+        paid = datetime(2026, 11, 11, tzinfo=UTC)
+        placed = [Record(topic="platform.orders", partition=0, offset=n, key=f"P{n:07d}".encode(),
+                         value=order_event(f"P{n:07d}", SKUS[n % len(SKUS)],
+                                           (paid + timedelta(milliseconds=n)).isoformat()))
+                  for n in range(args.orders)]
+        orders = build_runtime("orders", directory, {})
+        inventory = build_runtime("inventory", directory, {"INVENTORY_CATALOG_PATH": str(catalog)})
+        logistics = build_runtime("logistics", directory, {})
+
+        stage("orders", orders, "platform.orders", placed, args.batch, args.profile == "orders")
+        accepted = outbox_records(orders, "orders.events")
+        stage("inventory", inventory, "orders.events", accepted, args.batch, args.profile == "inventory")
+        reserved = outbox_records(inventory, "inventory.reservations")
+        stage("logistics", logistics, "inventory.reservations", reserved, args.batch, args.profile == "logistics")
+        for runtime in (orders, inventory, logistics):
+            runtime.engine.dispose()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
