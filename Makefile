@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 PYTEST := $(BIN)/python -m pytest -p no:cacheprovider
 
-.PHONY: install kafka browser run test test-unit test-slow test-faults test-postgres bench demo docs clean
+.PHONY: install kafka browser run test test-unit test-slow test-faults test-postgres bench profile demo docs clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -40,6 +40,11 @@ test-slow: kafka
 # A measurement, not a test: 100,000-order burst, 1,000/s steady for 60 s, broker ceiling.
 bench: kafka
 	$(BIN)/python -m tools.bench --write-docs
+
+# Each service's own handler rate (orders -> inventory -> logistics in one process, no broker);
+# PROFILE=inventory adds a cProfile of that stage.
+profile: install
+	$(BIN)/python -m tools.profile_pipeline --orders 5000 $(if $(PROFILE),--profile $(PROFILE))
 
 # Crash, broker-loss and scale-out runs (tests/faults): each prints what it injected and counted.
 test-faults: kafka

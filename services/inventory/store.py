@@ -44,8 +44,7 @@ def require_sku(session: Session, sku: str) -> InventorySku:
 # The statements of the reservation path, built once: constructing the expression and its cache
 # key on every call was a sixth of the service's time at peak. Values come as bound parameters.
 _SKUS = InventorySku.__table__
-_LOAD_SKUS = (select(InventorySku).where(col(InventorySku.sku).in_(bindparam("skus", expanding=True)))
-              .execution_options(populate_existing=True))
+_LOAD_SKUS = select(*_SKUS.c).where(_SKUS.c.sku.in_(bindparam("skus", expanding=True)))
 _RESERVE = (update(_SKUS)
             .where(_SKUS.c.sku == bindparam("sku_id"), _SKUS.c.available >= bindparam("units"))
             .values(available=_SKUS.c.available - bindparam("units"),
@@ -57,11 +56,13 @@ _AHEAD = (select(_LINES.c.sku, func.sum(_LINES.c.quantity))
           .group_by(_LINES.c.sku))
 
 
-def load_skus(session: Session, skus: Iterable[str]) -> dict[str, InventorySku]:
+def load_skus(session: Session, skus: Iterable[str]) -> dict[str, Any]:
+    """The skus' current rows, read-only (plain rows with the columns' names, not ORM objects:
+    stock figures change only through the UPDATEs below)."""
     wanted = sorted(set(skus))
     if not wanted:
         return {}
-    rows = session.exec(_LOAD_SKUS, params={"skus": wanted}).all()  # type: ignore[call-overload]
+    rows = session.execute(_LOAD_SKUS, {"skus": wanted}).all()
     return {row.sku: row for row in rows}
 
 

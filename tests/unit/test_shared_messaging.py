@@ -92,7 +92,7 @@ def test_known_events_a_service_does_not_handle_are_ignored_not_dead_lettered(co
 
 
 def test_a_batch_commits_good_events_and_sets_a_failing_one_aside_for_retry_and_dead_letter(consumer) -> None:
-    applied = []
+    applied = []  # handler calls, rolled back or not
 
     def handle(ctx, payload):
         if ctx.event.id == "E-bad":
@@ -106,7 +106,53 @@ def test_a_batch_commits_good_events_and_sets_a_failing_one_aside_for_retry_and_
     outcomes = run(consumer.process_batch(records, {"supplier.delivery": handle}))
 
     assert outcomes == ["handled", "dead_lettered", "duplicate", "dead_lettered", "handled"]
-    assert applied == ["E-1", "E-2"]
+    # The optimistic pass (no savepoints) ran E-1, hit E-bad and was rolled back whole; the pass
+    # with a savepoint per event then ran E-1 and E-2. Only what was committed counts: once each.
+    assert applied == ["E-1", "E-1", "E-2"]
     rows = outbox_rows(consumer.engine)
     assert sorted(r.value for r in rows if r.topic == "effects") == [b"E-1", b"E-2"]
     assert sorted(json.loads(r.headers_json)["dlq.source.offset"] for r in rows if r.topic.endswith(".dlq")) == ["2", "4"]
+
+
+def test_a_clean_batch_runs_each_handler_once_and_counts_a_rejection_once(consumer) -> None:
+    calls = []
+
+    def handle(ctx, payload):
+        calls.append(ctx.event.id)
+        ctx.outbox.add_raw(ctx.session, "effects", key=None, value=ctx.event.id.encode())
+        if ctx.event.id == "E-2":
+            ctx.dead_letter("kept, and its original goes to the dead-letter topic")
+
+    records = [record(delivery(f"E-{n}"), n) for n in range(1, 4)]
+    outcomes = run(consumer.process_batch(records, {"supplier.delivery": handle}))
+
+    assert outcomes == ["handled", "dead_lettered", "handled"]
+    assert calls == ["E-1", "E-2", "E-3"]  # no second pass: nothing failed
+    rows = outbox_rows(consumer.engine)
+    assert [r.value for r in rows if r.topic == "effects"] == [b"E-1", b"E-2", b"E-3"]
+    assert [json.loads(r.headers_json)["dlq.source.offset"] for r in rows if r.topic.endswith(".dlq")] == ["2"]
+
+
+def test_outbox_rows_follow_their_transaction_and_savepoints(consumer) -> None:
+    """Rows wait in the session until commit; a rolled-back savepoint drops the rows added inside
+    it, a released one keeps them, and a rolled-back transaction writes none."""
+    from shared.db import transaction
+
+    outbox = Outbox(source="tests", topic_prefix="", clock=SettableClock(datetime(2026, 11, 11, tzinfo=UTC)))
+    with transaction(consumer.engine) as session:
+        outbox.add_raw(session, "t", key="k", value=b"before")
+        with pytest.raises(RuntimeError):
+            with session.begin_nested():
+                outbox.add_raw(session, "t", key="k", value=b"inside a failed savepoint")
+                raise RuntimeError("undo")
+        with session.begin_nested():
+            outbox.add_raw(session, "t", key="k", value=b"inside a released savepoint")
+        outbox.add_raw(session, "t", key="k", value=b"after")
+    with pytest.raises(RuntimeError):
+        with transaction(consumer.engine) as session:
+            outbox.add_raw(session, "t", key="k", value=b"rolled back with everything")
+            raise RuntimeError("abort")
+
+    rows = outbox_rows(consumer.engine)
+    assert [r.value for r in rows] == [b"before", b"inside a released savepoint", b"after"]
+    assert {(r.state, r.attempts) for r in rows} == {("not_published", 0)}
