@@ -393,9 +393,10 @@ def summary(report: dict) -> str:
     b = report["burst"]
     s = report.get("steady", {})
     p99 = s.get("to_stock_reserved_ms", {}).get("p99")
+    steady = f"steady {s['rate_per_s']}/s p99 paid->reserved {p99} ms; " if s else "steady skipped; "
     return (f"burst {b['orders']} orders: {b.get('end_to_end_orders_per_s')} orders/s end to end "
             f"({b.get('all_queued_s')} s), broker ceiling {report['ceiling']['round_trip_msgs_per_s']} msgs/s; "
-            f"steady {s.get('rate_per_s')}/s p99 paid->reserved {p99} ms; "
+            f"{steady}"
             f"lost {report['verdict']['lost']}, duplicated {report['verdict']['duplicated_events']}, "
             f"oversold {len(report['verdict']['oversold_skus'])}")
 
