@@ -28,7 +28,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
-from kafka import KafkaConsumer, KafkaProducer
+from kafka import KafkaConsumer, KafkaProducer, TopicPartition
+from kafka.admin import KafkaAdminClient
 
 from deploy import localkafka
 from shared.settings import REPO_ROOT
@@ -206,7 +207,37 @@ def _rate(n: int, seconds: float | None) -> int | None:
     return round(n / seconds) if seconds else None
 
 
+def consumer_lag(admin: KafkaAdminClient, consumer: KafkaConsumer, prefix: str) -> int:
+    """Messages this run's consumer groups have not committed yet, over all their topics.
+    Groups are named <prefix><service>.<topic> (shared/service.py)."""
+    total = 0
+    for group in sorted(g["group_id"] for g in admin.list_groups() if g["group_id"].startswith(prefix)):
+        topic = prefix + group[len(prefix):].split(".", 1)[1]
+        partitions = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or ()]
+        committed = admin.list_group_offsets({group: None})[group]
+        for tp, end in consumer.end_offsets(partitions).items():
+            total += end - (committed[tp].offset if tp in committed else 0)
+    return total
+
+
+def wait_for_idle(bootstrap: str, prefix: str, timeout_s: float) -> float | None:
+    """Seconds until every service has consumed everything, e.g. the lifecycle events the burst
+    left to the orders service; None if that did not happen within `timeout_s`. Steady latency
+    is measured from an idle system, not on top of the burst's tail."""
+    admin = KafkaAdminClient(bootstrap_servers=bootstrap)
+    consumer = KafkaConsumer(bootstrap_servers=bootstrap)
+    started = time.time()
+    try:
+        idle = wait_until(lambda: consumer_lag(admin, consumer, prefix) == 0, timeout_s=timeout_s, poll_s=1.0)
+        return round(time.time() - started, 1) if idle else None
+    finally:
+        consumer.close()
+        admin.close()
+
+
 def steady(args, bootstrap: str, prefix: str, watcher: Watcher, services: dict[str, ServiceProcess]) -> dict:
+    idle_after_s = wait_for_idle(bootstrap, prefix, timeout_s=args.timeout)
+    print(f"  steady: every consumer group caught up {idle_after_s} s after the burst", file=sys.stderr)
     total = args.rate * args.steady_seconds
     watcher.reset(total)
     producer = KafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=1)
@@ -238,6 +269,7 @@ def steady(args, bootstrap: str, prefix: str, watcher: Watcher, services: dict[s
     created = shipments(services["logistics"], list(sent_at))
     shipment_lat = [(created[o].timestamp() - t) * 1000 for o, t in sent_at.items() if o in created]
     return {
+        "waited_for_idle_s": idle_after_s,
         "rate_per_s": args.rate, "seconds": args.steady_seconds, "sent": i, "send_s": round(send_s, 1),
         "reserved": len(reserved_lat), "shipments_created": len(shipment_lat),
         "to_stock_reserved_ms": _quantiles(reserved_lat),
