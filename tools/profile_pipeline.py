@@ -1,6 +1,7 @@
-"""Where does a service's time go? Drives orders -> inventory -> logistics in one process, without
-a broker: each service's own handlers (the ones `subscribe()` wired) on its own SQLite file, fed
-in consumer-sized batches with the events the previous service wrote to its outbox.
+"""Where does a service's time go? Drives orders -> inventory -> logistics, and the orders
+service's lifecycle update on stock.reserved, in one process without a broker: each service's
+own handlers (the ones `subscribe()` wired) on its own SQLite file, fed in consumer-sized
+batches with the events the previous service wrote to its outbox.
 
     python -m tools.profile_pipeline --orders 5000 --batch 500
     python -m tools.profile_pipeline --orders 5000 --profile inventory   # cProfile of one stage
@@ -98,7 +99,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m tools.profile_pipeline")
     parser.add_argument("--orders", type=int, default=5000)
     parser.add_argument("--batch", type=int, default=500, help="records per consumer batch")
-    parser.add_argument("--profile", choices=["orders", "inventory", "logistics"])
+    parser.add_argument("--profile", choices=["orders", "inventory", "logistics", "lifecycle"],
+                        help="lifecycle: the orders service applying stock.reserved")
     args = parser.parse_args(argv)
 
     with tempfile.TemporaryDirectory(prefix="profile-pipeline-") as tmp:
@@ -119,6 +121,8 @@ def main(argv: list[str] | None = None) -> int:
         stage("inventory", inventory, "orders.events", accepted, args.batch, args.profile == "inventory")
         reserved = outbox_records(inventory, "inventory.reservations")
         stage("logistics", logistics, "inventory.reservations", reserved, args.batch, args.profile == "logistics")
+        # The orders service also keeps each order's lifecycle: stock.reserved moves it on.
+        stage("lifecycle", orders, "inventory.reservations", reserved, args.batch, args.profile == "lifecycle")
         for runtime in (orders, inventory, logistics):
             runtime.engine.dispose()
     return 0
