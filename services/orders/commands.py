@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import bindparam, text
+from sqlalchemy import bindparam, insert, text, update
 from sqlmodel import Session, col, delete, select
 
 from services.orders.domain import (
@@ -130,6 +130,13 @@ _ANY_PARKED = select(OrderParkedEvent.__table__.c.id).where(
     OrderParkedEvent.__table__.c.order_id == bindparam("oid")).limit(1)
 
 
+_RECORDS = OrderRecord.__table__
+_LOCKED_STATUS = select(_RECORDS.c.status).where(_RECORDS.c.order_id == bindparam("oid")).with_for_update()
+_MOVE_ON = (update(_RECORDS).where(_RECORDS.c.order_id == bindparam("oid"))
+            .values(status=bindparam("new_status"), status_changed_at=bindparam("changed_at")))
+_ADD_STEP = insert(OrderStep.__table__)
+
+
 def check_resend(session: Session, order: OrderPlaced, *, now: datetime, origin: Origin) -> IntakeResult | None:
     """None when the order id is new. A re-send with the same content is a harmless duplicate; with
     different content it is a conflict, recorded for operators, and the accepted order stands (R3)."""
@@ -161,36 +168,39 @@ def apply_lifecycle_event(session: Session, event_type: str, payload: Contract, 
                           publish: Publish, origin: Origin) -> str:
     """Returns the outcome: advanced, late, noted, refused, or parked (order not accepted yet)."""
     order_id = payload.order_id  # type: ignore[attr-defined]
-    record = _lock_order(session, order_id)
-    if record is None:
+    status = session.execute(_LOCKED_STATUS, {"oid": order_id}).scalar_one_or_none()
+    if status is None:
         serialise_per_order(session, order_id)
         record = _lock_order(session, order_id)
-    if record is None:
-        _park(session, order_id, event_type, payload, now=now, origin=origin)
-        return "parked"
+        if record is None:
+            _park(session, order_id, event_type, payload, now=now, origin=origin)
+            return "parked"
+        status = record.status
     # Normally empty; catches a row parked while its order was being accepted (PostgreSQL).
-    _apply_parked(session, order_id, now=now, publish=publish)
-    return _apply_to(session, record, event_type, payload, now=now, origin=origin)
+    if _apply_parked(session, order_id, now=now, publish=publish):
+        status = session.execute(_LOCKED_STATUS, {"oid": order_id}).scalar_one()
+    return _apply_to(session, order_id, status, event_type, payload, now=now, origin=origin)
 
 
-def _apply_to(session: Session, record: OrderRecord, event_type: str, payload: Contract, *,
+def _apply_to(session: Session, order_id: str, status: str, event_type: str, payload: Contract, *,
               now: datetime, origin: Origin) -> str:
+    """One timeline row, and the new state when the event moves the order on. Plain statements:
+    every order passes here several times at peak (the ORM object round trip was most of the
+    lifecycle's time); `_lock_order` re-reads the row, so an ORM copy is never stale."""
     replacement = bool(getattr(payload, "replacement_for_case", None))
-    transition = apply_event(record.status, event_type, replacement=replacement)
+    transition = apply_event(status, event_type, replacement=replacement)
     at = getattr(payload, OCCURRED_AT_FIELD[event_type])
     step = TARGET.get(event_type, event_type.replace(".", "_"))
     if replacement:
         step = "replacement_shipped"
     note = "; ".join(p for p in (describe(event_type, payload), transition.reason) if p)
-    session.add(OrderStep(order_id=record.order_id, status=step, outcome=transition.outcome, at=at,
-                          recorded_at=now, event_type=event_type, event_id=origin.event_id, actor=origin.actor, note=note))
+    session.execute(_ADD_STEP, {"order_id": order_id, "status": step, "outcome": transition.outcome, "at": at,
+                                "recorded_at": now, "event_type": event_type, "event_id": origin.event_id,
+                                "actor": origin.actor, "note": note})
     if transition.outcome == "advanced":
-        record.status = transition.state
-        record.status_changed_at = now
-        session.add(record)
+        session.execute(_MOVE_ON, {"oid": order_id, "new_status": transition.state, "changed_at": now})
     elif transition.outcome == "refused":
-        log.warning("refused %s for order %s (state %s): %s", event_type, record.order_id, record.status,
-                    transition.reason)
+        log.warning("refused %s for order %s (state %s): %s", event_type, order_id, status, transition.reason)
     return transition.outcome
 
 
@@ -227,10 +237,11 @@ def _park(session: Session, order_id: str, event_type: str, payload: Contract, *
     log.info("parked %s for order %s: not accepted yet", event_type, order_id)
 
 
-def _apply_parked(session: Session, order_id: str, *, now: datetime, publish: Publish) -> None:
-    """Apply, in the order they happened, the events that arrived before their order."""
+def _apply_parked(session: Session, order_id: str, *, now: datetime, publish: Publish) -> bool:
+    """Apply, in the order they happened, the events that arrived before their order.
+    Returns whether there were any."""
     if session.execute(_ANY_PARKED, {"oid": order_id}).first() is None:
-        return  # the usual case, answered without loading rows
+        return False  # the usual case, answered without loading rows
     parked = session.exec(select(OrderParkedEvent).where(OrderParkedEvent.order_id == order_id)
                           .order_by(col(OrderParkedEvent.occurred_at), col(OrderParkedEvent.id))).all()
     for row in parked:
@@ -241,9 +252,10 @@ def _apply_parked(session: Session, order_id: str, *, now: datetime, publish: Pu
         else:
             record = _lock_order(session, order_id)
             assert record is not None
-            _apply_to(session, record, row.event_type, payload, now=now, origin=origin)
+            _apply_to(session, order_id, record.status, row.event_type, payload, now=now, origin=origin)
     if parked:
         session.exec(delete(OrderParkedEvent).where(OrderParkedEvent.order_id == order_id))  # type: ignore[call-overload]
+    return bool(parked)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -305,8 +317,9 @@ def serialise_per_order(session: Session, order_id: str) -> None:
 
 
 def _lock_order(session: Session, order_id: str) -> OrderRecord | None:
-    # FOR UPDATE on PostgreSQL; SQLite's BEGIN IMMEDIATE already serialises writers.
-    return session.get(OrderRecord, order_id, with_for_update=True)
+    # FOR UPDATE on PostgreSQL; SQLite's BEGIN IMMEDIATE already serialises writers. Fresh from
+    # the database: _apply_to changes the row with plain statements.
+    return session.get(OrderRecord, order_id, with_for_update=True, populate_existing=True)
 
 
 def _canonical_json(content: dict) -> str:
