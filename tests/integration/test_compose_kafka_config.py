@@ -318,6 +318,21 @@ def _settings(env: dict[str, str]):
                 os.environ[k] = v
 
 
+def _once_the_acls_arrived(action, timeout_s: float = 30.0) -> None:
+    """`kafka-setup` has just written the ACLs; each broker learns them from the metadata log a
+    moment later, and until then an idempotent producer's InitProducerId is refused with
+    ClusterAuthorizationFailed on the broker that had not caught up (seen once in CI). The
+    services' relays retry the same way; ACLs that never arrive still fail here after 30 s."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            return action()
+        except Exception as exc:
+            if "AuthorizationFailed" not in repr(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.5)
+
+
 def test_a_service_with_its_compose_environment_produces_and_consumes(compose_kafka, kafka_setup):
     from aiokafka import AIOKafkaProducer
     from kafka import KafkaConsumer, KafkaProducer
@@ -331,12 +346,13 @@ def test_a_service_with_its_compose_environment_produces_and_consumes(compose_ka
     topic = PLATFORM_ORDERS.name  # orders may write it (POST /orders) and read it
     marker = uuid.uuid4().hex.encode()
 
-    producer = KafkaProducer(bootstrap_servers=kafka.bootstrap_servers, acks="all",
-                             **kafka_python_kwargs(kafka))
-    try:
-        producer.send(topic, key=b"compose-check", value=marker).get(timeout=30)
-    finally:
-        producer.close()
+    def send() -> None:
+        producer = KafkaProducer(bootstrap_servers=kafka.bootstrap_servers, acks="all",
+                                 **kafka_python_kwargs(kafka))
+        try:
+            producer.send(topic, key=b"compose-check", value=marker).get(timeout=30)
+        finally:
+            producer.close()
 
     async def relay_send() -> None:  # the outbox relay's client
         aio = AIOKafkaProducer(bootstrap_servers=kafka.bootstrap_servers, acks="all",
@@ -347,7 +363,8 @@ def test_a_service_with_its_compose_environment_produces_and_consumes(compose_ka
         finally:
             await aio.stop()
 
-    asyncio.run(relay_send())
+    _once_the_acls_arrived(send)
+    _once_the_acls_arrived(lambda: asyncio.run(relay_send()))
 
     consumer = KafkaConsumer(topic, bootstrap_servers=kafka.bootstrap_servers,
                              group_id=f"orders.compose-check-{uuid.uuid4().hex[:8]}",
