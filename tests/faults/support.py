@@ -24,7 +24,7 @@ from typing import Any
 
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 
-from tests.support.kafka import cloud_event
+from tests.support.kafka import Message, cloud_event
 from tests.support.services import ServiceProcess
 from tests.support.world import World
 
@@ -188,20 +188,6 @@ def consumed_total(service: ServiceProcess) -> float:
     return sum(float(v) for v in re.findall(r"^events_consumed_total\{[^}]*\} (\S+)$", text, re.MULTILINE))
 
 
-@dataclass
-class Message:
-    topic: str
-    partition: int
-    offset: int
-    key: str | None
-    value: bytes
-    headers: dict[str, str]
-
-    @property
-    def event(self) -> dict[str, Any]:
-        return json.loads(self.value)
-
-
 def read_to_end(bootstrap: str, topics: list[str], timeout_s: float = 60.0) -> dict[str, list[Message]]:
     """Everything on `topics` up to their current end offsets (no consumer group)."""
     consumer = KafkaConsumer(bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False,
@@ -293,7 +279,7 @@ class Audit:
         copies = Counter()
         rejected = 0
         for m in got["orders.events"]:
-            event = m.event
+            event = m.json
             if event["type"] == "order.accepted":
                 accepted_ids[event["data"]["order_id"]].add(event["id"])
                 copies["order.accepted"] += 1
@@ -359,7 +345,7 @@ class Audit:
         decisions: dict[str, set[tuple[str, str]]] = defaultdict(set)
         messages = 0
         for m in reservations:
-            event = m.event
+            event = m.json
             if event["type"] in ("stock.reserved", "stock.backordered"):
                 decisions[event["data"]["order_id"]].add((event["type"], event["id"]))
                 messages += 1
