@@ -32,12 +32,12 @@ import anyio
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import InvalidProducerEpoch, OutOfOrderSequenceNumber, ProducerFenced, UnknownProducerId
 from sqlalchemy import Column, Engine, LargeBinary, Text, func, insert, or_, update
-from sqlalchemy import event as sa_event
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Field, Session, SQLModel, col, select
 
 from shared.clock import Clock
 from shared.db import transaction
+from shared.deferred import defer_insert
 from shared.events import (
     EVENT_MODELS,
     CloudEvent,
@@ -116,50 +116,12 @@ class Outbox:
 
     def add_raw(self, session: Session, topic: str, *, key: str | None, value: bytes,
                 headers: dict[str, str] | None = None, event_id: str | None = None) -> None:
-        pending_outbox(session).append({
+        # Written at commit with the transaction's other append-only rows (shared/deferred.py).
+        defer_insert(session, OutboxMessage.__table__, {
             "event_id": event_id or str(uuid.uuid4()), "topic": topic, "key": key, "value": value,
             "headers_json": json.dumps(headers or {}), "state": "not_published", "attempts": 0,
             "created_at": self.clock.now(),
         })
-
-
-# Outbox rows wait in the session and go to the database in one multi-row INSERT when the
-# transaction commits: at peak a batch of 500 events writes 500+ rows, and building an ORM object
-# and flushing it for each one was a fifth of a service's time. A savepoint rolled back drops
-# the rows added since it began, so the outbox always matches what the transaction keeps.
-_PENDING = "outbox.pending"
-_SAVEPOINT_MARKS = "outbox.savepoint_marks"
-
-
-def pending_outbox(session: Session) -> list[dict[str, Any]]:
-    return session.info.setdefault(_PENDING, [])
-
-
-@sa_event.listens_for(Session, "after_transaction_create")
-def _mark_savepoint(session: Session, transaction: Any) -> None:
-    if transaction.nested:
-        session.info.setdefault(_SAVEPOINT_MARKS, {})[id(transaction)] = len(pending_outbox(session))
-
-
-@sa_event.listens_for(Session, "after_soft_rollback")
-def _drop_rolled_back_rows(session: Session, previous_transaction: Any) -> None:
-    mark = session.info.get(_SAVEPOINT_MARKS, {}).pop(id(previous_transaction), None)
-    if previous_transaction.nested:
-        if mark is not None:
-            del pending_outbox(session)[mark:]
-    elif previous_transaction.parent is None:
-        session.info.pop(_PENDING, None)
-        session.info.pop(_SAVEPOINT_MARKS, None)
-
-
-@sa_event.listens_for(Session, "before_commit")
-def _insert_pending_rows(session: Session) -> None:
-    if session.in_nested_transaction():
-        return  # a savepoint released: its rows stay pending for the outer commit
-    rows = session.info.pop(_PENDING, None)
-    session.info.pop(_SAVEPOINT_MARKS, None)
-    if rows:
-        session.execute(insert(OutboxMessage.__table__), rows)
 
 
 def dead_letter_headers(*, reason: str, topic: str, partition: int, offset: int, consumer: str,

@@ -34,7 +34,7 @@ from kafka.admin import KafkaAdminClient
 from deploy import localkafka
 from shared.settings import REPO_ROOT
 from shared.topics import create_topics
-from tools.processes import ServiceProcess
+from tools.processes import ServiceProcess, process_cpu_seconds
 
 BENCH_DIR = REPO_ROOT / "var" / "bench"
 SKUS = [f"SKU-B{i:03d}" for i in range(40)]
@@ -158,7 +158,23 @@ def percentile(values: list[float], p: float) -> float | None:
     return ordered[k]
 
 
-def burst(args, bootstrap: str, prefix: str, watcher: Watcher, services: dict[str, ServiceProcess]) -> dict:
+def cpu_snapshot(services: dict[str, ServiceProcess], broker_pid: int | None) -> dict[str, float | None]:
+    """CPU seconds used so far by each service, the broker (when the bench started it) and the
+    bench itself (its producer and the watcher thread): where a run's cores went."""
+    return {**{name: s.cpu_seconds() for name, s in services.items()},
+            "broker": process_cpu_seconds(broker_pid) if broker_pid else None,
+            "bench (producer and watcher)": time.process_time()}
+
+
+def cpu_used(before: dict[str, float | None], after: dict[str, float | None], orders: int) -> dict:
+    used = {name: round(after[name] - start, 1) for name, start in before.items()
+            if start is not None and after.get(name) is not None}
+    return {"seconds": used, "total_s": round(sum(used.values()), 1),
+            "ms_per_order": round(1000 * sum(used.values()) / orders, 2)}
+
+
+def burst(args, bootstrap: str, prefix: str, watcher: Watcher, services: dict[str, ServiceProcess],
+          broker_pid: int | None = None) -> dict:
     n = args.orders
     paid_at = datetime.now(UTC).isoformat()
     orders = [(f"B{i:07d}", order_event(f"B{i:07d}", SKUS[i % len(SKUS)], paid_at)) for i in range(n)]
@@ -166,6 +182,7 @@ def burst(args, bootstrap: str, prefix: str, watcher: Watcher, services: dict[st
     before = shipment_count(services["logistics"])
     producer = KafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=5, batch_size=512 * 1024,
                              compression_type=None, max_request_size=8 * 1024 * 1024)
+    cpu_before = cpu_snapshot(services, broker_pid)
     started = time.time()
     publish_s = publish(producer, prefix + "platform.orders", orders)
     producer.close()
@@ -175,6 +192,7 @@ def burst(args, bootstrap: str, prefix: str, watcher: Watcher, services: dict[st
     queued_ok = wait_until(lambda: shipment_count(services["logistics"]) - before >= reserved,
                            timeout_s=args.timeout if finished else 1, poll_s=0.5)
     ended = time.time()
+    cpu = cpu_used(cpu_before, cpu_snapshot(services, broker_pid), n)
     stages = watcher.stages
     result = {
         "orders": n,
@@ -192,6 +210,8 @@ def burst(args, bootstrap: str, prefix: str, watcher: Watcher, services: dict[st
         "queued": shipment_count(services["logistics"]) - before,
         "duplicate_events": {k: v.duplicates for k, v in stages.items()},
         "completed": finished and queued_ok,
+        # The machine's CPU budget is cores x seconds; this is how the run spent it.
+        "cpu": {**cpu, "available_s": round(os.cpu_count() * (ended - started), 1)},
     }
     result["end_to_end_orders_per_s"] = round(n / (ended - started)) if result["completed"] else None
     # Stages run concurrently; each figure is the rate at which all orders had passed that stage.
@@ -390,7 +410,8 @@ def main(argv: list[str] | None = None) -> int:
             services[name].start()
         watcher.start()
         print(f"bench: {args.orders} orders burst on {bootstrap} ({args.partitions} partitions)", file=sys.stderr)
-        report["burst"] = burst(args, bootstrap, prefix, watcher, services)
+        report["burst"] = burst(args, bootstrap, prefix, watcher, services,
+                                broker_pid=cluster.nodes[0].pid if cluster is not None else None)
         print(f"  burst: {json.dumps(report['burst'])}", file=sys.stderr)
         if not args.skip_steady:
             print(f"bench: steady {args.rate}/s for {args.steady_seconds}s", file=sys.stderr)

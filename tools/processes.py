@@ -24,6 +24,16 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def process_cpu_seconds(pid: int | None) -> float | None:
+    """utime + stime of a live process from /proc (Linux); None if it is gone."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return None
+    # After the ")" closing the command name, utime and stime are the 12th and 13th fields.
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 class ServiceProcess:
     """One service instance: its own port, database file and log file."""
 
@@ -110,6 +120,10 @@ class ServiceProcess:
     @property
     def pid(self) -> int | None:
         return self.proc.pid if self.proc is not None else None
+
+    def cpu_seconds(self) -> float | None:
+        """User plus system CPU time the process has used so far (all its threads)."""
+        return process_cpu_seconds(self.pid) if self.proc is not None and self.proc.poll() is None else None
 
     def peak_rss_mib(self) -> float | None:
         """The process's peak resident memory (VmHWM), while it runs."""

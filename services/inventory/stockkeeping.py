@@ -91,16 +91,16 @@ class Stockkeeper:
                 if decision.reserve:
                     decision = decide_reservation(needs, {})  # every line missing: stay safe
 
-        reservation = InventoryReservation(
-            order_id=order.order_id, status="reserved" if decision.reserve else "backordered",
-            order_type=order.order_type, priority_class=order.priority_class,
-            priority_rank=order.priority_rank, region=order.region, paid_at=order.paid_at,
-            lines_json=json.dumps([line.model_dump(mode="json") for line in order.lines]),
-            needs_json=json.dumps(needs), presale=decision.presale, created_at=self.now, updated_at=self.now,
-        )
-        self.session.add(reservation)
+        status = "reserved" if decision.reserve else "backordered"
+        store.add_reservation(self.session, {
+            "order_id": order.order_id, "status": status, "order_type": order.order_type,
+            "priority_class": order.priority_class, "priority_rank": order.priority_rank, "region": order.region,
+            "paid_at": order.paid_at, "lines_json": json.dumps([line.model_dump(mode="json") for line in order.lines]),
+            "needs_json": json.dumps(needs), "presale": decision.presale, "created_at": self.now,
+            "updated_at": self.now,
+        })
         if decision.reserve:
-            self._reserved(reservation, needs)
+            self._reserved(order, list(order.lines), needs)
         else:
             store.add_to_queue(self.session, order.order_id, order.priority_rank, needs)
             self.publish(INVENTORY_RESERVATIONS, "stock.backordered", StockBackordered(
@@ -114,7 +114,7 @@ class Stockkeeper:
                       if s in rows and rows[s].mode not in PRESALE_MODES and rows[s].available < needs[s]}
         for sku in sorted(set(needs) & set(rows)):
             self._react_to_level(sku, sold_out_hint=sku in short_skus, row=fresh.get(sku))
-        return reservation.status
+        return status
 
     def release_order(self, cancellation: OrderCancelled) -> str:
         """Cancellation before dispatch gives reserved stock back (R4); idempotent."""
@@ -232,7 +232,8 @@ class Stockkeeper:
                 break  # figures moved under us; the rest waits for the next change, still in rank
             store.remove_from_queue(self.session, order_id)
             reservation.status, reservation.updated_at = "reserved", self.now
-            self._reserved(reservation, needs)
+            lines = [OrderLine.model_validate(line) for line in json.loads(reservation.lines_json)]
+            self._reserved(reservation, lines, needs)
             filled.append(order_id)
         touched = {sku for order in waiting if order.order_id in filled for sku in order.needs}
         for sku in sorted(touched):
@@ -306,16 +307,18 @@ class Stockkeeper:
 
     # -- reactions --------------------------------------------------------------------------
 
-    def _reserved(self, reservation: InventoryReservation, needs: dict[str, int]) -> None:
+    def _reserved(self, order: OrderAccepted | InventoryReservation, lines: list[OrderLine],
+                  needs: dict[str, int]) -> None:
+        """Ledger lines and stock.reserved for an order whose units were just reserved (`order`:
+        the incoming order, or the waiting one's reservation row: both carry the fields used)."""
         for sku, quantity in sorted(needs.items()):
-            store.record(self.session, sku, "reservation", at=self.now, reference=reservation.order_id,
+            store.record(self.session, sku, "reservation", at=self.now, reference=order.order_id,
                          reserved_delta=quantity)
-        lines = [OrderLine.model_validate(line) for line in json.loads(reservation.lines_json)]
         self.publish(INVENTORY_RESERVATIONS, "stock.reserved", StockReserved(
-            order_id=reservation.order_id, order_type=reservation.order_type,
-            priority_class=reservation.priority_class, priority_rank=reservation.priority_rank,
-            lines=lines, region=reservation.region, paid_at=reservation.paid_at, reserved_at=self.now,
-        ), key=reservation.order_id)
+            order_id=order.order_id, order_type=order.order_type, priority_class=order.priority_class,
+            priority_rank=order.priority_rank, lines=lines, region=order.region, paid_at=order.paid_at,
+            reserved_at=self.now,
+        ), key=order.order_id)
 
     def _react_to_level(self, sku: str, *, sold_out_hint: bool, row: Any = None) -> None:
         """`row`: the sku as this transaction's own UPDATE returned it, else it is read afresh."""

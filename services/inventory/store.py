@@ -9,7 +9,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 from datetime import datetime
 
-from sqlalchemy import bindparam, delete, func, or_, update
+from sqlalchemy import bindparam, delete, func, insert, or_, update
 from sqlmodel import Session, col, select
 
 from services.inventory.domain import Backorder, SkuState, SkuView
@@ -19,6 +19,7 @@ from services.inventory.models import (
     InventoryReservation,
     InventorySku,
 )
+from shared.deferred import defer_insert, pending_rows
 
 NO_SYNC = {"synchronize_session": False}
 
@@ -140,20 +141,26 @@ def change_on_hand(session: Session, sku: str, delta: int) -> None:
         raise ValueError(f"cannot change on-hand stock of {sku} by {delta}: not enough unreserved stock")
 
 
+_LEDGER = InventoryLedgerEntry.__table__
+
+
 def record(session: Session, sku: str, cause: str, *, at: datetime, reference: str = "",
            on_hand_delta: int = 0, reserved_delta: int = 0) -> None:
-    session.add(InventoryLedgerEntry(sku=sku, cause=cause, on_hand_delta=on_hand_delta,
-                                     reserved_delta=reserved_delta, reference=reference, at=at))
+    """A ledger line, written at commit with the transaction's others (one INSERT for a batch)."""
+    defer_insert(session, _LEDGER, {"sku": sku, "cause": cause, "on_hand_delta": on_hand_delta,
+                                    "reserved_delta": reserved_delta, "reference": reference, "at": at})
 
 
 def ledger_totals(session: Session, sku: str) -> tuple[int, int]:
-    """(on hand, reserved) as the ledger explains them."""
+    """(on hand, reserved) as the ledger explains them, this transaction's unwritten lines included."""
     on_hand, reserved = session.exec(
         select(func.coalesce(func.sum(InventoryLedgerEntry.on_hand_delta), 0),
                func.coalesce(func.sum(InventoryLedgerEntry.reserved_delta), 0))
         .where(InventoryLedgerEntry.sku == sku)
     ).one()
-    return int(on_hand), int(reserved)
+    unwritten = [row for row in pending_rows(session, _LEDGER) if row["sku"] == sku]
+    return (int(on_hand) + sum(row["on_hand_delta"] for row in unwritten),
+            int(reserved) + sum(row["reserved_delta"] for row in unwritten))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -225,9 +232,19 @@ def is_decided(session: Session, order_id: str) -> bool:
     return session.execute(_DECIDED, {"oid": order_id}).first() is not None
 
 
+_ADD_RESERVATION = insert(InventoryReservation.__table__)
+_ADD_BACKORDER_LINES = insert(_LINES)
+
+
+def add_reservation(session: Session, row: dict[str, Any]) -> None:
+    """A plain INSERT, at once: later events of the same batch look the order up."""
+    session.execute(_ADD_RESERVATION, row)
+
+
 def add_to_queue(session: Session, order_id: str, rank: str, needs: Mapping[str, int]) -> None:
-    for sku, quantity in needs.items():
-        session.add(InventoryBackorderLine(order_id=order_id, sku=sku, quantity=quantity, priority_rank=rank))
+    """At once, with plain INSERTs: the next order's `protected_ahead` must count these lines."""
+    session.execute(_ADD_BACKORDER_LINES, [{"order_id": order_id, "sku": sku, "quantity": quantity,
+                                            "priority_rank": rank} for sku, quantity in needs.items()])
 
 
 def remove_from_queue(session: Session, order_id: str) -> None:

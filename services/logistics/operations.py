@@ -11,7 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import bindparam
+from sqlalchemy import bindparam, insert
 from sqlmodel import Session, select
 
 from services.logistics import store
@@ -68,38 +68,42 @@ def lines_of(shipment: Shipment) -> list[dict]:
 
 
 # Built once, plain SELECTs: every reserved order asks both; ORM loads and statements built per
-# call were half of open_shipment's time at peak. (A savepoint's release has flushed the
-# shipments earlier events of the same batch added.)
+# call were half of open_shipment's time at peak. Shipments are plain INSERTs, so a later event
+# of the same batch sees them.
 _SHIPMENT_EXISTS = select(Shipment.__table__.c.shipment_id).where(
     Shipment.__table__.c.shipment_id == bindparam("sid"))
+_ADD_SHIPMENT = insert(Shipment.__table__)
 _WITHDRAWAL = select(OrderWithdrawal.__table__.c.cancelled_at, OrderWithdrawal.__table__.c.reason).where(
     OrderWithdrawal.__table__.c.order_id == bindparam("oid"))
 
 
 def open_shipment(session: Session, *, shipment_id: str, order_id: str, order_type: str, priority_class: str,
                   priority_rank: str, lines: list[OrderLine], region: str, paid_at: datetime, now: datetime,
-                  replacement_for_case: str | None = None) -> Shipment | None:
+                  replacement_for_case: str | None = None) -> str | None:
     """Queue a shipment; a second request for the same shipment id changes nothing. A
-    shipment for an order already cancelled is recorded as withdrawn, never queued."""
+    shipment for an order already cancelled is recorded as withdrawn, never queued. Returns
+    the new shipment's status, or None when it existed already."""
     if session.execute(_SHIPMENT_EXISTS, {"sid": shipment_id}).first() is not None:
         return None
     deadline_24h, deadline_48h = deadlines(paid_at)
     shape = parcel_of(region, ((line.quantity, line.weight_kg, line.volume_l) for line in lines))
-    shipment = Shipment(
-        shipment_id=shipment_id, order_id=order_id, replacement_for_case=replacement_for_case,
-        order_type=order_type, priority_class=priority_class, class_order=class_order(priority_class),
-        priority_rank=priority_rank, region=region,
-        lines_json=json.dumps([line.model_dump(mode="json") for line in lines]),
-        weight_kg=shape.weight_kg, volume_l=shape.volume_l, paid_at=paid_at, deadline_24h=deadline_24h,
-        deadline_48h=deadline_48h, created_at=now, status=QUEUED,
-    )
+    row: dict[str, object] = {
+        "shipment_id": shipment_id, "order_id": order_id, "replacement_for_case": replacement_for_case,
+        "order_type": order_type, "priority_class": priority_class, "class_order": class_order(priority_class),
+        "priority_rank": priority_rank, "region": region,
+        "lines_json": json.dumps([line.model_dump(mode="json") for line in lines]),
+        "weight_kg": shape.weight_kg, "volume_l": shape.volume_l, "paid_at": paid_at, "deadline_24h": deadline_24h,
+        "deadline_48h": deadline_48h, "created_at": now, "status": QUEUED,
+    }
     withdrawal = session.execute(_WITHDRAWAL, {"oid": order_id}).first()
     if withdrawal is not None and replacement_for_case is None:
-        shipment.status = WITHDRAWN
-        shipment.withdrawn_at = withdrawal.cancelled_at
-        shipment.withdraw_reason = f"order cancelled before the reservation arrived: {withdrawal.reason}".strip(": ")
-    session.add(shipment)
-    return shipment
+        row["status"] = WITHDRAWN
+        row["withdrawn_at"] = withdrawal.cancelled_at
+        row["withdraw_reason"] = f"order cancelled before the reservation arrived: {withdrawal.reason}".strip(": ")
+    # A plain INSERT at once (the next event may look the shipment up): an ORM object built and
+    # flushed per reserved order was most of this handler's time at peak.
+    session.execute(_ADD_SHIPMENT, row)
+    return str(row["status"])
 
 
 def withdraw_order(session: Session, *, order_id: str, reason: str, cancelled_at: datetime) -> list[str]:
