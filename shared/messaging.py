@@ -148,7 +148,7 @@ class OutboxRelay:
     """Publishes outbox rows in id order with an idempotent producer, then marks them published."""
 
     def __init__(self, engine: Engine, bootstrap_servers: str, clock: Clock, metrics: ServiceMetrics,
-                 *, client_id: str, interval_s: float = 0.2, batch_size: int = 500,
+                 *, client_id: str, interval_s: float = 0.2, batch_size: int = 500, linger_ms: int = 5,
                  client_kwargs: dict[str, Any] | None = None) -> None:
         self._engine = engine
         # Security settings for the producer (shared/kafka_security.aiokafka_kwargs).
@@ -159,6 +159,7 @@ class OutboxRelay:
         self._client_id = client_id
         self._interval = interval_s
         self._batch_size = batch_size
+        self._linger_ms = linger_ms
         self._wakeup = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._producer: AIOKafkaProducer | None = None
@@ -195,7 +196,7 @@ class OutboxRelay:
         while True:
             producer = AIOKafkaProducer(
                 bootstrap_servers=self._bootstrap, client_id=self._client_id,
-                enable_idempotence=True, acks="all", linger_ms=5, request_timeout_ms=15000,
+                enable_idempotence=True, acks="all", linger_ms=self._linger_ms, request_timeout_ms=15000,
                 **self._client_kwargs,
             )
             try:
@@ -378,6 +379,12 @@ class Record:
     offset: int
     key: bytes | None
     value: bytes
+    type_hint: str | None = None
+    """The `ce_type` header our outbox puts on every event it publishes: lets a consumer pass
+    over an event type it has no handler for without decoding it."""
+
+
+KNOWN_TYPES = frozenset(type_ for type_, _version in EVENT_MODELS)
 
 
 class EventConsumer:
@@ -412,6 +419,13 @@ class EventConsumer:
         one_by_one: list[int] = []
         work: list[tuple[int, Record, CloudEvent, Contract, Handler]] = []
         for i, record in enumerate(records):
+            if record.type_hint in KNOWN_TYPES and record.type_hint not in handlers:
+                # A known event this service has no business with (e.g. every order.accepted on
+                # the topic logistics reads for cancellations): skipped without decoding it. A
+                # consumer that handles the type decodes it, and dead-letters it if it is bad.
+                self._metrics.events_consumed.labels(topic=record.topic, type=record.type_hint).inc()
+                outcomes[i] = "ignored"
+                continue
             try:
                 event = decode_envelope(record.value)
                 handler = handlers.get(event.type)

@@ -56,6 +56,7 @@ class ServiceRuntime:
         self.metrics = ServiceMetrics(self.name)
         self.relay = OutboxRelay(self.engine, kafka.bootstrap_servers, self.clock, self.metrics,
                                  client_id=f"{self.name}-relay", interval_s=settings.relay_interval_s,
+                                 linger_ms=settings.relay_linger_ms,
                                  client_kwargs=aiokafka_kwargs(kafka))
         self.outbox = Outbox(source=self.name, topic_prefix=kafka.topic_prefix, clock=self.clock)
         # Per-message logs at DEBUG: at peak they would be most of the log volume.
@@ -85,7 +86,8 @@ class ServiceRuntime:
         topic = self.kafka.topic(spec.name)
 
         async def on_batch(body: NoCast[list[bytes]], message: KafkaMessage) -> None:
-            records = [Record(topic=r.topic, partition=r.partition, offset=r.offset, key=r.key, value=r.value or b"")
+            records = [Record(topic=r.topic, partition=r.partition, offset=r.offset, key=r.key, value=r.value or b"",
+                              type_hint=_type_header(r.headers))
                        for r in message.raw_message]
             await self.consumer.process_batch(records, handlers, on_invalid)
 
@@ -103,6 +105,8 @@ class ServiceRuntime:
             heartbeat_interval_ms=1000,
             max_records=self.settings.consumer_batch_size,
             batch_timeout_ms=self.settings.consumer_batch_wait_ms,
+            fetch_min_bytes=self.settings.consumer_fetch_min_bytes,
+            fetch_max_wait_ms=self.settings.consumer_fetch_max_wait_ms,
             ack_policy=AckPolicy.NACK_ON_ERROR,
             decoder=_raw_bytes,  # our consumer decodes, so that bad bytes reach the dead-letter path
             title=f"{topic}:{self.name}",
@@ -202,6 +206,16 @@ class ServiceRuntime:
 
 async def _raw_bytes(message: Any) -> bytes:
     return message.body
+
+
+def _type_header(headers: Any) -> str | None:
+    for name, value in headers or ():
+        if name == "ce_type":
+            try:
+                return value.decode()
+            except (AttributeError, UnicodeDecodeError):
+                return None
+    return None
 
 
 class ClockChange(BaseModel):

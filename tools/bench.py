@@ -381,6 +381,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--partitions", type=int, default=6)
     parser.add_argument("--timeout", type=float, default=600, help="longest wait for any one phase, seconds")
     parser.add_argument("--write-docs", action="store_true", help="write docs/benchmarks.md")
+    parser.add_argument("--service-setting", action="append", default=[], metavar="NAME=VALUE",
+                        help="a setting for every service, e.g. consumer_fetch_min_bytes=32768 (repeatable)")
     args = parser.parse_args(argv)
 
     run_dir = BENCH_DIR / datetime.now(UTC).strftime("%Y%m%dT%H%M%S")
@@ -398,10 +400,12 @@ def main(argv: list[str] | None = None) -> int:
     services: dict[str, ServiceProcess] = {}
     watcher = Watcher(bootstrap, prefix)
     report: dict = {"machine": machine(), "partitions": args.partitions,
+                    "service_settings": dict(item.split("=", 1) for item in args.service_setting),
                     "started_at": datetime.now(UTC).isoformat(timespec="seconds")}
     try:
         for name in ("orders", "inventory", "logistics"):
-            settings = {"KAFKA_CREATE_TOPICS": "false", "LOG_LEVEL": "WARNING"}
+            settings = {"KAFKA_CREATE_TOPICS": "false", "LOG_LEVEL": "WARNING",
+                        **dict(item.split("=", 1) for item in args.service_setting)}
             if name == "inventory":
                 settings["CATALOG_PATH"] = str(catalog)
             services[name] = ServiceProcess(name, bootstrap=bootstrap, topic_prefix=prefix, db_dir=run_dir / "db",

@@ -79,8 +79,7 @@ class Stockkeeper:
         if store.is_decided(self.session, order.order_id):
             return "duplicate"  # already decided, or cancelled before it arrived
         needs = needed_per_sku((line.sku, line.quantity) for line in order.lines)
-        rows = store.load_skus(self.session, needs)
-        ahead = store.protected_ahead(self.session, needs, order.priority_rank)
+        rows, ahead = store.load_skus_and_ahead(self.session, needs, order.priority_rank)
         decision = decide_reservation(needs, {sku: store.sku_view(row) for sku, row in rows.items()}, ahead)
         fresh: dict[str, Any] = {}
         if decision.reserve:

@@ -52,9 +52,14 @@ _RESERVE = (update(_SKUS)
                     reserved=_SKUS.c.reserved + bindparam("units"))
             .returning(*_SKUS.c))
 _LINES = InventoryBackorderLine.__table__
-_AHEAD = (select(_LINES.c.sku, func.sum(_LINES.c.quantity))
-          .where(_LINES.c.sku.in_(bindparam("skus", expanding=True)), _LINES.c.priority_rank < bindparam("rank"))
-          .group_by(_LINES.c.sku))
+# The skus an incoming order wants and, per sku, the units waiting orders ranked ahead of it
+# need: one statement, since every order asks both (the index on (sku, rank, quantity) answers
+# the sum from the index alone).
+_AHEAD_OF_RANK = (select(func.coalesce(func.sum(_LINES.c.quantity), 0))
+                  .where(_LINES.c.sku == _SKUS.c.sku, _LINES.c.priority_rank < bindparam("rank"))
+                  .scalar_subquery())
+_LOAD_SKUS_AND_AHEAD = select(*_SKUS.c, _AHEAD_OF_RANK.label("units_ahead")).where(
+    _SKUS.c.sku.in_(bindparam("skus", expanding=True)))
 
 
 def load_skus(session: Session, skus: Iterable[str]) -> dict[str, Any]:
@@ -214,13 +219,14 @@ def claim_mode_change(session: Session, sku: str, *, from_mode: str, to_mode: st
 # Reservations and the waiting queue
 
 
-def protected_ahead(session: Session, skus: Iterable[str], rank: str) -> dict[str, int]:
-    """Units of each sku that waiting orders ranked ahead of `rank` need."""
+def load_skus_and_ahead(session: Session, skus: Iterable[str], rank: str) -> tuple[dict[str, Any], dict[str, int]]:
+    """The skus' current rows (as `load_skus`), and the units of each that waiting orders ranked
+    ahead of `rank` need (skus nobody waits for are left out)."""
     wanted = sorted(set(skus))
     if not wanted:
-        return {}
-    rows = session.execute(_AHEAD, {"skus": wanted, "rank": rank}).all()
-    return {sku: int(total) for sku, total in rows}
+        return {}, {}
+    rows = session.execute(_LOAD_SKUS_AND_AHEAD, {"skus": wanted, "rank": rank}).all()
+    return {row.sku: row for row in rows}, {row.sku: int(row.units_ahead) for row in rows if row.units_ahead}
 
 
 _DECIDED = select(InventoryReservation.__table__.c.status).where(
@@ -242,7 +248,7 @@ def add_reservation(session: Session, row: dict[str, Any]) -> None:
 
 
 def add_to_queue(session: Session, order_id: str, rank: str, needs: Mapping[str, int]) -> None:
-    """At once, with plain INSERTs: the next order's `protected_ahead` must count these lines."""
+    """At once, with plain INSERTs: the next order's `load_skus_and_ahead` must count these lines."""
     session.execute(_ADD_BACKORDER_LINES, [{"order_id": order_id, "sku": sku, "quantity": quantity,
                                             "priority_rank": rank} for sku, quantity in needs.items()])
 

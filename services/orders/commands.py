@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import bindparam, insert, text, update
+from sqlalchemy import bindparam, exists, insert, text, update
 from sqlmodel import Session, col, delete, select
 
 from services.orders.domain import (
@@ -91,9 +91,11 @@ def place_order(session: Session, order: OrderPlaced, policy: OrderPolicy, *, no
     except OrderInvalid as exc:
         return IntakeResult("rejected", str(exc))
     serialise_per_order(session, order.order_id)
-    check = check_resend(session, order, now=now, origin=origin)
-    if check is not None:
-        return check
+    # One read for both questions every order asks: accepted before? events waiting for it?
+    # (Under the per-order lock, nothing can be parked for this order until the commit.)
+    known = session.execute(_INTAKE_STATE, {"oid": order.order_id}).one()
+    if known.accepted_content is not None:
+        return resend_outcome(session, order, known.accepted_content, now=now, origin=origin)
 
     content = order_content(order)
     klass = priority_class(order, policy)
@@ -119,7 +121,8 @@ def place_order(session: Session, order: OrderPlaced, policy: OrderPolicy, *, no
              event_type="order.placed", event_id=origin.event_id, actor=origin.actor,
              note=f"class {klass}, via {origin.channel}")
     publish(ORDERS_EVENTS, "order.accepted", accepted, order.order_id)
-    _apply_parked(session, order.order_id, now=now, publish=publish)
+    if known.has_parked:
+        _apply_parked(session, order.order_id, now=now, publish=publish)
     return IntakeResult("accepted")
 
 
@@ -130,6 +133,8 @@ _ACCEPTED_CONTENT = select(OrderRecord.__table__.c.content_json).where(
     OrderRecord.__table__.c.order_id == bindparam("oid"))
 _ANY_PARKED = select(OrderParkedEvent.__table__.c.id).where(
     OrderParkedEvent.__table__.c.order_id == bindparam("oid")).limit(1)
+_INTAKE_STATE = select(_ACCEPTED_CONTENT.scalar_subquery().label("accepted_content"),
+                       exists(_ANY_PARKED).label("has_parked"))
 
 
 _RECORDS = OrderRecord.__table__
@@ -155,7 +160,13 @@ def check_resend(session: Session, order: OrderPlaced, *, now: datetime, origin:
     existing = session.execute(_ACCEPTED_CONTENT, {"oid": order.order_id}).scalar_one_or_none()
     if existing is None:
         return None
-    changes = content_differences(json.loads(existing), order_content(order))
+    return resend_outcome(session, order, existing, now=now, origin=origin)
+
+
+def resend_outcome(session: Session, order: OrderPlaced, accepted_content: str, *, now: datetime,
+                   origin: Origin) -> IntakeResult:
+    """`order` came again; `accepted_content` is what was accepted the first time."""
+    changes = content_differences(json.loads(accepted_content), order_content(order))
     if not changes:
         return IntakeResult("duplicate")
     reason = (f"conflict: order {order.order_id} was already accepted with different content "

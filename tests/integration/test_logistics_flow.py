@@ -189,6 +189,27 @@ def test_cancellation_withdraws_an_unshipped_shipment_in_either_order_of_arrival
         assert http.post(f"/shipments/{shipment_id}/pack").status_code == 409
 
 
+def test_an_event_type_logistics_does_not_handle_is_passed_over_by_its_header_one_it_handles_is_decoded(
+        module_world: World, service) -> None:
+    """Every order.accepted passes logistics on orders.events; the relay's `ce_type` header lets
+    it skip them unread. The same bad bytes labelled as a type it handles are dead-lettered."""
+    order_id = new_order_id()
+    dlq = module_world.reader("orders.events.dlq")
+    with service.client() as http:
+        shipment_id = queue_order(module_world, http, order_id)
+        before = handled(http, module_world, "orders.events")
+        module_world.publish_raw("orders.events", b"{not json", key=order_id, headers={"ce_type": "order.accepted"})
+        module_world.publish_raw("orders.events", b"{not json", key=order_id, headers={"ce_type": "order.cancelled"})
+        module_world.publish("orders.events", "order.cancelled", {"order_id": order_id, "reason": "customer"},
+                             key=order_id)
+        wait_for_shipment(http, shipment_id, "withdrawn")  # the consumer carried on past both
+        wait_handled(http, module_world, "orders.events", before + 3)
+        [letter] = dlq.wait_for(lambda m: m.key == order_id)
+        assert letter.headers["dlq.consumer"] == "logistics"
+        assert letter.headers["dlq.reason"].startswith("not JSON")
+        assert len([m for m in dlq.settle(quiet_s=1.0) if m.key == order_id]) == 1  # the skipped one is not there
+
+
 def test_an_exchange_ships_a_replacement_whose_dispatch_names_the_case(module_world: World, service, shipments) -> None:
     order_id, case_id = new_order_id(), f"C-{uuid.uuid4().hex[:6]}"
     with service.client() as http:

@@ -42,8 +42,10 @@ class Publisher:
     def __init__(self, bootstrap: str) -> None:
         self._producer = KafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=2)
 
-    def send_raw(self, topic: str, value: bytes, key: str | None = None) -> None:
-        self._producer.send(topic, value=value, key=key.encode() if key else None).get(timeout=30)
+    def send_raw(self, topic: str, value: bytes, key: str | None = None,
+                 headers: dict[str, str] | None = None) -> None:
+        self._producer.send(topic, value=value, key=key.encode() if key else None,
+                            headers=[(k, v.encode()) for k, v in (headers or {}).items()]).get(timeout=30)
 
     def send_many_raw(self, topic: str, items: list[tuple[str | None, bytes]]) -> None:
         futures = [self._producer.send(topic, value=v, key=k.encode() if k else None) for k, v in items]

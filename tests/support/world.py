@@ -58,8 +58,9 @@ class World:
     def publish(self, name: str, type_: str, data: dict, *, key: str, event_id: str | None = None) -> str:
         return self.publisher.send_event(self.topic(name), type_, data, key=key, event_id=event_id)
 
-    def publish_raw(self, name: str, value: bytes, key: str | None = None) -> None:
-        self.publisher.send_raw(self.topic(name), value, key=key)
+    def publish_raw(self, name: str, value: bytes, key: str | None = None,
+                    headers: dict[str, str] | None = None) -> None:
+        self.publisher.send_raw(self.topic(name), value, key=key, headers=headers)
 
     def close(self) -> None:
         for service in self.services:

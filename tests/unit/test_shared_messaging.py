@@ -156,3 +156,51 @@ def test_outbox_rows_follow_their_transaction_and_savepoints(consumer) -> None:
     rows = outbox_rows(consumer.engine)
     assert [r.value for r in rows] == [b"before", b"inside a released savepoint", b"after"]
     assert {(r.state, r.attempts) for r in rows} == {("not_published", 0)}
+
+
+def test_deferred_rows_of_several_tables_follow_savepoints_and_are_visible_as_pending(tmp_path) -> None:
+    """shared/deferred.py: rows wait per table; a savepoint rolled back drops the rows it added,
+    including those of a table first used inside it; `pending_rows` shows what is not written yet."""
+    from sqlalchemy import Column, Integer, MetaData, String, Table
+
+    from shared.db import transaction
+    from shared.deferred import defer_insert, pending_rows
+
+    metadata = MetaData()
+    steps = Table("steps", metadata, Column("id", Integer, primary_key=True), Column("note", String))
+    ledger = Table("ledger", metadata, Column("id", Integer, primary_key=True), Column("delta", Integer))
+    engine = make_engine(f"sqlite:///{tmp_path / 'deferred.sqlite'}")
+    metadata.create_all(engine)
+
+    with transaction(engine) as session:
+        defer_insert(session, steps, {"note": "first"})
+        with pytest.raises(RuntimeError):
+            with session.begin_nested():
+                defer_insert(session, steps, {"note": "undone"})
+                defer_insert(session, ledger, {"delta": 99})  # ledger's first row, inside the savepoint
+                raise RuntimeError("undo")
+        with session.begin_nested():
+            defer_insert(session, ledger, {"delta": 5})
+        defer_insert(session, steps, {"note": "second"})
+        assert [r["delta"] for r in pending_rows(session, ledger)] == [5]
+        assert session.execute(steps.select()).all() == []  # nothing written before the commit
+
+    with engine.connect() as conn:
+        assert [r.note for r in conn.execute(steps.select().order_by(steps.c.id))] == ["first", "second"]
+        assert [r.delta for r in conn.execute(ledger.select())] == [5]
+
+
+def test_a_known_type_without_a_handler_is_passed_over_by_its_header_without_decoding(consumer) -> None:
+    """The outbox labels every event with a `ce_type` header; a consumer with no handler for a
+    known type skips it unread. A type it handles is decoded, so bad bytes are still dead-lettered."""
+    skipped = Record(topic="orders.events", partition=0, offset=1, key=b"O", value=b"not even JSON",
+                     type_hint="order.accepted")
+    handled_but_bad = Record(topic="orders.events", partition=0, offset=2, key=b"O", value=b"not even JSON",
+                             type_hint="supplier.delivery")
+    unknown_hint = Record(topic="orders.events", partition=0, offset=3, key=b"O", value=b"{}",
+                          type_hint="made.up")
+    outcomes = run(consumer.process_batch([skipped, handled_but_bad, unknown_hint],
+                                          {"supplier.delivery": lambda ctx, payload: None}))
+    assert outcomes == ["ignored", "dead_lettered", "dead_lettered"]
+    reasons = sorted(json.loads(r.headers_json)["dlq.source.offset"] for r in outbox_rows(consumer.engine))
+    assert reasons == ["2", "3"]
