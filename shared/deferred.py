@@ -17,6 +17,8 @@ from __future__ import annotations
 from typing import Any
 
 from sqlalchemy import event, insert
+
+from shared.fastsql import FastStatement
 from sqlalchemy.schema import Table
 from sqlmodel import Session
 
@@ -61,4 +63,14 @@ def _insert_pending_rows(session: Session) -> None:
     session.info.pop(_SAVEPOINT_MARKS, None)
     for table, rows in (pending or {}).items():
         if rows:
-            session.execute(insert(table), rows)
+            _insert_into(table).executemany(session, rows)
+
+
+_INSERTS: dict[Table, FastStatement] = {}
+
+
+def _insert_into(table: Table) -> FastStatement:
+    statement = _INSERTS.get(table)
+    if statement is None:
+        statement = _INSERTS[table] = FastStatement(insert(table))
+    return statement

@@ -38,6 +38,7 @@ from sqlmodel import Field, Session, SQLModel, col, select
 from shared.clock import Clock
 from shared.db import transaction
 from shared.deferred import defer_insert
+from shared.fastsql import FastStatement
 from shared.events import (
     EVENT_MODELS,
     CloudEvent,
@@ -92,6 +93,8 @@ class InboxEntry(SQLModel, table=True):
 
 
 MESSAGING_TABLES = [OutboxMessage.__table__, InboxEntry.__table__]
+
+_ADD_INBOX_ENTRIES = FastStatement(insert(InboxEntry.__table__))  # every consumed batch
 
 
 # ---------------------------------------------------------------------------------------------
@@ -510,7 +513,7 @@ class EventConsumer:
             if processed:
                 # One multi-row INSERT; another instance that recorded one of these ids first
                 # fails the whole batch, which then goes the one-by-one way (duplicates there).
-                session.execute(insert(InboxEntry.__table__), processed)
+                _ADD_INBOX_ENTRIES.executemany(session, processed)
         return results
 
     async def _process(self, record: Record, handlers: dict[str, Handler],

@@ -20,6 +20,7 @@ from services.inventory.models import (
     InventorySku,
 )
 from shared.deferred import defer_insert, pending_rows
+from shared.fastsql import fast
 
 NO_SYNC = {"synchronize_session": False}
 
@@ -43,10 +44,11 @@ def require_sku(session: Session, sku: str) -> InventorySku:
 
 
 # The statements of the reservation path, built once: constructing the expression and its cache
-# key on every call was a sixth of the service's time at peak. Values come as bound parameters.
+# key on every call was a sixth of the service's time at peak. Values come as bound parameters;
+# fast() runs them on the driver's cursor (shared/fastsql.py).
 _SKUS = InventorySku.__table__
-_LOAD_SKUS = select(*_SKUS.c).where(_SKUS.c.sku.in_(bindparam("skus", expanding=True)))
-_RESERVE = (update(_SKUS)
+_LOAD_SKUS = fast(select(*_SKUS.c).where(_SKUS.c.sku.in_(bindparam("skus", expanding=True))))
+_RESERVE = fast(update(_SKUS)
             .where(_SKUS.c.sku == bindparam("sku_id"), _SKUS.c.available >= bindparam("units"))
             .values(available=_SKUS.c.available - bindparam("units"),
                     reserved=_SKUS.c.reserved + bindparam("units"))
@@ -58,8 +60,8 @@ _LINES = InventoryBackorderLine.__table__
 _AHEAD_OF_RANK = (select(func.coalesce(func.sum(_LINES.c.quantity), 0))
                   .where(_LINES.c.sku == _SKUS.c.sku, _LINES.c.priority_rank < bindparam("rank"))
                   .scalar_subquery())
-_LOAD_SKUS_AND_AHEAD = select(*_SKUS.c, _AHEAD_OF_RANK.label("units_ahead")).where(
-    _SKUS.c.sku.in_(bindparam("skus", expanding=True)))
+_LOAD_SKUS_AND_AHEAD = fast(select(*_SKUS.c, _AHEAD_OF_RANK.label("units_ahead")).where(
+    _SKUS.c.sku.in_(bindparam("skus", expanding=True))))
 
 
 def load_skus(session: Session, skus: Iterable[str]) -> dict[str, Any]:
@@ -68,7 +70,7 @@ def load_skus(session: Session, skus: Iterable[str]) -> dict[str, Any]:
     wanted = sorted(set(skus))
     if not wanted:
         return {}
-    rows = session.execute(_LOAD_SKUS, {"skus": wanted}).all()
+    rows = _LOAD_SKUS.execute(session, {"skus": wanted}).all()
     return {row.sku: row for row in rows}
 
 
@@ -98,7 +100,7 @@ def try_reserve(session: Session, needs: Mapping[str, int]) -> tuple[str | None,
     fresh: dict[str, Any] = {}
     for sku in sorted(needs):
         quantity = needs[sku]
-        row = session.execute(_RESERVE, {"sku_id": sku, "units": quantity}).one_or_none()
+        row = _RESERVE.execute(session, {"sku_id": sku, "units": quantity}).one_or_none()
         if row is None:
             if savepoint is not None:
                 savepoint.rollback()
@@ -225,31 +227,31 @@ def load_skus_and_ahead(session: Session, skus: Iterable[str], rank: str) -> tup
     wanted = sorted(set(skus))
     if not wanted:
         return {}, {}
-    rows = session.execute(_LOAD_SKUS_AND_AHEAD, {"skus": wanted, "rank": rank}).all()
+    rows = _LOAD_SKUS_AND_AHEAD.execute(session, {"skus": wanted, "rank": rank}).all()
     return {row.sku: row for row in rows}, {row.sku: int(row.units_ahead) for row in rows if row.units_ahead}
 
 
-_DECIDED = select(InventoryReservation.__table__.c.status).where(
-    InventoryReservation.__table__.c.order_id == bindparam("oid"))
+_DECIDED = fast(select(InventoryReservation.__table__.c.status).where(
+    InventoryReservation.__table__.c.order_id == bindparam("oid")))
 
 
 def is_decided(session: Session, order_id: str) -> bool:
     """A reservation row exists: the order was reserved, backordered, or cancelled before it came."""
-    return session.execute(_DECIDED, {"oid": order_id}).first() is not None
+    return _DECIDED.execute(session, {"oid": order_id}).first() is not None
 
 
-_ADD_RESERVATION = insert(InventoryReservation.__table__)
-_ADD_BACKORDER_LINES = insert(_LINES)
+_ADD_RESERVATION = fast(insert(InventoryReservation.__table__))
+_ADD_BACKORDER_LINES = fast(insert(_LINES))
 
 
 def add_reservation(session: Session, row: dict[str, Any]) -> None:
     """A plain INSERT, at once: later events of the same batch look the order up."""
-    session.execute(_ADD_RESERVATION, row)
+    _ADD_RESERVATION.execute(session, row)
 
 
 def add_to_queue(session: Session, order_id: str, rank: str, needs: Mapping[str, int]) -> None:
     """At once, with plain INSERTs: the next order's `load_skus_and_ahead` must count these lines."""
-    session.execute(_ADD_BACKORDER_LINES, [{"order_id": order_id, "sku": sku, "quantity": quantity,
+    _ADD_BACKORDER_LINES.executemany(session, [{"order_id": order_id, "sku": sku, "quantity": quantity,
                                             "priority_rank": rank} for sku, quantity in needs.items()])
 
 

@@ -34,6 +34,7 @@ from services.logistics.domain import (
     deadlines,
 )
 from services.logistics.models import EarlyCarrierDelivery, OrderWithdrawal, Shipment, ShipmentIncident
+from shared.fastsql import fast
 from shared.events import Contract, OrderLine, ShipmentDelivered, ShipmentDispatched, ShipmentException
 from shared.topics import LOGISTICS_SHIPMENTS, TopicSpec
 
@@ -70,11 +71,11 @@ def lines_of(shipment: Shipment) -> list[dict]:
 # Built once, plain SELECTs: every reserved order asks both; ORM loads and statements built per
 # call were half of open_shipment's time at peak. Shipments are plain INSERTs, so a later event
 # of the same batch sees them.
-_SHIPMENT_EXISTS = select(Shipment.__table__.c.shipment_id).where(
-    Shipment.__table__.c.shipment_id == bindparam("sid"))
-_ADD_SHIPMENT = insert(Shipment.__table__)
-_WITHDRAWAL = select(OrderWithdrawal.__table__.c.cancelled_at, OrderWithdrawal.__table__.c.reason).where(
-    OrderWithdrawal.__table__.c.order_id == bindparam("oid"))
+_SHIPMENT_EXISTS = fast(select(Shipment.__table__.c.shipment_id).where(
+    Shipment.__table__.c.shipment_id == bindparam("sid")))
+_ADD_SHIPMENT = fast(insert(Shipment.__table__))
+_WITHDRAWAL = fast(select(OrderWithdrawal.__table__.c.cancelled_at, OrderWithdrawal.__table__.c.reason).where(
+    OrderWithdrawal.__table__.c.order_id == bindparam("oid")))
 
 
 def open_shipment(session: Session, *, shipment_id: str, order_id: str, order_type: str, priority_class: str,
@@ -83,7 +84,7 @@ def open_shipment(session: Session, *, shipment_id: str, order_id: str, order_ty
     """Queue a shipment; a second request for the same shipment id changes nothing. A
     shipment for an order already cancelled is recorded as withdrawn, never queued. Returns
     the new shipment's status, or None when it existed already."""
-    if session.execute(_SHIPMENT_EXISTS, {"sid": shipment_id}).first() is not None:
+    if _SHIPMENT_EXISTS.execute(session, {"sid": shipment_id}).first() is not None:
         return None
     deadline_24h, deadline_48h = deadlines(paid_at)
     shape = parcel_of(region, ((line.quantity, line.weight_kg, line.volume_l) for line in lines))
@@ -95,14 +96,14 @@ def open_shipment(session: Session, *, shipment_id: str, order_id: str, order_ty
         "weight_kg": shape.weight_kg, "volume_l": shape.volume_l, "paid_at": paid_at, "deadline_24h": deadline_24h,
         "deadline_48h": deadline_48h, "created_at": now, "status": QUEUED,
     }
-    withdrawal = session.execute(_WITHDRAWAL, {"oid": order_id}).first()
+    withdrawal = _WITHDRAWAL.execute(session, {"oid": order_id}).first()
     if withdrawal is not None and replacement_for_case is None:
         row["status"] = WITHDRAWN
         row["withdrawn_at"] = withdrawal.cancelled_at
         row["withdraw_reason"] = f"order cancelled before the reservation arrived: {withdrawal.reason}".strip(": ")
     # A plain INSERT at once (the next event may look the shipment up): an ORM object built and
     # flushed per reserved order was most of this handler's time at peak.
-    session.execute(_ADD_SHIPMENT, row)
+    _ADD_SHIPMENT.execute(session, row)
     return str(row["status"])
 
 

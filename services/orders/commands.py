@@ -28,6 +28,7 @@ from services.orders.domain import (
 from services.orders.lifecycle import CANCELLED, TARGET, apply_event, decide_cancellation
 from services.orders.models import OrderConflict, OrderParkedEvent, OrderRecord, OrderRejection, OrderStep
 from shared.deferred import defer_insert
+from shared.fastsql import fast
 from shared.events import (
     EVENT_MODELS,
     Contract,
@@ -93,7 +94,7 @@ def place_order(session: Session, order: OrderPlaced, policy: OrderPolicy, *, no
     serialise_per_order(session, order.order_id)
     # One read for both questions every order asks: accepted before? events waiting for it?
     # (Under the per-order lock, nothing can be parked for this order until the commit.)
-    known = session.execute(_INTAKE_STATE, {"oid": order.order_id}).one()
+    known = _FAST_INTAKE_STATE.execute(session, {"oid": order.order_id}).one()
     if known.accepted_content is not None:
         return resend_outcome(session, order, known.accepted_content, now=now, origin=origin)
 
@@ -109,7 +110,7 @@ def place_order(session: Session, order: OrderPlaced, policy: OrderPolicy, *, no
     canonical = _canonical_json(content)
     # A plain INSERT at once (check_resend and the lifecycle read the row back with plain
     # SELECTs); building and flushing an ORM object was half of the intake's time at peak.
-    session.execute(_ADD_ORDER, {
+    _ADD_ORDER.execute(session, {
         "order_id": order.order_id, "customer_id": order.customer_id, "order_type": order.order_type,
         "priority_class": klass, "priority_rank": accepted.priority_rank, "status": "accepted",
         "paid_amount": order.paid_amount, "paid_cents": int(order.paid_amount * 100), "discount": order.discount,
@@ -135,13 +136,16 @@ _ANY_PARKED = select(OrderParkedEvent.__table__.c.id).where(
     OrderParkedEvent.__table__.c.order_id == bindparam("oid")).limit(1)
 _INTAKE_STATE = select(_ACCEPTED_CONTENT.scalar_subquery().label("accepted_content"),
                        exists(_ANY_PARKED).label("has_parked"))
+# Run on the driver's cursor (shared/fastsql.py): these are every order's statements.
+_FAST_INTAKE_STATE = fast(_INTAKE_STATE)
+_FAST_ANY_PARKED = fast(_ANY_PARKED)
 
 
 _RECORDS = OrderRecord.__table__
-_LOCKED_STATUS = select(_RECORDS.c.status).where(_RECORDS.c.order_id == bindparam("oid")).with_for_update()
-_MOVE_ON = (update(_RECORDS).where(_RECORDS.c.order_id == bindparam("oid"))
+_LOCKED_STATUS = fast(select(_RECORDS.c.status).where(_RECORDS.c.order_id == bindparam("oid")).with_for_update())
+_MOVE_ON = fast(update(_RECORDS).where(_RECORDS.c.order_id == bindparam("oid"))
             .values(status=bindparam("new_status"), status_changed_at=bindparam("changed_at")))
-_ADD_ORDER = insert(_RECORDS)
+_ADD_ORDER = fast(insert(_RECORDS))
 
 
 def add_step(session: Session, *, order_id: str, status: str, outcome: str, at: datetime, recorded_at: datetime,
@@ -191,7 +195,7 @@ def apply_lifecycle_event(session: Session, event_type: str, payload: Contract, 
                           publish: Publish, origin: Origin) -> str:
     """Returns the outcome: advanced, late, noted, refused, or parked (order not accepted yet)."""
     order_id = payload.order_id  # type: ignore[attr-defined]
-    status = session.execute(_LOCKED_STATUS, {"oid": order_id}).scalar_one_or_none()
+    status = _LOCKED_STATUS.execute(session, {"oid": order_id}).scalar_one_or_none()
     if status is None:
         serialise_per_order(session, order_id)
         record = _lock_order(session, order_id)
@@ -201,7 +205,7 @@ def apply_lifecycle_event(session: Session, event_type: str, payload: Contract, 
         status = record.status
     # Normally empty; catches a row parked while its order was being accepted (PostgreSQL).
     if _apply_parked(session, order_id, now=now, publish=publish):
-        status = session.execute(_LOCKED_STATUS, {"oid": order_id}).scalar_one()
+        status = _LOCKED_STATUS.execute(session, {"oid": order_id}).scalar_one()
     return _apply_to(session, order_id, status, event_type, payload, now=now, origin=origin)
 
 
@@ -220,7 +224,7 @@ def _apply_to(session: Session, order_id: str, status: str, event_type: str, pay
     add_step(session, order_id=order_id, status=step, outcome=transition.outcome, at=at, recorded_at=now,
              event_type=event_type, event_id=origin.event_id, actor=origin.actor, note=note)
     if transition.outcome == "advanced":
-        session.execute(_MOVE_ON, {"oid": order_id, "new_status": transition.state, "changed_at": now})
+        _MOVE_ON.execute(session, {"oid": order_id, "new_status": transition.state, "changed_at": now})
     elif transition.outcome == "refused":
         log.warning("refused %s for order %s (state %s): %s", event_type, order_id, status, transition.reason)
     return transition.outcome
@@ -262,7 +266,7 @@ def _park(session: Session, order_id: str, event_type: str, payload: Contract, *
 def _apply_parked(session: Session, order_id: str, *, now: datetime, publish: Publish) -> bool:
     """Apply, in the order they happened, the events that arrived before their order.
     Returns whether there were any."""
-    if session.execute(_ANY_PARKED, {"oid": order_id}).first() is None:
+    if _FAST_ANY_PARKED.execute(session, {"oid": order_id}).first() is None:
         return False  # the usual case, answered without loading rows
     parked = session.exec(select(OrderParkedEvent).where(OrderParkedEvent.order_id == order_id)
                           .order_by(col(OrderParkedEvent.occurred_at), col(OrderParkedEvent.id))).all()

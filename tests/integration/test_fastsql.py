@@ -1,0 +1,134 @@
+"""shared/fastsql.py against the real database of the run (SQLite; PostgreSQL under make
+test-postgres): a statement run on the driver's cursor writes and reads exactly what
+SQLAlchemy's own execution would, inside the session's transaction."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+
+import pytest
+from sqlalchemy import bindparam, insert, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session
+
+from services.inventory.models import InventoryBackorderLine, InventorySku
+from services.orders.models import OrderRecord
+from shared.db import create_tables, make_engine, transaction
+from shared.fastsql import fast
+
+pytestmark = pytest.mark.integration
+
+NOW = datetime(2026, 11, 11, 0, 0, 1, 250_000, tzinfo=UTC)
+TABLES = [InventorySku.__table__, InventoryBackorderLine.__table__, OrderRecord.__table__]
+
+
+@pytest.fixture
+def engine(tmp_path, databases):
+    url = databases(f"fastsql_{uuid.uuid4().hex[:8]}") if databases else f"sqlite:///{tmp_path / 'fast.sqlite'}"
+    engine = make_engine(url)
+    create_tables(engine, TABLES)
+    yield engine
+    engine.dispose()
+
+
+def order_row(order_id: str, rank: str) -> dict:
+    return {"order_id": order_id, "customer_id": "C-1", "order_type": "standard", "priority_class": "high_value",
+            "priority_rank": rank, "status": "accepted", "paid_amount": Decimal("1999.90"), "paid_cents": 199990,
+            "discount": Decimal("30.00"), "currency": "CNY", "region": "Shanghai", "paid_at": NOW,
+            "accepted_at": NOW + timedelta(seconds=1), "status_changed_at": NOW, "content_json": '{"a": 1}',
+            "content_hash": "h"}
+
+
+def sku_row(sku: str, units: int, **extra) -> dict:
+    return {"sku": sku, "tier": "profit", "planned_stock": units, "on_hand": units, "available": units,
+            "updated_at": NOW, **extra}
+
+
+def test_an_insert_reads_back_exactly_like_one_sqlalchemy_wrote(engine) -> None:
+    with transaction(engine) as session:
+        fast(insert(OrderRecord.__table__)).execute(session, order_row("O-FAST", "1"))
+        session.execute(insert(OrderRecord.__table__), order_row("O-CORE", "2"))
+    with Session(engine) as session:
+        by_fast, by_core = session.get(OrderRecord, "O-FAST"), session.get(OrderRecord, "O-CORE")
+        assert by_fast.paid_amount == Decimal("1999.90") and by_fast.discount == Decimal("30.00")
+        assert by_fast.paid_at == NOW and by_fast.paid_at.tzinfo is not None
+        skip = {"order_id", "priority_rank"}
+        assert ({k: v for k, v in by_fast.model_dump().items() if k not in skip}
+                == {k: v for k, v in by_core.model_dump().items() if k not in skip})
+
+
+def test_column_defaults_are_filled_and_rows_of_different_shapes_group(engine) -> None:
+    with transaction(engine) as session:
+        fast(insert(InventorySku.__table__)).executemany(session, [
+            sku_row("SKU-A", 10), sku_row("SKU-B", 5, mode="presale", name="Tea")])
+    with Session(engine) as session:
+        a, b = session.get(InventorySku, "SKU-A"), session.get(InventorySku, "SKU-B")
+        assert (a.mode, a.reserved, a.name) == ("in_stock", 0, "")  # the columns' defaults
+        assert (b.mode, b.name) == ("presale", "Tea")
+
+
+def test_update_returning_select_with_an_in_list_and_rowcount(engine) -> None:
+    table = InventorySku.__table__
+    reserve = fast(update(table).where(table.c.sku == bindparam("sku_id"), table.c.available >= bindparam("units"))
+                   .values(available=table.c.available - bindparam("units"),
+                           reserved=table.c.reserved + bindparam("units")).returning(*table.c))
+    load = fast(select(table.c.sku, table.c.available, table.c.updated_at)
+                .where(table.c.sku.in_(bindparam("skus", expanding=True))).order_by(table.c.sku))
+    with transaction(engine) as session:
+        fast(insert(table)).executemany(session, [sku_row("SKU-A", 10), sku_row("SKU-B", 5), sku_row("SKU-C", 1)])
+    with transaction(engine) as session:
+        row = reserve.execute(session, {"sku_id": "SKU-A", "units": 4}).one()
+        assert (row.sku, row.available, row.reserved) == ("SKU-A", 6, 4)
+        assert row.updated_at == NOW  # result conversions applied: an aware datetime again
+        refused = reserve.execute(session, {"sku_id": "SKU-B", "units": 6})
+        assert refused.one_or_none() is None and refused.rowcount == 0
+        assert [(r.sku, r.available) for r in load.execute(session, {"skus": ["SKU-A", "SKU-B"]}).all()] == [
+            ("SKU-A", 6), ("SKU-B", 5)]
+        assert [r.sku for r in load.execute(session, {"skus": ["SKU-C"]}).all()] == ["SKU-C"]  # another length
+    with Session(engine) as session:
+        assert session.get(InventorySku, "SKU-A").available == 6
+
+
+def test_driver_errors_are_sqlalchemys_and_savepoints_undo_fast_writes(engine) -> None:
+    add = fast(insert(OrderRecord.__table__))
+    with transaction(engine) as session:
+        add.execute(session, order_row("O-1", "1"))
+        with pytest.raises(IntegrityError):
+            with session.begin_nested():
+                add.execute(session, order_row("O-2", "2"))
+                add.execute(session, order_row("O-1", "3"))  # same order id: refused
+        add.execute(session, order_row("O-3", "4"))
+    with Session(engine) as session:
+        assert {o for (o,) in session.execute(select(OrderRecord.__table__.c.order_id))} == {"O-1", "O-3"}
+
+
+def test_a_fast_read_sees_what_the_session_added_and_a_rollback_drops_fast_writes(engine) -> None:
+    status = fast(select(OrderRecord.__table__.c.status).where(OrderRecord.__table__.c.order_id == bindparam("oid")))
+    with transaction(engine) as session:
+        session.add(OrderRecord(**order_row("O-ORM", "1")))  # pending, not flushed yet
+        assert status.execute(session, {"oid": "O-ORM"}).scalar_one() == "accepted"
+    with pytest.raises(RuntimeError):
+        with transaction(engine) as session:
+            fast(insert(OrderRecord.__table__)).execute(session, order_row("O-GONE", "2"))
+            raise RuntimeError("the handler failed")
+    with Session(engine) as session:
+        assert status.execute(session, {"oid": "O-GONE"}).first() is None
+        assert status.execute(session, {"oid": "O-ORM"}).scalar_one() == "accepted"
+
+
+def test_an_order_short_on_one_sku_reserves_none_of_the_others(engine) -> None:
+    """The inventory's all-or-nothing reservation (R7) runs its UPDATEs fast inside a savepoint."""
+    from services.inventory import store
+
+    with transaction(engine) as session:
+        fast(insert(InventorySku.__table__)).executemany(session, [sku_row("SKU-A", 10), sku_row("SKU-B", 1)])
+    with transaction(engine) as session:
+        assert store.load_skus(session, ["SKU-A"])["SKU-A"].available == 10  # before the savepoint
+        short, fresh = store.try_reserve(session, {"SKU-A": 3, "SKU-B": 2})
+        assert (short, fresh) == ("SKU-B", {})
+        short, fresh = store.try_reserve(session, {"SKU-A": 3, "SKU-B": 1})
+        assert short is None and fresh["SKU-A"].available == 7 and fresh["SKU-B"].available == 0
+    with Session(engine) as session:
+        assert session.get(InventorySku, "SKU-A").reserved == 3
