@@ -91,6 +91,13 @@ class UndecodableEvent(ValueError):
 
 
 def decode_envelope(raw: bytes) -> CloudEvent:
+    # Nearly every message is a good envelope: pydantic parses and validates it from the bytes
+    # in one pass (a third of the cost of json.loads and then validating). Anything it refuses
+    # goes the careful way below, which says why in a platform engineer's words.
+    try:
+        return CloudEvent.model_validate_json(raw)
+    except Exception:
+        pass
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:

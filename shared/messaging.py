@@ -421,12 +421,13 @@ class EventConsumer:
         outcomes: list[str | None] = [None] * len(records)
         one_by_one: list[int] = []
         work: list[tuple[int, Record, CloudEvent, Contract, Handler]] = []
+        skipped: dict[tuple[str, str], int] = {}  # counted once per batch: most records at peak
         for i, record in enumerate(records):
             if record.type_hint in KNOWN_TYPES and record.type_hint not in handlers:
                 # A known event this service has no business with (e.g. every order.accepted on
                 # the topic logistics reads for cancellations): skipped without decoding it. A
                 # consumer that handles the type decodes it, and dead-letters it if it is bad.
-                self._metrics.events_consumed.labels(topic=record.topic, type=record.type_hint).inc()
+                skipped[(record.topic, record.type_hint)] = skipped.get((record.topic, record.type_hint), 0) + 1
                 outcomes[i] = "ignored"
                 continue
             try:
@@ -442,6 +443,8 @@ class EventConsumer:
                 work.append((i, record, event, decode_payload(event), handler))
             except UndecodableEvent:
                 one_by_one.append(i)
+        for (topic, type_), count in skipped.items():
+            self._metrics.events_consumed.labels(topic=topic, type=type_).inc(count)
         if work:
             types = {i: event.type for i, _, event, _, _ in work}
             try:
@@ -464,8 +467,10 @@ class EventConsumer:
         self._wake_relay()
         if records:
             per_record = (time.perf_counter() - started) / len(records)
+            timer = self._metrics.handler_seconds.labels(topic=records[0].topic)  # a batch is one topic's
             for record in records:
-                self._metrics.handler_seconds.labels(topic=record.topic).observe(per_record)
+                (timer if record.topic == records[0].topic
+                 else self._metrics.handler_seconds.labels(topic=record.topic)).observe(per_record)
         return [o or "ignored" for o in outcomes]
 
     def _handle_batch(self, work: list[tuple[int, Record, CloudEvent, Contract, Handler]]) -> dict[int, str]:
