@@ -8,6 +8,7 @@ A service's `app.py` builds a `ServiceRuntime`, registers its subscriptions with
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import sys
 from collections.abc import Callable, Iterable, Iterator
@@ -355,6 +356,13 @@ def _document_errors(app: FastAPI, *, signed_in: bool) -> None:
 
 def serve(app: FastAPI, settings: ServiceSettings) -> None:
     configure_logging(settings.service_name, settings.log_level, json_lines=settings.log_json)
+    # Every consumed event allocates a few hundred short-lived objects, nearly none in cycles:
+    # with the default threshold (700) the cycle collector ran thousands of times a second at
+    # peak, re-walking the same long-lived objects. Those (modules, models, compiled
+    # statements) are frozen out of its sight, and it runs a tenth as often.
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(7000, 20, 20)
     log.info("%s listening on http://%s:%d", settings.service_name, settings.host, settings.http_port)
     uvicorn.run(app, host=settings.host, port=settings.http_port, log_level="warning",
                 timeout_graceful_shutdown=10)
