@@ -14,13 +14,14 @@ written always matches what the transaction keeps.
 
 from __future__ import annotations
 
+from functools import cache
 from typing import Any
 
 from sqlalchemy import event, insert
-
-from shared.fastsql import FastStatement
 from sqlalchemy.schema import Table
 from sqlmodel import Session
+
+from shared.fastsql import FastStatement
 
 _PENDING = "deferred.rows"  # {table: [row, ...]}, tables in the order they were first used
 _SAVEPOINT_MARKS = "deferred.savepoint_marks"  # {id(savepoint): {table: rows it had at the start}}
@@ -66,11 +67,6 @@ def _insert_pending_rows(session: Session) -> None:
             _insert_into(table).executemany(session, rows)
 
 
-_INSERTS: dict[Table, FastStatement] = {}
-
-
+@cache
 def _insert_into(table: Table) -> FastStatement:
-    statement = _INSERTS.get(table)
-    if statement is None:
-        statement = _INSERTS[table] = FastStatement(insert(table))
-    return statement
+    return FastStatement(insert(table))

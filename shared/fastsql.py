@@ -33,7 +33,7 @@ from sqlalchemy.sql import Insert
 from sqlalchemy.sql.elements import ClauseElement
 from sqlmodel import Session
 
-_CURSOR = "fastsql.cursor"  # session.info: (root transaction, DBAPI cursor, dialect)
+_CURSOR = "fastsql.cursor"  # session.info: (innermost transaction, DBAPI cursor, dialect)
 
 
 @dataclass(frozen=True)
@@ -53,7 +53,7 @@ class FastStatement:
     def __init__(self, statement: ClauseElement) -> None:
         self.statement = statement
         self._plans: dict[tuple, _Plan] = {}
-        self._row_types: dict[str, tuple[type, tuple[Callable[[Any], Any] | None, ...]] | None] = {}
+        self._row_types: dict[str, tuple[type, tuple[Callable[[Any], Any] | None, ...]]] = {}
         # IN lists: their lengths are part of a plan's shape (the bind names are the same in
         # every dialect, so the default dialect's compilation tells which they are).
         self._expanding = tuple(sorted(name for name, bind in statement.compile().binds.items() if bind.expanding))
@@ -222,8 +222,4 @@ def _wrapped(sql: str, params: Any, error: Exception, dialect: Dialect) -> Excep
                                       dialect=dialect)
 
 
-def fast(statement: ClauseElement) -> FastStatement:
-    return FastStatement(statement)
-
-
-__all__ = ["FastResult", "FastStatement", "fast"]
+__all__ = ["FastResult", "FastStatement"]

@@ -20,7 +20,7 @@ from services.inventory.models import (
     InventorySku,
 )
 from shared.deferred import defer_insert, pending_rows
-from shared.fastsql import fast
+from shared.fastsql import FastStatement
 
 NO_SYNC = {"synchronize_session": False}
 
@@ -45,14 +45,14 @@ def require_sku(session: Session, sku: str) -> InventorySku:
 
 # The statements of the reservation path, built once: constructing the expression and its cache
 # key on every call was a sixth of the service's time at peak. Values come as bound parameters;
-# fast() runs them on the driver's cursor (shared/fastsql.py).
+# FastStatement() runs them on the driver's cursor (shared/fastsql.py).
 _SKUS = InventorySku.__table__
-_LOAD_SKUS = fast(select(*_SKUS.c).where(_SKUS.c.sku.in_(bindparam("skus", expanding=True))))
-_RESERVE = fast(update(_SKUS)
-            .where(_SKUS.c.sku == bindparam("sku_id"), _SKUS.c.available >= bindparam("units"))
-            .values(available=_SKUS.c.available - bindparam("units"),
-                    reserved=_SKUS.c.reserved + bindparam("units"))
-            .returning(*_SKUS.c))
+_LOAD_SKUS = FastStatement(select(*_SKUS.c).where(_SKUS.c.sku.in_(bindparam("skus", expanding=True))))
+_RESERVE = FastStatement(
+    update(_SKUS)
+    .where(_SKUS.c.sku == bindparam("sku_id"), _SKUS.c.available >= bindparam("units"))
+    .values(available=_SKUS.c.available - bindparam("units"), reserved=_SKUS.c.reserved + bindparam("units"))
+    .returning(*_SKUS.c))
 _LINES = InventoryBackorderLine.__table__
 # The skus an incoming order wants and, per sku, the units waiting orders ranked ahead of it
 # need: one statement, since every order asks both (the index on (sku, rank, quantity) answers
@@ -60,7 +60,7 @@ _LINES = InventoryBackorderLine.__table__
 _AHEAD_OF_RANK = (select(func.coalesce(func.sum(_LINES.c.quantity), 0))
                   .where(_LINES.c.sku == _SKUS.c.sku, _LINES.c.priority_rank < bindparam("rank"))
                   .scalar_subquery())
-_LOAD_SKUS_AND_AHEAD = fast(select(*_SKUS.c, _AHEAD_OF_RANK.label("units_ahead")).where(
+_LOAD_SKUS_AND_AHEAD = FastStatement(select(*_SKUS.c, _AHEAD_OF_RANK.label("units_ahead")).where(
     _SKUS.c.sku.in_(bindparam("skus", expanding=True))))
 
 
@@ -231,7 +231,7 @@ def load_skus_and_ahead(session: Session, skus: Iterable[str], rank: str) -> tup
     return {row.sku: row for row in rows}, {row.sku: int(row.units_ahead) for row in rows if row.units_ahead}
 
 
-_DECIDED = fast(select(InventoryReservation.__table__.c.status).where(
+_DECIDED = FastStatement(select(InventoryReservation.__table__.c.status).where(
     InventoryReservation.__table__.c.order_id == bindparam("oid")))
 
 
@@ -240,8 +240,8 @@ def is_decided(session: Session, order_id: str) -> bool:
     return _DECIDED.execute(session, {"oid": order_id}).first() is not None
 
 
-_ADD_RESERVATION = fast(insert(InventoryReservation.__table__))
-_ADD_BACKORDER_LINES = fast(insert(_LINES))
+_ADD_RESERVATION = FastStatement(insert(InventoryReservation.__table__))
+_ADD_BACKORDER_LINES = FastStatement(insert(_LINES))
 
 
 def add_reservation(session: Session, row: dict[str, Any]) -> None:
@@ -252,7 +252,7 @@ def add_reservation(session: Session, row: dict[str, Any]) -> None:
 def add_to_queue(session: Session, order_id: str, rank: str, needs: Mapping[str, int]) -> None:
     """At once, with plain INSERTs: the next order's `load_skus_and_ahead` must count these lines."""
     _ADD_BACKORDER_LINES.executemany(session, [{"order_id": order_id, "sku": sku, "quantity": quantity,
-                                            "priority_rank": rank} for sku, quantity in needs.items()])
+                                                "priority_rank": rank} for sku, quantity in needs.items()])
 
 
 def remove_from_queue(session: Session, order_id: str) -> None:

@@ -34,8 +34,8 @@ from services.logistics.domain import (
     deadlines,
 )
 from services.logistics.models import EarlyCarrierDelivery, OrderWithdrawal, Shipment, ShipmentIncident
-from shared.fastsql import fast
 from shared.events import Contract, OrderLine, ShipmentDelivered, ShipmentDispatched, ShipmentException
+from shared.fastsql import FastStatement
 from shared.topics import LOGISTICS_SHIPMENTS, TopicSpec
 
 Publish = Callable[[TopicSpec, str, Contract, str], object]
@@ -71,10 +71,10 @@ def lines_of(shipment: Shipment) -> list[dict]:
 # Built once, plain SELECTs: every reserved order asks both; ORM loads and statements built per
 # call were half of open_shipment's time at peak. Shipments are plain INSERTs, so a later event
 # of the same batch sees them.
-_SHIPMENT_EXISTS = fast(select(Shipment.__table__.c.shipment_id).where(
+_SHIPMENT_EXISTS = FastStatement(select(Shipment.__table__.c.shipment_id).where(
     Shipment.__table__.c.shipment_id == bindparam("sid")))
-_ADD_SHIPMENT = fast(insert(Shipment.__table__))
-_WITHDRAWAL = fast(select(OrderWithdrawal.__table__.c.cancelled_at, OrderWithdrawal.__table__.c.reason).where(
+_ADD_SHIPMENT = FastStatement(insert(Shipment.__table__))
+_WITHDRAWAL = FastStatement(select(OrderWithdrawal.__table__.c.cancelled_at, OrderWithdrawal.__table__.c.reason).where(
     OrderWithdrawal.__table__.c.order_id == bindparam("oid")))
 
 

@@ -28,7 +28,6 @@ from services.orders.domain import (
 from services.orders.lifecycle import CANCELLED, TARGET, apply_event, decide_cancellation
 from services.orders.models import OrderConflict, OrderParkedEvent, OrderRecord, OrderRejection, OrderStep
 from shared.deferred import defer_insert
-from shared.fastsql import fast
 from shared.events import (
     EVENT_MODELS,
     Contract,
@@ -37,6 +36,7 @@ from shared.events import (
     OrderCancelled,
     OrderPlaced,
 )
+from shared.fastsql import FastStatement
 from shared.topics import ORDERS_EVENTS, TopicSpec
 
 log = logging.getLogger(__name__)
@@ -94,7 +94,7 @@ def place_order(session: Session, order: OrderPlaced, policy: OrderPolicy, *, no
     serialise_per_order(session, order.order_id)
     # One read for both questions every order asks: accepted before? events waiting for it?
     # (Under the per-order lock, nothing can be parked for this order until the commit.)
-    known = _FAST_INTAKE_STATE.execute(session, {"oid": order.order_id}).one()
+    known = _INTAKE_STATE.execute(session, {"oid": order.order_id}).one()
     if known.accepted_content is not None:
         return resend_outcome(session, order, known.accepted_content, now=now, origin=origin)
 
@@ -134,18 +134,17 @@ _ACCEPTED_CONTENT = select(OrderRecord.__table__.c.content_json).where(
     OrderRecord.__table__.c.order_id == bindparam("oid"))
 _ANY_PARKED = select(OrderParkedEvent.__table__.c.id).where(
     OrderParkedEvent.__table__.c.order_id == bindparam("oid")).limit(1)
-_INTAKE_STATE = select(_ACCEPTED_CONTENT.scalar_subquery().label("accepted_content"),
-                       exists(_ANY_PARKED).label("has_parked"))
 # Run on the driver's cursor (shared/fastsql.py): these are every order's statements.
-_FAST_INTAKE_STATE = fast(_INTAKE_STATE)
-_FAST_ANY_PARKED = fast(_ANY_PARKED)
+_INTAKE_STATE = FastStatement(select(_ACCEPTED_CONTENT.scalar_subquery().label("accepted_content"),
+                                     exists(_ANY_PARKED).label("has_parked")))
+_ANY_PARKED_FAST = FastStatement(_ANY_PARKED)
 
 
 _RECORDS = OrderRecord.__table__
-_LOCKED_STATUS = fast(select(_RECORDS.c.status).where(_RECORDS.c.order_id == bindparam("oid")).with_for_update())
-_MOVE_ON = fast(update(_RECORDS).where(_RECORDS.c.order_id == bindparam("oid"))
-            .values(status=bindparam("new_status"), status_changed_at=bindparam("changed_at")))
-_ADD_ORDER = fast(insert(_RECORDS))
+_LOCKED_STATUS = FastStatement(select(_RECORDS.c.status).where(_RECORDS.c.order_id == bindparam("oid")).with_for_update())
+_MOVE_ON = FastStatement(update(_RECORDS).where(_RECORDS.c.order_id == bindparam("oid"))
+                         .values(status=bindparam("new_status"), status_changed_at=bindparam("changed_at")))
+_ADD_ORDER = FastStatement(insert(_RECORDS))
 
 
 def add_step(session: Session, *, order_id: str, status: str, outcome: str, at: datetime, recorded_at: datetime,
@@ -266,7 +265,7 @@ def _park(session: Session, order_id: str, event_type: str, payload: Contract, *
 def _apply_parked(session: Session, order_id: str, *, now: datetime, publish: Publish) -> bool:
     """Apply, in the order they happened, the events that arrived before their order.
     Returns whether there were any."""
-    if _FAST_ANY_PARKED.execute(session, {"oid": order_id}).first() is None:
+    if _ANY_PARKED_FAST.execute(session, {"oid": order_id}).first() is None:
         return False  # the usual case, answered without loading rows
     parked = session.exec(select(OrderParkedEvent).where(OrderParkedEvent.order_id == order_id)
                           .order_by(col(OrderParkedEvent.occurred_at), col(OrderParkedEvent.id))).all()

@@ -16,7 +16,7 @@ from sqlmodel import Session
 from services.inventory.models import InventoryBackorderLine, InventorySku
 from services.orders.models import OrderRecord
 from shared.db import create_tables, make_engine, transaction
-from shared.fastsql import fast
+from shared.fastsql import FastStatement
 
 pytestmark = pytest.mark.integration
 
@@ -48,7 +48,7 @@ def sku_row(sku: str, units: int, **extra) -> dict:
 
 def test_an_insert_reads_back_exactly_like_one_sqlalchemy_wrote(engine) -> None:
     with transaction(engine) as session:
-        fast(insert(OrderRecord.__table__)).execute(session, order_row("O-FAST", "1"))
+        FastStatement(insert(OrderRecord.__table__)).execute(session, order_row("O-FAST", "1"))
         session.execute(insert(OrderRecord.__table__), order_row("O-CORE", "2"))
     with Session(engine) as session:
         by_fast, by_core = session.get(OrderRecord, "O-FAST"), session.get(OrderRecord, "O-CORE")
@@ -61,7 +61,7 @@ def test_an_insert_reads_back_exactly_like_one_sqlalchemy_wrote(engine) -> None:
 
 def test_column_defaults_are_filled_and_rows_of_different_shapes_group(engine) -> None:
     with transaction(engine) as session:
-        fast(insert(InventorySku.__table__)).executemany(session, [
+        FastStatement(insert(InventorySku.__table__)).executemany(session, [
             sku_row("SKU-A", 10), sku_row("SKU-B", 5, mode="presale", name="Tea")])
     with Session(engine) as session:
         a, b = session.get(InventorySku, "SKU-A"), session.get(InventorySku, "SKU-B")
@@ -71,13 +71,13 @@ def test_column_defaults_are_filled_and_rows_of_different_shapes_group(engine) -
 
 def test_update_returning_select_with_an_in_list_and_rowcount(engine) -> None:
     table = InventorySku.__table__
-    reserve = fast(update(table).where(table.c.sku == bindparam("sku_id"), table.c.available >= bindparam("units"))
+    reserve = FastStatement(update(table).where(table.c.sku == bindparam("sku_id"), table.c.available >= bindparam("units"))
                    .values(available=table.c.available - bindparam("units"),
                            reserved=table.c.reserved + bindparam("units")).returning(*table.c))
-    load = fast(select(table.c.sku, table.c.available, table.c.updated_at)
+    load = FastStatement(select(table.c.sku, table.c.available, table.c.updated_at)
                 .where(table.c.sku.in_(bindparam("skus", expanding=True))).order_by(table.c.sku))
     with transaction(engine) as session:
-        fast(insert(table)).executemany(session, [sku_row("SKU-A", 10), sku_row("SKU-B", 5), sku_row("SKU-C", 1)])
+        FastStatement(insert(table)).executemany(session, [sku_row("SKU-A", 10), sku_row("SKU-B", 5), sku_row("SKU-C", 1)])
     with transaction(engine) as session:
         row = reserve.execute(session, {"sku_id": "SKU-A", "units": 4}).one()
         assert (row.sku, row.available, row.reserved) == ("SKU-A", 6, 4)
@@ -92,7 +92,7 @@ def test_update_returning_select_with_an_in_list_and_rowcount(engine) -> None:
 
 
 def test_driver_errors_are_sqlalchemys_and_savepoints_undo_fast_writes(engine) -> None:
-    add = fast(insert(OrderRecord.__table__))
+    add = FastStatement(insert(OrderRecord.__table__))
     with transaction(engine) as session:
         add.execute(session, order_row("O-1", "1"))
         with pytest.raises(IntegrityError):
@@ -105,13 +105,13 @@ def test_driver_errors_are_sqlalchemys_and_savepoints_undo_fast_writes(engine) -
 
 
 def test_a_fast_read_sees_what_the_session_added_and_a_rollback_drops_fast_writes(engine) -> None:
-    status = fast(select(OrderRecord.__table__.c.status).where(OrderRecord.__table__.c.order_id == bindparam("oid")))
+    status = FastStatement(select(OrderRecord.__table__.c.status).where(OrderRecord.__table__.c.order_id == bindparam("oid")))
     with transaction(engine) as session:
         session.add(OrderRecord(**order_row("O-ORM", "1")))  # pending, not flushed yet
         assert status.execute(session, {"oid": "O-ORM"}).scalar_one() == "accepted"
     with pytest.raises(RuntimeError):
         with transaction(engine) as session:
-            fast(insert(OrderRecord.__table__)).execute(session, order_row("O-GONE", "2"))
+            FastStatement(insert(OrderRecord.__table__)).execute(session, order_row("O-GONE", "2"))
             raise RuntimeError("the handler failed")
     with Session(engine) as session:
         assert status.execute(session, {"oid": "O-GONE"}).first() is None
@@ -123,7 +123,7 @@ def test_an_order_short_on_one_sku_reserves_none_of_the_others(engine) -> None:
     from services.inventory import store
 
     with transaction(engine) as session:
-        fast(insert(InventorySku.__table__)).executemany(session, [sku_row("SKU-A", 10), sku_row("SKU-B", 1)])
+        FastStatement(insert(InventorySku.__table__)).executemany(session, [sku_row("SKU-A", 10), sku_row("SKU-B", 1)])
     with transaction(engine) as session:
         assert store.load_skus(session, ["SKU-A"])["SKU-A"].available == 10  # before the savepoint
         short, fresh = store.try_reserve(session, {"SKU-A": 3, "SKU-B": 2})
