@@ -42,6 +42,7 @@ class _Plan:
 
     sql: str
     names: tuple[str, ...]  # positional: the parameter of each placeholder, in order
+    slot_processors: tuple[Callable[[Any], Any] | None, ...]  # positional: each placeholder's conversion
     positional: bool
     processors: tuple[tuple[str, Callable[[Any], Any]], ...]  # bind conversions by name
     fixed: Mapping[str, Any]  # values the statement itself carries (literals, defaults)
@@ -121,7 +122,9 @@ class FastStatement:
         # The expanded state lists only the IN lists' processors; the others are the compiled
         # statement's own (what SQLAlchemy's execution context applies).
         processors = {**compiled._bind_processors, **state.processors}
-        return _Plan(sql=state.statement, names=tuple(state.positiontup or ()), positional=compiled.positional,
+        names = tuple(state.positiontup or ())
+        return _Plan(sql=state.statement, names=names, slot_processors=tuple(processors.get(n) for n in names),
+                     positional=compiled.positional,
                      processors=tuple(processors.items()), fixed=fixed, defaults=tuple(defaults),
                      expanding=self._expanding)
 
@@ -179,20 +182,23 @@ class FastResult:
 
 
 def _bind(plan: _Plan, params: Mapping[str, Any]) -> Any:
-    values = dict(plan.fixed)
-    for name, default in plan.defaults:
-        if name not in params:
-            values[name] = default() if callable(default) else default
-    values.update(params)
-    for name in plan.expanding:
-        for i, item in enumerate(values.pop(name), 1):
-            values[f"{name}_{i}"] = item
+    """The driver's parameters for one call: what the statement carries, then the columns'
+    defaults, then the caller's values, IN lists spread out, each converted for the column."""
+    values = params
+    if plan.fixed or plan.defaults or plan.expanding:
+        values = {**plan.fixed, **{name: default() if callable(default) else default
+                                   for name, default in plan.defaults if name not in params}, **params}
+        for name in plan.expanding:
+            for i, item in enumerate(values.pop(name), 1):
+                values[f"{name}_{i}"] = item
+    if plan.positional:  # the hot case (SQLite): one pass over the placeholders
+        return tuple([v if process is None else process(v)
+                      for process, v in zip(plan.slot_processors, map(values.__getitem__, plan.names))])
+    converted = dict(values)
     for name, process in plan.processors:
-        if name in values:
-            values[name] = process(values[name])
-    if plan.positional:
-        return tuple(values[name] for name in plan.names)
-    return values
+        if name in converted:
+            converted[name] = process(converted[name])
+    return converted
 
 
 def _no_context(function: Callable[..., Any]) -> Callable[[], Any]:
