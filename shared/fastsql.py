@@ -33,7 +33,13 @@ from sqlalchemy.sql import Insert
 from sqlalchemy.sql.elements import ClauseElement
 from sqlmodel import Session
 
-_CURSOR = "fastsql.cursor"  # session.info: (innermost transaction, DBAPI cursor, dialect)
+_CONNECTION = "fastsql.connection"  # session.info: (innermost transaction, DBAPI connection, dialect)
+# Each statement gets its own cursor, closed before it returns. A cursor kept for later (one
+# per transaction, as this module once did) outlives the transaction and is freed whenever the
+# garbage collector gets to it, in whatever thread: by then the pooled connection belongs to
+# another thread, and sqlite3 resetting the old cursor's statement under that thread's
+# executemany failed it with "bad parameter or other API misuse" and left SQLite's write lock
+# held until the busy timeout (30 s), one batch in about 100,000 orders.
 
 
 @dataclass(frozen=True)
@@ -63,30 +69,38 @@ class FastStatement:
 
     def execute(self, session: Session, params: Mapping[str, Any] | None = None) -> "FastResult":
         params = params or {}
-        cursor, dialect = _cursor(session)
+        connection, dialect = _connection(session)
         plan = self._plan(dialect, params)
         values = _bind(plan, params)
+        cursor = connection.cursor()
         try:
-            cursor.execute(plan.sql, values)
-        except dialect.loaded_dbapi.Error as error:  # type: ignore[attr-defined]
-            raise _wrapped(plan.sql, values, error, dialect) from error
-        return FastResult(cursor, self._rows_of(dialect, cursor))
+            try:
+                cursor.execute(plan.sql, values)
+            except dialect.loaded_dbapi.Error as error:  # type: ignore[attr-defined]
+                raise _wrapped(plan.sql, values, error, dialect) from error
+            return FastResult(cursor, self._rows_of(dialect, cursor))
+        finally:
+            cursor.close()
 
     def executemany(self, session: Session, rows: Sequence[Mapping[str, Any]]) -> None:
         """Many parameter sets (e.g. one INSERT per row); rows with different keys are grouped."""
         if not rows:
             return
-        cursor, dialect = _cursor(session)
+        connection, dialect = _connection(session)
         groups: dict[tuple[str, ...], list[Mapping[str, Any]]] = {}
         for row in rows:
             groups.setdefault(tuple(row), []).append(row)
-        for group in groups.values():
-            plan = self._plan(dialect, group[0])
-            values = [_bind(plan, row) for row in group]
-            try:
-                cursor.executemany(plan.sql, values)
-            except dialect.loaded_dbapi.Error as error:  # type: ignore[attr-defined]
-                raise _wrapped(plan.sql, values[:5], error, dialect) from error
+        cursor = connection.cursor()
+        try:
+            for group in groups.values():
+                plan = self._plan(dialect, group[0])
+                values = [_bind(plan, row) for row in group]
+                try:
+                    cursor.executemany(plan.sql, values)
+                except dialect.loaded_dbapi.Error as error:  # type: ignore[attr-defined]
+                    raise _wrapped(plan.sql, values[:5], error, dialect) from error
+        finally:
+            cursor.close()
 
     # -- planning ------------------------------------------------------------------------------
 
@@ -206,20 +220,20 @@ def _no_context(function: Callable[..., Any]) -> Callable[[], Any]:
     return lambda: function(None)
 
 
-def _cursor(session: Session) -> tuple[Any, Dialect]:
-    """The DBAPI cursor of the session's connection in its current transaction or savepoint (beginning it,
+def _connection(session: Session) -> tuple[Any, Dialect]:
+    """The DBAPI connection of the session in its current transaction or savepoint (beginning it,
     with the engine's BEGIN hooks, if needed), after flushing pending ORM changes."""
     if session.autoflush and (session.new or session.dirty or session.deleted):
         session.flush()
     # Keyed by the innermost transaction: asking the session for its connection inside a new
     # savepoint is what makes SQLAlchemy emit the SAVEPOINT (it does so lazily).
     transaction = session.get_nested_transaction() or session.get_transaction()
-    cached = session.info.get(_CURSOR)
+    cached = session.info.get(_CONNECTION)
     if cached is None or transaction is None or cached[0] is not transaction:
         connection = session.connection()
-        cursor = connection.connection.driver_connection.cursor()  # type: ignore[union-attr]
+        driver_connection = connection.connection.driver_connection  # type: ignore[union-attr]
         transaction = session.get_nested_transaction() or session.get_transaction()
-        cached = session.info[_CURSOR] = (transaction, cursor, connection.dialect)
+        cached = session.info[_CONNECTION] = (transaction, driver_connection, connection.dialect)
     return cached[1], cached[2]
 
 
