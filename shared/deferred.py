@@ -25,6 +25,7 @@ from shared.fastsql import FastStatement
 
 _PENDING = "deferred.rows"  # {table: [row, ...]}, tables in the order they were first used
 _SAVEPOINT_MARKS = "deferred.savepoint_marks"  # {id(savepoint): {table: rows it had at the start}}
+_WRITTEN = "deferred.written"  # {table: rows}: what the commit under way wrote
 
 
 def defer_insert(session: Session, table: Table, row: dict[str, Any]) -> None:
@@ -35,6 +36,11 @@ def defer_insert(session: Session, table: Table, row: dict[str, Any]) -> None:
 def pending_rows(session: Session, table: Table) -> list[dict[str, Any]]:
     """Rows of `table` this transaction added and has not written yet."""
     return session.info.get(_PENDING, {}).get(table, [])
+
+
+def take_written_rows(session: Session, table: Table) -> list[dict[str, Any]]:
+    """Rows of `table` the last commit wrote, once (for an `after_commit` listener)."""
+    return session.info.get(_WRITTEN, {}).pop(table, [])
 
 
 @event.listens_for(Session, "after_transaction_create")
@@ -54,6 +60,7 @@ def _drop_rolled_back_rows(session: Session, previous_transaction: Any) -> None:
     elif previous_transaction.parent is None:
         session.info.pop(_PENDING, None)
         session.info.pop(_SAVEPOINT_MARKS, None)
+        session.info.pop(_WRITTEN, None)  # a commit that failed after writing them
 
 
 @event.listens_for(Session, "before_commit")
@@ -62,6 +69,7 @@ def _insert_pending_rows(session: Session) -> None:
         return  # a savepoint released: its rows stay pending for the outer commit
     pending = session.info.pop(_PENDING, None)
     session.info.pop(_SAVEPOINT_MARKS, None)
+    session.info[_WRITTEN] = pending or {}
     for table, rows in (pending or {}).items():
         if rows:
             _insert_into(table).executemany(session, rows)

@@ -22,22 +22,25 @@ import json
 import logging
 import time
 import uuid
+from collections import deque
 from collections.abc import Callable
 from contextlib import nullcontext
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
+from functools import lru_cache
 from typing import Any
 
 import anyio
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import InvalidProducerEpoch, OutOfOrderSequenceNumber, ProducerFenced, UnknownProducerId
 from sqlalchemy import Column, Engine, LargeBinary, Text, func, insert, or_, update
+from sqlalchemy import event as sa_event
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Field, Session, SQLModel, col, select
 
 from shared.clock import Clock
 from shared.db import transaction
-from shared.deferred import defer_insert
+from shared.deferred import defer_insert, take_written_rows
 from shared.fastsql import FastStatement
 from shared.events import (
     EVENT_MODELS,
@@ -108,6 +111,9 @@ class Outbox:
     source: str
     topic_prefix: str
     clock: Clock
+    # The service's relay, when it runs in this process: rows are then written already leased to
+    # it and handed over in memory as the transaction commits (OutboxRelay.hand_over).
+    relay: OutboxRelay | None = None
 
     def publish(self, session: Session, spec: TopicSpec, type_: str, payload: Contract, *,
                 key: str, subject: str | None = None, event_id: str | None = None) -> CloudEvent:
@@ -119,12 +125,36 @@ class Outbox:
 
     def add_raw(self, session: Session, topic: str, *, key: str | None, value: bytes,
                 headers: dict[str, str] | None = None, event_id: str | None = None) -> None:
-        # Written at commit with the transaction's other append-only rows (shared/deferred.py).
-        defer_insert(session, OutboxMessage.__table__, {
+        row = {
             "event_id": event_id or str(uuid.uuid4()), "topic": topic, "key": key, "value": value,
             "headers_json": json.dumps(headers or {}), "state": "not_published", "attempts": 0,
-            "created_at": self.clock.now(),
-        })
+            "created_at": self.clock.now(), "lease_until": None,
+        }
+        relay = self.relay
+        if relay is not None and relay.takes_hand_overs():
+            # Leased to this process's relay from the start, so no relay (this one's database scan
+            # or another instance's) claims it while it is on its way; if this process dies the
+            # lease runs out and any relay publishes it.
+            row.update(state="in_progress", attempts=1, lease_until=relay.lease_end())
+            session.info[_HAND_OVER_TO] = relay
+        # Written at commit with the transaction's other append-only rows (shared/deferred.py).
+        defer_insert(session, OutboxMessage.__table__, row)
+
+
+_HAND_OVER_TO = "outbox.hand_over_to"  # session.info: the relay that gets this transaction's rows
+
+
+@sa_event.listens_for(Session, "after_commit")
+def _hand_committed_rows_to_relay(session: Session) -> None:
+    relay = session.info.pop(_HAND_OVER_TO, None)
+    if relay is not None:
+        relay.hand_over([r for r in take_written_rows(session, OutboxMessage.__table__)
+                         if r["state"] == "in_progress"])
+
+
+@sa_event.listens_for(Session, "after_rollback")
+def _forget_hand_over(session: Session) -> None:
+    session.info.pop(_HAND_OVER_TO, None)
 
 
 def dead_letter_headers(*, reason: str, topic: str, partition: int, offset: int, consumer: str,
@@ -148,11 +178,18 @@ FATAL_PRODUCER_ERRORS = (OutOfOrderSequenceNumber, ProducerFenced, UnknownProduc
 
 
 class OutboxRelay:
-    """Publishes outbox rows in id order with an idempotent producer, then marks them published."""
+    """Publishes outbox rows with an idempotent producer, then marks them published.
+
+    Two ways in. Rows this process commits are handed over in memory as the transaction
+    commits (`hand_over`), already leased to this relay, and go out at once: no claiming
+    transaction, no wait for the writer's turn, on the way of every event. Everything else is
+    found by scanning the table, in id order: rows written without a running relay, rows whose
+    publishing failed, and rows whose lease ran out because the process holding them died.
+    """
 
     def __init__(self, engine: Engine, bootstrap_servers: str, clock: Clock, metrics: ServiceMetrics,
                  *, client_id: str, interval_s: float = 0.2, batch_size: int = 500, linger_ms: int = 5,
-                 client_kwargs: dict[str, Any] | None = None) -> None:
+                 client_kwargs: dict[str, Any] | None = None, hand_over_limit: int = 20_000) -> None:
         self._engine = engine
         # Security settings for the producer (shared/kafka_security.aiokafka_kwargs).
         self._client_kwargs = dict(client_kwargs or {})
@@ -167,6 +204,25 @@ class OutboxRelay:
         self._task: asyncio.Task[None] | None = None
         self._producer: AIOKafkaProducer | None = None
         self.connected = False
+        # Committed rows (outbox column dicts) waiting to be sent, in commit order. Appended by
+        # worker threads, taken by the relay's task: deque's append and popleft are atomic.
+        self._handed: deque[dict[str, Any]] = deque()
+        # Beyond this many waiting rows (the broker is away or slow) new rows are written
+        # unleased instead, and the table scan sends them once the broker is back.
+        self._hand_over_limit = hand_over_limit
+        self._last_scan = 0.0
+
+    def takes_hand_overs(self) -> bool:
+        return self._task is not None and self.connected and len(self._handed) < self._hand_over_limit
+
+    def lease_end(self) -> datetime:
+        return self._clock_now() + LEASE
+
+    def hand_over(self, rows: list[dict[str, Any]]) -> None:
+        """Rows just committed, leased to this relay; called by the committing thread."""
+        if rows:
+            self._handed.extend(rows)
+            self.wake()
 
     def wake(self) -> None:
         """Called after a commit that added rows; safe from worker threads."""
@@ -181,10 +237,11 @@ class OutboxRelay:
         self._task = asyncio.create_task(self._run(), name="outbox-relay")
 
     async def stop(self) -> None:
-        if self._task:
-            self._task.cancel()
+        task, self._task = self._task, None  # from now on rows are written unleased again
+        if task:
+            task.cancel()
             try:
-                await self._task
+                await task
             except (asyncio.CancelledError, Exception):
                 pass
         if self._producer is not None:
@@ -194,6 +251,15 @@ class OutboxRelay:
                 log.warning("outbox producer did not stop cleanly", exc_info=True)
         self._producer = None
         self.connected = False
+        if self._handed:
+            # Not sent: give up their leases now rather than make the next start wait them out.
+            waiting = [row["event_id"] for row in self._handed]
+            self._handed.clear()
+            try:
+                await anyio.to_thread.run_sync(self._mark, [], [(event_id, "relay stopped") for event_id in waiting])
+            except Exception:
+                log.warning("could not release %d handed-over outbox rows; their lease will run out",
+                            len(waiting), exc_info=True)
 
     async def _connect(self) -> AIOKafkaProducer:
         while True:
@@ -230,38 +296,56 @@ class OutboxRelay:
                 self._metrics.outbox_backlog.set(await anyio.to_thread.run_sync(self.backlog))
             if published == 0:
                 self._wakeup.clear()
+                if self._handed:
+                    continue  # handed over while this pass ran: its wake-up may be the one cleared
                 try:
                     await asyncio.wait_for(self._wakeup.wait(), timeout=self._interval)
                 except TimeoutError:
                     pass
 
     async def publish_pending(self) -> int:
-        rows = await anyio.to_thread.run_sync(self._claim_batch)
+        rows = self._take_handed()
+        if time.monotonic() - self._last_scan >= self._interval:
+            # Once per interval, hand-overs or not: rows only the table knows (failed sends,
+            # expired leases, rows written while no relay ran) wait at most that long.
+            self._last_scan = time.monotonic()
+            rows += await anyio.to_thread.run_sync(self._claim_batch)
         if not rows:
             return 0
         assert self._producer is not None
         # send() only appends to the producer's batch, in call order, so per-partition order is
-        # the outbox order; the futures resolve when the brokers acknowledged (acks=all).
+        # the order of `rows`; the futures resolve when the brokers acknowledged (acks=all).
         futures = []
         for row in rows:
-            headers = [(k, v.encode()) for k, v in json.loads(row.headers_json).items()]
             futures.append(await self._producer.send(
-                row.topic, value=row.value, key=row.key.encode() if row.key is not None else None,
-                headers=headers,
+                row["topic"], value=row["value"], key=row["key"].encode() if row["key"] is not None else None,
+                headers=_kafka_headers(row["headers_json"]),
             ))
         results = await asyncio.gather(*futures, return_exceptions=True)
-        done = [row.id for row, result in zip(rows, results) if not isinstance(result, BaseException)]
-        failed = [(row.id, repr(result)) for row, result in zip(rows, results) if isinstance(result, BaseException)]
+        done = [row["event_id"] for row, result in zip(rows, results) if not isinstance(result, BaseException)]
+        failed = [(row["event_id"], repr(result)) for row, result in zip(rows, results)
+                  if isinstance(result, BaseException)]
         await anyio.to_thread.run_sync(self._mark, done, failed)
+        sent_per_topic: dict[str, int] = {}
         for row, result in zip(rows, results):
             if not isinstance(result, BaseException):
-                self._metrics.events_published.labels(topic=row.topic).inc()
+                sent_per_topic[row["topic"]] = sent_per_topic.get(row["topic"], 0) + 1
+        for topic, count in sent_per_topic.items():
+            self._metrics.events_published.labels(topic=topic).inc(count)
         if failed:
             log.warning("outbox: %d of %d events not published yet: %s", len(failed), len(rows), failed[0][1])
+            self._last_scan = 0.0  # back in the table as not published: the next pass looks there
         fatal = next((r for r in results if isinstance(r, FATAL_PRODUCER_ERRORS)), None)
         if fatal is not None:
             await self._renew_producer(fatal)
         return len(done)
+
+    def _take_handed(self) -> list[dict[str, Any]]:
+        rows = []
+        handed = self._handed
+        while handed and len(rows) < self._batch_size:
+            rows.append(handed.popleft())
+        return rows
 
     async def _renew_producer(self, cause: BaseException) -> None:
         """An idempotent producer stops for good after some errors, e.g. OutOfOrderSequenceNumber
@@ -277,54 +361,62 @@ class OutboxRelay:
                 log.warning("the old outbox producer did not stop cleanly", exc_info=True)
         self._producer = await self._connect()
 
-    def _claim_batch(self) -> list[Any]:
-        """Rows (id, topic, key, value, headers_json) this relay now holds for LEASE. Plain
-        columns, not ORM objects: the relay handles every event the service writes."""
+    def _claim_batch(self) -> list[dict[str, Any]]:
+        """Rows found in the table that this relay now holds for LEASE, as column dicts."""
         now = self._clock_now()
         table = OutboxMessage.__table__
+        query = (
+            select(table.c.event_id, table.c.topic, table.c.key, table.c.value, table.c.headers_json)
+            # The IN lets the state index skip the published rows, which are nearly all of
+            # the table after a peak; the OR alone made every pass scan all of them.
+            .where(table.c.state.in_(UNPUBLISHED))
+            .where(or_(table.c.state == "not_published", table.c.lease_until < now))
+            .order_by(table.c.id)
+            .limit(self._batch_size)
+        )
         with transaction(self._engine) as session:
-            query = (
-                select(table.c.id, table.c.topic, table.c.key, table.c.value, table.c.headers_json)
-                # The IN lets the state index skip the published rows, which are nearly all of
-                # the table after a peak; the OR alone made every pass scan all of them.
-                .where(table.c.state.in_(UNPUBLISHED))
-                .where(or_(table.c.state == "not_published", table.c.lease_until < now))
-                .order_by(table.c.id)
-                .limit(self._batch_size)
-                .with_for_update(skip_locked=True)  # PostgreSQL: two relays never claim the same row
-            )
-            rows = list(session.execute(query))
+            # PostgreSQL: two relays never claim the same row.
+            rows = [row._asdict() for row in session.execute(query.with_for_update(skip_locked=True))]
             if rows:
                 session.execute(
-                    update(table).where(table.c.id.in_([r.id for r in rows]))
+                    update(table).where(table.c.event_id.in_([r["event_id"] for r in rows]))
                     .values(state="in_progress", lease_until=now + LEASE, attempts=table.c.attempts + 1)
                 )
             return rows
 
-    def _mark(self, done: list[int], failed: list[tuple[int, str]]) -> None:
+    def _mark(self, done: list[str], failed: list[tuple[str, str]]) -> None:
+        """By event id, which hand-overs know: their row ids were assigned by the INSERT."""
         now = self._clock_now()
+        table = OutboxMessage.__table__
         with transaction(self._engine) as session:
             if done:
                 session.execute(
-                    update(OutboxMessage).where(col(OutboxMessage.id).in_(done))
+                    update(table).where(table.c.event_id.in_(done))
                     .values(state="published", published_at=now, lease_until=None)
                 )
-            for row_id, error in failed:
+            for event_id, error in failed:
                 session.execute(
-                    update(OutboxMessage).where(OutboxMessage.id == row_id)
+                    update(table).where(table.c.event_id == event_id)
                     .values(state="not_published", lease_until=None, last_error=error[:1000])
                 )
 
     def backlog(self) -> int:
-        with Session(self._engine) as session:
+        # In a writer's turn although it only reads: with SQLite every transaction begins
+        # IMMEDIATE, and one outside the turns would keep a writer waiting in the busy handler.
+        with transaction(self._engine) as session:
             return session.exec(
                 select(func.count()).select_from(OutboxMessage).where(col(OutboxMessage.state).in_(UNPUBLISHED))
             ).one()
 
     def _clock_now(self) -> datetime:
         # Leases are about real elapsed time, even when the business clock is simulated.
-        from datetime import UTC
         return datetime.now(UTC)
+
+
+@lru_cache(maxsize=256)
+def _kafka_headers(headers_json: str) -> list[tuple[str, bytes]]:
+    # A handful of distinct values (mostly {"ce_type": ...}); aiokafka only reads the list.
+    return [(k, v.encode()) for k, v in json.loads(headers_json).items()]
 
 
 # ---------------------------------------------------------------------------------------------

@@ -59,7 +59,7 @@ class ServiceRuntime:
                                  client_id=f"{self.name}-relay", interval_s=settings.relay_interval_s,
                                  linger_ms=settings.relay_linger_ms,
                                  client_kwargs=aiokafka_kwargs(kafka))
-        self.outbox = Outbox(source=self.name, topic_prefix=kafka.topic_prefix, clock=self.clock)
+        self.outbox = Outbox(source=self.name, topic_prefix=kafka.topic_prefix, clock=self.clock, relay=self.relay)
         # Per-message logs at DEBUG: at peak they would be most of the log volume.
         # A list: FastStream wraps a string into a one-item list, so "b1:9092,b2:9092" would be
         # read as a single host name.
