@@ -72,6 +72,7 @@ async def test_relay_replaces_a_producer_that_can_no_longer_send(tmp_path: Path)
     assert await relay.publish_pending() == 0  # every send failed: rows back to not_published
     assert broken.stopped and relay._producer is healthy
     assert await relay.publish_pending() == 5
+    await relay.flush_marks()
     assert relay.backlog() == 0 and len(healthy.sent) == 5
     say("relay", "OutOfOrderSequenceNumber on 5 of 5 sends: the relay replaced its producer and the next "
                  "pass published all 5 rows; outbox backlog 0")

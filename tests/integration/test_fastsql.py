@@ -5,11 +5,11 @@ SQLAlchemy's own execution would, inside the session's transaction."""
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
 from decimal import Decimal
 
 import pytest
-from sqlalchemy import bindparam, insert, select, update
+from sqlalchemy import bindparam, insert, select, text, update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
 
@@ -57,6 +57,29 @@ def test_an_insert_reads_back_exactly_like_one_sqlalchemy_wrote(engine) -> None:
         skip = {"order_id", "priority_rank"}
         assert ({k: v for k, v in by_fast.model_dump().items() if k not in skip}
                 == {k: v for k, v in by_core.model_dump().items() if k not in skip})
+
+
+def test_datetimes_are_stored_as_sqlalchemy_stores_them(engine) -> None:
+    """Aware datetimes go in as SQLAlchemy's own execution stores them, whatever the offset,
+    with or without microseconds, and naive ones are refused."""
+    shanghai = timezone(timedelta(hours=8))
+    times = {"whole-second": datetime(2026, 11, 11, 8, 0, 0, tzinfo=shanghai),
+             "micro": datetime(2026, 11, 11, 0, 0, 1, 7, tzinfo=UTC),
+             "west": datetime(2026, 6, 18, 23, 59, 59, 999_999, tzinfo=timezone(timedelta(hours=-5)))}
+    with transaction(engine) as session:
+        for n, (name, at) in enumerate(times.items()):
+            row = {**order_row(f"O-FAST-{name}", f"{n}a"), "paid_at": at, "accepted_at": at}
+            FastStatement(insert(OrderRecord.__table__)).execute(session, row)
+            session.execute(insert(OrderRecord.__table__),
+                            {**row, "order_id": f"O-CORE-{name}", "priority_rank": f"{n}b"})
+    with Session(engine) as session:
+        stored = dict(session.execute(text("SELECT order_id, paid_at FROM order_record")).all())
+        for name, at in times.items():
+            assert stored[f"O-FAST-{name}"] == stored[f"O-CORE-{name}"]
+            assert session.get(OrderRecord, f"O-FAST-{name}").paid_at == at
+    with pytest.raises(ValueError, match="timezone"), transaction(engine) as session:
+        naive = {**order_row("O-NAIVE", "1"), "paid_at": datetime(2026, 11, 11)}
+        FastStatement(insert(OrderRecord.__table__)).execute(session, naive)
 
 
 def test_column_defaults_are_filled_and_rows_of_different_shapes_group(engine) -> None:
