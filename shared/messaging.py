@@ -148,15 +148,13 @@ _HAND_OVER_TO = "outbox.hand_over_to"  # session.info: the relay that gets this 
 
 @sa_event.listens_for(Session, "after_commit")
 def _hand_committed_rows_to_relay(session: Session) -> None:
+    if session.in_nested_transaction():
+        return  # a savepoint released (SQLAlchemy calls this for those too): rows come at the end
     relay = session.info.pop(_HAND_OVER_TO, None)
     if relay is not None:
+        # Only what this commit wrote: a rolled-back transaction or savepoint wrote nothing.
         relay.hand_over([r for r in take_written_rows(session, OutboxMessage.__table__)
                          if r["state"] == "in_progress"])
-
-
-@sa_event.listens_for(Session, "after_rollback")
-def _forget_hand_over(session: Session) -> None:
-    session.info.pop(_HAND_OVER_TO, None)
 
 
 def dead_letter_headers(*, reason: str, topic: str, partition: int, offset: int, consumer: str,
@@ -320,13 +318,17 @@ class OutboxRelay:
                     pass
 
     async def publish_pending(self) -> int:
-        rows = self._take_handed()
+        rows: list[dict[str, Any]] = []
         # Rows only the table knows (failed sends, expired leases, rows written while no relay
-        # ran) wait at most an interval, or a second while hand-overs keep the relay busy: at
-        # peak each scan steps over every row in flight, for nothing nearly always.
-        if time.monotonic() - self._last_scan >= (max(self._interval, 1.0) if rows else self._interval):
+        # ran or while the hand-over queue was full) wait at most an interval, or a second while
+        # hand-overs keep the relay busy: at peak each scan steps over every row in flight, for
+        # nothing nearly always. They are older than the handed-over ones, so they go first.
+        if time.monotonic() - self._last_scan >= (max(self._interval, 1.0) if self._handed else self._interval):
             self._last_scan = time.monotonic()
-            rows += await anyio.to_thread.run_sync(self._claim_batch)
+            rows = await anyio.to_thread.run_sync(self._claim_batch)
+            if len(rows) == self._batch_size:
+                self._last_scan = 0.0  # more where these came from: look again on the next pass
+        rows += self._take_handed()
         if not rows:
             return 0
         assert self._producer is not None
