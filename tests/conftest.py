@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -85,6 +86,27 @@ def databases(tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureR
     finally:
         cluster.stop()
         shutil.rmtree(data_dir, ignore_errors=True)
+
+
+@pytest.fixture
+def engine_with(tmp_path: Path, databases):
+    """`engine_with(tables)`: a fresh database of the run's kind (a SQLite file; PostgreSQL
+    under make test-postgres) holding just those tables. Disposed after the test."""
+    from shared.db import create_tables, make_engine
+
+    engines = []
+
+    def make(tables):
+        url = (databases(f"t_{uuid.uuid4().hex[:8]}") if databases
+               else f"sqlite:///{tmp_path / f'db{len(engines)}.sqlite'}")
+        engine = make_engine(url)
+        create_tables(engine, tables)
+        engines.append(engine)
+        return engine
+
+    yield make
+    for engine in engines:
+        engine.dispose()
 
 
 @pytest.fixture

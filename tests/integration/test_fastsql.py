@@ -4,7 +4,6 @@ SQLAlchemy's own execution would, inside the session's transaction."""
 
 from __future__ import annotations
 
-import uuid
 from datetime import UTC, datetime, timedelta, timezone
 from decimal import Decimal
 
@@ -15,7 +14,7 @@ from sqlmodel import Session
 
 from services.inventory.models import InventoryBackorderLine, InventorySku
 from services.orders.models import OrderRecord
-from shared.db import create_tables, make_engine, transaction
+from shared.db import transaction
 from shared.fastsql import FastStatement
 
 pytestmark = pytest.mark.integration
@@ -25,12 +24,8 @@ TABLES = [InventorySku.__table__, InventoryBackorderLine.__table__, OrderRecord.
 
 
 @pytest.fixture
-def engine(tmp_path, databases):
-    url = databases(f"fastsql_{uuid.uuid4().hex[:8]}") if databases else f"sqlite:///{tmp_path / 'fast.sqlite'}"
-    engine = make_engine(url)
-    create_tables(engine, TABLES)
-    yield engine
-    engine.dispose()
+def engine(engine_with):
+    return engine_with(TABLES)
 
 
 def order_row(order_id: str, rank: str) -> dict:

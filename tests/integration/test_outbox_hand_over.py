@@ -30,7 +30,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
 
 from shared.clock import make_clock
-from shared.db import create_tables, make_engine, transaction
+from shared.db import transaction
 from shared.messaging import LEASE, MESSAGING_TABLES, Outbox, OutboxMessage, OutboxRelay
 from shared.metrics import ServiceMetrics
 from tests.support.kafka import Message, TopicReader
@@ -91,12 +91,8 @@ class Stalled(WatchedRelay):
 
 
 @pytest.fixture
-def engine(tmp_path, databases):
-    url = databases(f"handover_{uuid.uuid4().hex[:8]}") if databases else f"sqlite:///{tmp_path / 'outbox.sqlite'}"
-    engine = make_engine(url)
-    create_tables(engine, MESSAGING_TABLES)
-    yield engine
-    engine.dispose()
+def engine(engine_with):
+    return engine_with(MESSAGING_TABLES)
 
 
 @pytest.fixture
