@@ -430,11 +430,17 @@ class OutboxRelay:
                     update(table).where(table.c.event_id.in_(done))
                     .values(state="published", published_at=now, lease_until=None)
                 )
+            # One statement per distinct error: a broker outage fails a whole pass the same way,
+            # and stop() gives back up to the hand-over limit of rows at once.
+            by_error: dict[str, list[str]] = {}
             for event_id, error in failed:
-                session.execute(
-                    update(table).where(table.c.event_id == event_id)
-                    .values(state="not_published", lease_until=None, last_error=error[:1000])
-                )
+                by_error.setdefault(error[:1000], []).append(event_id)
+            for error, event_ids in by_error.items():
+                for start in range(0, len(event_ids), 1000):  # IN lists within every driver's limit
+                    session.execute(
+                        update(table).where(table.c.event_id.in_(event_ids[start:start + 1000]))
+                        .values(state="not_published", lease_until=None, last_error=error)
+                    )
 
     def backlog(self) -> int:
         # In a writer's turn although it only reads: with SQLite every transaction begins
