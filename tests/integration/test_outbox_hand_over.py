@@ -17,6 +17,7 @@ suite's kafka-python reader.
 from __future__ import annotations
 
 import asyncio
+import threading
 import time
 import uuid
 from collections.abc import Callable, Iterable
@@ -88,6 +89,28 @@ class Stalled(WatchedRelay):
     async def publish_pending(self) -> int:
         await self.gate.wait()
         return await super().publish_pending()
+
+
+class SlowMarking(WatchedRelay):
+    """Its markings wait until `release` is set before touching the database, as a marking waits
+    for the writer's turn behind a long consumer batch; `fail_first` makes the first one fail."""
+
+    def __init__(self, *args: Any, fail_first: bool = False, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.marking_started = threading.Event()
+        self.release = threading.Event()
+        self.markings: list[list[str]] = []
+        self._fail_next = fail_first
+
+    def _mark(self, done: list[str], failed: list[tuple[str, str]]) -> None:
+        if done:
+            self.marking_started.set()
+            assert self.release.wait(WAIT_S), "the test never released the marking"
+            self.markings.append(list(done))
+            if self._fail_next:
+                self._fail_next = False
+                raise RuntimeError("database unavailable")
+        super()._mark(done, failed)
 
 
 @pytest.fixture
@@ -442,3 +465,48 @@ async def test_stop_releases_rows_still_waiting_in_the_hand_over_queue(engine, t
     assert set(successor.claimed_ids) >= set(event_ids)
     assert [r.attempts for r in rows_in_db(engine).values()] == [2] * 3
     assert sorted(await topic_settled(reader)) == sorted(event_ids)
+
+
+# ---------------------------------------------------------------------------------------------
+# 6. Marking runs beside the sends: a slow marking does not hold up what is handed over next
+
+
+async def test_events_handed_over_while_a_marking_waits_are_sent_without_waiting_for_it(
+        engine, topic, reader, relays) -> None:
+    relay = await started(relays(SlowMarking))
+    outbox = outbox_for(topic, relay)
+    [first, second] = ids("marking", 2)
+
+    with transaction(engine) as session:
+        add(outbox, session, first)
+    await on_topic(reader, [first])
+    assert await asyncio.to_thread(relay.marking_started.wait, WAIT_S), "the first row's marking did not start"
+
+    # The marking of `first` is stuck; `second` is committed and handed over meanwhile.
+    with transaction(engine) as session:
+        add(outbox, session, second)
+    await on_topic(reader, [first, second], timeout_s=5.0)
+    assert rows_in_db(engine, [first])[first].state == "in_progress"  # not marked yet: still stuck
+    assert relay.markings == []
+
+    relay.release.set()
+    await until(lambda: all_published(engine, [first, second]), what="both rows marked published")
+    assert relay.markings[0] == [first] and [e for m in relay.markings for e in m] == [first, second]
+    assert [r.attempts for r in rows_in_db(engine).values()] == [1, 1]
+    assert await topic_settled(reader) == [first, second]  # each sent once
+
+
+async def test_a_failed_marking_keeps_its_rows_for_the_next_one(engine, topic, reader, relays) -> None:
+    relay = await started(relays(SlowMarking, fail_first=True))
+    relay.release.set()
+    event_ids = ids("remark", 3)
+
+    with transaction(engine) as session:
+        for event_id in event_ids:
+            add(outbox_for(topic, relay), session, event_id)
+    await on_topic(reader, event_ids)
+    await until(lambda: all_published(engine, event_ids), what="rows marked published after a failed marking")
+    assert relay.markings[0] == event_ids  # the one that failed...
+    assert sorted(e for m in relay.markings[1:] for e in m) == sorted(event_ids)  # ...then marked again
+    assert sorted(await topic_settled(reader)) == sorted(event_ids)  # not sent again
+    assert not relay.claimed_ids
