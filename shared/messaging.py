@@ -386,26 +386,19 @@ class OutboxRelay:
                or time.monotonic() - self._last_mark >= MARK_EVERY_S)
         if self._sent_unmarked and due and (self._marking is None or self._marking.done()):
             self._last_mark = time.monotonic()
-            self._marking = asyncio.create_task(self._mark_sent(), name="outbox-marking")
+            self._marking = asyncio.create_task(self._mark_in_background(), name="outbox-marking")
+
+    async def _mark_in_background(self) -> None:
+        try:
+            await self._mark_sent()
+        except Exception:
+            log.warning("could not mark sent outbox rows published yet; the next marking tries again",
+                        exc_info=True)
 
     async def _mark_sent(self) -> None:
-        done, self._sent_unmarked = self._sent_unmarked, []
-        if not done:
-            return
-        try:
-            await anyio.to_thread.run_sync(self._mark, done, [])
-        except Exception:
-            # Still leased to us: marked with the next batch (or sent again after the lease,
-            # if this process dies first; consumers drop the duplicates).
-            self._sent_unmarked[:0] = done
-            log.warning("could not mark %d sent outbox rows published yet", len(done), exc_info=True)
-
-    async def flush_marks(self) -> None:
-        """Mark everything sent so far as published: waits for a marking under way, then marks
-        the rest (stop(), tests). Raises if the rest cannot be marked."""
-        if self._marking is not None:
-            await asyncio.wait([self._marking])
-        self._last_mark = time.monotonic()
+        """Marks what was sent so far. If that fails the rows stay for the next marking: they are
+        still leased to us (or sent again after the lease if this process dies first; consumers
+        drop the duplicates)."""
         done, self._sent_unmarked = self._sent_unmarked, []
         if done:
             try:
@@ -413,6 +406,14 @@ class OutboxRelay:
             except BaseException:
                 self._sent_unmarked[:0] = done
                 raise
+
+    async def flush_marks(self) -> None:
+        """Mark everything sent so far as published: waits for a marking under way, then marks
+        the rest (stop(), tests). Raises if the rest cannot be marked."""
+        if self._marking is not None:
+            await asyncio.wait([self._marking])
+        self._last_mark = time.monotonic()
+        await self._mark_sent()
 
     def _take_handed(self) -> list[dict[str, Any]]:
         rows = []

@@ -189,11 +189,14 @@ def cpu_snapshot(services: dict[str, ServiceProcess], broker_pid: int | None) ->
             "bench (producer and watcher)": time.process_time()}
 
 
-def cpu_used(before: dict[str, float | None], after: dict[str, float | None], orders: int) -> dict:
+def cpu_used(before: dict[str, float | None], after: dict[str, float | None], orders: int,
+             elapsed_s: float) -> dict:
     used = {name: round(after[name] - start, 1) for name, start in before.items()
             if start is not None and after.get(name) is not None}
     return {"seconds": used, "total_s": round(sum(used.values()), 1),
-            "ms_per_order": round(1000 * sum(used.values()) / orders, 2)}
+            "ms_per_order": round(1000 * sum(used.values()) / max(orders, 1), 2),
+            # The machine's CPU budget is cores x seconds; the above is how the phase spent it.
+            "available_s": round((os.cpu_count() or 1) * elapsed_s, 1)}
 
 
 def burst(args, bootstrap: str, prefix: str, watcher: Watcher, services: dict[str, ServiceProcess],
@@ -215,7 +218,7 @@ def burst(args, bootstrap: str, prefix: str, watcher: Watcher, services: dict[st
     queued_ok = wait_until(lambda: shipment_count(services["logistics"]) - before >= reserved,
                            timeout_s=args.timeout if finished else 1, poll_s=0.5)
     ended = time.time()
-    cpu = cpu_used(cpu_before, cpu_snapshot(services, broker_pid), n)
+    cpu = cpu_used(cpu_before, cpu_snapshot(services, broker_pid), n, ended - started)
     stages = watcher.stages
     result = {
         "orders": n,
@@ -233,8 +236,7 @@ def burst(args, bootstrap: str, prefix: str, watcher: Watcher, services: dict[st
         "queued": shipment_count(services["logistics"]) - before,
         "duplicate_events": {k: v.duplicates for k, v in stages.items()},
         "completed": finished and queued_ok,
-        # The machine's CPU budget is cores x seconds; this is how the run spent it.
-        "cpu": {**cpu, "available_s": round(os.cpu_count() * (ended - started), 1)},
+        "cpu": cpu,
     }
     result["end_to_end_orders_per_s"] = round(n / (ended - started)) if result["completed"] else None
     # Stages run concurrently; each figure is the rate at which all orders had passed that stage.
@@ -302,8 +304,7 @@ def steady(args, bootstrap: str, prefix: str, watcher: Watcher, services: dict[s
     created = shipments(services["logistics"], list(sent_at))
     shipment_lat = [(created[o].timestamp() - t) * 1000 for o, t in sent_at.items() if o in created]
     # Small batches cost more per order than the burst's: this says how busy the cores were.
-    cpu = cpu_used(cpu_before, cpu_snapshot(services, broker_pid), max(i, 1))
-    cpu["available_s"] = round(os.cpu_count() * (time.time() - started), 1)
+    cpu = cpu_used(cpu_before, cpu_snapshot(services, broker_pid), i, time.time() - started)
     return {
         "waited_for_idle_s": idle_after_s,
         "rate_per_s": args.rate, "seconds": args.steady_seconds, "sent": i, "send_s": round(send_s, 1),
@@ -412,9 +413,10 @@ def machine() -> dict:
 
 
 def cpu_reference_s(iterations: int = 5_000_000, repeats: int = 3) -> float:
-    """Seconds one core takes for a fixed pure-Python loop, best of `repeats`, measured before
-    anything else starts. The model name says nothing of the speed: machines reporting the same
-    "AMD EPYC" gave the same code 0.73 and 2.33 CPU ms per order, so runs are compared by this."""
+    """Seconds one core takes for a fixed pure-Python loop, best of `repeats`; taken before the
+    run starts anything and again at its end. The model name says nothing of the speed: machines
+    reporting the same "AMD EPYC" gave the same code 0.73 and 2.33 CPU ms per order, so runs are
+    compared by this."""
     best = float("inf")
     for _ in range(repeats):
         started = time.perf_counter()
