@@ -49,14 +49,19 @@ class StageClock:
 
     target: int = 0
     seen: dict[str, float] = field(default_factory=dict)
+    # The record's own timestamp: when the service's outbox relay handed the event to its
+    # producer, just after the service committed. Tells the hops apart (hop_split).
+    handed_over: dict[str, float] = field(default_factory=dict)
     duplicates: int = 0
     reached_at: float | None = None
 
-    def add(self, order_id: str, at: float) -> None:
+    def add(self, order_id: str, at: float, handed_over_at: float | None = None) -> None:
         if order_id in self.seen:
             self.duplicates += 1
             return
         self.seen[order_id] = at
+        if handed_over_at is not None:
+            self.handed_over[order_id] = handed_over_at
         if self.target and len(self.seen) >= self.target and self.reached_at is None:
             self.reached_at = at
 
@@ -102,7 +107,7 @@ class Watcher(threading.Thread):
                         for r in records:
                             stage = self.KINDS.get(next((v for k, v in r.headers if k == "ce_type"), b""))
                             if stage is not None:
-                                self.stages[stage].add(r.key.decode(), now)
+                                self.stages[stage].add(r.key.decode(), now, r.timestamp / 1000)
         finally:
             await consumer.stop()
 
@@ -117,6 +122,7 @@ class Watcher(threading.Thread):
                 stage.target = target
                 stage.reached_at = None
                 stage.seen.clear()
+                stage.handed_over.clear()
                 stage.duplicates = 0
 
     def done(self, n: int) -> int:
@@ -299,6 +305,8 @@ def steady(args, bootstrap: str, prefix: str, watcher: Watcher, services: dict[s
     wait_until(lambda: watcher.done(total) >= total, timeout_s=args.timeout, poll_s=0.5)
     with watcher.lock:
         reserved_at = {o: watcher.stages["reserved"].seen[o] for o in sent_at if o in watcher.stages["reserved"].seen}
+        hops = hop_split(sent_at, watcher.stages["accepted"].handed_over, watcher.stages["reserved"].handed_over,
+                         reserved_at)
     reserved_lat = [(reserved_at[o] - t) * 1000 for o, t in sent_at.items() if o in reserved_at]
     wait_until(lambda: len(shipments(services["logistics"], list(sent_at))) >= len(reserved_lat), timeout_s=60)
     created = shipments(services["logistics"], list(sent_at))
@@ -313,6 +321,23 @@ def steady(args, bootstrap: str, prefix: str, watcher: Watcher, services: dict[s
         "cpu": cpu,
         "to_stock_reserved_ms": _quantiles(reserved_lat),
         "to_shipment_created_ms": _quantiles(shipment_lat),
+        "hops_ms": hops,
+    }
+
+
+def hop_split(sent_at: dict[str, float], accepted_handed: dict[str, float], reserved_handed: dict[str, float],
+              reserved_seen: dict[str, float]) -> dict:
+    """Where paid -> reserved goes, hop by hop, from the Kafka timestamps of the two events (set
+    when each service's relay handed the event over, just after its commit): the platform's send
+    and the orders service; the inventory service, including the delivery of order.accepted to
+    it; and the delivery of stock.reserved to the watcher. All on one machine, so one clock."""
+    orders = [o for o in sent_at if o in accepted_handed and o in reserved_handed and o in reserved_seen]
+    return {
+        "paid_to_accepted_handed_over (orders)": _quantiles([(accepted_handed[o] - sent_at[o]) * 1000 for o in orders]),
+        "accepted_to_reserved_handed_over (inventory)": _quantiles(
+            [(reserved_handed[o] - accepted_handed[o]) * 1000 for o in orders]),
+        "reserved_handed_over_to_seen (broker and watcher)": _quantiles(
+            [(reserved_seen[o] - reserved_handed[o]) * 1000 for o in orders]),
     }
 
 

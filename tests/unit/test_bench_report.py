@@ -1,6 +1,6 @@
 """The benchmark's own arithmetic: whether a steady phase kept up, and how the summary says so."""
 
-from tools.bench import kept_up, summary
+from tools.bench import hop_split, kept_up, summary
 
 
 def _report(steady: dict) -> dict:
@@ -39,3 +39,19 @@ def test_the_summary_says_when_the_latency_is_a_queue() -> None:
     on_pace = _report({"rate_per_s": 1000, "kept_up": True, "handled_per_s": 998,
                        "to_stock_reserved_ms": {"p99": 219.0}})
     assert "steady 1000/s p99 paid->reserved 219.0 ms;" in summary(on_pace)
+
+
+def test_the_hop_split_attributes_each_order_s_time_to_the_hop_that_took_it() -> None:
+    sent = {f"S{i}": 100.0 + i for i in range(100)}
+    accepted = {o: t + 0.040 for o, t in sent.items()}  # orders: 40 ms
+    reserved = {o: t + 0.100 for o, t in accepted.items()}  # inventory: 100 ms
+    seen = {o: t + 0.005 for o, t in reserved.items()}
+    hops = hop_split(sent, accepted, reserved, seen)
+    assert hops["paid_to_accepted_handed_over (orders)"]["p99"] == 40.0
+    assert hops["accepted_to_reserved_handed_over (inventory)"]["p50"] == 100.0
+    assert hops["reserved_handed_over_to_seen (broker and watcher)"]["max"] == 5.0
+
+
+def test_the_hop_split_leaves_out_orders_missing_a_stage() -> None:
+    hops = hop_split({"S1": 1.0, "S2": 1.0}, {"S1": 1.01, "S2": 1.02}, {"S1": 1.05}, {"S1": 1.06})
+    assert hops["paid_to_accepted_handed_over (orders)"]["max"] == 10.0  # S2 never reserved: not counted
