@@ -55,13 +55,12 @@ class StageClock:
     duplicates: int = 0
     reached_at: float | None = None
 
-    def add(self, order_id: str, at: float, handed_over_at: float | None = None) -> None:
+    def add(self, order_id: str, at: float, handed_over_at: float) -> None:
         if order_id in self.seen:
             self.duplicates += 1
             return
         self.seen[order_id] = at
-        if handed_over_at is not None:
-            self.handed_over[order_id] = handed_over_at
+        self.handed_over[order_id] = handed_over_at
         if self.target and len(self.seen) >= self.target and self.reached_at is None:
             self.reached_at = at
 
