@@ -67,6 +67,8 @@ def test_the_simulator_runs_a_promotion_day_and_its_report_is_consistent(demo_ru
     assert sla["overall"]["orders_paid"] == orders["total"]
     assert sla["overall"]["shipped"] == orders["total"]
     assert sum(b["paid"] for b in sla["hourly"]) == orders["total"]
+    late_stock = sla["backordered_at_first"]
+    assert late_stock["overall"] == sum(late_stock[k] for k in ("presale", "high_value", "standard")) > 0
 
     stock = figures["stock"]
     assert stock["oversold_skus"] == []
