@@ -33,7 +33,7 @@ from typing import Any
 import anyio
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import InvalidProducerEpoch, OutOfOrderSequenceNumber, ProducerFenced, UnknownProducerId
-from sqlalchemy import Column, Engine, LargeBinary, Text, func, insert, or_, update
+from sqlalchemy import Column, Engine, LargeBinary, Text, bindparam, func, insert, or_, update
 from sqlalchemy import event as sa_event
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Field, Session, SQLModel, col, select
@@ -102,6 +102,10 @@ class InboxEntry(SQLModel, table=True):
 MESSAGING_TABLES = [OutboxMessage.__table__, InboxEntry.__table__]
 
 _ADD_INBOX_ENTRIES = FastStatement(insert(InboxEntry.__table__))  # every consumed batch
+# Which of a batch's events this consumer has already handled: one plan per batch length (at
+# most the consumer's batch size); through `Session.exec` this one query was ~1 ms of every batch.
+_SEEN_IN_INBOX = FastStatement(select(InboxEntry.event_id).where(
+    InboxEntry.consumer == bindparam("consumer"), col(InboxEntry.event_id).in_(bindparam("ids", expanding=True))))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -665,8 +669,8 @@ class EventConsumer:
         processed: list[dict[str, Any]] = []
         with transaction(self._engine) as session:
             ids = [event.id for _, _, event, _, _ in work]
-            seen = set(session.exec(select(InboxEntry.event_id).where(
-                InboxEntry.consumer == self._consumer_name, col(InboxEntry.event_id).in_(ids))))
+            seen = {row.event_id for row in _SEEN_IN_INBOX.execute(
+                session, {"consumer": self._consumer_name, "ids": ids}).all()}
             for i, record, event, payload, handler in work:
                 if event.id in seen:
                     results[i] = "duplicate"

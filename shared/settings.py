@@ -68,9 +68,9 @@ class ServiceSettings(BaseSettings):
     relay_interval_s: float = Field(default=0.2, gt=0, description="How often the outbox relay looks for work when idle.")
     relay_enabled: bool = Field(default=True, description="False holds events in the outbox (crash drills, draining).")
     consumer_batch_size: int = Field(default=500, ge=1, description="Most records handled in one transaction.")
-    # Short: FastStream also sleeps this long after an empty poll, so it is added to the latency of
-    # the first event after a quiet spell (steady 1,000/s p99 226 -> 215 ms with 5 and a 1 ms linger).
-    consumer_batch_wait_ms: int = Field(default=5, ge=0, description="How long a poll waits to fill a batch (and sleeps after an empty one).")
+    # A poll returns as soon as records arrive, so this only sets how often an idle consumer wakes
+    # (see shared.service.poll_without_sleeping).
+    consumer_poll_wait_ms: int = Field(default=500, ge=1, description="Longest a poll waits for records; it returns as soon as any arrive.")
     consumer_fetch_min_bytes: int = Field(default=1, ge=1, description="Bytes the broker waits for before answering a fetch.")
     consumer_fetch_max_wait_ms: int = Field(default=500, ge=0, description="Longest the broker holds a fetch for `consumer_fetch_min_bytes`.")
     relay_linger_ms: int = Field(default=1, ge=0, description="How long the relay's producer waits to fill a batch.")
