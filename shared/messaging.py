@@ -103,7 +103,7 @@ MESSAGING_TABLES = [OutboxMessage.__table__, InboxEntry.__table__]
 
 _ADD_INBOX_ENTRIES = FastStatement(insert(InboxEntry.__table__))  # every consumed batch
 # Which of a batch's events this consumer has already handled: one plan per batch length (at
-# most the consumer's batch size); through `Session.exec` this one query was ~1 ms of every batch.
+# most the consumer's batch size). Through `Session.exec` it took 0.27-0.33 ms for 10 ids; 24 us so.
 _SEEN_IN_INBOX = FastStatement(select(InboxEntry.event_id).where(
     InboxEntry.consumer == bindparam("consumer"), col(InboxEntry.event_id).in_(bindparam("ids", expanding=True))))
 

@@ -119,8 +119,8 @@ def collect(sim: "Simulation") -> dict[str, Any]:
         },
         "dispatch": {
             "targets": sla["targets"], "overall": sla["overall"], "by_class": sla["by_class"],
-            # A backordered order waits for a supplier's delivery (lead times of a day or more),
-            # so it is what keeps a class under its 24h/48h share whatever the dispatch order.
+            # A backordered order waits for a supplier's delivery (lead times of a day or more)
+            # whatever the dispatch order: the first thing to look at when a class misses.
             "backordered_at_first": _backordered_at_first(first, accepted, cancelled),
             "hourly": sla["hourly"], "backlog": sim.series,
             "waves": sim.counts["waves"], "shipped_by_staff": sim.counts["shipped"],
