@@ -7,7 +7,7 @@ import threading
 import weakref
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 
-from sqlalchemy import Engine, event, text
+from sqlalchemy import Connection, Engine, event, text
 from sqlalchemy.schema import Table
 from sqlmodel import Session, SQLModel, create_engine
 
@@ -37,7 +37,23 @@ def _make_sqlite_safe_for_concurrent_writers(engine: Engine) -> None:
 
     @event.listens_for(engine, "begin")
     def _on_begin(conn):  # type: ignore[no-untyped-def]
-        conn.exec_driver_sql("BEGIN IMMEDIATE")
+        # A look that writes nothing (`read_only`) takes no write lock: WAL gives it a snapshot
+        # beside the writer, so it never queues behind one.
+        conn.exec_driver_sql("BEGIN" if conn.get_execution_options().get(_READ_ONLY) else "BEGIN IMMEDIATE")
+
+
+_READ_ONLY = "peak_read_only"
+
+
+@contextmanager
+def read_only(engine: Engine) -> Iterator[Connection]:
+    """A connection for reads only: it neither waits for the writer's turn nor takes SQLite's
+    write lock (on PostgreSQL it is a plain connection). Its transaction is rolled back."""
+    with engine.connect().execution_options(**{_READ_ONLY: True}) as conn:
+        try:
+            yield conn
+        finally:
+            conn.rollback()
 
 
 def create_tables(engine: Engine, tables: Iterable[Table]) -> None:

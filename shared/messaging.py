@@ -39,7 +39,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Field, Session, SQLModel, col, select
 
 from shared.clock import Clock
-from shared.db import transaction
+from shared.db import read_only, transaction
 from shared.deferred import defer_insert, take_written_rows
 from shared.fastsql import FastStatement
 from shared.events import (
@@ -446,12 +446,18 @@ class OutboxRelay:
         """Rows found in the table that this relay now holds for LEASE, as column dicts."""
         now = self._clock_now()
         table = OutboxMessage.__table__
+        # The IN lets the state index skip the published rows, which are nearly all of the table
+        # after a peak; the OR alone made every pass scan all of them.
+        claimable = (table.c.state.in_(UNPUBLISHED), or_(table.c.state == "not_published", table.c.lease_until < now))
+        # Nearly every scan finds nothing, so it first looks without claiming. The claiming
+        # transaction waits for the writer's turn, and the events handed over meanwhile wait
+        # with the relay: at 1,000 orders/s that was 70 ms once a second on a slow machine.
+        with read_only(self._engine) as conn:
+            if conn.execute(select(table.c.id).where(*claimable).limit(1)).first() is None:
+                return []
         query = (
             select(table.c.event_id, table.c.topic, table.c.key, table.c.value, table.c.headers_json)
-            # The IN lets the state index skip the published rows, which are nearly all of
-            # the table after a peak; the OR alone made every pass scan all of them.
-            .where(table.c.state.in_(UNPUBLISHED))
-            .where(or_(table.c.state == "not_published", table.c.lease_until < now))
+            .where(*claimable)
             .order_by(table.c.id)
             .limit(self._batch_size)
         )
@@ -488,12 +494,12 @@ class OutboxRelay:
                     )
 
     def backlog(self) -> int:
-        # In a writer's turn although it only reads: with SQLite every transaction begins
-        # IMMEDIATE, and one outside the turns would keep a writer waiting in the busy handler.
-        with transaction(self._engine) as session:
-            return session.exec(
+        # Read-only, so it does not wait for the writer's turn: the relay's loop awaits it, every
+        # two seconds, with handed-over events waiting behind.
+        with read_only(self._engine) as conn:
+            return conn.execute(
                 select(func.count()).select_from(OutboxMessage).where(col(OutboxMessage.state).in_(UNPUBLISHED))
-            ).one()
+            ).scalar_one()
 
     def _clock_now(self) -> datetime:
         # Leases are about real elapsed time, even when the business clock is simulated.

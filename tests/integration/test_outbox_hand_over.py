@@ -510,3 +510,39 @@ async def test_a_failed_marking_keeps_its_rows_for_the_next_one(engine, topic, r
     assert sorted(e for m in relay.markings[1:] for e in m) == sorted(event_ids)  # ...then marked again
     assert sorted(await topic_settled(reader)) == sorted(event_ids)  # not sent again
     assert not relay.claimed_ids
+
+
+# ---------------------------------------------------------------------------------------------
+# 7. A scan that finds nothing does not wait for the writer's turn: the relay's loop awaits it,
+#    and what is handed over meanwhile would wait with it. (SQLite: the turn is a lock in the
+#    process; PostgreSQL has none, and there this shows only that the scan still finds the row.)
+
+
+async def test_scans_that_find_nothing_go_on_while_a_writer_holds_its_turn(engine, topic, reader, relays) -> None:
+    relay = await started(relays())
+    [held] = ids("held", 1)
+    holding, release = threading.Event(), threading.Event()
+
+    def long_writer() -> None:
+        with transaction(engine) as session:
+            add(outbox_for(topic, None), session, held)  # unleased: only a scan publishes it
+            holding.set()
+            assert release.wait(WAIT_S), "the test never released the writer"
+
+    writer = threading.Thread(target=long_writer, name="long-writer")
+    writer.start()
+    try:
+        assert await asyncio.to_thread(holding.wait, WAIT_S), "the writer did not start"
+        scans = relay.scans
+        await until(lambda: relay.scans >= scans + 5, what="five scans while the writer holds its turn",
+                    timeout_s=3.0)
+        assert await asyncio.wait_for(asyncio.to_thread(relay.backlog), timeout=3.0) == 0
+        assert relay.claimed_ids == []  # the row is not committed yet: nothing to see
+    finally:
+        release.set()
+        await asyncio.to_thread(writer.join, WAIT_S)
+
+    await on_topic(reader, [held])
+    await until(lambda: all_published(engine, [held]), what="the committed row claimed and published")
+    assert relay.claimed_ids == [held] and relay.handed_ids == []
+    assert await topic_settled(reader) == [held]
