@@ -59,6 +59,10 @@ from tools.processes import ServiceProcess
 
 DEMO_DIR = REPO_ROOT / "var" / "demo"
 SERVICES = ("orders", "inventory", "logistics", "aftersales")
+# uvicorn closes a connection idle for 5 s, and httpx kept idle ones for 5 s too: a call that
+# reused one as the server closed it got "connection reset by peer" (a demo run died so at a
+# simulated 109 h). Idle connections are dropped well before the server would close them.
+KEEP_ALIVE = httpx.Limits(keepalive_expiry=2.0)
 DEFAULT_START = datetime(2026, 11, 10, 16, 0, tzinfo=UTC)  # midnight of 11 November in Beijing (UTC+8)
 
 
@@ -302,11 +306,12 @@ class Simulation:
                  "logistics": ("warehouse", "warehouse-staff"), "aftersales": ("support", "support-agents")}
         for name, (role, subject) in roles.items():
             token = issue_token(auth, subject, [role])
-            self.clients[name] = httpx.Client(base_url=self.services[name].url, timeout=60,
+            self.clients[name] = httpx.Client(base_url=self.services[name].url, timeout=60, limits=KEEP_ALIVE,
                                               headers={"Authorization": f"Bearer {token}"})
         admin = {"Authorization": f"Bearer {issue_token(auth, 'simulator', ['admin'])}"}
         for name in SERVICES:  # PUT /clock and the report's reads are admin's
-            self.clients[f"{name}-admin"] = httpx.Client(base_url=self.services[name].url, timeout=60, headers=admin)
+            self.clients[f"{name}-admin"] = httpx.Client(base_url=self.services[name].url, timeout=60,
+                                                         limits=KEEP_ALIVE, headers=admin)
         self.producer = KafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=5)
         self.watcher = Watcher(bootstrap, self.prefix)
         self.watcher.start()
