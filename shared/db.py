@@ -93,7 +93,8 @@ def _writer_turn(engine: Engine) -> AbstractContextManager[object]:
 
 def is_reachable(engine: Engine) -> bool:
     try:
-        with engine.connect() as conn:
+        # Read-only: a readiness probe must not take SQLite's write lock beside the writers.
+        with read_only(engine) as conn:
             conn.execute(text("SELECT 1"))
         return True
     except Exception:
