@@ -451,7 +451,7 @@ class OutboxRelay:
         claimable = (table.c.state.in_(UNPUBLISHED), or_(table.c.state == "not_published", table.c.lease_until < now))
         # Nearly every scan finds nothing, so it first looks without claiming. The claiming
         # transaction waits for the writer's turn, and the events handed over meanwhile wait
-        # with the relay: at 1,000 orders/s that was 70 ms once a second on a slow machine.
+        # with the relay: with the backlog count, 2.4 s of 20 under py-spy at 1,000 orders/s.
         with read_only(self._engine) as conn:
             if conn.execute(select(table.c.id).where(*claimable).limit(1)).first() is None:
                 return []
