@@ -49,8 +49,7 @@ from shared.events import (
     UndecodableEvent,
     decode_envelope,
     decode_payload,
-    encode,
-    new_event,
+    encode_new_event,
 )
 from shared.logs import current_event_id, current_subject
 from shared.metrics import ServiceMetrics
@@ -124,12 +123,13 @@ class Outbox:
     relay: OutboxRelay | None = None
 
     def publish(self, session: Session, spec: TopicSpec, type_: str, payload: Contract, *,
-                key: str, subject: str | None = None, event_id: str | None = None) -> CloudEvent:
-        event = new_event(type_, payload, source=self.source, subject=subject or key,
-                          time=self.clock.now(), event_id=event_id)
-        self.add_raw(session, self.topic_prefix + spec.name, key=key, value=encode(event),
-                     event_id=event.id, headers={"ce_type": type_})
-        return event
+                key: str, subject: str | None = None, event_id: str | None = None) -> str:
+        """Adds the event to the outbox of the session's transaction; returns its id."""
+        event_id, value = encode_new_event(type_, payload, source=self.source, subject=subject or key,
+                                           time=self.clock.now(), event_id=event_id)
+        self.add_raw(session, self.topic_prefix + spec.name, key=key, value=value,
+                     event_id=event_id, headers={"ce_type": type_})
+        return event_id
 
     def add_raw(self, session: Session, topic: str, *, key: str | None, value: bytes,
                 headers: dict[str, str] | None = None, event_id: str | None = None) -> None:
@@ -540,9 +540,8 @@ class HandlerContext:
     dead_letter_reason: str | None = None
 
     def publish(self, spec: TopicSpec, type_: str, payload: Contract, *, key: str,
-                subject: str | None = None) -> CloudEvent:
-        event = self.outbox.publish(self.session, spec, type_, payload, key=key, subject=subject)
-        return event
+                subject: str | None = None) -> str:
+        return self.outbox.publish(self.session, spec, type_, payload, key=key, subject=subject)
 
     def dead_letter(self, reason: str) -> None:
         """Commit the handler's changes and also send the original message to the dead-letter

@@ -48,8 +48,9 @@ def build_router(runtime: ServiceRuntime, policy: OrderPolicy) -> APIRouter:
             resend = commands.check_resend(session, order, now=runtime.clock.now(),
                                            origin=Origin(channel="http", source=actor(http_request)))
             if resend is None:
-                event = runtime.outbox.publish(session, PLATFORM_ORDERS, "order.placed", order, key=order.order_id)
-                return {"order_id": order.order_id, "event_id": event.id, "status": "submitted"}
+                event_id = runtime.outbox.publish(session, PLATFORM_ORDERS, "order.placed", order,
+                                                  key=order.order_id)
+                return {"order_id": order.order_id, "event_id": event_id, "status": "submitted"}
         if resend.outcome == "conflict":
             # After the commit, so the conflict stays recorded for operators.
             raise HTTPException(409, resend.reason)

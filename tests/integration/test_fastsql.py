@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta, timezone
 from decimal import Decimal
 
 import pytest
+from pydantic import TypeAdapter
 from sqlalchemy import bindparam, insert, select, text, update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
@@ -60,7 +61,10 @@ def test_datetimes_are_stored_as_sqlalchemy_stores_them(engine) -> None:
     shanghai = timezone(timedelta(hours=8))
     times = {"whole-second": datetime(2026, 11, 11, 8, 0, 0, tzinfo=shanghai),
              "micro": datetime(2026, 11, 11, 0, 0, 1, 7, tzinfo=UTC),
-             "west": datetime(2026, 6, 18, 23, 59, 59, 999_999, tzinfo=timezone(timedelta(hours=-5)))}
+             "west": datetime(2026, 6, 18, 23, 59, 59, 999_999, tzinfo=timezone(timedelta(hours=-5))),
+             # as the contracts decode it: pydantic's own UTC tzinfo, not datetime.UTC
+             "decoded": TypeAdapter(datetime).validate_python("2026-11-11T00:00:00.5Z"),
+             "year-one": datetime(1, 1, 1, 0, 0, 0, 1, tzinfo=UTC)}
     with transaction(engine) as session:
         for n, (name, at) in enumerate(times.items()):
             row = {**order_row(f"O-FAST-{name}", f"{n}a"), "paid_at": at, "accepted_at": at}
@@ -72,6 +76,12 @@ def test_datetimes_are_stored_as_sqlalchemy_stores_them(engine) -> None:
         for name, at in times.items():
             assert stored[f"O-FAST-{name}"] == stored[f"O-CORE-{name}"]
             assert session.get(OrderRecord, f"O-FAST-{name}").paid_at == at
+        # and a fast read gives what the ORM gives: the same instant, in UTC
+        fast_read = FastStatement(select(OrderRecord.__table__.c.paid_at).where(
+            OrderRecord.__table__.c.order_id == bindparam("oid")))
+        for name, at in times.items():
+            read = fast_read.execute(session, {"oid": f"O-CORE-{name}"}).scalar_one()
+            assert read == at and read.tzinfo is UTC
     with pytest.raises(ValueError, match="timezone"), transaction(engine) as session:
         naive = {**order_row("O-NAIVE", "1"), "paid_at": datetime(2026, 11, 11)}
         FastStatement(insert(OrderRecord.__table__)).execute(session, naive)

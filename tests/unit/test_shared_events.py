@@ -2,14 +2,22 @@ from datetime import UTC, datetime, timedelta, timezone
 from decimal import Decimal
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from pydantic import ValidationError
 
 from shared.events import (
+    OrderAccepted,
     OrderLine,
+    OrderRejected,
+    SkuQuantity,
+    StockBackordered,
     SupplierDelivery,
     UndecodableEvent,
     decode_envelope,
     decode_payload,
     encode,
+    encode_new_event,
     new_event,
 )
 from tools import events_doc
@@ -64,3 +72,52 @@ def test_a_payload_must_be_the_model_registered_for_its_type() -> None:
 
 def test_docs_events_md_is_generated_from_the_current_contracts() -> None:
     assert (REPO_ROOT / "docs" / "events.md").read_text() == events_doc.render(), "run `make docs`"
+
+
+# The outbox writes envelopes with encode_new_event: they must be the very bytes the envelope
+# model writes, whatever the payload and however odd the ids.
+SHANGHAI = timezone(timedelta(hours=8))
+PAYLOADS = {
+    "order.accepted": OrderAccepted(
+        order_id="O-1", customer_id="C-1", order_type="presale", priority_class="presale", priority_rank="0-1",
+        lines=[OrderLine(sku="S-1", quantity=2, unit_price=Decimal("59.90")),
+               OrderLine(sku="S-2", quantity=1, unit_price=Decimal("0.00"), gift=True)],
+        discount=Decimal("10.00"), paid_amount=Decimal("109.80"), paid_at=datetime(2026, 11, 11, 8, tzinfo=SHANGHAI),
+        region="上海", currency="CNY", deposit=Decimal("20.00"), balance_paid_at=None,
+        accepted_at=datetime(2026, 11, 11, 0, 0, 0, 5, tzinfo=UTC)),
+    "order.rejected": OrderRejected(order_id=None, reason='a "quoted"\nreason \\ with ✓', source_event_id=None),
+    "stock.backordered": StockBackordered(order_id="O-2", missing=[SkuQuantity(sku="S-1", quantity=3)], presale=True,
+                                          backordered_at=datetime(2026, 6, 18, tzinfo=UTC)),
+    "supplier.delivery": SupplierDelivery(delivery_id="D-1", sku="S", quantity=5,
+                                          delivered_at=datetime(2026, 11, 11, 8, tzinfo=SHANGHAI)),
+}
+_header_text = st.text(min_size=1, max_size=40)
+
+
+@settings(max_examples=300, deadline=None)
+@given(type_=st.sampled_from(sorted(PAYLOADS)), event_id=_header_text, source=_header_text,
+       subject=st.none() | st.text(max_size=40),
+       time=st.datetimes(min_value=datetime(2000, 1, 1), max_value=datetime(2100, 1, 1),
+                         timezones=st.sampled_from([UTC, SHANGHAI, timezone(timedelta(hours=-5, minutes=-30))])))
+def test_the_outbox_encoding_is_the_envelope_models_byte_for_byte(type_, event_id, source, subject, time) -> None:
+    payload = PAYLOADS[type_]
+    try:
+        expected = encode(new_event(type_, payload, source=source, subject=subject, time=time, event_id=event_id))
+    except (ValueError, UnicodeEncodeError) as refused:  # e.g. a lone surrogate: refused the same way
+        with pytest.raises(type(refused)):
+            encode_new_event(type_, payload, source=source, subject=subject, time=time, event_id=event_id)
+        return
+    assert encode_new_event(type_, payload, source=source, subject=subject, time=time,
+                            event_id=event_id) == (event_id, expected)
+
+
+def test_the_outbox_encoding_refuses_what_the_envelope_refuses() -> None:
+    payload = PAYLOADS["order.rejected"]
+    for too_long in ({"subject": "s" * 201}, {"source": ""}, {"event_id": "i" * 201}):
+        arguments = {"source": "orders", "subject": "O-1", "time": datetime.now(UTC), **too_long}
+        with pytest.raises(ValidationError):
+            encode_new_event("order.rejected", payload, **arguments)
+    with pytest.raises(TypeError):
+        encode_new_event("order.placed", payload, source="orders", subject=None, time=datetime.now(UTC))
+    event_id, _ = encode_new_event("order.rejected", payload, source="orders", subject=None, time=datetime.now(UTC))
+    assert len(event_id) == 36  # a fresh uuid when none is given
