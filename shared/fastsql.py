@@ -238,7 +238,7 @@ def _utc_datetime_to_sqlite_text(value: Any, _utc: Any = UTC) -> Any:
         if value.utcoffset() is None:
             return _SQLALCHEMY_UTC_BIND(value)  # refused there: naive
         value = value.astimezone(_utc)
-    text = value.replace(tzinfo=None).isoformat(" ")
+    text = value.isoformat(" ")[:-6]  # without its "+00:00": half the time of replace(tzinfo=None) first
     return text if value.microsecond else text + ".000000"  # isoformat drops zero microseconds
 
 

@@ -48,6 +48,7 @@ from shared.events import (
     Contract,
     UndecodableEvent,
     decode_envelope,
+    decode_event,
     decode_payload,
     encode_new_event,
 )
@@ -626,6 +627,14 @@ class EventConsumer:
                 # consumer that handles the type decodes it, and dead-letters it if it is bad.
                 consumed[(record.topic, record.type_hint)] += 1
                 outcomes[i] = "ignored"
+                continue
+            # Nearly every record: envelope and payload in one pass. Anything that does not
+            # decode so (or has no handler here) goes the two-step way, which tells why.
+            hint = record.type_hint
+            decoded = decode_event(record.value, hint) if hint is None or hint in handlers else None
+            if decoded is not None and decoded[0].type in handlers:
+                event, payload = decoded
+                work.append((i, record, event, payload, handlers[event.type]))
                 continue
             try:
                 event = decode_envelope(record.value)

@@ -7,7 +7,7 @@ import logging
 from services.orders import commands
 from services.orders.commands import Origin
 from services.orders.domain import OrderPolicy
-from shared.events import Contract, OrderCancellationRefused, OrderCancelled, OrderPlaced, OrderRejected
+from shared.events import Contract, OrderCancellationRefused, OrderCancelled, OrderPlaced, OrderRejected, data_field
 from shared.messaging import Handler, HandlerContext
 from shared.topics import ORDERS_EVENTS, PLATFORM_ORDERS, TopicSpec
 
@@ -67,7 +67,7 @@ def on_invalid_platform_message(ctx: HandlerContext, reason: str) -> None:
     """A platform message was dead-lettered before reaching a handler (not an event, or failing its
     contract); still tell the platform, on the event that answers what it asked for."""
     event = ctx.event
-    order_id = event.data.get("order_id") if event else None
+    order_id = data_field(event, "order_id") if event else None
     order_id = order_id if isinstance(order_id, str) and 0 < len(order_id) <= 64 else None
     if event is not None and event.type == "order.cancelled" and order_id:
         ctx.publish(ORDERS_EVENTS, "order.cancellation_refused",
@@ -83,7 +83,7 @@ def on_invalid_platform_message(ctx: HandlerContext, reason: str) -> None:
 def _publish_rejection(ctx: HandlerContext, reason: str) -> None:
     # An order id the contract refuses (e.g. 900 KB) is not echoed: as key and subject of the
     # answer it would break the envelope's limits and stall the consumer.
-    order_id = ctx.event.data.get("order_id") if ctx.event else None
+    order_id = data_field(ctx.event, "order_id") if ctx.event else None
     order_id = order_id if isinstance(order_id, str) and 0 < len(order_id) <= 64 else None
     ctx.publish(ORDERS_EVENTS, "order.rejected",
                 OrderRejected(order_id=order_id, reason=reason, source_event_id=ctx.event.id if ctx.event else None),

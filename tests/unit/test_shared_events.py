@@ -1,3 +1,4 @@
+import json
 from datetime import UTC, datetime, timedelta, timezone
 from decimal import Decimal
 
@@ -14,7 +15,9 @@ from shared.events import (
     StockBackordered,
     SupplierDelivery,
     UndecodableEvent,
+    data_field,
     decode_envelope,
+    decode_event,
     decode_payload,
     encode,
     encode_new_event,
@@ -121,3 +124,35 @@ def test_the_outbox_encoding_refuses_what_the_envelope_refuses() -> None:
         encode_new_event("order.placed", payload, source="orders", subject=None, time=datetime.now(UTC))
     event_id, _ = encode_new_event("order.rejected", payload, source="orders", subject=None, time=datetime.now(UTC))
     assert len(event_id) == 36  # a fresh uuid when none is given
+
+
+# decode_event: the consumers' one-pass decoding must accept exactly what the two steps accept.
+def _envelope_bytes(type_: str, **changes) -> bytes:
+    event = new_event(type_, PAYLOADS[type_], source="tests", subject="S-1", time=datetime.now(UTC))
+    return json.dumps({**event.model_dump(mode="json", exclude_none=True), **changes}).encode()
+
+
+@pytest.mark.parametrize("type_", sorted(PAYLOADS))
+@pytest.mark.parametrize("with_header", [True, False])
+def test_one_pass_decoding_gives_what_the_two_steps_give(type_, with_header) -> None:
+    raw = _envelope_bytes(type_)
+    event, payload = decode_event(raw, type_ if with_header else None)
+    two_steps = decode_envelope(raw)
+    assert payload == decode_payload(two_steps) == PAYLOADS[type_] and event.data is payload
+    assert (event.id, event.source, event.type, event.time, event.subject) == (
+        two_steps.id, two_steps.source, two_steps.type, two_steps.time, two_steps.subject)
+    assert data_field(event, "order_id") == data_field(two_steps, "order_id") == getattr(payload, "order_id", None)
+
+
+@pytest.mark.parametrize("raw, hint", [
+    (_envelope_bytes("order.rejected", data={"reason": 5, "order_id": None}), "order.rejected"),  # invalid payload
+    (_envelope_bytes("order.rejected", data={"reason": "x", "order_id": None, "extra": 1}), None),  # forbidden field
+    (_envelope_bytes("order.rejected"), "stock.backordered"),  # the header names another type
+    (_envelope_bytes("order.rejected", dataversion=2), "order.rejected"),  # a later payload version
+    (_envelope_bytes("order.rejected", type="order.teleported"), None),  # an unknown type
+    (_envelope_bytes("order.rejected", time="2026-11-11T00:00:00"), None),  # a naive time
+    (b'{"type":"order.rejected", not json', None),
+    (b"\xff\xfe", "order.rejected"),
+])
+def test_one_pass_decoding_leaves_anything_doubtful_to_the_two_steps(raw, hint) -> None:
+    assert decode_event(raw, hint) is None
