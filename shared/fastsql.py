@@ -274,7 +274,9 @@ def _no_context(function: Callable[..., Any]) -> Callable[[], Any]:
 def _connection(session: Session) -> tuple[Any, Dialect]:
     """The DBAPI connection of the session in its current transaction or savepoint (beginning it,
     with the engine's BEGIN hooks, if needed), after flushing pending ORM changes."""
-    if session.autoflush and (session.new or session.dirty or session.deleted):
+    # `_is_clean` is what `flush()` itself asks first; `session.dirty` builds a set over the
+    # identity map on every call (1.4 us with 50 objects loaded, against 0.2 us).
+    if session.autoflush and not session._is_clean():
         session.flush()
     # Keyed by the innermost transaction: asking the session for its connection inside a new
     # savepoint is what makes SQLAlchemy emit the SAVEPOINT (it does so lazily).

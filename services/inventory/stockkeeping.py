@@ -76,10 +76,11 @@ class Stockkeeper:
 
     def reserve_order(self, order: OrderAccepted) -> str:
         """All lines or none (R7). Returns the outcome: reserved, backordered or duplicate."""
-        if store.is_decided(self.session, order.order_id):
-            return "duplicate"  # already decided, or cancelled before it arrived
         needs = needed_per_sku((line.sku, line.quantity) for line in order.lines)
-        rows, ahead = store.load_skus_and_ahead(self.session, needs, order.priority_rank)
+        outlook = store.order_outlook(self.session, order.order_id, needs, order.priority_rank)
+        if outlook.decided:
+            return "duplicate"  # already decided, or cancelled before it arrived
+        rows, ahead = outlook.rows, outlook.ahead
         decision = decide_reservation(needs, {sku: store.sku_view(row) for sku, row in rows.items()}, ahead)
         fresh: dict[str, Any] = {}
         if decision.reserve:
