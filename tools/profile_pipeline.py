@@ -28,7 +28,7 @@ import anyio.to_thread
 from sqlmodel import Session, col, select
 
 from shared.messaging import OutboxMessage, Record
-from shared.service import ServiceRuntime
+from shared.service import ServiceRuntime, tune_garbage_collector
 from shared.settings import KafkaSettings
 from tools.bench import SKUS, order_event, write_catalog
 
@@ -115,6 +115,7 @@ def main(argv: list[str] | None = None) -> int:
         orders = build_runtime("orders", directory, {})
         inventory = build_runtime("inventory", directory, {"INVENTORY_CATALOG_PATH": str(catalog)})
         logistics = build_runtime("logistics", directory, {})
+        tune_garbage_collector()  # as each service does once it is built
 
         stage("orders", orders, "platform.orders", placed, args.batch, args.profile == "orders")
         accepted = outbox_records(orders, "orders.events")
