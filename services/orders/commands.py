@@ -142,6 +142,10 @@ _ANY_PARKED_FAST = FastStatement(_ANY_PARKED)
 
 _RECORDS = OrderRecord.__table__
 _LOCKED_STATUS = FastStatement(select(_RECORDS.c.status).where(_RECORDS.c.order_id == bindparam("oid")).with_for_update())
+# Every lifecycle event asks both (the order's status, locked; anything parked for it?): one
+# statement instead of two.
+_LIFECYCLE_STATE = FastStatement(select(_RECORDS.c.status, exists(_ANY_PARKED).label("has_parked"))
+                                 .where(_RECORDS.c.order_id == bindparam("oid")).with_for_update(of=_RECORDS))
 _MOVE_ON = FastStatement(update(_RECORDS).where(_RECORDS.c.order_id == bindparam("oid"))
                          .values(status=bindparam("new_status"), status_changed_at=bindparam("changed_at")))
 _ADD_ORDER = FastStatement(insert(_RECORDS))
@@ -194,16 +198,18 @@ def apply_lifecycle_event(session: Session, event_type: str, payload: Contract, 
                           publish: Publish, origin: Origin) -> str:
     """Returns the outcome: advanced, late, noted, refused, or parked (order not accepted yet)."""
     order_id = payload.order_id  # type: ignore[attr-defined]
-    status = _LOCKED_STATUS.execute(session, {"oid": order_id}).scalar_one_or_none()
-    if status is None:
+    known = _LIFECYCLE_STATE.execute(session, {"oid": order_id}).one_or_none()
+    if known is None:
         serialise_per_order(session, order_id)
         record = _lock_order(session, order_id)
         if record is None:
             _park(session, order_id, event_type, payload, now=now, origin=origin)
             return "parked"
-        status = record.status
-    # Normally empty; catches a row parked while its order was being accepted (PostgreSQL).
-    if _apply_parked(session, order_id, now=now, publish=publish):
+        status, maybe_parked = record.status, True
+    else:
+        status, maybe_parked = known.status, known.has_parked
+    # Normally none; catches a row parked while its order was being accepted (PostgreSQL).
+    if maybe_parked and _apply_parked(session, order_id, now=now, publish=publish):
         status = _LOCKED_STATUS.execute(session, {"oid": order_id}).scalar_one()
     return _apply_to(session, order_id, status, event_type, payload, now=now, origin=origin)
 
