@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 PYTEST := $(BIN)/python -m pytest -p no:cacheprovider
 
-.PHONY: install kafka browser run test test-unit test-slow test-faults test-postgres bench profile demo docs clean
+.PHONY: install kafka browser run test test-unit test-slow test-faults test-postgres bench profile instructions demo docs clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -45,6 +45,10 @@ bench: kafka
 # PROFILE=inventory adds a cProfile of that stage.
 profile: install
 	$(BIN)/python -m tools.profile_pipeline --orders 5000 $(if $(PROFILE),--profile $(PROFILE))
+
+# Instructions an order costs in the handlers, counted by valgrind (steady where timings are not).
+instructions: install
+	$(BIN)/python -m tools.instructions
 
 # Crash, broker-loss and scale-out runs (tests/faults): each prints what it injected and counted.
 test-faults: kafka
