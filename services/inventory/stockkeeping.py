@@ -54,6 +54,7 @@ from shared.events import (
     StockReleased,
     StockReserved,
     SupplierDelivery,
+    order_lines_json,
 )
 from shared.messaging import InvalidEvent
 from shared.topics import INVENTORY_RESERVATIONS, INVENTORY_STOCK, TopicSpec
@@ -95,7 +96,7 @@ class Stockkeeper:
         store.add_reservation(self.session, {
             "order_id": order.order_id, "status": status, "order_type": order.order_type,
             "priority_class": order.priority_class, "priority_rank": order.priority_rank, "region": order.region,
-            "paid_at": order.paid_at, "lines_json": json.dumps([line.model_dump(mode="json") for line in order.lines]),
+            "paid_at": order.paid_at, "lines_json": order_lines_json(order.lines),
             "needs_json": json.dumps(needs), "presale": decision.presale, "created_at": self.now,
             "updated_at": self.now,
         })

@@ -35,7 +35,8 @@ from services.logistics.domain import (
     deadlines,
 )
 from services.logistics.models import EarlyCarrierDelivery, OrderWithdrawal, Shipment, ShipmentIncident
-from shared.events import Contract, OrderLine, ShipmentDelivered, ShipmentDispatched, ShipmentException
+from shared.events import (Contract, OrderLine, ShipmentDelivered, ShipmentDispatched, ShipmentException,
+                           order_lines_json)
 from shared.fastsql import FastStatement
 from shared.topics import LOGISTICS_SHIPMENTS, TopicSpec
 
@@ -102,7 +103,7 @@ def open_shipment(session: Session, *, shipment_id: str, order_id: str, order_ty
         "shipment_id": shipment_id, "order_id": order_id, "replacement_for_case": replacement_for_case,
         "order_type": order_type, "priority_class": priority_class, "class_order": class_order(priority_class),
         "priority_rank": priority_rank, "region": region,
-        "lines_json": json.dumps([line.model_dump(mode="json") for line in lines]),
+        "lines_json": order_lines_json(lines),
         "weight_kg": shape.weight_kg, "volume_l": shape.volume_l, "paid_at": paid_at, "deadline_24h": deadline_24h,
         "deadline_48h": deadline_48h, "created_at": now, "status": QUEUED,
     }
