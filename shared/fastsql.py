@@ -229,7 +229,25 @@ def _is_utc_datetime_on_sqlite(type_: Any, dialect: Dialect) -> bool:
     return dialect.name == "sqlite" and isinstance(type_, UTCDateTime)
 
 
+# The same moment is often bound several times in a row: a batch's inbox rows share one time,
+# and a handler's `now` goes into several columns of a row. The last conversion is kept with
+# the value itself (holding it, so its id cannot be reused by another object); the tuple is
+# replaced in one step, so threads sharing it can only miss, never mix values up.
+_last_conversion: tuple[Any, Any] = (None, None)
+
+
 def _utc_datetime_to_sqlite_text(value: Any, _utc: Any = UTC) -> Any:
+    global _last_conversion
+    last = _last_conversion
+    if last[0] is value:
+        return last[1]
+    text = _convert_utc_datetime(value, _utc)
+    if value.__class__ is datetime:
+        _last_conversion = (value, text)
+    return text
+
+
+def _convert_utc_datetime(value: Any, _utc: Any) -> Any:
     if value is None:
         return None
     if not isinstance(value, datetime):

@@ -694,6 +694,9 @@ class EventConsumer:
                    savepoints: bool) -> dict[int, str]:
         results: dict[int, str] = {}
         processed: list[dict[str, Any]] = []
+        # One time for the batch's inbox rows: they commit together, and converting a time per
+        # row for SQLite was 3 us of every consumed event.
+        processed_at = self._clock.now()
         with transaction(self._engine) as session:
             ids = [event.id for _, _, event, _, _ in work]
             seen = {row.event_id for row in _SEEN_IN_INBOX.execute(
@@ -714,7 +717,7 @@ class EventConsumer:
                     results[i] = "dead_lettered" if ctx.dead_letter_reason is not None else "handled"
                     seen.add(event.id)
                     processed.append({"consumer": self._consumer_name, "event_id": event.id,
-                                      "topic": record.topic, "processed_at": self._clock.now()})
+                                      "topic": record.topic, "processed_at": processed_at})
                 except Exception as exc:
                     if not savepoints:
                         raise _BatchNotClean(f"event {event.id}: {exc!r}") from exc

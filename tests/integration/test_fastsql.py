@@ -160,3 +160,17 @@ def test_an_order_short_on_one_sku_reserves_none_of_the_others(engine) -> None:
         assert short is None and fresh["SKU-A"].available == 7 and fresh["SKU-B"].available == 0
     with Session(engine) as session:
         assert session.get(InventorySku, "SKU-A").reserved == 3
+
+
+def test_the_last_converted_time_is_reused_only_for_that_very_value() -> None:
+    from shared.fastsql import _utc_datetime_to_sqlite_text as to_text
+
+    a = datetime(2026, 11, 11, 0, 0, 1, 5, tzinfo=UTC)
+    b = a + timedelta(microseconds=1)
+    east = a.astimezone(timezone(timedelta(hours=8)))  # the same instant, another object
+    assert [to_text(v) for v in (a, a, b, a, east, east, None, a)] == [
+        "2026-11-11 00:00:01.000005", "2026-11-11 00:00:01.000005", "2026-11-11 00:00:01.000006",
+        "2026-11-11 00:00:01.000005", "2026-11-11 00:00:01.000005", "2026-11-11 00:00:01.000005", None,
+        "2026-11-11 00:00:01.000005"]
+    with pytest.raises(ValueError, match="timezone"):
+        to_text(a.replace(tzinfo=None))  # naive is refused, even right after the same moment aware
