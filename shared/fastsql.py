@@ -229,21 +229,24 @@ def _is_utc_datetime_on_sqlite(type_: Any, dialect: Dialect) -> bool:
     return dialect.name == "sqlite" and isinstance(type_, UTCDateTime)
 
 
-# The same moment is often bound several times in a row: a batch's inbox rows share one time,
-# and a handler's `now` goes into several columns of a row. The last conversion is kept with
-# the value itself (holding it, so its id cannot be reused by another object); the tuple is
-# replaced in one step, so threads sharing it can only miss, never mix values up.
-_last_conversion: tuple[Any, Any] = (None, None)
+# The same moments are bound again and again: a batch's inbox rows share one time, the outbox
+# rows of a transaction share their created and lease times, and a handler's `now` goes into
+# several columns of a row. The last two conversions are kept with the values themselves
+# (holding them, so their ids cannot be reused by other objects); the tuple is replaced in one
+# step, so threads sharing it can only miss, never mix values up.
+_recent_conversions: tuple[Any, Any, Any, Any] = (None, None, None, None)  # newest value, text, older value, text
 
 
 def _utc_datetime_to_sqlite_text(value: Any, _utc: Any = UTC) -> Any:
-    global _last_conversion
-    last = _last_conversion
-    if last[0] is value:
-        return last[1]
+    global _recent_conversions
+    recent = _recent_conversions
+    if recent[0] is value:
+        return recent[1]
+    if recent[2] is value:
+        return recent[3]
     text = _convert_utc_datetime(value, _utc)
     if value.__class__ is datetime:
-        _last_conversion = (value, text)
+        _recent_conversions = (value, text, recent[0], recent[1])
     return text
 
 

@@ -134,17 +134,22 @@ class Outbox:
 
     def add_raw(self, session: Session, topic: str, *, key: str | None, value: bytes,
                 headers: dict[str, str] | None = None, event_id: str | None = None) -> None:
+        # One created time and one lease end for all of a transaction's rows (they commit
+        # together): two objects, converted for the database once each instead of per row.
+        times = session.info.get(_OUTBOX_TIMES)
+        if times is None:
+            times = session.info[_OUTBOX_TIMES] = (self.clock.now(), self.relay.lease_end() if self.relay else None)
         row = {
             "event_id": event_id or str(uuid.uuid4()), "topic": topic, "key": key, "value": value,
             "headers_json": _headers_json(headers), "state": "not_published", "attempts": 0,
-            "created_at": self.clock.now(), "lease_until": None,
+            "created_at": times[0], "lease_until": None,
         }
         relay = self.relay
         if relay is not None and relay.takes_hand_overs():
             # Leased to this process's relay from the start, so no relay (this one's database scan
             # or another instance's) claims it while it is on its way; if this process dies the
             # lease runs out and any relay publishes it.
-            row.update(state="in_progress", attempts=1, lease_until=relay.lease_end())
+            row.update(state="in_progress", attempts=1, lease_until=times[1])
             session.info[_HAND_OVER_TO] = relay
         # Written at commit with the transaction's other append-only rows (shared/deferred.py).
         defer_insert(session, OutboxMessage.__table__, row)
@@ -162,6 +167,7 @@ def _type_header_json(type_: str) -> str:
 
 
 _HAND_OVER_TO = "outbox.hand_over_to"  # session.info: the relay that gets this transaction's rows
+_OUTBOX_TIMES = "outbox.times"  # session.info: (created_at, lease end) of this transaction's rows
 
 
 @sa_event.listens_for(Session, "after_commit")
@@ -173,6 +179,12 @@ def _hand_committed_rows_to_relay(session: Session) -> None:
         # Only what this commit wrote: a rolled-back transaction or savepoint wrote nothing.
         relay.hand_over([r for r in take_written_rows(session, OutboxMessage.__table__)
                          if r["state"] == "in_progress"])
+
+
+@sa_event.listens_for(Session, "after_transaction_end")
+def _forget_outbox_times(session: Session, transaction: Any) -> None:
+    if transaction.parent is None:  # the transaction itself ended, not a savepoint: the next one takes its own
+        session.info.pop(_OUTBOX_TIMES, None)
 
 
 def dead_letter_headers(*, reason: str, topic: str, partition: int, offset: int, consumer: str,

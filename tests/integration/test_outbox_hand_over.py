@@ -546,3 +546,30 @@ async def test_scans_that_find_nothing_go_on_while_a_writer_holds_its_turn(engin
     await until(lambda: all_published(engine, [held]), what="the committed row claimed and published")
     assert relay.claimed_ids == [held] and relay.handed_ids == []
     assert await topic_settled(reader) == [held]
+
+
+async def test_a_transactions_rows_share_their_times_and_the_next_transaction_takes_its_own(
+        engine, topic, reader, relays) -> None:
+    """The outbox stamps all rows of a transaction with one created time and one lease end
+    (converted once for the database); a later transaction of the same session gets fresh ones,
+    so its lease runs from its own writing, not the first one's."""
+    relay = await started(relays())
+    outbox = outbox_for(topic, relay)
+    first, second = ids("times-a", 3), ids("times-b", 2)
+    with Session(engine, expire_on_commit=False) as session:  # one session, two transactions in turn
+        for event_id in first:
+            add(outbox, session, event_id)
+        session.commit()
+        time.sleep(0.02)
+        for event_id in second:
+            add(outbox, session, event_id)
+        session.commit()
+    with Session(engine) as session:
+        rows = {r.event_id: r for r in session.execute(
+            select(TABLE.c.event_id, TABLE.c.created_at, TABLE.c.lease_until).where(TABLE.c.event_id.in_(first + second)))}
+    for column in ("created_at", "lease_until"):
+        stamps_first = {getattr(rows[e], column) for e in first}
+        stamps_second = {getattr(rows[e], column) for e in second}
+        assert len(stamps_first) == 1 and len(stamps_second) == 1, column
+        assert utc(stamps_second.pop()) > utc(stamps_first.pop()), column
+    await on_topic(reader, first + second)  # and all of them were handed over and sent
