@@ -706,8 +706,8 @@ class EventConsumer:
                    savepoints: bool) -> dict[int, str]:
         results: dict[int, str] = {}
         processed: list[dict[str, Any]] = []
-        # One time for the batch's inbox rows: they commit together, and converting a time per
-        # row for SQLite was 3 us of every consumed event.
+        # One time for the batch's inbox rows (they commit together): one object, which the bind
+        # converts once for SQLite (shared/fastsql.py keeps the last conversions), not per row.
         processed_at = self._clock.now()
         with transaction(self._engine) as session:
             ids = [event.id for _, _, event, _, _ in work]

@@ -245,7 +245,8 @@ class OrderOutlook:
 
 def order_outlook(session: Session, order_id: str, skus: Iterable[str], rank: str) -> OrderOutlook:
     wanted = sorted(set(skus))
-    rows = _LOAD_SKUS_AND_AHEAD.execute(session, {"skus": wanted, "rank": rank, "oid": order_id}).all() if wanted else []
+    rows = (_LOAD_SKUS_AND_AHEAD.execute(session, {"skus": wanted, "rank": rank, "oid": order_id}).all()
+            if wanted else [])
     if not rows:  # no sku of the order is known (or no lines): the status needs its own look
         return OrderOutlook(decided=is_decided(session, order_id), rows={}, ahead={})
     return OrderOutlook(decided=rows[0].decided_status is not None, rows={row.sku: row for row in rows},
