@@ -20,6 +20,7 @@ from services.orders.domain import (
     OrderInvalid,
     OrderPolicy,
     content_differences,
+    content_json,
     order_content,
     priority_class,
     priority_rank,
@@ -98,7 +99,6 @@ def place_order(session: Session, order: OrderPlaced, policy: OrderPolicy, *, no
     if known.accepted_content is not None:
         return resend_outcome(session, order, known.accepted_content, now=now, origin=origin)
 
-    content = order_content(order)
     klass = priority_class(order, policy)
     accepted = OrderAccepted(
         order_id=order.order_id, customer_id=order.customer_id, order_type=order.order_type,
@@ -107,7 +107,7 @@ def place_order(session: Session, order: OrderPlaced, policy: OrderPolicy, *, no
         region=order.region, currency=order.currency, deposit=order.deposit,
         balance_paid_at=order.balance_paid_at, promotions=order.promotions, accepted_at=now,
     )
-    canonical = _canonical_json(content)
+    canonical = content_json(order)
     # A plain INSERT at once (check_resend and the lifecycle read the row back with plain
     # SELECTs); building and flushing an ORM object was half of the intake's time at peak.
     _ADD_ORDER.execute(session, {
@@ -180,7 +180,7 @@ def resend_outcome(session: Session, order: OrderPlaced, accepted_content: str, 
               f"({'; '.join(changes)}); the accepted order stands")
     session.add(OrderConflict(order_id=order.order_id, channel=origin.channel, event_id=origin.event_id,
                               source=origin.source, differences=json.dumps(changes),
-                              content_json=_canonical_json(order_content(order)), received_at=now))
+                              content_json=content_json(order), received_at=now))
     log.warning("tampering attempt refused: %s", reason)
     return IntakeResult("conflict", reason)
 
@@ -351,7 +351,3 @@ def _lock_order(session: Session, order_id: str) -> OrderRecord | None:
     # FOR UPDATE on PostgreSQL; SQLite's BEGIN IMMEDIATE already serialises writers. Fresh from
     # the database: _apply_to changes the row with plain statements.
     return session.get(OrderRecord, order_id, with_for_update=True, populate_existing=True)
-
-
-def _canonical_json(content: dict) -> str:
-    return json.dumps(content, sort_keys=True, separators=(",", ":"))

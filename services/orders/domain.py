@@ -99,6 +99,14 @@ def order_content(order: OrderPlaced) -> dict[str, Any]:
     return order.model_dump(mode="json")
 
 
+def content_json(order: OrderPlaced) -> str:
+    """The order as the text stored with it: fields in the model's order, so equal content gives
+    equal text (the contracts have no free-form dicts). Pydantic writes it in one call; json.dumps
+    of `order_content` with sorted keys, as before, was 8% of the intake. Re-sends are compared as
+    parsed values (`content_differences`), so rows stored the older way compare the same."""
+    return order.model_dump_json()
+
+
 def content_differences(accepted: dict[str, Any], resent: dict[str, Any]) -> list[str]:
     """What a re-send would change, one entry per top-level field, e.g. `paid_amount: 89.80 -> 9.80`.
     Empty when the re-send is the same order."""

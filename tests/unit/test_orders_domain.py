@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from zoneinfo import ZoneInfo
@@ -14,6 +15,7 @@ from services.orders.domain import (
     OrderInvalid,
     OrderPolicy,
     content_differences,
+    content_json,
     order_content,
     priority_class,
     priority_rank,
@@ -118,6 +120,14 @@ def test_a_resend_formatted_differently_is_the_same_order() -> None:
     first = order()
     resent = order(paid_amount="89.8", paid_at="2026-11-11T08:00:03+08:00")
     assert content_differences(order_content(first), order_content(resent)) == []
+
+
+def test_the_stored_text_is_the_same_for_a_resend_formatted_differently_and_reads_back_as_the_content() -> None:
+    first = order()
+    resent = order(paid_amount="89.8", paid_at="2026-11-11T08:00:03+08:00")
+    assert content_json(first) == content_json(resent)
+    assert json.loads(content_json(first)) == order_content(first)
+    assert content_json(order(discount="80.00", paid_amount="19.80")) != content_json(first)
 
 
 def test_a_resend_with_other_amounts_names_what_it_would_change() -> None:
