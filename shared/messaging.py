@@ -598,6 +598,20 @@ class Record:
 KNOWN_TYPES = frozenset(type_ for type_, _version in EVENT_MODELS)
 
 
+def _prepare_batch(session: Session, work: list[tuple[int, Record, CloudEvent, Contract, Handler]]) -> None:
+    """A handler may read what a whole batch needs in one statement before its events run one by
+    one: a `prepare_batch(session, payloads)` attribute, called once per batch with the payloads
+    it is about to get (e.g. orders reads every order's state at once). Only in a batch's first
+    pass: in the savepoint pass a rolled-back event could leave what was read out of date."""
+    by_prepare: dict[Callable[[Session, list[Contract]], None], list[Contract]] = {}
+    for _, _, _, payload, handler in work:
+        prepare = getattr(handler, "prepare_batch", None)
+        if prepare is not None:
+            by_prepare.setdefault(prepare, []).append(payload)
+    for prepare, payloads in by_prepare.items():
+        prepare(session, payloads)
+
+
 class EventConsumer:
     """Turns Kafka records into handler calls with the guarantees above."""
 
@@ -713,6 +727,8 @@ class EventConsumer:
             ids = [event.id for _, _, event, _, _ in work]
             seen = {row.event_id for row in _SEEN_IN_INBOX.execute(
                 session, {"consumer": self._consumer_name, "ids": ids}).all()}
+            if not savepoints:
+                _prepare_batch(session, [item for item in work if item[2].id not in seen])
             for i, record, event, payload, handler in work:
                 if event.id in seen:
                     results[i] = "duplicate"

@@ -26,7 +26,7 @@ from services.orders.domain import (
     priority_rank,
     validate_order,
 )
-from services.orders.lifecycle import CANCELLED, TARGET, apply_event, decide_cancellation
+from services.orders.lifecycle import CANCELLED, TARGET, Transition, apply_event, decide_cancellation
 from services.orders.models import OrderConflict, OrderParkedEvent, OrderRecord, OrderRejection, OrderStep
 from shared.deferred import defer_insert
 from shared.events import (
@@ -146,6 +146,14 @@ _LOCKED_STATUS = FastStatement(select(_RECORDS.c.status).where(_RECORDS.c.order_
 # statement instead of two.
 _LIFECYCLE_STATE = FastStatement(select(_RECORDS.c.status, exists(_ANY_PARKED).label("has_parked"))
                                  .where(_RECORDS.c.order_id == bindparam("oid")).with_for_update(of=_RECORDS))
+# The same two answers for every order of a consumer batch at once (see prefetch_lifecycle_states).
+# Locked in order_id order, so two writers taking several orders' rows cannot deadlock.
+_LIFECYCLE_STATES = FastStatement(
+    select(_RECORDS.c.order_id, _RECORDS.c.status,
+           exists(select(OrderParkedEvent.__table__.c.id)
+                  .where(OrderParkedEvent.__table__.c.order_id == _RECORDS.c.order_id)).label("has_parked"))
+    .where(_RECORDS.c.order_id.in_(bindparam("oids", expanding=True)))
+    .order_by(_RECORDS.c.order_id).with_for_update(of=_RECORDS))
 _MOVE_ON = FastStatement(update(_RECORDS).where(_RECORDS.c.order_id == bindparam("oid"))
                          .values(status=bindparam("new_status"), status_changed_at=bindparam("changed_at")))
 _ADD_ORDER = FastStatement(insert(_RECORDS))
@@ -198,7 +206,10 @@ def apply_lifecycle_event(session: Session, event_type: str, payload: Contract, 
                           publish: Publish, origin: Origin) -> str:
     """Returns the outcome: advanced, late, noted, refused, or parked (order not accepted yet)."""
     order_id = payload.order_id  # type: ignore[attr-defined]
-    known = _LIFECYCLE_STATE.execute(session, {"oid": order_id}).one_or_none()
+    batch_states: dict[str, LifecycleState] | None = session.info.get(_BATCH_STATES)
+    known = batch_states.get(order_id) if batch_states is not None else None
+    if known is None:  # not read for the batch, or not accepted when it was read
+        known = _LIFECYCLE_STATE.execute(session, {"oid": order_id}).one_or_none()
     if known is None:
         serialise_per_order(session, order_id)
         record = _lock_order(session, order_id)
@@ -211,11 +222,49 @@ def apply_lifecycle_event(session: Session, event_type: str, payload: Contract, 
     # Normally none; catches a row parked while its order was being accepted (PostgreSQL).
     if maybe_parked and _apply_parked(session, order_id, now=now, publish=publish):
         status = _LOCKED_STATUS.execute(session, {"oid": order_id}).scalar_one()
-    return _apply_to(session, order_id, status, event_type, payload, now=now, origin=origin)
+    transition = _apply_to(session, order_id, status, event_type, payload, now=now, origin=origin)
+    if batch_states is not None:  # the next event of this order in the batch starts from here
+        batch_states[order_id] = LifecycleState(transition.state, False)
+    return transition.outcome
+
+
+@dataclass(frozen=True)
+class LifecycleState:
+    status: str
+    has_parked: bool
+
+
+_BATCH_STATES = "orders.lifecycle_states"  # session.info: {order_id: LifecycleState}
+_READ_AT_ONCE = 500  # ids in one IN list (SQLite allows 32,766 parameters)
+
+
+def prefetch_lifecycle_states(session: Session, payloads: list[Contract]) -> None:
+    """Read the state of every order a consumer batch of lifecycle events is about, in one
+    statement instead of one per event (at peak every order's stock.reserved passes here; the
+    read was one of the two statements each event ran, and on PostgreSQL each is a round trip). `apply_lifecycle_event` then starts from
+    these and keeps them up to date as the batch's events move orders on; an order that was not
+    accepted yet is read again when its event comes. Only valid while every change of status in
+    the transaction goes through `apply_lifecycle_event` (a cancellation forgets its order), so
+    the consumer calls this only in a batch's first, savepoint-free pass."""
+    ids = sorted({p.order_id for p in payloads})  # type: ignore[attr-defined]
+    states: dict[str, LifecycleState] = session.info.setdefault(_BATCH_STATES, {})
+    for start in range(0, len(ids), _READ_AT_ONCE):
+        chunk = ids[start:start + _READ_AT_ONCE]
+        # IN lists padded to a power of two (repeating the last id): a handful of statement
+        # shapes to compile, not one per batch length.
+        chunk += chunk[-1:] * ((1 << (len(chunk) - 1).bit_length()) - len(chunk))
+        for row in _LIFECYCLE_STATES.execute(session, {"oids": chunk}).all():
+            states[row.order_id] = LifecycleState(row.status, bool(row.has_parked))
+
+
+def _forget_batch_state(session: Session, order_id: str) -> None:
+    states = session.info.get(_BATCH_STATES)
+    if states is not None:
+        states.pop(order_id, None)
 
 
 def _apply_to(session: Session, order_id: str, status: str, event_type: str, payload: Contract, *,
-              now: datetime, origin: Origin) -> str:
+              now: datetime, origin: Origin) -> Transition:
     """One timeline row, and the new state when the event moves the order on. Plain statements:
     every order passes here several times at peak (the ORM object round trip was most of the
     lifecycle's time); `_lock_order` re-reads the row, so an ORM copy is never stale."""
@@ -232,7 +281,7 @@ def _apply_to(session: Session, order_id: str, status: str, event_type: str, pay
         _MOVE_ON.execute(session, {"oid": order_id, "new_status": transition.state, "changed_at": now})
     elif transition.outcome == "refused":
         log.warning("refused %s for order %s (state %s): %s", event_type, order_id, status, transition.reason)
-    return transition.outcome
+    return transition
 
 
 def describe(event_type: str, payload: Any) -> str:
@@ -326,6 +375,7 @@ def cancel_order(session: Session, order_id: str, reason: str, *, now: datetime,
                                          source_event_id=origin.event_id, refused_at=now), order_id)
         log.info("cancellation of %s refused: %s", order_id, decision.reason)
         return CancelResult("refused", decision.reason)
+    _forget_batch_state(session, order_id)
     record.status = CANCELLED
     record.status_changed_at = now
     session.add(record)

@@ -50,6 +50,7 @@ def make_lifecycle_handler(spec: TopicSpec, event_type: str) -> Handler:
                                        publish=_publisher(ctx), origin=_origin(ctx, spec.name))
 
     on_lifecycle_event.__name__ = "on_" + event_type.replace(".", "_")
+    on_lifecycle_event.prepare_batch = commands.prefetch_lifecycle_states  # type: ignore[attr-defined]
     return on_lifecycle_event
 
 
