@@ -23,7 +23,7 @@ Only for fixed-shape statements; anything else goes through `Session.execute` as
 from __future__ import annotations
 
 from collections import namedtuple
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -165,6 +165,16 @@ class FastStatement:
             return [row_type._make([p(v) if p else v for p, v in zip(processors, r)]) for r in raw]
 
         return build
+
+
+def in_list_chunks(values: Sequence[Any], size: int = 512) -> Iterator[list[Any]]:
+    """`values` for an expanding IN parameter, at most `size` (a power of two) at a time, each
+    list padded to a power of two by repeating its last value (a value twice in an IN list
+    changes nothing). A plan is compiled per list length: this way a batch read compiles a
+    handful of shapes, not one per batch length."""
+    for start in range(0, len(values), size):
+        chunk = list(values[start:start + size])
+        yield chunk + chunk[-1:] * ((1 << (len(chunk) - 1).bit_length()) - len(chunk))
 
 
 class FastResult:
@@ -316,4 +326,4 @@ def _wrapped(sql: str, params: Any, error: Exception, dialect: Dialect) -> Excep
                                       dialect=dialect)
 
 
-__all__ = ["FastResult", "FastStatement"]
+__all__ = ["FastResult", "FastStatement", "in_list_chunks"]

@@ -38,6 +38,13 @@ def on_stock_reserved(ctx: HandlerContext, event: StockReserved) -> None:
     )
 
 
+def _prefetch_for_reserved_orders(session, events: list[StockReserved]) -> None:
+    operations.prefetch_shipment_outlooks(session, [(shipment_id_for_order(e.order_id), e.order_id) for e in events])
+
+
+on_stock_reserved.prepare_batch = _prefetch_for_reserved_orders  # type: ignore[attr-defined]
+
+
 def on_order_cancelled(ctx: HandlerContext, event: OrderCancelled) -> None:
     withdrawn = operations.withdraw_order(ctx.session, order_id=event.order_id, reason=event.reason,
                                           cancelled_at=event.cancelled_at or ctx.clock.now())

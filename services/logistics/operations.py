@@ -37,7 +37,7 @@ from services.logistics.domain import (
 from services.logistics.models import EarlyCarrierDelivery, OrderWithdrawal, Shipment, ShipmentIncident
 from shared.events import (Contract, OrderLine, ShipmentDelivered, ShipmentDispatched, ShipmentException,
                            order_lines_json)
-from shared.fastsql import FastStatement
+from shared.fastsql import FastStatement, in_list_chunks
 from shared.topics import LOGISTICS_SHIPMENTS, TopicSpec
 
 Publish = Callable[[TopicSpec, str, Contract, str], object]
@@ -87,6 +87,40 @@ _SHIPMENT_OUTLOOK = FastStatement(select(
     exists(select(_SHIPMENTS.c.shipment_id).where(_SHIPMENTS.c.shipment_id == bindparam("sid"))).label("exists"),
     _withdrawal_field("cancelled_at"), _withdrawal_field("reason")))
 _ADD_SHIPMENT = FastStatement(insert(_SHIPMENTS))
+# The same answers for a whole consumer batch of reserved orders (see prefetch_shipment_outlooks).
+_EXISTING_SHIPMENTS = FastStatement(select(_SHIPMENTS.c.shipment_id).where(
+    _SHIPMENTS.c.shipment_id.in_(bindparam("sids", expanding=True))))
+_WITHDRAWALS_OF = FastStatement(select(_WITHDRAWALS.c.order_id, _WITHDRAWALS.c.cancelled_at, _WITHDRAWALS.c.reason)
+                                .where(_WITHDRAWALS.c.order_id.in_(bindparam("oids", expanding=True))))
+
+
+@dataclass(frozen=True)
+class ShipmentOutlook:
+    exists: bool
+    withdrawal_cancelled_at: datetime | None = None
+    withdrawal_reason: str | None = None
+
+
+_BATCH_OUTLOOKS = "logistics.shipment_outlooks"  # session.info: {shipment_id: ShipmentOutlook}
+
+
+def prefetch_shipment_outlooks(session: Session, orders: list[tuple[str, str]]) -> None:
+    """For a consumer batch of reserved orders, given as (shipment id, order id): which
+    shipments exist and which orders were withdrawn, in two statements for the batch instead of
+    one per order (on PostgreSQL each is a round trip). `open_shipment` starts from these and
+    records the shipments it adds; a withdrawal forgets them all. The consumer calls this only
+    in a batch's first, savepoint-free pass, so a rolled-back event cannot leave them stale."""
+    shipment_ids = sorted({sid for sid, _ in orders})
+    order_ids = sorted({oid for _, oid in orders})
+    existing = {row.shipment_id for chunk in in_list_chunks(shipment_ids)
+                for row in _EXISTING_SHIPMENTS.execute(session, {"sids": chunk}).all()}
+    withdrawn = {row.order_id: row for chunk in in_list_chunks(order_ids)
+                 for row in _WITHDRAWALS_OF.execute(session, {"oids": chunk}).all()}
+    outlooks: dict[str, ShipmentOutlook] = session.info.setdefault(_BATCH_OUTLOOKS, {})
+    for sid, oid in orders:
+        withdrawal = withdrawn.get(oid)
+        outlooks[sid] = ShipmentOutlook(sid in existing, withdrawal.cancelled_at if withdrawal else None,
+                                        withdrawal.reason if withdrawal else None)
 
 
 def open_shipment(session: Session, *, shipment_id: str, order_id: str, order_type: str, priority_class: str,
@@ -95,9 +129,14 @@ def open_shipment(session: Session, *, shipment_id: str, order_id: str, order_ty
     """Queue a shipment; a second request for the same shipment id changes nothing. A
     shipment for an order already cancelled is recorded as withdrawn, never queued. Returns
     the new shipment's status, or None when it existed already."""
-    outlook = _SHIPMENT_OUTLOOK.execute(session, {"sid": shipment_id, "oid": order_id}).one()
+    outlooks: dict[str, ShipmentOutlook] | None = session.info.get(_BATCH_OUTLOOKS)
+    outlook = outlooks.get(shipment_id) if outlooks is not None else None
+    if outlook is None:  # not read for the batch (an exchange, an HTTP call, a savepoint pass)
+        outlook = _SHIPMENT_OUTLOOK.execute(session, {"sid": shipment_id, "oid": order_id}).one()
     if outlook.exists:
         return None
+    if outlooks is not None:  # a second event for it in this batch finds it there
+        outlooks[shipment_id] = ShipmentOutlook(True)
     deadline_24h, deadline_48h = deadlines(paid_at)
     shape = parcel_of(region, ((line.quantity, line.weight_kg, line.volume_l) for line in lines))
     row: dict[str, object] = {
@@ -123,6 +162,7 @@ def withdraw_order(session: Session, *, order_id: str, reason: str, cancelled_at
     """The order was cancelled: withdraw its shipments still in the warehouse. Remembered, so a
     reservation arriving later does not queue it. Shipments already handed over stay as
     they are (bringing them back is aftersales' business)."""
+    session.info.pop(_BATCH_OUTLOOKS, None)  # read before this withdrawal
     if session.get(OrderWithdrawal, order_id) is None:
         session.add(OrderWithdrawal(order_id=order_id, reason=reason, cancelled_at=cancelled_at))
     withdrawn = []

@@ -37,7 +37,7 @@ from shared.events import (
     OrderCancelled,
     OrderPlaced,
 )
-from shared.fastsql import FastStatement
+from shared.fastsql import FastStatement, in_list_chunks
 from shared.topics import ORDERS_EVENTS, TopicSpec
 
 log = logging.getLogger(__name__)
@@ -235,7 +235,6 @@ class LifecycleState:
 
 
 _BATCH_STATES = "orders.lifecycle_states"  # session.info: {order_id: LifecycleState}
-_READ_AT_ONCE = 500  # ids in one IN list (SQLite allows 32,766 parameters)
 
 
 def prefetch_lifecycle_states(session: Session, payloads: list[Contract]) -> None:
@@ -248,11 +247,7 @@ def prefetch_lifecycle_states(session: Session, payloads: list[Contract]) -> Non
     the consumer calls this only in a batch's first, savepoint-free pass."""
     ids = sorted({p.order_id for p in payloads})  # type: ignore[attr-defined]
     states: dict[str, LifecycleState] = session.info.setdefault(_BATCH_STATES, {})
-    for start in range(0, len(ids), _READ_AT_ONCE):
-        chunk = ids[start:start + _READ_AT_ONCE]
-        # IN lists padded to a power of two (repeating the last id): a handful of statement
-        # shapes to compile, not one per batch length.
-        chunk += chunk[-1:] * ((1 << (len(chunk) - 1).bit_length()) - len(chunk))
+    for chunk in in_list_chunks(ids):
         for row in _LIFECYCLE_STATES.execute(session, {"oids": chunk}).all():
             states[row.order_id] = LifecycleState(row.status, bool(row.has_parked))
 

@@ -174,3 +174,11 @@ def test_the_last_converted_time_is_reused_only_for_that_very_value() -> None:
         "2026-11-11 00:00:01.000005"]
     with pytest.raises(ValueError, match="timezone"):
         to_text(a.replace(tzinfo=None))  # naive is refused, even right after the same moment aware
+
+
+def test_in_lists_come_in_chunks_padded_to_a_power_of_two_with_every_value_kept() -> None:
+    from shared.fastsql import in_list_chunks
+
+    assert list(in_list_chunks([1, 2, 3, 4, 5], size=4)) == [[1, 2, 3, 4], [5]]
+    assert list(in_list_chunks(["a", "b", "c", "d", "e"])) == [["a", "b", "c", "d", "e", "e", "e", "e"]]
+    assert list(in_list_chunks([])) == []

@@ -9,8 +9,7 @@ the service's own consumer code."""
 
 from __future__ import annotations
 
-import asyncio
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from decimal import Decimal
 
 import pytest
@@ -20,23 +19,15 @@ from services.orders import commands
 from services.orders.domain import OrderPolicy
 from services.orders.handlers import lifecycle_handlers, make_on_order_placed
 from services.orders.models import TABLES, OrderRecord, OrderStep
-from shared.clock import SettableClock
-from shared.events import SkuQuantity, StockBackordered, StockReleased, StockReserved, encode, new_event
-from shared.messaging import MESSAGING_TABLES, EventConsumer, Outbox, Record
-from shared.metrics import ServiceMetrics
+from shared.events import SkuQuantity, StockBackordered, StockReleased, StockReserved
+from shared.messaging import MESSAGING_TABLES, EventConsumer, Record
 from shared.topics import INVENTORY_RESERVATIONS
+from tests.support.batches import T0, as_one_batch, consumer_on, one_by_one, record_of
 from tools.bench import order_event
 
 pytestmark = pytest.mark.integration
 
-T0 = datetime(2026, 11, 11, tzinfo=UTC)
 STOCK_HANDLERS = lifecycle_handlers(INVENTORY_RESERVATIONS, "stock.reserved", "stock.backordered", "stock.released")
-
-
-def consumer_on(engine) -> EventConsumer:
-    clock = SettableClock(T0 + timedelta(minutes=5))
-    return EventConsumer(engine, Outbox(source="orders", topic_prefix="", clock=clock), clock,
-                         ServiceMetrics("orders-batches"), consumer_name="orders")
 
 
 def stock_event(type_: str, order_id: str, event_id: str, minute: int) -> Record:
@@ -50,8 +41,7 @@ def stock_event(type_: str, order_id: str, event_id: str, minute: int) -> Record
         "stock.released": lambda: StockReleased(
             order_id=order_id, lines=[SkuQuantity(sku="SKU-1", quantity=1)], released_at=at),
     }[type_]()
-    value = encode(new_event(type_, payload, source="inventory", subject=order_id, time=at, event_id=event_id))
-    return Record(topic="inventory.reservations", partition=0, offset=minute, key=order_id.encode(), value=value)
+    return record_of("inventory.reservations", type_, payload, key=order_id, event_id=event_id, offset=minute)
 
 
 # A-1: backordered, then reserved, then a late backorder that must be refused (starting from the
@@ -67,13 +57,13 @@ EVENTS = [
 
 
 def accepted_orders(engine) -> EventConsumer:
-    consumer = consumer_on(engine)
+    consumer = consumer_on(engine, "orders")
     placed = [Record(topic="platform.orders", partition=0, offset=n, key=oid.encode(),
                      value=order_event(oid, "SKU-1", T0.isoformat()))
               for n, oid in enumerate(("A-1", "A-2", "A-3"))]
     handlers = {"order.placed": make_on_order_placed(
         OrderPolicy(high_value_threshold=Decimal("1000"), accepted_currencies=frozenset({"CNY"})))}
-    assert asyncio.run(consumer.process_batch(placed, handlers)) == ["handled"] * 3
+    assert as_one_batch(consumer, placed, handlers) == ["handled"] * 3
     return consumer
 
 
@@ -89,9 +79,9 @@ def end_state(engine) -> tuple[dict[str, str], list[tuple]]:
 def test_a_batch_of_stock_events_ends_as_the_same_events_one_by_one(engine_with, monkeypatch) -> None:
     records = [stock_event(*e) for e in EVENTS]
 
-    one_by_one = engine_with(TABLES + MESSAGING_TABLES)
-    consumer = accepted_orders(one_by_one)
-    singles = [asyncio.run(consumer.process(r, STOCK_HANDLERS)) for r in records]
+    singly = engine_with(TABLES + MESSAGING_TABLES)
+    consumer = accepted_orders(singly)
+    singles = one_by_one(consumer, records, STOCK_HANDLERS)
 
     batched = engine_with(TABLES + MESSAGING_TABLES)
     consumer = accepted_orders(batched)
@@ -99,12 +89,12 @@ def test_a_batch_of_stock_events_ends_as_the_same_events_one_by_one(engine_with,
     read_one = commands._LIFECYCLE_STATE.execute
     monkeypatch.setattr(commands._LIFECYCLE_STATE, "execute",
                         lambda session, params: per_event_reads.append(params["oid"]) or read_one(session, params))
-    outcomes = asyncio.run(consumer.process_batch(records, STOCK_HANDLERS))
+    outcomes = as_one_batch(consumer, records, STOCK_HANDLERS)
 
     assert per_event_reads == ["A-9"]  # the accepted orders' states were read for the whole batch
 
     assert outcomes == singles == ["handled"] * 7 + ["duplicate", "handled"]
-    assert end_state(batched) == end_state(one_by_one)
+    assert end_state(batched) == end_state(singly)
     statuses, timeline = end_state(batched)
     assert statuses == {"A-1": "reserved", "A-2": "reserved", "A-3": "reserved"}
     assert ("A-1", "E-5", "backordered", "refused") in timeline  # not moved back
@@ -128,7 +118,7 @@ def test_a_batch_that_is_not_clean_runs_again_without_the_batch_read(engine_with
     fails_for_a_2.prepare_batch = reserved.prepare_batch  # type: ignore[attr-defined]
     handlers["stock.reserved"] = fails_for_a_2
     records = [stock_event(*e) for e in EVENTS[:5]]
-    outcomes = asyncio.run(consumer.process_batch(records, handlers))
+    outcomes = as_one_batch(consumer, records, handlers)
     assert outcomes[1] == "dead_lettered" and outcomes.count("handled") == 4
     statuses, timeline = end_state(engine)
     assert statuses == {"A-1": "reserved", "A-2": "accepted", "A-3": "reserved"}
