@@ -240,9 +240,10 @@ _BATCH_STATES = "orders.lifecycle_states"  # session.info: {order_id: LifecycleS
 def prefetch_lifecycle_states(session: Session, payloads: list[Contract]) -> None:
     """Read the state of every order a consumer batch of lifecycle events is about, in one
     statement instead of one per event (at peak every order's stock.reserved passes here; the
-    read was one of the two statements each event ran, and on PostgreSQL each is a round trip). `apply_lifecycle_event` then starts from
-    these and keeps them up to date as the batch's events move orders on; an order that was not
-    accepted yet is read again when its event comes. Only valid while every change of status in
+    read was one of the two statements each event ran, and on PostgreSQL each is a round trip).
+    `apply_lifecycle_event` then starts from these and keeps them up to date as the batch's
+    events move orders on; an order that was not accepted yet is read again when its event
+    comes. Only valid while every change of status in
     the transaction goes through `apply_lifecycle_event` (a cancellation forgets its order), so
     the consumer calls this only in a batch's first, savepoint-free pass."""
     ids = sorted({p.order_id for p in payloads})  # type: ignore[attr-defined]
