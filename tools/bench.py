@@ -259,6 +259,8 @@ def burst(args, bootstrap: str, prefix: str, watcher: Watcher, services: dict[st
         "completed": finished and queued_ok,
         "cpu": cpu,
     }
+    result["checks"] = phase_checks(sent=n, reserved=result["reserved"], backordered=result["backordered"],
+                                    queued=result["queued"], duplicates=result["duplicate_events"])
     result["end_to_end_orders_per_s"] = round(n / (ended - started)) if result["completed"] else None
     # Stages run concurrently; each figure is the rate at which all orders had passed that stage.
     result["stage_orders_per_s"] = {
@@ -320,6 +322,8 @@ def steady(args, bootstrap: str, prefix: str, watcher: Watcher, services: dict[s
     wait_until(lambda: watcher.done(total) >= total, timeout_s=args.timeout, poll_s=0.5)
     with watcher.lock:
         reserved_at = {o: watcher.stages["reserved"].seen[o] for o in sent_at if o in watcher.stages["reserved"].seen}
+        backordered = sum(1 for o in sent_at if o in watcher.stages["backordered"].seen)
+        duplicates = {k: v.duplicates for k, v in watcher.stages.items()}
         hops = hop_split(sent_at, watcher.stages["accepted"].handed_over, watcher.stages["reserved"].handed_over,
                          reserved_at)
     reserved_lat = [(reserved_at[o] - t) * 1000 for o, t in sent_at.items() if o in reserved_at]
@@ -331,7 +335,10 @@ def steady(args, bootstrap: str, prefix: str, watcher: Watcher, services: dict[s
     return {
         "waited_for_idle_s": idle_after_s,
         "rate_per_s": args.rate, "seconds": args.steady_seconds, "sent": i, "send_s": round(send_s, 1),
-        "reserved": len(reserved_lat), "shipments_created": len(shipment_lat),
+        "reserved": len(reserved_lat), "backordered": backordered, "shipments_created": len(shipment_lat),
+        "duplicate_events": duplicates,
+        "checks": phase_checks(sent=i, reserved=len(reserved_lat), backordered=backordered,
+                               queued=len(shipment_lat), duplicates=duplicates),
         **kept_up(sent_at, reserved_at, args.rate),
         "cpu": cpu,
         "to_stock_reserved_ms": _quantiles(reserved_lat),
@@ -502,11 +509,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--partitions", type=int, default=6)
     parser.add_argument("--timeout", type=float, default=600, help="longest wait for any one phase, seconds")
     parser.add_argument("--write-docs", action="store_true", help="write docs/benchmarks.md")
+    parser.add_argument("--run-dir", type=Path, default=None,
+                        help="where the run's databases, logs and broker data go (default var/bench/<time>)")
     parser.add_argument("--service-setting", action="append", default=[], metavar="NAME=VALUE",
                         help="a setting for every service, e.g. consumer_fetch_min_bytes=32768 (repeatable)")
     args = parser.parse_args(argv)
 
-    run_dir = BENCH_DIR / datetime.now(UTC).strftime("%Y%m%dT%H%M%S")
+    run_dir = args.run_dir or BENCH_DIR / datetime.now(UTC).strftime("%Y%m%dT%H%M%S")
     run_dir.mkdir(parents=True, exist_ok=True)
     cluster = None
     bootstrap = os.environ.get("KAFKA_BOOTSTRAP_SERVERS")
@@ -558,10 +567,7 @@ def main(argv: list[str] | None = None) -> int:
         if cluster is not None:
             cluster.stop()
     b = report["burst"]
-    lost = b["orders"] - (b["reserved"] + b["backordered"])
-    dup = sum(b["duplicate_events"].values())
-    report["verdict"] = {"lost": lost, "duplicated_events": dup, "oversold_skus": report["stock"]["oversold_skus"],
-                         "ok": lost == 0 and dup == 0 and not report["stock"]["oversold_skus"]}
+    report["verdict"] = verdict(report)
     if b.get("end_to_end_orders_per_s"):
         report["fraction_of_broker_ceiling"] = round(b["end_to_end_orders_per_s"] / report["ceiling"]["round_trip_msgs_per_s"], 3)
     print(json.dumps(report, indent=2))
@@ -570,6 +576,25 @@ def main(argv: list[str] | None = None) -> int:
         write_docs(report)
     shutil.rmtree(run_dir / "kafka", ignore_errors=True)
     return 0 if report["verdict"]["ok"] else 1
+
+
+def phase_checks(*, sent: int, reserved: int, backordered: int, queued: int, duplicates: dict[str, int]) -> dict:
+    """What one phase lost or doubled. Lost: sent but neither reserved nor backordered (the watcher
+    saw no outcome). Not queued: reserved but no shipment in the dispatch queue. Duplicated: an
+    outcome event seen twice for one order (an event id twice, or the same order decided twice)."""
+    return {"lost": sent - (reserved + backordered), "not_queued": reserved - queued,
+            "duplicated_events": sum(duplicates.values())}
+
+
+def verdict(report: dict) -> dict:
+    """No order lost, duplicated or oversold in any phase of the run (issue 8's third target)."""
+    phases = [report[name]["checks"] for name in ("burst", "steady") if name in report]
+    lost = sum(p["lost"] for p in phases)
+    not_queued = sum(p["not_queued"] for p in phases)
+    duplicated = sum(p["duplicated_events"] for p in phases)
+    oversold = report["stock"]["oversold_skus"]
+    return {"lost": lost, "not_queued": not_queued, "duplicated_events": duplicated, "oversold_skus": oversold,
+            "ok": lost == 0 and not_queued == 0 and duplicated == 0 and not oversold}
 
 
 def summary(report: dict) -> str:
@@ -586,7 +611,8 @@ def summary(report: dict) -> str:
     return (f"burst {b['orders']} orders: {b.get('end_to_end_orders_per_s')} orders/s end to end "
             f"({b.get('all_queued_s')} s), broker ceiling {report['ceiling']['round_trip_msgs_per_s']} msgs/s; "
             f"{steady}"
-            f"lost {report['verdict']['lost']}, duplicated {report['verdict']['duplicated_events']}, "
+            f"lost {report['verdict']['lost']}, not queued {report['verdict']['not_queued']}, "
+            f"duplicated {report['verdict']['duplicated_events']}, "
             f"oversold {len(report['verdict']['oversold_skus'])}")
 
 

@@ -1,12 +1,13 @@
-"""The benchmark's own arithmetic: whether a steady phase kept up, and how the summary says so."""
+"""The benchmark's own arithmetic: whether a steady phase kept up, how the summary says so, and
+the verdict on lost, unqueued, duplicated and oversold orders."""
 
-from tools.bench import hop_split, kept_up, summary
+from tools.bench import hop_split, kept_up, phase_checks, summary, verdict
 
 
 def _report(steady: dict) -> dict:
     return {"burst": {"orders": 10, "end_to_end_orders_per_s": 5, "all_queued_s": 2.0},
             "ceiling": {"round_trip_msgs_per_s": 100},
-            "verdict": {"lost": 0, "duplicated_events": 0, "oversold_skus": []},
+            "verdict": {"lost": 0, "not_queued": 0, "duplicated_events": 0, "oversold_skus": []},
             "steady": steady}
 
 
@@ -55,3 +56,52 @@ def test_the_hop_split_attributes_each_order_s_time_to_the_hop_that_took_it() ->
 def test_the_hop_split_leaves_out_orders_missing_a_stage() -> None:
     hops = hop_split({"S1": 1.0, "S2": 1.0}, {"S1": 1.01, "S2": 1.02}, {"S1": 1.05}, {"S1": 1.06})
     assert hops["paid_to_accepted_handed_over (orders)"]["max"] == 10.0  # S2 never reserved: not counted
+
+
+NO_DUPLICATES = {"accepted": 0, "rejected": 0, "reserved": 0, "backordered": 0}
+
+
+def _checked_run(burst: dict, steady: dict | None = None, oversold: list[str] | None = None) -> dict:
+    report = {"burst": {"checks": phase_checks(**burst)}, "stock": {"oversold_skus": oversold or []}}
+    if steady is not None:
+        report["steady"] = {"checks": phase_checks(**steady)}
+    return report
+
+
+def _phase(sent: int = 100, reserved: int = 90, backordered: int = 10, queued: int = 90,
+           duplicates: dict | None = None) -> dict:
+    return {"sent": sent, "reserved": reserved, "backordered": backordered, "queued": queued,
+            "duplicates": duplicates or NO_DUPLICATES}
+
+
+def test_a_run_where_every_order_got_an_outcome_once_and_reserved_ones_were_queued_is_ok() -> None:
+    reading = verdict(_checked_run(_phase(), _phase(sent=60, reserved=60, backordered=0, queued=60)))
+    assert reading == {"lost": 0, "not_queued": 0, "duplicated_events": 0, "oversold_skus": [], "ok": True}
+
+
+def test_an_order_lost_in_the_steady_phase_fails_the_run_even_when_the_burst_was_clean() -> None:
+    reading = verdict(_checked_run(_phase(), _phase(sent=60, reserved=59, backordered=0, queued=59)))
+    assert reading["lost"] == 1 and reading["ok"] is False
+
+
+def test_a_reserved_order_missing_from_the_dispatch_queue_fails_the_run() -> None:
+    reading = verdict(_checked_run(_phase(queued=89)))
+    assert reading["not_queued"] == 1 and reading["ok"] is False
+
+
+def test_an_outcome_seen_twice_in_either_phase_fails_the_run() -> None:
+    doubled = {**NO_DUPLICATES, "reserved": 1}
+    assert verdict(_checked_run(_phase(duplicates=doubled)))["ok"] is False
+    steady_doubled = verdict(_checked_run(_phase(), _phase(duplicates=doubled)))
+    assert steady_doubled["duplicated_events"] == 1 and steady_doubled["ok"] is False
+
+
+def test_an_oversold_sku_fails_the_run() -> None:
+    reading = verdict(_checked_run(_phase(), oversold=["SKU-B001"]))
+    assert reading["oversold_skus"] == ["SKU-B001"] and reading["ok"] is False
+
+
+def test_the_summary_names_every_check() -> None:
+    report = _report({"rate_per_s": 100, "kept_up": True, "to_stock_reserved_ms": {"p99": 80.0}})
+    report["verdict"] = {"lost": 2, "not_queued": 1, "duplicated_events": 3, "oversold_skus": ["A"]}
+    assert summary(report).endswith("lost 2, not queued 1, duplicated 3, oversold 1")
