@@ -1,8 +1,8 @@
 """`make run`: the whole platform on this machine.
 
 Starts the local Apache Kafka broker on 127.0.0.1:9092 (or KAFKA_BOOTSTRAP_SERVERS if set),
-creates the topics, starts the four services with the sample catalog loaded, prints their URLs,
-and on Ctrl-C stops the services and then the broker.
+creates the topics, starts the four services with the sample catalog loaded and the web console
+in front of them, prints their URLs, and on Ctrl-C stops them and then the broker.
 """
 
 from __future__ import annotations
@@ -23,6 +23,10 @@ from shared.topics import create_topics
 DEFAULT_PORTS = {"orders": 8101, "inventory": 8102, "logistics": 8103, "aftersales": 8104}
 # The same settings the services read (ORDERS_HTTP_PORT, ...), so the URLs printed are the real ones.
 SERVICES = {name: int(os.environ.get(f"{name.upper()}_HTTP_PORT", port)) for name, port in DEFAULT_PORTS.items()}
+CONSOLE_PORT = int(os.environ.get("CONSOLE_HTTP_PORT", 8100))
+# Every process make run starts: its module and the port it answers /readyz on.
+PROCESSES = {**{name: (f"services.{name}", port) for name, port in SERVICES.items()},
+             "console": ("console", CONSOLE_PORT)}
 SAMPLE_CATALOG = REPO_ROOT / "services" / "inventory" / "sample_catalog.csv"
 LOG_DIR = REPO_ROOT / "var" / "log"
 
@@ -54,17 +58,21 @@ def main() -> int:
     env = {**os.environ, "KAFKA_BOOTSTRAP_SERVERS": bootstrap, "PYTHONUNBUFFERED": "1"}
     if SAMPLE_CATALOG.exists():
         env.setdefault("INVENTORY_CATALOG_PATH", str(SAMPLE_CATALOG))
+    # The console calls the services where they really listen, whatever ports were chosen.
+    env.update({f"CONSOLE_{name.upper()}_URL": f"http://127.0.0.1:{port}" for name, port in SERVICES.items()})
     LOG_DIR.mkdir(parents=True, exist_ok=True)
     processes: dict[str, subprocess.Popen[bytes]] = {}
     try:
-        for name in SERVICES:
+        for name, (module, _port) in PROCESSES.items():
             log = open(LOG_DIR / f"{name}.log", "ab")
-            processes[name] = subprocess.Popen([sys.executable, "-m", f"services.{name}"], cwd=REPO_ROOT,
+            processes[name] = subprocess.Popen([sys.executable, "-m", module], cwd=REPO_ROOT,
                                                env=env, stdout=log, stderr=subprocess.STDOUT)
         _wait_ready(processes)
         print("\nThe platform is up:")
         for name, port in SERVICES.items():
             print(f"  {name:<11} http://127.0.0.1:{port}   (API docs: /docs, readiness: /readyz)")
+        print(f"  console     http://127.0.0.1:{CONSOLE_PORT}   (dispatch board, returns desk, overview; "
+              "development users in docs/console.md)")
         print(f"  logs        {LOG_DIR}")
         print("\nCtrl-C stops everything.")
         while all(p.poll() is None for p in processes.values()):
@@ -90,7 +98,7 @@ def _wait_ready(processes: dict[str, subprocess.Popen[bytes]], timeout_s: float 
             if processes[name].poll() is not None:
                 raise SystemExit(f"{name} exited at start-up; see {LOG_DIR / (name + '.log')}")
             try:
-                if httpx.get(f"http://127.0.0.1:{SERVICES[name]}/readyz", timeout=2).status_code == 200:
+                if httpx.get(f"http://127.0.0.1:{PROCESSES[name][1]}/readyz", timeout=2).status_code == 200:
                     waiting.discard(name)
             except httpx.HTTPError:
                 pass
