@@ -97,6 +97,8 @@ class InboxEntry(SQLModel, table=True):
     event_id: str = Field(primary_key=True)
     topic: str
     processed_at: datetime
+    # What the event said (content_digest), so an id reused for other content is caught.
+    digest: str | None = None
 
 
 MESSAGING_TABLES = [OutboxMessage.__table__, InboxEntry.__table__]
