@@ -17,8 +17,9 @@ default limit is 1,048,588 bytes per record batch; the dead-letter headers fit i
 MAX_HTTP_BODY_BYTES = 256 * 1024
 """Largest HTTP request body; more is answered 413 before it is read."""
 
-MAX_JSON_DEPTH = 64
-"""Deepest JSON nesting read anywhere (the contracts need about 5)."""
+MAX_JSON_DEPTH = 200
+"""Deepest JSON nesting of an event that can be applied (pydantic's JSON reader stops there; the
+contracts need about 5). Deeper records are dead-lettered, never retried."""
 
 MAX_LINES_PER_ORDER = 500
 """Order lines per order (and per return or exchange): an order at the limit is about 110 KB."""

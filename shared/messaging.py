@@ -18,6 +18,7 @@
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 import logging
 import time
@@ -32,10 +33,12 @@ from typing import Any
 
 import anyio
 from aiokafka import AIOKafkaProducer
-from aiokafka.errors import InvalidProducerEpoch, OutOfOrderSequenceNumber, ProducerFenced, UnknownProducerId
+from aiokafka.errors import (InvalidProducerEpoch, InvalidTopicError, MessageSizeTooLargeError, OutOfOrderSequenceNumber,
+                             ProducerFenced, RecordListTooLargeError, RecordTooLargeError, UnknownProducerId)
 from sqlalchemy import Column, Engine, LargeBinary, Text, bindparam, func, insert, or_, update
 from sqlalchemy import event as sa_event
 from sqlalchemy.exc import IntegrityError
+from pydantic import BaseModel
 from sqlmodel import Field, Session, SQLModel, col, select
 
 from shared.clock import Clock
@@ -52,6 +55,7 @@ from shared.events import (
     decode_payload,
     encode_new_event,
 )
+from shared.limits import MAX_JSON_DEPTH, MAX_RECORD_BYTES
 from shared.logs import current_event_id, current_subject
 from shared.metrics import ServiceMetrics
 from shared.topics import TopicSpec, dlq_name
@@ -81,8 +85,9 @@ class OutboxMessage(SQLModel, table=True):
     key: str | None = None
     value: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
     headers_json: str = Field(default="{}", sa_column=Column(Text, nullable=False, server_default="{}"))
-    # not_published -> in_progress -> published; back to not_published when publishing fails
+    # not_published -> in_progress -> published; back to not_published when publishing fails;
     state: str = Field(default="not_published", index=True)
+    # refused: the broker refuses it for good (too large, say); kept, counted, never sent again
     attempts: int = 0
     created_at: datetime
     lease_until: datetime | None = None
@@ -106,7 +111,7 @@ MESSAGING_TABLES = [OutboxMessage.__table__, InboxEntry.__table__]
 _ADD_INBOX_ENTRIES = FastStatement(insert(InboxEntry.__table__))  # every consumed batch
 # Which of a batch's events this consumer has already handled: one plan per batch length (at
 # most the consumer's batch size). Through `Session.exec` it took 0.27-0.33 ms for 10 ids; 24 us so.
-_SEEN_IN_INBOX = FastStatement(select(InboxEntry.event_id).where(
+_SEEN_IN_INBOX = FastStatement(select(InboxEntry.event_id, InboxEntry.digest).where(
     InboxEntry.consumer == bindparam("consumer"), col(InboxEntry.event_id).in_(bindparam("ids", expanding=True))))
 
 
@@ -207,6 +212,14 @@ def dead_letter_headers(*, reason: str, topic: str, partition: int, offset: int,
 
 # After these an idempotent producer's sender has stopped: it must be replaced (OutboxRelay).
 FATAL_PRODUCER_ERRORS = (OutOfOrderSequenceNumber, ProducerFenced, UnknownProducerId, InvalidProducerEpoch)
+
+# The broker (or the producer, before sending) will refuse this record however often it is sent.
+REFUSED_FOR_GOOD = (MessageSizeTooLargeError, RecordTooLargeError, RecordListTooLargeError, InvalidTopicError,
+                    UnicodeError, TypeError, ValueError)
+
+
+def refused_for_good(error: BaseException) -> bool:
+    return isinstance(error, REFUSED_FOR_GOOD)
 
 
 class OutboxRelay:
@@ -347,7 +360,9 @@ class OutboxRelay:
                 await asyncio.sleep(1.0)
             if time.monotonic() - last_backlog_check > 2.0:
                 last_backlog_check = time.monotonic()
-                self._metrics.outbox_backlog.set(await anyio.to_thread.run_sync(self.backlog))
+                backlog, refused = await anyio.to_thread.run_sync(self.backlog_and_refused)
+                self._metrics.outbox_backlog.set(backlog)
+                self._metrics.outbox_refused_rows.set(refused)
             if published == 0:
                 self._mark_when_due()
                 self._wakeup.clear()
@@ -381,22 +396,37 @@ class OutboxRelay:
         assert self._producer is not None
         # send() only appends to the producer's batch, in call order, so per-partition order is
         # the order of `rows`; the futures resolve when the brokers acknowledged (acks=all).
-        futures = []
+        # A row is sent on its own terms: one the producer refuses (too large, say) must not stop
+        # the rows beside it.
+        pending: list[tuple[dict[str, Any], Any]] = []  # (row, its future, or why send() refused it)
         for row in rows:
-            futures.append(await self._producer.send(
-                row["topic"], value=row["value"], key=row["key"].encode() if row["key"] is not None else None,
-                headers=_kafka_headers(row["headers_json"]),
-            ))
-        results = await asyncio.gather(*futures, return_exceptions=True)
-        done = [row["event_id"] for row, result in zip(rows, results) if not isinstance(result, BaseException)]
-        failed = [(row["event_id"], repr(result)) for row, result in zip(rows, results)
-                  if isinstance(result, BaseException)]
+            try:
+                pending.append((row, await self._producer.send(
+                    row["topic"], value=row["value"],
+                    key=row["key"].encode() if row["key"] is not None else None,
+                    headers=_kafka_headers(row["headers_json"]),
+                )))
+            except Exception as exc:
+                pending.append((row, exc))
+        acks = iter(await asyncio.gather(*(f for _, f in pending if not isinstance(f, BaseException)),
+                                         return_exceptions=True))
+        outcomes = [(row, f if isinstance(f, BaseException) else next(acks)) for row, f in pending]
+        results = [result for _, result in outcomes]
+        done = [row["event_id"] for row, result in outcomes if not isinstance(result, BaseException)]
+        failed = [(row["event_id"], repr(result)) for row, result in outcomes
+                  if isinstance(result, BaseException) and not refused_for_good(result)]
+        refused = [(row, repr(result)) for row, result in outcomes
+                   if isinstance(result, BaseException) and refused_for_good(result)]
         self._sent_unmarked += done
-        if failed:
-            await anyio.to_thread.run_sync(self._mark, [], failed)
+        if failed or refused:
+            await anyio.to_thread.run_sync(self._mark, [], failed, [(r["event_id"], e) for r, e in refused])
+        for row, error in refused:
+            self._metrics.outbox_refused.labels(topic=row["topic"]).inc()
+            log.error("outbox: the broker refuses event %s on %s for good (%s); kept in the outbox as "
+                      "`refused`, the others go on", row["event_id"], row["topic"], error)
         self._mark_when_due()
         sent_per_topic: dict[str, int] = {}
-        for row, result in zip(rows, results):
+        for row, result in outcomes:
             if not isinstance(result, BaseException):
                 sent_per_topic[row["topic"]] = sent_per_topic.get(row["topic"], 0) + 1
         for topic, count in sent_per_topic.items():
@@ -497,8 +527,10 @@ class OutboxRelay:
                 )
             return rows
 
-    def _mark(self, done: list[str], failed: list[tuple[str, str]]) -> None:
-        """By event id, which hand-overs know: their row ids were assigned by the INSERT."""
+    def _mark(self, done: list[str], failed: list[tuple[str, str]],
+              refused: list[tuple[str, str]] = ()) -> None:  # type: ignore[assignment]
+        """By event id, which hand-overs know: their row ids were assigned by the INSERT.
+        `refused` rows leave the relay's way for good (state `refused`, kept with the error)."""
         now = self._clock_now()
         table = OutboxMessage.__table__
         with transaction(self._engine) as session:
@@ -509,23 +541,29 @@ class OutboxRelay:
                 )
             # One statement per distinct error: a broker outage fails a whole pass the same way,
             # and stop() gives back up to the hand-over limit of rows at once.
-            by_error: dict[str, list[str]] = {}
-            for event_id, error in failed:
-                by_error.setdefault(error[:1000], []).append(event_id)
-            for error, event_ids in by_error.items():
-                for start in range(0, len(event_ids), 1000):  # IN lists within every driver's limit
-                    session.execute(
-                        update(table).where(table.c.event_id.in_(event_ids[start:start + 1000]))
-                        .values(state="not_published", lease_until=None, last_error=error)
-                    )
+            for state, rows in (("not_published", failed), ("refused", refused)):
+                by_error: dict[str, list[str]] = {}
+                for event_id, error in rows:
+                    by_error.setdefault(error[:1000], []).append(event_id)
+                for error, event_ids in by_error.items():
+                    for start in range(0, len(event_ids), 1000):  # IN lists within every driver's limit
+                        session.execute(
+                            update(table).where(table.c.event_id.in_(event_ids[start:start + 1000]))
+                            .values(state=state, lease_until=None, last_error=error)
+                        )
 
     def backlog(self) -> int:
+        return self.backlog_and_refused()[0]
+
+    def backlog_and_refused(self) -> tuple[int, int]:
+        """Rows waiting to be published, and rows kept as refused."""
         # Read-only, so it does not wait for the writer's turn: the relay's loop awaits it, every
         # two seconds, with handed-over events waiting behind.
+        state = col(OutboxMessage.state)
         with read_only(self._engine) as conn:
-            return conn.execute(
-                select(func.count()).select_from(OutboxMessage).where(col(OutboxMessage.state).in_(UNPUBLISHED))
-            ).scalar_one()
+            counts = dict(conn.execute(select(state, func.count()).select_from(OutboxMessage)
+                                       .where(state.in_((*UNPUBLISHED, "refused"))).group_by(state)).all())
+        return sum(counts.get(s, 0) for s in UNPUBLISHED), counts.get("refused", 0)
 
     def _clock_now(self) -> datetime:
         # Leases are about real elapsed time, even when the business clock is simulated.
@@ -600,6 +638,39 @@ class Record:
 KNOWN_TYPES = frozenset(type_ for type_, _version in EVENT_MODELS)
 
 
+class _EnvelopeType(BaseModel):
+    type: str
+
+
+def _envelope_type(raw: bytes) -> str | None:
+    """The envelope's own top-level `type` (its data is parsed, not validated): what a header
+    that names a type is checked against before a record is skipped on its word."""
+    try:
+        return _EnvelopeType.model_validate_json(raw).type
+    except Exception:
+        return None
+
+
+def content_digest(event: CloudEvent, payload: Contract) -> str:
+    """What an event says, independent of how its JSON was spelled: the inbox keeps it, so the
+    same id arriving again with other content is told apart from a redelivery."""
+    text = f"{event.type}\x1f{event.dataversion}\x1f".encode() + payload.model_dump_json().encode()
+    return hashlib.blake2b(text, digest_size=16).hexdigest()
+
+
+def reused_id_reason(event: CloudEvent) -> str:
+    return (f"event id {event.id!r} was already used for a {event.type} with other content; "
+            "a new event needs a new id (this one was not applied)")
+
+
+def undecodable_reason(exc: Exception) -> str:
+    if isinstance(exc, UndecodableEvent):
+        return exc.reason
+    if isinstance(exc, RecursionError):
+        return f"not a usable event: JSON nested deeper than {MAX_JSON_DEPTH} levels"
+    return f"not a usable event: {exc!r}"[:2000]
+
+
 def _prepare_batch(session: Session, work: list[tuple[int, Record, CloudEvent, Contract, Handler]]) -> None:
     """A handler may read what a whole batch needs in one statement before its events run one by
     one: a `prepare_batch(session, payloads)` attribute, called once per batch with the payloads
@@ -649,22 +720,28 @@ class EventConsumer:
         # was 4 us of each); the one-by-one path counts its own.
         consumed: Counter[tuple[str, str]] = Counter()
         for i, record in enumerate(records):
-            if record.type_hint in KNOWN_TYPES and record.type_hint not in handlers:
-                # A known event this service has no business with (e.g. every order.accepted on
-                # the topic logistics reads for cancellations): skipped without decoding it. A
-                # consumer that handles the type decodes it, and dead-letters it if it is bad.
-                consumed[(record.topic, record.type_hint)] += 1
-                outcomes[i] = "ignored"
-                continue
-            # Nearly every record: envelope and payload in one pass. Anything that does not
-            # decode so (or has no handler here) goes the two-step way, which tells why.
-            hint = record.type_hint
-            decoded = decode_event(record.value, hint) if hint is None or hint in handlers else None
-            if decoded is not None and decoded[0].type in handlers:
-                event, payload = decoded
-                work.append((i, record, event, payload, handlers[event.type]))
+            if len(record.value) > MAX_RECORD_BYTES:
+                one_by_one.append(i)  # dead-lettered there, unread
                 continue
             try:
+                if record.type_hint in KNOWN_TYPES and record.type_hint not in handlers:
+                    # A known event this service has no business with (e.g. every order.accepted
+                    # on the topic logistics reads for cancellations): skipped without decoding
+                    # its data, once its envelope's own type agrees with the header (the header
+                    # is the sender's word; a mislabelled record goes the careful way).
+                    if _envelope_type(record.value) == record.type_hint:
+                        consumed[(record.topic, record.type_hint)] += 1
+                        outcomes[i] = "ignored"
+                        continue
+                    record.type_hint = None
+                # Nearly every record: envelope and payload in one pass. Anything that does not
+                # decode so (or has no handler here) goes the two-step way, which tells why.
+                hint = record.type_hint
+                decoded = decode_event(record.value, hint) if hint is None or hint in handlers else None
+                if decoded is not None and decoded[0].type in handlers:
+                    event, payload = decoded
+                    work.append((i, record, event, payload, handlers[event.type]))
+                    continue
                 event = decode_envelope(record.value)
                 handler = handlers.get(event.type)
                 if handler is None:
@@ -675,10 +752,12 @@ class EventConsumer:
                         one_by_one.append(i)
                     continue
                 work.append((i, record, event, decode_payload(event), handler))
-            except UndecodableEvent:
+            except Exception:  # undecodable, or anything else a record's bytes provoke: the careful way
                 one_by_one.append(i)
+        conflicts: list[tuple[int, CloudEvent]] = []
         if work:
             types = {i: event.type for i, _, event, _, _ in work}
+            events = {i: event for i, _, event, _, _ in work}
             try:
                 results = await anyio.to_thread.run_sync(self._handle_batch, work)
             except Exception:
@@ -687,6 +766,8 @@ class EventConsumer:
             for i, outcome in results.items():
                 if outcome == "retry":
                     one_by_one.append(i)
+                elif outcome == "conflict":
+                    conflicts.append((i, events[i]))
                 else:
                     outcomes[i] = outcome
                     consumed[(records[i].topic, types[i])] += 1
@@ -696,6 +777,9 @@ class EventConsumer:
                         self._metrics.dead_letters.labels(topic=records[i].topic).inc()
         for (topic, type_), count in consumed.items():
             self._metrics.events_consumed.labels(topic=topic, type=type_).inc(count)
+        for i, event in conflicts:
+            outcomes[i] = await self._dead_letter(records[i], reused_id_reason(event), event=event,
+                                                  on_invalid=on_invalid)
         for i in sorted(one_by_one):
             outcomes[i] = await self._process(records[i], handlers, on_invalid)
         self._wake_relay()
@@ -727,13 +811,14 @@ class EventConsumer:
         processed_at = self._clock.now()
         with transaction(self._engine) as session:
             ids = [event.id for _, _, event, _, _ in work]
-            seen = {row.event_id for row in _SEEN_IN_INBOX.execute(
+            seen: dict[str, str | None] = {row.event_id: row.digest for row in _SEEN_IN_INBOX.execute(
                 session, {"consumer": self._consumer_name, "ids": ids}).all()}
             if not savepoints:
                 _prepare_batch(session, [item for item in work if item[2].id not in seen])
             for i, record, event, payload, handler in work:
+                digest = content_digest(event, payload)
                 if event.id in seen:
-                    results[i] = "duplicate"
+                    results[i] = "duplicate" if seen[event.id] in (None, digest) else "conflict"
                     continue
                 current_event_id.set(event.id)
                 current_subject.set(event.subject)
@@ -745,9 +830,9 @@ class EventConsumer:
                             self._add_dead_letter(session, record, ctx.dead_letter_reason, count=False)
                         session.flush()  # integrity errors surface here, inside the savepoint
                     results[i] = "dead_lettered" if ctx.dead_letter_reason is not None else "handled"
-                    seen.add(event.id)
+                    seen[event.id] = digest
                     processed.append({"consumer": self._consumer_name, "event_id": event.id,
-                                      "topic": record.topic, "processed_at": processed_at})
+                                      "topic": record.topic, "processed_at": processed_at, "digest": digest})
                 except Exception as exc:
                     if not savepoints:
                         raise _BatchNotClean(f"event {event.id}: {exc!r}") from exc
@@ -762,10 +847,14 @@ class EventConsumer:
 
     async def _process(self, record: Record, handlers: dict[str, Handler],
                        on_invalid: InvalidHandler | None) -> str:
+        if len(record.value) > MAX_RECORD_BYTES:
+            return await self._dead_letter(
+                record, f"record of {len(record.value):,} bytes is over the {MAX_RECORD_BYTES:,}-byte limit",
+                event=None, on_invalid=on_invalid)
         try:
             event = decode_envelope(record.value)
-        except UndecodableEvent as exc:
-            return await self._dead_letter(record, exc.reason, event=None, on_invalid=on_invalid)
+        except Exception as exc:
+            return await self._dead_letter(record, undecodable_reason(exc), event=None, on_invalid=on_invalid)
         self._metrics.events_consumed.labels(topic=record.topic, type=event.type).inc()
         current_event_id.set(event.id)
         current_subject.set(event.subject)
@@ -777,8 +866,8 @@ class EventConsumer:
                 record, f"unknown event type {event.type!r} version {event.dataversion}", event=event, on_invalid=on_invalid)
         try:
             payload = decode_payload(event)
-        except UndecodableEvent as exc:
-            return await self._dead_letter(record, exc.reason, event=event, on_invalid=on_invalid)
+        except Exception as exc:
+            return await self._dead_letter(record, undecodable_reason(exc), event=event, on_invalid=on_invalid)
 
         attempt = 0
         while True:
@@ -804,13 +893,17 @@ class EventConsumer:
         current_event_id.set(event.id)  # worker threads do not inherit the loop's context
         current_subject.set(event.subject)
         try:
+            digest = content_digest(event, payload)
             with transaction(self._engine) as session:
-                if session.get(InboxEntry, (self._consumer_name, event.id)) is not None:
-                    return "duplicate"
+                known = session.get(InboxEntry, (self._consumer_name, event.id))
+                if known is not None:
+                    if known.digest in (None, digest):
+                        return "duplicate"
+                    raise InvalidEvent(reused_id_reason(event))
                 ctx = HandlerContext(session=session, event=event, outbox=self._outbox, clock=self._clock)
                 handler(ctx, payload)
                 session.add(InboxEntry(consumer=self._consumer_name, event_id=event.id, topic=record.topic,
-                                       processed_at=self._clock.now()))
+                                       processed_at=self._clock.now(), digest=digest))
                 if ctx.dead_letter_reason is not None:
                     self._add_dead_letter(session, record, ctx.dead_letter_reason)
                     return "dead_lettered"
@@ -819,8 +912,11 @@ class EventConsumer:
             # Another instance recorded the same event id first: it is a duplicate. (Any other
             # integrity problem shows up again on the retry and is dead-lettered there.)
             with Session(self._engine) as session:
-                if session.get(InboxEntry, (self._consumer_name, event.id)) is not None:
-                    return "duplicate"
+                known = session.get(InboxEntry, (self._consumer_name, event.id))
+                if known is not None:
+                    if known.digest in (None, digest):
+                        return "duplicate"
+                    raise InvalidEvent(reused_id_reason(event)) from None
             raise
 
     async def _dead_letter(self, record: Record, reason: str, *, event: CloudEvent | None,
@@ -859,11 +955,11 @@ class EventConsumer:
     def _add_dead_letter(self, session: Session, record: Record, reason: str, *, count: bool = True) -> None:
         if count:
             self._metrics.dead_letters.labels(topic=record.topic).inc()
-        self._outbox.add_raw(
-            session, dlq_name(record.topic),
-            key=record.key.decode("utf-8", "replace") if record.key is not None else None,
-            value=record.value,
-            headers=dead_letter_headers(reason=reason, topic=record.topic, partition=record.partition,
-                                        offset=record.offset, consumer=self._consumer_name,
-                                        failed_at=self._clock.now()),
-        )
+        headers = dead_letter_headers(reason=reason, topic=record.topic, partition=record.partition,
+                                      offset=record.offset, consumer=self._consumer_name, failed_at=self._clock.now())
+        key = record.key.decode("utf-8", "replace") if record.key is not None else None
+        if key is not None and (key.encode() != record.key or "\x00" in key):
+            # Kept exactly in a header; the record key itself must be text a database stores.
+            headers["dlq.source.key_hex"] = record.key.hex()
+            key = key.replace("\x00", "\ufffd")
+        self._outbox.add_raw(session, dlq_name(record.topic), key=key, value=record.value, headers=headers)

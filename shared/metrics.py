@@ -25,6 +25,11 @@ class ServiceMetrics:
         self.handler_seconds = Histogram("handler_seconds", "Time to process one consumed message",
                                          ["topic"], **labels)
         self.outbox_backlog = Gauge("outbox_backlog", "Outbox rows not yet published", **labels)
+        self.outbox_refused = Counter("outbox_refused_total", "Outbox rows the broker refuses for good (kept "
+                                      "in the outbox as `refused`), by topic", ["topic"], **labels)
+        self.outbox_refused_rows = Gauge("outbox_refused_rows", "Outbox rows kept as `refused`", **labels)
+        self.consumer_stalled = Gauge("consumer_stalled", "1 while a partition has had lag and no progress "
+                                      "for longer than the stall limit", ["topic", "partition"], **labels)
         self.info = Gauge("service_info", "Constant 1, labelled with the service name", ["service"], **labels)
         self.info.labels(service=service).set(1)
 

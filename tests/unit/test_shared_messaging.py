@@ -29,10 +29,13 @@ def record(value: bytes, offset: int = 7) -> Record:
     return Record(topic="supplier.deliveries", partition=1, offset=offset, key=b"S", value=value)
 
 
-def delivery(event_id: str = "E-1") -> bytes:
+DELIVERED_AT = datetime(2026, 11, 11, 8, 0, tzinfo=UTC)
+
+
+def delivery(event_id: str = "E-1", quantity: int = 5, time: datetime = DELIVERED_AT) -> bytes:
     return encode(new_event("supplier.delivery",
-                            SupplierDelivery(delivery_id="D-1", sku="S", quantity=5, delivered_at=datetime.now(UTC)),
-                            source="tests", subject="S", time=datetime.now(UTC), event_id=event_id))
+                            SupplierDelivery(delivery_id="D-1", sku="S", quantity=quantity, delivered_at=DELIVERED_AT),
+                            source="tests", subject="S", time=time, event_id=event_id))
 
 
 def outbox_rows(engine) -> list[OutboxMessage]:
@@ -50,6 +53,38 @@ def test_a_redelivered_event_is_handled_once(consumer) -> None:
     assert run(consumer.process(record(delivery()), handlers)) == "handled"
     assert run(consumer.process(record(delivery(), offset=8), handlers)) == "duplicate"
     assert calls == [5]
+
+
+def test_a_redelivery_spelled_differently_is_still_a_duplicate(consumer) -> None:
+    """The digest is of what the event says: envelope time, key order and spacing do not count."""
+    calls = []
+    handlers = {"supplier.delivery": lambda ctx, payload: calls.append(payload.quantity)}
+    assert run(consumer.process(record(delivery()), handlers)) == "handled"
+    respelled = json.dumps(dict(reversed(json.loads(delivery(time=datetime.now(UTC))).items())), indent=2).encode()
+    assert run(consumer.process(record(respelled, offset=8), handlers)) == "duplicate"
+    assert run(consumer.process_batch([record(respelled, offset=9)], handlers)) == ["duplicate"]
+    assert calls == [5]
+
+
+@pytest.mark.parametrize("batch", [False, True])
+def test_an_event_id_reused_for_other_content_is_dead_lettered_not_dropped(consumer, batch) -> None:
+    calls = []
+    handlers = {"supplier.delivery": lambda ctx, payload: calls.append(payload.quantity)}
+    assert run(consumer.process(record(delivery()), handlers)) == "handled"
+    other = record(delivery(quantity=6), offset=8)
+    outcome = run(consumer.process_batch([other], handlers)) if batch else [run(consumer.process(other, handlers))]
+    assert outcome == ["dead_lettered"] and calls == [5]
+    [dead] = [r for r in outbox_rows(consumer.engine) if r.topic == "supplier.deliveries.dlq"]
+    assert dead.value == other.value
+    assert "already used" in json.loads(dead.headers_json)["dlq.reason"]
+
+
+def test_the_same_id_twice_in_one_batch_with_other_content_applies_the_first_only(consumer) -> None:
+    calls = []
+    handlers = {"supplier.delivery": lambda ctx, payload: calls.append(payload.quantity)}
+    outcomes = run(consumer.process_batch([record(delivery(), offset=1), record(delivery(quantity=9), offset=2),
+                                           record(delivery(), offset=3)], handlers))
+    assert outcomes == ["handled", "dead_lettered", "duplicate"] and calls == [5]
 
 
 def test_a_handler_that_keeps_failing_is_retried_then_dead_lettered_with_the_original_bytes(consumer) -> None:
@@ -190,17 +225,49 @@ def test_deferred_rows_of_several_tables_follow_savepoints_and_are_visible_as_pe
         assert [r.delta for r in conn.execute(ledger.select())] == [5]
 
 
-def test_a_known_type_without_a_handler_is_passed_over_by_its_header_without_decoding(consumer) -> None:
+def test_a_known_type_without_a_handler_is_passed_over_once_its_envelope_agrees_with_the_header(consumer) -> None:
     """The outbox labels every event with a `ce_type` header; a consumer with no handler for a
-    known type skips it unread. A type it handles is decoded, so bad bytes are still dead-lettered."""
-    skipped = Record(topic="orders.events", partition=0, offset=1, key=b"O", value=b"not even JSON",
+    known type skips it without validating its data, but only when the envelope's own `type`
+    says the same: the header is the sender's word, and a mislabelled record (finding 8 of
+    issue 27) is decoded and handled or dead-lettered on its content."""
+    accepted = json.dumps({"specversion": "1.0", "id": "A-1", "source": "orders", "type": "order.accepted",
+                           "time": "2026-11-11T00:00:00Z", "data": {"anything": "unvalidated"}}).encode()
+    skipped = Record(topic="orders.events", partition=0, offset=1, key=b"O", value=accepted,
                      type_hint="order.accepted")
-    handled_but_bad = Record(topic="orders.events", partition=0, offset=2, key=b"O", value=b"not even JSON",
+    mislabelled_junk = Record(topic="orders.events", partition=0, offset=2, key=b"O", value=b"not even JSON",
+                              type_hint="order.accepted")
+    handled_but_bad = Record(topic="orders.events", partition=0, offset=3, key=b"O", value=b"not even JSON",
                              type_hint="supplier.delivery")
-    unknown_hint = Record(topic="orders.events", partition=0, offset=3, key=b"O", value=b"{}",
+    unknown_hint = Record(topic="orders.events", partition=0, offset=4, key=b"O", value=b"{}",
                           type_hint="made.up")
-    outcomes = run(consumer.process_batch([skipped, handled_but_bad, unknown_hint],
-                                          {"supplier.delivery": lambda ctx, payload: None}))
-    assert outcomes == ["ignored", "dead_lettered", "dead_lettered"]
+    mislabelled_good = Record(topic="orders.events", partition=0, offset=5, key=b"O", value=delivery(),
+                              type_hint="order.accepted")
+    bad_delivery = json.loads(delivery("E-2"))
+    bad_delivery["data"]["quantity"] = -5
+    mislabelled_bad = Record(topic="orders.events", partition=0, offset=6, key=b"O",
+                             value=json.dumps(bad_delivery).encode(), type_hint="order.accepted")
+    calls = []
+    outcomes = run(consumer.process_batch(
+        [skipped, mislabelled_junk, handled_but_bad, unknown_hint, mislabelled_good, mislabelled_bad],
+        {"supplier.delivery": lambda ctx, payload: calls.append(payload.quantity)}))
+    assert outcomes == ["ignored", "dead_lettered", "dead_lettered", "dead_lettered", "handled", "dead_lettered"]
+    assert calls == [5]
     reasons = sorted(json.loads(r.headers_json)["dlq.source.offset"] for r in outbox_rows(consumer.engine))
-    assert reasons == ["2", "3"]
+    assert reasons == ["2", "3", "4", "6"]
+
+
+def test_nesting_too_deep_and_records_over_the_limit_are_dead_lettered_and_the_batch_goes_on(consumer) -> None:
+    deep = b'{"a":' * 100_000 + b"1" + b"}" * 100_000
+    big = b'{"pad": "' + b"x" * 1_000_001 + b'"}'
+    calls = []
+    outcomes = run(consumer.process_batch(
+        [Record(topic="supplier.deliveries", partition=0, offset=1, key=None, value=deep),
+         Record(topic="supplier.deliveries", partition=0, offset=2, key=b"\xff\x00k", value=big,
+                type_hint="supplier.delivery"),
+         record(delivery(), offset=3)],
+        {"supplier.delivery": lambda ctx, payload: calls.append(payload.quantity)}))
+    assert outcomes == ["dead_lettered", "dead_lettered", "handled"] and calls == [5]
+    dead = {json.loads(r.headers_json)["dlq.source.offset"]: r for r in outbox_rows(consumer.engine)}
+    assert "nested" in json.loads(dead["1"].headers_json)["dlq.reason"]
+    assert "over the 1,000,000-byte limit" in json.loads(dead["2"].headers_json)["dlq.reason"]
+    assert json.loads(dead["2"].headers_json)["dlq.source.key_hex"] == "ff006b" and "\x00" not in dead["2"].key
