@@ -68,11 +68,27 @@ def verify_token(settings: AuthSettings, token: str) -> Principal:
     except jwt.ExpiredSignatureError as exc:
         raise HTTPException(401, "token expired; sign in again", headers={"WWW-Authenticate": "Bearer"}) from exc
     except jwt.InvalidTokenError as exc:
-        raise HTTPException(401, f"invalid token: {exc}", headers={"WWW-Authenticate": "Bearer"}) from exc
+        raise HTTPException(401, f"invalid token: {_token_problem(exc)}", headers={"WWW-Authenticate": "Bearer"}) from exc
     roles = claims.get("roles")
     if not isinstance(roles, list) or not all(isinstance(r, str) for r in roles):
         raise HTTPException(401, "invalid token: `roles` must be a list of role names")
     return Principal(str(claims["sub"]), frozenset(roles))
+
+
+def _token_problem(exc: jwt.InvalidTokenError) -> str:
+    """What is wrong with a token, in words for the caller: never the decoder's internals (a
+    malformed token used to answer with a codec error quoting its bytes)."""
+    if isinstance(exc, jwt.InvalidSignatureError):
+        return "the signature does not match"
+    if isinstance(exc, jwt.MissingRequiredClaimError):
+        return f"the `{exc.claim}` claim is missing"
+    if isinstance(exc, jwt.ImmatureSignatureError):
+        return "not valid yet (`nbf` or `iat` in the future)"
+    if isinstance(exc, jwt.InvalidAlgorithmError):
+        return f"signed with an algorithm other than {ALGORITHM}"
+    if isinstance(exc, jwt.DecodeError):
+        return "not a well-formed JWT (three base64url parts: header, claims, signature)"
+    return "its claims are not valid"
 
 
 def authorizer(settings: AuthSettings, access: AccessTable):

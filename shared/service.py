@@ -26,14 +26,16 @@ from faststream.kafka.annotations import KafkaMessage
 from faststream.params import NoCast
 from faststream.specification import AsyncAPI
 from pydantic import BaseModel
-from sqlalchemy.exc import DataError
 from sqlalchemy.schema import Table
 from sqlmodel import Session
 
 from shared.auth import AccessTable, AuthSettings, authorizer
 from shared.clock import SettableClock, make_clock
 from shared.db import create_tables, is_reachable, make_engine, transaction
+from shared.consumer_health import StallWatch, parse_batch_with_binary_headers
 from shared.events import EVENT_MODELS
+from shared.http_problems import PROBLEM_JSON, PROBLEM_SCHEMA
+from shared.http_problems import install as install_problems
 from shared.kafka_security import aiokafka_kwargs, faststream_security, kafka_python_kwargs
 from shared.kafka_security import describe as describe_security
 from shared.messaging import MESSAGING_TABLES, EventConsumer, Handler, InvalidHandler, Outbox, OutboxRelay, Record
@@ -71,6 +73,10 @@ class ServiceRuntime:
                                       consumer_name=self.name, retries=settings.handler_retries,
                                       wake_relay=self.relay.wake)
         self.subscriptions: list[tuple[TopicSpec, list[str]]] = []
+        self._subscribers: list[Any] = []
+        self.stall_watch = StallWatch(lambda: self._subscribers, self.metrics,
+                                      stall_after_s=settings.consumer_stall_s,
+                                      interval_s=min(5.0, settings.consumer_stall_s / 4))
         # topic name (unprefixed) -> (handlers, on_invalid): what subscribe() wired, so tools can
         # drive the same handlers without a broker (tools/profile_pipeline.py).
         self.handlers: dict[str, tuple[dict[str, Handler], InvalidHandler | None]] = {}
@@ -109,6 +115,7 @@ class ServiceRuntime:
             fetch_max_wait_ms=self.settings.consumer_fetch_max_wait_ms,
             ack_policy=AckPolicy.NACK_ON_ERROR,
             decoder=_raw_bytes,  # our consumer decodes, so that bad bytes reach the dead-letter path
+            parser=parse_batch_with_binary_headers,  # a header that is not UTF-8 must not fail the batch
             title=f"{topic}:{self.name}",
             description=f"{spec.description} Handled types: {', '.join(sorted(handlers))}. "
                         "Payload: a CloudEvents 1.0 JSON envelope (see shared/events.py).",
@@ -116,6 +123,7 @@ class ServiceRuntime:
         poll_without_sleeping(subscriber, wait_ms=self.settings.consumer_poll_wait_ms,
                               max_records=self.settings.consumer_batch_size)
         subscriber(on_batch)
+        self._subscribers.append(subscriber)
         self.subscriptions.append((spec, sorted(handlers)))
         self.handlers[spec.name] = (handlers, on_invalid)
 
@@ -176,6 +184,7 @@ class ServiceRuntime:
                         client_kwargs=kafka_python_kwargs(self.kafka)))
                 await self.broker.start()
                 self.broker_connected = True
+                self.stall_watch.start()
                 log.info("%s connected to Kafka at %s (%s)", self.name, self.kafka.bootstrap_servers,
                          describe_security(self.kafka))
                 return
@@ -188,6 +197,7 @@ class ServiceRuntime:
     async def stop(self) -> None:
         if self._connect_task and not self._connect_task.done():
             self._connect_task.cancel()
+        await self.stall_watch.stop()
         try:
             await asyncio.wait_for(self.broker.stop(), timeout=15)
         except Exception:
@@ -230,9 +240,14 @@ def ops_router(runtime: ServiceRuntime) -> APIRouter:
     """Health, readiness, metrics, the AsyncAPI document, and the clock."""
     router = APIRouter(tags=["operations"])
 
-    @router.get("/healthz")
-    async def healthz() -> dict[str, str]:
-        return {"status": "ok", "service": runtime.name}
+    @router.get("/healthz", responses={503: {"description": "A consumer is stalled (names the partitions)"}})
+    async def healthz() -> JSONResponse:
+        # Liveness: 503 once a consumed partition has had lag and no progress for the stall limit.
+        stalled = runtime.stall_watch.stalled
+        if stalled:
+            return JSONResponse({"status": "stalled", "service": runtime.name, "stalled": stalled,
+                                 "stall_after_s": runtime.stall_watch.stall_after_s}, status_code=503)
+        return JSONResponse({"status": "ok", "service": runtime.name})
 
     @router.get("/readyz")
     async def readyz() -> JSONResponse:
@@ -293,17 +308,7 @@ def create_http_app(runtime: ServiceRuntime, routers: Iterable[APIRouter], *, ti
         app.include_router(router)
     _document_errors(app, signed_in=access is not None)
 
-    @app.exception_handler(DataError)
-    async def unstorable_value(_request: Request, exc: DataError) -> JSONResponse:
-        # The database refused a value the request carried (PostgreSQL: a NUL character, a
-        # number out of its column's range): the caller's input, so 422 with the reason.
-        reason = str(exc.orig).splitlines()[0] if exc.orig is not None else "invalid value"
-        return JSONResponse({"detail": f"a value in the request cannot be stored: {reason}"}, status_code=422)
-
-    @app.exception_handler(ValueError)
-    async def value_error(_request: Request, exc: ValueError) -> JSONResponse:
-        # Domain rules raise ValueError with a reason a person can act on.
-        return JSONResponse({"detail": str(exc)}, status_code=422)
+    install_problems(app)
 
     return app
 
@@ -321,16 +326,13 @@ def main(build_app: Callable[[Any, KafkaSettings], FastAPI], settings_class: typ
         serve(app, settings)
 
 
-_ERROR = {"content": {"application/json": {"schema": {
-    "type": "object", "required": ["detail"],
-    "properties": {"detail": {"anyOf": [{"type": "string"}, {"type": "array", "items": {"type": "object"}}]}},
-}}}}
+_ERROR = {"content": {PROBLEM_JSON: {"schema": PROBLEM_SCHEMA}}}
 
 
 def _document_errors(app: FastAPI, *, signed_in: bool) -> None:
     """The error answers every route may give, in its OpenAPI document (checked by the HTTP
     fuzzing tests): 400 malformed body, 401/403 sign-in and role, 404 unknown id, 409 a state
-    conflict, 422 invalid input with a reason (a string) or FastAPI's list of problems."""
+    conflict, 413 a body over the size limit, 422 invalid input; each an RFC 9457 problem body."""
     from shared.auth import PUBLIC_PATHS
 
     def openapi() -> dict[str, Any]:
@@ -342,6 +344,7 @@ def _document_errors(app: FastAPI, *, signed_in: bool) -> None:
                     codes = {"422": "Invalid input"}
                     if "requestBody" in operation:
                         codes["400"] = "Malformed request body"
+                        codes["413"] = "Request body over the size limit"
                     if signed_in and path not in PUBLIC_PATHS:
                         codes |= {"401": "Sign-in required or token invalid", "403": "Role not allowed"}
                     if "{" in path or method in ("post", "put"):

@@ -75,6 +75,8 @@ class ServiceSettings(BaseSettings):
     consumer_fetch_max_wait_ms: int = Field(default=500, ge=0, description="Longest the broker holds a fetch for `consumer_fetch_min_bytes`.")
     relay_linger_ms: int = Field(default=1, ge=0, description="How long the relay's producer waits to fill a batch.")
     handler_retries: int = Field(default=3, ge=0, description="Retries of a failing handler before dead-lettering.")
+    consumer_stall_s: float = Field(default=120.0, ge=1.0, description="Seconds a consumed partition may have lag "
+                                    "and no committed progress before /healthz answers 503 (not live).")
     log_level: str = "INFO"
     log_json: bool = Field(default=True, description="One JSON object per log line (event id and subject included).")
 
