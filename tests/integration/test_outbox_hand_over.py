@@ -102,7 +102,7 @@ class SlowMarking(WatchedRelay):
         self.markings: list[list[str]] = []
         self._fail_next = fail_first
 
-    def _mark(self, done: list[str], failed: list[tuple[str, str]]) -> None:
+    def _mark(self, done: list[str], failed: list[tuple[str, str]], refused: Any = ()) -> None:
         if done:
             self.marking_started.set()
             assert self.release.wait(WAIT_S), "the test never released the marking"
@@ -110,7 +110,7 @@ class SlowMarking(WatchedRelay):
             if self._fail_next:
                 self._fail_next = False
                 raise RuntimeError("database unavailable")
-        super()._mark(done, failed)
+        super()._mark(done, failed, refused)
 
 
 @pytest.fixture
