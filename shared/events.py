@@ -20,7 +20,21 @@ from typing import Annotated, Any, Literal
 from pydantic import (AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, TypeAdapter, ValidationError,
                       create_model)
 
-from shared.money import Money
+from shared.contract_types import (
+    MAX_PROMOTIONS_PER_ORDER,
+    Currency,
+    DerivedId,
+    EntityId,
+    LineQuantity,
+    Reason,
+    Sku,
+    SkuUnits,
+    StockUnits,
+    Text,
+    describe_validation_error,  # noqa: F401 (re-exported: the services import it from here)
+)
+from shared.limits import MAX_LINE_QUANTITY, MAX_LINES_PER_ORDER
+from shared.money import Amount
 
 def _to_utc(moment: datetime) -> datetime:
     try:
@@ -200,28 +214,25 @@ def decode_payload(event: CloudEvent) -> Contract:
         raise UndecodableEvent(f"invalid {event.type} payload: {exc!r}") from exc
 
 
-def describe_validation_error(exc: ValidationError) -> str:
-    """One line per problem, each naming the field path, e.g. `lines.0.quantity: ...`."""
-    parts = []
-    for err in exc.errors(include_url=False):
-        where = ".".join(str(p) for p in err["loc"]) or "(root)"
-        parts.append(f"{where}: {err['msg']}")
-    return "; ".join(parts)
-
-
 # ---------------------------------------------------------------------------------------------
-# Shared pieces
+# Shared pieces. The field types (ids, skus, free text, quantities, amounts) and their bounds
+# are in shared/contract_types.py and shared/money.py; docs/events.md lists them under Limits.
+
+Region = Text(64, min_length=1)
+Note = Text(1000)
+ShortText = Text(500)
+Code = Text(64)
+KnownRegion = Text(64)  # empty when the sender does not know it
 
 
 class OrderLine(Contract):
-    sku: str = Field(min_length=1, max_length=64, examples=["SKU-TEA-01"])
-    quantity: int = Field(le=100_000, description="Units ordered; must be positive, at most 100,000 per line.",
-                          examples=[2])
-    unit_price: Money = Field(description="Price per unit before order-level discounts.", examples=["49.90"])
+    sku: Sku = Field(examples=["SKU-TEA-01"])
+    quantity: LineQuantity = Field(description=f"Units ordered: 1 to {MAX_LINE_QUANTITY:,} per line.", examples=[2])
+    unit_price: Amount = Field(description="Price per unit before order-level discounts.", examples=["49.90"])
     gift: bool = Field(default=False, description="A free gift with purchase (R5, R20).")
-    weight_kg: Money | None = Field(default=None, description="Per unit, for carrier choice (R15).")
-    volume_l: Money | None = Field(default=None, description="Per unit, litres, for carrier choice (R15).")
-    gift_for_sku: str | None = Field(default=None, max_length=64,
+    weight_kg: Amount | None = Field(default=None, description="Per unit, for carrier choice (R15).")
+    volume_l: Amount | None = Field(default=None, description="Per unit, litres, for carrier choice (R15).")
+    gift_for_sku: Sku | None = Field(default=None,
                                      description="On a gift line: the sku of the paid line whose purchase brought "
                                                  "the gift (R20). Absent: the gift came with the order as a whole.")
 
@@ -236,18 +247,21 @@ def order_lines_json(lines: list[OrderLine]) -> str:
     return _ORDER_LINES.dump_json(lines).decode()
 
 
+OrderLines = Annotated[list[OrderLine], Field(min_length=1, max_length=MAX_LINES_PER_ORDER)]
+
+
 class Promotion(Contract):
     """A promotion the platform applied; kept so returns can tell when a refund loses it (R5, R23)."""
 
     kind: Literal["spend_threshold", "tiered_discount", "first_order_coupon", "gift_with_purchase"]
-    code: str | None = Field(default=None, max_length=64)
-    threshold: Money | None = Field(default=None, description="Spend threshold, e.g. 200.00 in '200 off 30'.")
-    amount: Money = Field(description="Discount this promotion gave, e.g. 30.00.")
+    code: Code | None = None  # type: ignore[valid-type]
+    threshold: Amount | None = Field(default=None, description="Spend threshold, e.g. 200.00 in '200 off 30'.")
+    amount: Amount = Field(description="Discount this promotion gave, e.g. 30.00.")
 
 
 class SkuQuantity(Contract):
-    sku: str
-    quantity: int = Field(gt=0, le=10_000_000)
+    sku: Sku
+    quantity: SkuUnits
 
 
 # ---------------------------------------------------------------------------------------------
@@ -257,18 +271,18 @@ class SkuQuantity(Contract):
 class OrderPlaced(Contract):
     """An order a platform service accepted payment for (R1)."""
 
-    order_id: str = Field(min_length=1, max_length=64, examples=["O-1001"])
-    customer_id: str = Field(min_length=1, max_length=64, examples=["C-9"])
-    order_type: str = Field(description="`standard` or `presale`.", examples=["standard"])
-    lines: list[OrderLine] = Field(min_length=1)
-    discount: Money = Field(default=Decimal("0.00"), description="Order-level discount from promotions.")
-    paid_amount: Money = Field(description="Sum of lines minus discount.", examples=["89.80"])
+    order_id: EntityId = Field(examples=["O-1001"])
+    customer_id: EntityId = Field(examples=["C-9"])
+    order_type: str = Field(max_length=32, description="`standard` or `presale`.", examples=["standard"])
+    lines: OrderLines
+    discount: Amount = Field(default=Decimal("0.00"), description="Order-level discount from promotions.")
+    paid_amount: Amount = Field(description="Sum of lines minus discount.", examples=["89.80"])
     paid_at: UtcDatetime
-    region: str = Field(min_length=1, max_length=64, examples=["Shanghai"])
-    currency: str = Field(min_length=3, max_length=3, examples=["CNY"])
-    deposit: Money | None = Field(default=None, description="Presale deposit (counts double against the price, R1).")
+    region: Region = Field(examples=["Shanghai"])  # type: ignore[valid-type]
+    currency: Currency = Field(examples=["CNY"])
+    deposit: Amount | None = Field(default=None, description="Presale deposit (counts double against the price, R1).")
     balance_paid_at: UtcDatetime | None = Field(default=None, description="When a presale's final payment was made.")
-    promotions: list[Promotion] = Field(default_factory=list)
+    promotions: list[Promotion] = Field(default_factory=list, max_length=MAX_PROMOTIONS_PER_ORDER)
     first_order: bool = False
 
 
@@ -277,35 +291,35 @@ class OrderPlaced(Contract):
 
 
 class OrderAccepted(Contract):
-    order_id: str
-    customer_id: str
+    order_id: EntityId
+    customer_id: EntityId
     order_type: OrderType
     priority_class: PriorityClass
-    priority_rank: str = Field(description="Sortable: lower sorts first. Decided once at acceptance (R2).")
-    lines: list[OrderLine]
-    discount: Money
-    paid_amount: Money
+    priority_rank: DerivedId = Field(description="Sortable: lower sorts first. Decided once at acceptance (R2).")
+    lines: OrderLines
+    discount: Amount
+    paid_amount: Amount
     paid_at: UtcDatetime
-    region: str
-    currency: str
-    deposit: Money | None = None
+    region: Region  # type: ignore[valid-type]
+    currency: Currency
+    deposit: Amount | None = None
     balance_paid_at: UtcDatetime | None = None
-    promotions: list[Promotion] = Field(default_factory=list)
+    promotions: list[Promotion] = Field(default_factory=list, max_length=MAX_PROMOTIONS_PER_ORDER)
     accepted_at: UtcDatetime
 
 
 class OrderRejected(Contract):
-    order_id: str | None = Field(description="Absent when the order id itself was unreadable.")
-    reason: str
-    source_event_id: str | None = None
+    order_id: EntityId | None = Field(description="Absent when the order id itself was unreadable or invalid.")
+    reason: Reason  # type: ignore[valid-type]
+    source_event_id: str | None = Field(default=None, max_length=200)
 
 
 class OrderCancelled(Contract):
     """On platform.orders: the platform asks to cancel (R4), `cancelled_at` may be absent.
     On orders.events: the orders service confirms the cancellation; inventory releases the stock."""
 
-    order_id: str = Field(min_length=1, max_length=64)
-    reason: str = Field(default="", max_length=500)
+    order_id: EntityId
+    reason: ShortText = ""  # type: ignore[valid-type]
     cancelled_at: UtcDatetime | None = None
 
 
@@ -313,9 +327,10 @@ class OrderCancellationRefused(Contract):
     """On orders.events: a cancellation was asked for but refused, e.g. the order was already
     dispatched (R4: the customer returns it instead). Tells the platform why; nothing to undo."""
 
-    order_id: str
-    reason: str
-    source_event_id: str | None = Field(default=None, description="The cancel request refused, when it came as an event.")
+    order_id: EntityId
+    reason: Reason  # type: ignore[valid-type]
+    source_event_id: str | None = Field(default=None, max_length=200,
+                                        description="The cancel request refused, when it came as an event.")
     refused_at: UtcDatetime
 
 
@@ -326,43 +341,43 @@ class OrderCancellationRefused(Contract):
 class StockReserved(Contract):
     """Every line of the order is reserved (R7); carries what logistics needs to ship it."""
 
-    order_id: str
+    order_id: EntityId
     order_type: OrderType = "standard"
     priority_class: PriorityClass
-    priority_rank: str
-    lines: list[OrderLine]
-    region: str
+    priority_rank: DerivedId
+    lines: OrderLines
+    region: Region  # type: ignore[valid-type]
     paid_at: UtcDatetime
     reserved_at: UtcDatetime
 
 
 class StockBackordered(Contract):
-    order_id: str
-    missing: list[SkuQuantity] = Field(description="Lines that could not be reserved.")
+    order_id: EntityId
+    missing: list[SkuQuantity] = Field(max_length=MAX_LINES_PER_ORDER, description="Lines that could not be reserved.")
     presale: bool = Field(default=False, description="True when a sku is in presale mode (R10).")
     expected_date: UtcDatetime | None = None
     backordered_at: UtcDatetime
 
 
 class StockReleased(Contract):
-    order_id: str
-    lines: list[SkuQuantity]
+    order_id: EntityId
+    lines: list[SkuQuantity] = Field(max_length=MAX_LINES_PER_ORDER)
     released_at: UtcDatetime
 
 
 class ReplenishmentRequested(Contract):
-    request_id: str
-    sku: str
-    quantity: int = Field(gt=0, description="Units that restore planned stock.")
+    request_id: EntityId
+    sku: Sku
+    quantity: StockUnits = Field(description="Units that restore planned stock.")
     urgent: bool = False
-    reason: str
+    reason: Note  # type: ignore[valid-type]
     requested_at: UtcDatetime
 
 
 class SkuModeChanged(Contract):
-    sku: str
+    sku: Sku
     mode: Literal["in_stock", "presale", "deposit_presale"]
-    reason: str
+    reason: Note  # type: ignore[valid-type]
     expected_date: UtcDatetime | None = None
     discount_percent: int | None = Field(default=None, ge=0, le=100)
     changed_at: UtcDatetime
@@ -374,9 +389,9 @@ class SkuModeChanged(Contract):
 
 
 class SupplierDelivery(Contract):
-    delivery_id: str = Field(min_length=1, max_length=64)
-    sku: str = Field(min_length=1, max_length=64)
-    quantity: int = Field(gt=0)
+    delivery_id: EntityId
+    sku: Sku
+    quantity: StockUnits
     delivered_at: UtcDatetime
 
 
@@ -385,31 +400,31 @@ class SupplierDelivery(Contract):
 
 
 class ShipmentDispatched(Contract):
-    order_id: str
-    shipment_id: str
-    carrier: str
-    tracking_number: str
+    order_id: EntityId
+    shipment_id: DerivedId
+    carrier: EntityId
+    tracking_number: EntityId
     dispatched_at: UtcDatetime
-    replacement_for_case: str | None = Field(default=None, description="Set when this ships an exchange.")
+    replacement_for_case: EntityId | None = Field(default=None, description="Set when this ships an exchange.")
 
 
 class ShipmentDelivered(Contract):
-    order_id: str
-    shipment_id: str
+    order_id: EntityId
+    shipment_id: DerivedId
     delivered_at: UtcDatetime
 
 
 class ShipmentException(Contract):
-    order_id: str
-    shipment_id: str
+    order_id: EntityId
+    shipment_id: DerivedId
     kind: Literal["delayed", "damaged", "lost"]
-    note: str = ""
+    note: Note = ""  # type: ignore[valid-type]
     reported_at: UtcDatetime
 
 
 class CarrierDelivery(Contract):
-    carrier: str = Field(min_length=1, max_length=64)
-    tracking_number: str = Field(min_length=1, max_length=64)
+    carrier: EntityId
+    tracking_number: EntityId
     delivered_at: UtcDatetime
 
 
@@ -418,32 +433,35 @@ class CarrierDelivery(Contract):
 
 
 class ReturnLine(Contract):
-    sku: str
-    quantity: int = Field(gt=0, le=100_000)
+    sku: Sku
+    quantity: LineQuantity
     gift: bool = False
 
 
+ReturnLines = Annotated[list[ReturnLine], Field(max_length=MAX_LINES_PER_ORDER)]
+
+
 class ReturnRequested(Contract):
-    case_id: str
-    order_id: str
+    case_id: EntityId
+    order_id: EntityId
     kind: Literal["return", "exchange"]
-    lines: list[ReturnLine]
-    reason: str = ""
+    lines: ReturnLines
+    reason: ShortText = ""  # type: ignore[valid-type]
     requested_at: UtcDatetime
 
 
 class ReturnRejected(Contract):
-    case_id: str
-    order_id: str
-    reason: str
+    case_id: EntityId
+    order_id: EntityId
+    reason: ShortText  # type: ignore[valid-type]
     rejected_at: UtcDatetime
 
 
 class ReturnApproved(Contract):
     """A support agent approved the request; the customer may send the goods back."""
 
-    case_id: str
-    order_id: str
+    case_id: EntityId
+    order_id: EntityId
     kind: Literal["return", "exchange", "shipment_exception"] = "return"
     approved_at: UtcDatetime
 
@@ -451,36 +469,36 @@ class ReturnApproved(Contract):
 class ReturnArrived(Contract):
     """The returned goods reached the warehouse; inspection follows (`return.received` carries its result)."""
 
-    case_id: str
-    order_id: str
-    lines: list[ReturnLine]
+    case_id: EntityId
+    order_id: EntityId
+    lines: ReturnLines
     arrived_at: UtcDatetime
 
 
 class ReturnReceived(Contract):
     """Goods are back and inspected; inventory restocks only when inspection passed (R23)."""
 
-    case_id: str
-    order_id: str
-    lines: list[ReturnLine]
+    case_id: EntityId
+    order_id: EntityId
+    lines: ReturnLines
     inspection_passed: bool
     received_at: UtcDatetime
 
 
 class RefundIssued(Contract):
-    case_id: str
-    order_id: str
-    amount: Money
+    case_id: EntityId
+    order_id: EntityId
+    amount: Amount = Field(description="Never more than what was paid for the order, all refunds together.")
     issued_at: UtcDatetime
 
 
 class ExchangeRequested(Contract):
     """Asks logistics for a replacement shipment of the same lines."""
 
-    case_id: str
-    order_id: str
-    lines: list[OrderLine]
-    region: str
+    case_id: EntityId
+    order_id: EntityId
+    lines: list[OrderLine] = Field(max_length=MAX_LINES_PER_ORDER)
+    region: KnownRegion  # type: ignore[valid-type]
     requested_at: UtcDatetime
 
 

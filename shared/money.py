@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import re
 from decimal import ROUND_FLOOR, ROUND_HALF_UP, Decimal, InvalidOperation
 from typing import Annotated, Any, Sequence
 
-from pydantic import AfterValidator, BeforeValidator, PlainSerializer, WithJsonSchema
+from pydantic import AfterValidator, BeforeValidator, Field, PlainSerializer, WithJsonSchema
+
+from shared.limits import MAX_AMOUNT
 
 CENT = Decimal("0.01")
 
@@ -20,7 +23,10 @@ def to_money(value: Decimal | str | int) -> Decimal:
         raise ValueError(f"not a decimal amount: {value!r}") from exc
     if not amount.is_finite():
         raise ValueError(f"not a finite amount: {value!r}")
-    return amount.quantize(CENT, rounding=ROUND_HALF_UP)
+    try:
+        return amount.quantize(CENT, rounding=ROUND_HALF_UP)
+    except InvalidOperation as exc:  # more digits than the decimal context holds
+        raise ValueError(f"amount is too large: {value!r:.40}") from exc
 
 
 def allocate_pro_rata(total: Decimal, weights: Sequence[Decimal]) -> list[Decimal]:
@@ -44,9 +50,15 @@ def allocate_pro_rata(total: Decimal, weights: Sequence[Decimal]) -> list[Decima
     return shares
 
 
+_PLAIN_DECIMAL = re.compile(r"[+-]?[0-9]+(\.[0-9]+)?")
+
+
 def _refuse_float(value: Any) -> Any:
     if isinstance(value, float):
         raise ValueError("amounts are decimal strings such as \"49.90\", not JSON numbers")
+    if isinstance(value, str) and not _PLAIN_DECIMAL.fullmatch(value):
+        # Python's Decimal also reads " 1", "1_000", "1e3", "NaN": not what the contract says.
+        raise ValueError("amounts are plain decimal strings such as \"49.90\" (digits, one optional point)")
     return value
 
 
@@ -61,7 +73,7 @@ def _whole_cents(value: Decimal) -> Decimal:
         raise ValueError("amount is too large") from exc
     if value != cents:
         raise ValueError("amount has more than two decimal places")
-    return cents
+    return cents.copy_abs() if not cents else cents  # "-0.00" is 0.00
 
 
 # Parsed from a decimal string, checked to the cent, written back as a decimal string in JSON,
@@ -73,3 +85,16 @@ Money = Annotated[
     PlainSerializer(lambda d: f"{d:.2f}", return_type=str, when_used="json"),
     WithJsonSchema({"type": "string", "pattern": r"^-?\d+(\.\d{1,2})?$", "description": "decimal string"}),
 ]
+
+
+AMOUNT_PATTERN = r"^\d+(\.\d{1,2})?$"
+"""What an amount looks like in the JSON schema (and docs/events.md)."""
+
+Amount = Annotated[
+    Money,
+    Field(ge=0, le=MAX_AMOUNT),
+    WithJsonSchema({"type": "string", "pattern": AMOUNT_PATTERN, "description": f"decimal string, 0.00 to {MAX_AMOUNT}"}),
+]
+"""Every amount in the contracts: money (above), never negative and at most MAX_AMOUNT. Anything
+else, however large or fine (2**64, 30 decimals, 1e999999999), is a validation error with a
+reason, never another exception."""

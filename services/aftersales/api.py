@@ -28,6 +28,8 @@ from services.aftersales.domain import (
 )
 from services.aftersales.models import AftersalesCase
 from services.aftersales.settings import AftersalesSettings
+from shared.contract_types import EntityId, Sku
+from shared.events import ShortText
 from shared.service import ServiceRuntime
 from shared.topics import AFTERSALES_CASES
 
@@ -42,15 +44,16 @@ class Body(BaseModel):
 
 
 class RequestedLine(Body):
-    sku: str = Field(min_length=1, max_length=64)
+    sku: Sku
     quantity: int = Field(gt=0, le=10_000)
 
 
 class ReturnRequest(Body):
-    order_id: str = Field(min_length=1, max_length=64)
+    order_id: EntityId
     kind: Literal["return", "exchange"] = "return"
     lines: list[RequestedLine] = Field(min_length=1, max_length=100)
-    reason: str = Field(default="", max_length=500, description="Optional: returns need no reason (R19).")
+    # The contract's own text type: what return.requested would refuse is a 422 here, not a 500.
+    reason: ShortText = Field(default="", description="Optional: returns need no reason (R19).")  # type: ignore[valid-type]
     dispute: bool = Field(default=False, description="Open the case as a dispute (R22): handled first.")
 
 
@@ -64,7 +67,7 @@ class Inspection(Body):
 
 
 class Rejection(Body):
-    reason: str = Field(min_length=1, max_length=500)
+    reason: ShortText = Field(min_length=1)  # type: ignore[valid-type]
 
 
 @contextmanager

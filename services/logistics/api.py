@@ -27,6 +27,7 @@ from services.logistics.domain import (
 from services.logistics.models import PickWave, Shipment
 from services.logistics.operations import CarrierDesk
 from services.logistics.settings import LogisticsSettings
+from shared.events import Note
 from shared.service import ServiceRuntime
 
 StaffId = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9._:-]+$")]
@@ -71,7 +72,7 @@ class DeliveredRequest(Body):
 
 class ExceptionRequest(Body):
     kind: Literal["delayed", "damaged", "lost"]
-    note: str = Field(default="", max_length=1000)
+    note: Note = ""  # type: ignore[valid-type]  # the contract's type: shipment.exception carries it
     reported_by: StaffId | None = None
 
 

@@ -88,7 +88,7 @@ PAYLOADS = {
         discount=Decimal("10.00"), paid_amount=Decimal("109.80"), paid_at=datetime(2026, 11, 11, 8, tzinfo=SHANGHAI),
         region="上海", currency="CNY", deposit=Decimal("20.00"), balance_paid_at=None,
         accepted_at=datetime(2026, 11, 11, 0, 0, 0, 5, tzinfo=UTC)),
-    "order.rejected": OrderRejected(order_id=None, reason='a "quoted"\nreason \\ with ✓', source_event_id=None),
+    "order.rejected": OrderRejected(order_id=None, reason='a "quoted" reason \\ with ✓ 上海', source_event_id=None),
     "stock.backordered": StockBackordered(order_id="O-2", missing=[SkuQuantity(sku="S-1", quantity=3)], presale=True,
                                           backordered_at=datetime(2026, 6, 18, tzinfo=UTC)),
     "supplier.delivery": SupplierDelivery(delivery_id="D-1", sku="S", quantity=5,
