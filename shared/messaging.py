@@ -565,6 +565,15 @@ class OutboxRelay:
                                        .where(state.in_((*UNPUBLISHED, "refused"))).group_by(state)).all())
         return sum(counts.get(s, 0) for s in UNPUBLISHED), counts.get("refused", 0)
 
+    def refused_rows(self, limit: int = 20) -> list[dict[str, Any]]:
+        """The newest rows kept as refused, for operators (GET /outbox, the console)."""
+        table = OutboxMessage.__table__
+        with read_only(self._engine) as conn:
+            rows = conn.execute(select(table.c.event_id, table.c.topic, func.length(table.c.value).label("bytes"),
+                                       table.c.last_error, table.c.created_at)
+                                .where(table.c.state == "refused").order_by(table.c.id.desc()).limit(limit)).all()
+        return [{**row._asdict(), "created_at": row.created_at.isoformat()} for row in rows]
+
     def _clock_now(self) -> datetime:
         # Leases are about real elapsed time, even when the business clock is simulated.
         return datetime.now(UTC)

@@ -32,7 +32,7 @@ from sqlmodel import Session
 from shared.auth import AccessTable, AuthSettings, authorizer
 from shared.clock import SettableClock, make_clock
 from shared.db import create_tables, is_reachable, make_engine, transaction
-from shared.consumer_health import StallWatch, parse_batch_with_binary_headers
+from shared.consumer_health import StallWatch, parse_batch_with_binary_headers, poll_without_sleeping
 from shared.events import EVENT_MODELS
 from shared.http_problems import PROBLEM_JSON, PROBLEM_SCHEMA
 from shared.http_problems import install as install_problems
@@ -258,6 +258,12 @@ def ops_router(runtime: ServiceRuntime) -> APIRouter:
     def metrics() -> Response:  # sync: business gauges read the database in a worker thread
         return Response(runtime.metrics.render(), media_type=CONTENT_TYPE)
 
+    @router.get("/outbox")
+    def outbox() -> dict[str, Any]:  # sync: reads the database in a worker thread
+        """Events waiting to be published, and those the broker refused for good (admin)."""
+        backlog, refused = runtime.relay.backlog_and_refused()
+        return {"backlog": backlog, "refused": refused, "refused_rows": runtime.relay.refused_rows()}
+
     @router.get("/asyncapi.json")
     async def asyncapi() -> dict[str, Any]:
         return runtime.asyncapi()
@@ -357,22 +363,6 @@ def _document_errors(app: FastAPI, *, signed_in: bool) -> None:
         return app.openapi_schema
 
     app.openapi = openapi  # type: ignore[method-assign]
-
-
-def poll_without_sleeping(subscriber: Any, *, wait_ms: int, max_records: int) -> None:
-    """Make a FastStream batch subscriber wait in one long poll instead of short polls and naps.
-
-    FastStream's batch poll waits `batch_timeout_ms` and, when nothing came, sleeps that long
-    again. Short (5 ms), that woke each idle consumer 100 times a second, and an idle service
-    (four consumers) used 7.4% of a core, most of it in the event loop's timers; it uses 2.8%
-    with this. Long, a record arriving during the nap would wait for it. aiokafka's `getmany`
-    already returns as soon as a fetch brings records, so one long wait costs no latency;
-    stopping the subscriber cancels it."""
-    async def get_msg(consumer: Any) -> tuple[Any, ...]:
-        batches = await consumer.getmany(timeout_ms=wait_ms, max_records=max_records)
-        return tuple(record for records in batches.values() for record in records)
-
-    subscriber.get_msg = get_msg  # looked up on the instance by FastStream's consume loop
 
 
 def tune_garbage_collector() -> None:

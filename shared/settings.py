@@ -69,7 +69,7 @@ class ServiceSettings(BaseSettings):
     relay_enabled: bool = Field(default=True, description="False holds events in the outbox (crash drills, draining).")
     consumer_batch_size: int = Field(default=500, ge=1, description="Most records handled in one transaction.")
     # A poll returns as soon as records arrive, so this only sets how often an idle consumer wakes
-    # (see shared.service.poll_without_sleeping).
+    # (see shared.consumer_health.poll_without_sleeping).
     consumer_poll_wait_ms: int = Field(default=500, ge=1, description="Longest a poll waits for records; it returns as soon as any arrive.")
     consumer_fetch_min_bytes: int = Field(default=1, ge=1, description="Bytes the broker waits for before answering a fetch.")
     consumer_fetch_max_wait_ms: int = Field(default=500, ge=0, description="Longest the broker holds a fetch for `consumer_fetch_min_bytes`.")

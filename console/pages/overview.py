@@ -1,5 +1,6 @@
 """Overview (admin): orders and GMV by priority class and state, low stock and open
-replenishment, dead letters per topic, and the dispatch and after-sales targets at a glance."""
+replenishment, dead letters per topic, events the broker refused, and the dispatch and
+after-sales targets at a glance."""
 
 from __future__ import annotations
 
@@ -13,6 +14,9 @@ from console.session import require
 
 if TYPE_CHECKING:
     from console.app import Console
+
+
+SERVICES = ("orders", "inventory", "logistics", "aftersales")
 
 
 def router(console: "Console") -> APIRouter:
@@ -29,9 +33,12 @@ def router(console: "Console") -> APIRouter:
                 console.attempt(up.get("logistics", "/sla", viewer.token, at_risk_limit=0)),
                 console.attempt(up.get("aftersales", "/cases/sla", viewer.token)),
                 console.dead_letters())
+        held = await asyncio.gather(*(console.attempt(up.get(name, "/outbox", viewer.token)) for name in SERVICES))
+        refused = [{"service": name, "refused": (body or {}).get("refused"), "error": error}
+                   for name, (body, error) in zip(SERVICES, held)]
         return console.render(request, "overview.html", viewer, stats=stats, stats_error=stats_error,
                               low=(low or {}).get("skus"), low_error=low_error, sla=sla, sla_error=sla_error,
                               cases=cases, cases_error=cases_error, dlq=dlq, dlq_error=dlq_error,
-                              dlq_total=sum(c.count or 0 for c in dlq or []))
+                              dlq_total=sum(c.count or 0 for c in dlq or []), refused=refused)
 
     return r

@@ -25,6 +25,8 @@ from typing import Any
 
 import httpx
 import pytest
+from kafka import KafkaProducer
+from kafka.admin import ConfigResource, ConfigResourceType, KafkaAdminClient
 
 from console.users import hash_password
 from tests.support.services import OUTPUT_DIR, REPO_ROOT, TEST_SECRET, ServiceProcess, free_port
@@ -420,6 +422,14 @@ def test_the_admin_overview_shows_orders_low_stock_and_dead_letters(world: World
             "discount": "10.00", "paid_amount": "89.80", "paid_at": datetime.now(UTC).isoformat(),
             "region": "Shanghai", "currency": "CNY"}, key=order_id)
     world.publish_raw("platform.orders", b"{not json", key="O-BROKEN")
+    # A record the topic takes but whose dead-letter copy the broker refuses (issue 27, finding 3).
+    admin = KafkaAdminClient(bootstrap_servers=world.bootstrap, request_timeout_ms=15000)
+    admin.alter_configs([ConfigResource(ConfigResourceType.TOPIC, world.topic("platform.orders"),
+                                        configs={"max.message.bytes": "3000000"})])
+    admin.close()
+    producer = KafkaProducer(bootstrap_servers=world.bootstrap, max_request_size=3_000_000)
+    producer.send(world.topic("platform.orders"), key=b"O-HUGE", value=b"x" * 2_000_000).get(timeout=30)
+    producer.close()
     with inventory.client("admin") as http:
         http.put("/skus/SKU-MUG-LOW", json={"tier": "profit", "planned_stock": 200, "on_hand": 10,
                                             "name": "Mug"}).raise_for_status()
@@ -427,6 +437,8 @@ def test_the_admin_overview_shows_orders_low_stock_and_dead_letters(world: World
         stats = wait_until(lambda: (lambda s: s if s["orders"] == 2 else None)(http.get("/stats").json()),
                            "two accepted orders")
     dead_letters.wait_for(lambda m: m.key == "O-BROKEN")
+    with orders.client("admin") as http:
+        wait_until(lambda: http.get("/outbox").json()["refused"] == 1, "the huge record's dead letter refused")
     console = console_for(orders=orders, inventory=inventory)  # logistics and aftersales not started
 
     sign_in(page, console, "admin", people["admin"])
@@ -436,7 +448,10 @@ def test_the_admin_overview_shows_orders_low_stock_and_dead_letters(world: World
     assert page.locator("#gmv").inner_text() == stats["gmv"]
     assert "SKU-MUG-LOW" in page.locator("#low-stock").inner_text()
     assert page.locator("#dead-letters tr[data-topic='platform.orders'] .dlq-count").inner_text() == "1"
-    assert page.locator("#dlq-total").inner_text() == "1"
+    assert page.locator("#dlq-total").inner_text() == "1"  # the refused copy never reached the topic
+    assert page.locator("#refused-events tr[data-service='orders'] .refused-count").inner_text() == "1"
+    assert page.locator("#refused-events tr[data-service='inventory'] .refused-count").inner_text() == "0"
+    assert "cannot be reached" in page.locator("#refused-events tr[data-service='logistics']").inner_text()
     # The services this test did not start are named, in plain words, where their figures would be.
     assert "logistics (dispatch) service cannot be reached" in page.locator("#targets-overview").inner_text()
     screenshot(page, "admin-overview")

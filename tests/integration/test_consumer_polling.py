@@ -1,4 +1,4 @@
-"""How a service's batch subscribers poll (shared.service.poll_without_sleeping), against the real
+"""How a service's batch subscribers poll (shared.consumer_health.poll_without_sleeping), against the real
 broker of the run.
 
 FastStream's own batch poll waits briefly and then naps as long again when nothing came; with a
@@ -18,7 +18,7 @@ from faststream.kafka import KafkaBroker
 from kafka import KafkaProducer
 from kafka.admin import KafkaAdminClient, NewTopic
 
-from shared.service import poll_without_sleeping
+from shared.consumer_health import poll_without_sleeping
 
 pytestmark = pytest.mark.integration
 
