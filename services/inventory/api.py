@@ -1,4 +1,8 @@
-"""HTTP routes of the inventory service: catalog edits, stock queries (R12), counts, deliveries."""
+"""HTTP routes of the inventory service: catalog edits, stock queries (R12), counts, deliveries.
+
+Every quantity is a whole number (JSON integers only, never floats) from 0 to MAX_STOCK_UNITS;
+a change that would take a sku's figures past that limit is refused with 422 and the reason.
+Who may call which route: access.py."""
 
 from __future__ import annotations
 
@@ -8,13 +12,13 @@ from contextlib import contextmanager
 from datetime import datetime
 from typing import Any
 
-from fastapi import APIRouter, HTTPException
+from fastapi import APIRouter, HTTPException, Request
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 from sqlmodel import Session, col, func, select
 
 from services.inventory import store
-from services.inventory.catalog import parse_entry
-from services.inventory.domain import MODES, InventoryPolicy, is_low, threshold
+from services.inventory.catalog import CatalogInvalid, parse_entry
+from services.inventory.domain import MODES, InventoryPolicy, StockLimitExceeded, is_low, threshold
 from services.inventory.models import (
     InventoryBackorderLine,
     InventoryLedgerEntry,
@@ -23,7 +27,9 @@ from services.inventory.models import (
     InventorySku,
 )
 from services.inventory.stockkeeping import Stockkeeper
+from shared.auth import actor
 from shared.events import SupplierDelivery
+from shared.limits import MAX_STOCK_UNITS
 from shared.service import ServiceRuntime
 
 
@@ -31,19 +37,24 @@ class Body(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
+def units(*, default: Any = ..., minimum: int = 0, description: str | None = None) -> Any:
+    """A number of units: a JSON integer (no float, no string) from `minimum` to MAX_STOCK_UNITS."""
+    return Field(default=default, strict=True, ge=minimum, le=MAX_STOCK_UNITS, description=description)
+
+
 class SkuChange(Body):
     name: str | None = Field(default=None, max_length=200)
     tier: str = Field(description="traffic_driver, profit or hot")
-    planned_stock: int | None = Field(default=None, ge=0)
-    forecast: int | None = Field(default=None, ge=0, description="Used when planned_stock is absent (R8).")
-    on_hand: int | None = Field(default=None, ge=0, description="Opening stock; only when the sku is created.")
-    threshold_percent: int | None = Field(default=None, ge=0, le=100)
+    planned_stock: int | None = units(default=None)
+    forecast: int | None = units(default=None, description="Used when planned_stock is absent (R8).")
+    on_hand: int | None = units(default=None, description="Opening stock; only when the sku is created.")
+    threshold_percent: int | None = Field(default=None, strict=True, ge=0, le=100)
     mode: str | None = Field(default=None, description=" / ".join(MODES))
 
 
 class CountLine(Body):
     sku: str = Field(min_length=1, max_length=64)
-    quantity: int = Field(ge=0)
+    quantity: int = units(description="Units counted on the shelf.")
 
 
 class StockCount(Body):
@@ -54,7 +65,7 @@ class StockCount(Body):
 class Delivery(Body):
     delivery_id: str = Field(min_length=1, max_length=64)
     sku: str = Field(min_length=1, max_length=64)
-    quantity: int = Field(gt=0)
+    quantity: int = units(minimum=1)
     delivered_at: AwareDatetime | None = None
 
 
@@ -62,18 +73,22 @@ def build_router(runtime: ServiceRuntime, policy: InventoryPolicy) -> APIRouter:
     router = APIRouter(tags=["inventory"])
 
     @contextmanager
-    def stockkeeper() -> Iterator[Stockkeeper]:
+    def stockkeeper(request: Request) -> Iterator[Stockkeeper]:
+        """A Stockkeeper in one transaction, acting as the signed-in caller (named in the ledger)."""
         try:
             with runtime.unit_of_work() as session:
                 def publish(spec, type_, payload, *, key):  # type: ignore[no-untyped-def]
                     return runtime.outbox.publish(session, spec, type_, payload, key=key)
-                yield Stockkeeper(session=session, publish=publish, now=runtime.clock.now(), policy=policy)
+                yield Stockkeeper(session=session, publish=publish, now=runtime.clock.now(), policy=policy,
+                                  actor=f"http:{actor(request)}")
         except store.UnknownSku as exc:
             raise HTTPException(404, str(exc)) from exc
+        except StockLimitExceeded as exc:  # rolled back: nothing of it is booked
+            raise HTTPException(422, str(exc)) from exc
 
     @router.put("/skus/{sku}")
-    def put_sku(sku: str, change: SkuChange) -> dict[str, Any]:
-        """Create a sku or change its catalog fields (tier, planned stock, threshold, mode)."""
+    def put_sku(sku: str, change: SkuChange, request: Request) -> dict[str, Any]:
+        """Create a sku or change its catalog fields (tier, planned stock, threshold, mode). Admin only."""
         if change.planned_stock is None and change.forecast is None:
             with Session(runtime.engine) as session:
                 existing = session.get(InventorySku, sku)
@@ -82,11 +97,14 @@ def build_router(runtime: ServiceRuntime, policy: InventoryPolicy) -> APIRouter:
             planned: int | None = existing.planned_stock
         else:
             planned = change.planned_stock
-        entry = parse_entry({"sku": sku, "tier": change.tier, "planned_stock": planned,
-                             "forecast": change.forecast, "on_hand": change.on_hand,
-                             "threshold_percent": change.threshold_percent, "name": change.name or ""},
-                            place="body")
-        with stockkeeper() as keeper:
+        try:
+            entry = parse_entry({"sku": sku, "tier": change.tier, "planned_stock": planned,
+                                 "forecast": change.forecast, "on_hand": change.on_hand,
+                                 "threshold_percent": change.threshold_percent, "name": change.name or ""},
+                                place="body")
+        except CatalogInvalid as exc:
+            raise HTTPException(422, str(exc)) from exc
+        with stockkeeper(request) as keeper:
             outcome = keeper.upsert_sku(entry, mode=change.mode)
         return {"outcome": outcome, **stock_figures(sku)}
 
@@ -148,26 +166,26 @@ def build_router(runtime: ServiceRuntime, policy: InventoryPolicy) -> APIRouter:
                 "ledger_on_hand": on_hand, "ledger_reserved": reserved,
                 "consistent": on_hand == row.on_hand and reserved == row.reserved,
                 "entries": [{"cause": e.cause, "on_hand_delta": e.on_hand_delta, "reserved_delta": e.reserved_delta,
-                             "reference": e.reference, "at": iso(e.at)} for e in entries],
+                             "reference": e.reference, "actor": e.actor, "at": iso(e.at)} for e in entries],
             }
 
     @router.post("/counts")
-    def post_counts(count: StockCount) -> dict[str, Any]:
+    def post_counts(count: StockCount, request: Request) -> dict[str, Any]:
         """Reconcile a physical count with the ledger: differences are booked as adjustments."""
         skus = [line.sku for line in count.counts]
         if len(set(skus)) != len(skus):
             raise HTTPException(422, "a sku appears twice in the count")
         reference = count.reference or f"COUNT-{uuid.uuid4().hex[:10]}"
-        with stockkeeper() as keeper:
+        with stockkeeper(request) as keeper:
             report = keeper.reconcile_counts([(line.sku, line.quantity) for line in count.counts], reference)
         return {"reference": reference, "lines": report}
 
     @router.post("/deliveries", status_code=201)
-    def post_delivery(delivery: Delivery) -> dict[str, Any]:
+    def post_delivery(delivery: Delivery, request: Request) -> dict[str, Any]:
         """Goods received from a supplier (same effect as a supplier.delivery event)."""
         event = SupplierDelivery(delivery_id=delivery.delivery_id, sku=delivery.sku, quantity=delivery.quantity,
                                  delivered_at=delivery.delivered_at or runtime.clock.now())
-        with stockkeeper() as keeper:
+        with stockkeeper(request) as keeper:
             outcome = keeper.receive_delivery(event)
         return {"delivery_id": delivery.delivery_id, "outcome": outcome, **stock_figures(delivery.sku)}
 

@@ -4,33 +4,18 @@ from fastapi import FastAPI
 from sqlmodel import Session, select
 
 from services.inventory import api, store
+from services.inventory.access import ACCESS
 from services.inventory.domain import is_low
 from services.inventory.catalog import load_catalog
-from services.inventory.handlers import make_handlers
+from services.inventory.handlers import SUBSCRIPTIONS, make_handlers
 from services.inventory.models import TABLES, InventorySku
 from services.inventory.settings import InventorySettings
 from services.inventory.stockkeeping import Stockkeeper
-from shared.auth import AccessTable
 from shared.service import ServiceRuntime, create_http_app
 from shared.settings import KafkaSettings
-from shared.topics import (
-    AFTERSALES_CASES, INVENTORY_RESERVATIONS, INVENTORY_STOCK, LOGISTICS_SHIPMENTS, ORDERS_EVENTS, SUPPLIER_DELIVERIES,
-)
+from shared.topics import INVENTORY_RESERVATIONS, INVENTORY_STOCK
 
-STAFF = frozenset({"warehouse", "admin"})
-READERS = frozenset({"warehouse", "support", "platform", "admin"})
-
-ACCESS: AccessTable = {
-    ("PUT", "/skus/{sku}"): STAFF,
-    ("POST", "/counts"): STAFF,
-    ("POST", "/deliveries"): STAFF,
-    ("GET", "/stock"): READERS,
-    ("GET", "/stock/low"): READERS,
-    ("GET", "/stock/{sku}"): READERS,
-    ("GET", "/ledger/{sku}"): READERS,
-    ("GET", "/reservations/{order_id}"): READERS,
-}
-"""Who may call what (shared/auth.py); anything not listed (e.g. PUT /clock) is admin-only."""
+__all__ = ["ACCESS", "build_app"]  # ACCESS: services/inventory/access.py, read from here by older callers
 
 
 def export_stock_gauges(runtime: ServiceRuntime, policy) -> None:  # type: ignore[no-untyped-def]
@@ -48,23 +33,22 @@ def build_app(settings: InventorySettings, kafka: KafkaSettings) -> FastAPI:
     runtime = ServiceRuntime(settings, kafka, TABLES)
     policy = settings.policy()
     handlers = make_handlers(policy)
-    # Everything this service consumes, in one place (order.rejected is ignored: nothing reserved).
-    runtime.subscribe(ORDERS_EVENTS, {t: handlers[t] for t in ("order.accepted", "order.cancelled")})
-    runtime.subscribe(SUPPLIER_DELIVERIES, {"supplier.delivery": handlers["supplier.delivery"]})
-    runtime.subscribe(AFTERSALES_CASES, {"return.received": handlers["return.received"]})
-    runtime.subscribe(LOGISTICS_SHIPMENTS, {"shipment.dispatched": handlers["shipment.dispatched"]})
+    for spec, types in SUBSCRIPTIONS.items():  # everything this service consumes (handlers.py)
+        runtime.subscribe(spec, {t: handlers[t] for t in types})
     export_stock_gauges(runtime, policy)
     runtime.document_publications(INVENTORY_RESERVATIONS, ["stock.reserved", "stock.backordered", "stock.released"])
     runtime.document_publications(INVENTORY_STOCK, ["replenishment.requested", "sku.mode_changed"])
 
     if settings.catalog_path is not None:
         entries = load_catalog(settings.catalog_path)  # a bad catalog stops start-up with the reason
+        actor = f"catalog:{settings.catalog_path.name}"
 
         def load() -> None:
             with runtime.unit_of_work() as session:
                 def publish(spec, type_, payload, *, key):  # type: ignore[no-untyped-def]
                     return runtime.outbox.publish(session, spec, type_, payload, key=key)
-                keeper = Stockkeeper(session=session, publish=publish, now=runtime.clock.now(), policy=policy)
+                keeper = Stockkeeper(session=session, publish=publish, now=runtime.clock.now(), policy=policy,
+                                     actor=actor)
                 for entry in entries:
                     keeper.upsert_sku(entry, from_catalog=True)
 

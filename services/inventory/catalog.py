@@ -3,6 +3,7 @@
 CSV header: sku,name,tier,planned_stock,on_hand[,forecast][,threshold_percent]
 JSON: a list of objects with the same fields. When `planned_stock` is empty and `forecast` is
 given, planned stock follows the tier's stocking rule (profit items at 120% of forecast, R8).
+Every figure is a whole number from 0 to MAX_STOCK_UNITS (shared/limits.py).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from services.inventory.domain import TIERS, planned_stock_for
+from shared.limits import MAX_STOCK_UNITS
 
 
 @dataclass(frozen=True)
@@ -69,6 +71,9 @@ def parse_entry(record: Any, place: str = "entry") -> CatalogEntry:
         if forecast is None:
             raise CatalogInvalid(f"{place}: planned_stock or forecast is required")
         planned = planned_stock_for(tier, forecast)
+        if planned > MAX_STOCK_UNITS:
+            raise CatalogInvalid(f"{place}: planned_stock from forecast {forecast} ({tier}) would be {planned}, "
+                                 f"above the limit of {MAX_STOCK_UNITS} units per sku")
     threshold = _count(record.get("threshold_percent"), "threshold_percent", place)
     if threshold is not None and threshold > 100:
         raise CatalogInvalid(f"{place}: threshold_percent must be between 0 and 100, got {threshold}")
@@ -87,4 +92,6 @@ def _count(value: Any, name: str, place: str) -> int | None:
         raise CatalogInvalid(f"{place}: {name} must be a whole number, got {value!r}") from exc
     if number < 0:
         raise CatalogInvalid(f"{place}: {name} must not be negative, got {number}")
+    if number > MAX_STOCK_UNITS:
+        raise CatalogInvalid(f"{place}: {name} must be at most {MAX_STOCK_UNITS} (units per sku), got {number}")
     return number

@@ -1,5 +1,6 @@
 """Inventory rules with no I/O (R7-R12): all-or-nothing reservation, backorders filled in rank,
-the replenishment trigger and the per-tier sell-out playbook.
+the replenishment trigger, the per-tier sell-out playbook and the stock limit (no figure past
+MAX_STOCK_UNITS). Units are whole numbers throughout, never floats.
 
 The database enforces "never below zero" with conditional updates (see store.py); these
 functions decide what to attempt and what signals a stock change raises, from plain values.
@@ -7,11 +8,12 @@ functions decide what to attempt and what signals a stock change raises, from pl
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Literal
+
+from shared.limits import MAX_STOCK_UNITS
 
 Tier = Literal["traffic_driver", "profit", "hot"]
 Mode = Literal["in_stock", "presale", "deposit_presale"]
@@ -46,13 +48,36 @@ SELL_OUT_PLAYBOOK: dict[str, SellOutPlay] = {
                        description="open deposit presale with the supplier"),
 }
 
-STOCKING_FACTOR: dict[str, float] = {"traffic_driver": 1.0, "profit": 1.2, "hot": 1.0}
-"""Planned stock as a multiple of forecast demand when a catalog gives only the forecast (R8:
-profit items are stocked at 120% of forecast)."""
+STOCKING_PERCENT: dict[str, int] = {"traffic_driver": 100, "profit": 120, "hot": 100}
+"""Planned stock as a percentage of forecast demand when a catalog gives only the forecast (R8:
+profit items are stocked at 120% of forecast). Whole numbers: units are never floats."""
 
 
 def planned_stock_for(tier: str, forecast: int) -> int:
-    return math.ceil(forecast * STOCKING_FACTOR[tier])
+    return -(-forecast * STOCKING_PERCENT[tier] // 100)  # rounded up
+
+
+# ---------------------------------------------------------------------------------------------
+# The stock limit: no figure of a sku (on hand, planned, available, reserved) passes it
+
+
+class StockLimitExceeded(ValueError):
+    """An operation would take a stock figure past `MAX_STOCK_UNITS`: it is refused as a whole
+    (HTTP 422, or a dead letter with this reason), never stored."""
+
+
+def within_stock_limit(units: int, what: str) -> int:
+    """`units` when a stock figure may hold it, else StockLimitExceeded saying what it was.
+    Available and reserved are parts of on hand, so bounding on hand and planned bounds all."""
+    if units > MAX_STOCK_UNITS:
+        raise StockLimitExceeded(f"{what} would be {units} units, above the limit of {MAX_STOCK_UNITS} "
+                                 "units per sku")
+    return units
+
+
+def on_hand_after(sku: str, on_hand: int, delta: int, cause: str) -> int:
+    """On hand after `delta` more units (a delivery, a return, a count), checked against the limit."""
+    return within_stock_limit(on_hand + delta, f"on hand of {sku} after {cause} ({on_hand} + {delta})")
 
 
 @dataclass(frozen=True)
@@ -73,6 +98,8 @@ def needed_per_sku(lines: Iterable[tuple[str, int]]) -> dict[str, int]:
         if quantity <= 0:
             raise ValueError(f"line for {sku} has quantity {quantity}; quantities must be positive")
         needs[sku] = needs.get(sku, 0) + quantity
+    for sku, quantity in needs.items():  # more than a sku can ever hold could only wait forever
+        within_stock_limit(quantity, f"the units of {sku} the order needs")
     return needs
 
 
@@ -189,7 +216,7 @@ def threshold_percent(state: SkuState, policy: InventoryPolicy) -> int:
 
 def threshold(state: SkuState, policy: InventoryPolicy) -> int:
     """Available stock below this is low (R9)."""
-    return math.ceil(state.planned_stock * threshold_percent(state, policy) / 100)
+    return -(-state.planned_stock * threshold_percent(state, policy) // 100)  # rounded up, in whole units
 
 
 def is_low(state: SkuState, policy: InventoryPolicy) -> bool:
@@ -253,6 +280,7 @@ def reconcile(recorded_on_hand: int, counted: int, reserved: int, sku: str) -> C
     be booked silently (it would mean reserved goods do not exist)."""
     if counted < 0:
         raise ValueError(f"{sku}: a counted quantity cannot be negative ({counted})")
+    within_stock_limit(counted, f"{sku}: the counted on hand")
     if counted < reserved:
         raise ValueError(f"{sku}: counted {counted} is below the {reserved} units reserved for orders; "
                          "release or re-check those orders first")

@@ -86,11 +86,14 @@ class InventoryLedgerEntry(SQLModel, table=True):
 
     id: int | None = Field(default=None, primary_key=True)
     sku: str = Field(index=True)
-    cause: str  # initial_stock, reservation, release, delivery, return, count_adjustment
+    cause: str  # initial_stock, reservation, release, delivery, return, count_adjustment, dispatch
     on_hand_delta: int = 0
     reserved_delta: int = 0
     reference: str = ""
     at: datetime = Field(sa_column=utc_column(nullable=False))
+    # Who caused it: `http:<subject>(<roles>)`, `kafka:<topic>(source=<event source>)` or
+    # `catalog:<file>`; '' for entries written before the column existed (R3 audit trail).
+    actor: str = Field(default="", sa_column_kwargs={"server_default": ""})
 
 
 class InventoryDelivery(SQLModel, table=True):

@@ -29,9 +29,11 @@ from services.inventory.domain import (
     back_in_stock,
     decide_reservation,
     needed_per_sku,
+    on_hand_after,
     plan_fills,
     reconcile,
     stock_signals,
+    within_stock_limit,
 )
 from services.inventory.models import (
     InventoryDelivery,
@@ -66,12 +68,15 @@ class Publish(Protocol):
 
 @dataclass
 class Stockkeeper:
-    """One transaction's view: where to write, how to publish, what time it is, which policy."""
+    """One transaction's view: where to write, how to publish, what time it is, which policy,
+    and who is acting (every ledger line names them: `http:<subject>(<roles>)`,
+    `kafka:<topic>(source=...)`, `catalog:<file>`)."""
 
     session: Session
     publish: Publish
     now: datetime
     policy: InventoryPolicy
+    actor: str = ""
 
     # -- orders -----------------------------------------------------------------------------
 
@@ -129,7 +134,7 @@ class Stockkeeper:
             needs = store.needs_of(reservation)
             for sku, quantity in sorted(needs.items()):
                 store.release(self.session, sku, quantity)
-                store.record(self.session, sku, "release", at=self.now, reference=reservation.order_id,
+                self._record(sku, "release", reference=reservation.order_id,
                              reserved_delta=-quantity)
             reservation.status, reservation.updated_at = "released", self.now
             self.publish(INVENTORY_RESERVATIONS, "stock.released", StockReleased(
@@ -157,7 +162,7 @@ class Stockkeeper:
             return "ignored" if reservation is None else reservation.status
         for sku, quantity in sorted(store.needs_of(reservation).items()):
             store.ship_out(self.session, sku, quantity)
-            store.record(self.session, sku, "dispatch", at=self.now, reference=reservation.order_id,
+            self._record(sku, "dispatch", reference=reservation.order_id,
                          on_hand_delta=-quantity, reserved_delta=-quantity)
         reservation.status, reservation.updated_at = "shipped", self.now
         return "shipped"
@@ -173,7 +178,7 @@ class Stockkeeper:
             except ValueError as exc:
                 raise InvalidEvent(f"order {reservation.order_id} was shipped after its cancellation released "
                                    f"{quantity} x {sku}, which were promised again: count the shelf ({exc})") from exc
-            store.record(self.session, sku, "dispatch_after_release", at=self.now,
+            self._record(sku, "dispatch_after_release",
                          reference=reservation.order_id, on_hand_delta=-quantity)
         reservation.status, reservation.updated_at = "shipped", self.now
         return "shipped"
@@ -185,12 +190,14 @@ class Stockkeeper:
         (R11), end presale once there is stock to sell. Counted once per delivery id."""
         if self.session.get(InventoryDelivery, delivery.delivery_id) is not None:
             return "duplicate"
-        store.require_sku(self.session, delivery.sku)
+        row = store.require_sku(self.session, delivery.sku)
+        # Refused before anything is written: a delivery past the stock limit is not booked at all.
+        on_hand_after(delivery.sku, row.on_hand, delivery.quantity, f"delivery {delivery.delivery_id}")
         self.session.add(InventoryDelivery(delivery_id=delivery.delivery_id, sku=delivery.sku,
                                            quantity=delivery.quantity, delivered_at=delivery.delivered_at,
                                            received_at=self.now))
         store.change_on_hand(self.session, delivery.sku, delivery.quantity)
-        store.record(self.session, delivery.sku, "delivery", at=self.now, reference=delivery.delivery_id,
+        self._record(delivery.sku, "delivery", reference=delivery.delivery_id,
                      on_hand_delta=delivery.quantity)
         closed = store.close_replenishment(self.session, delivery.sku)
         if closed is not None:
@@ -211,9 +218,9 @@ class Stockkeeper:
         if not received.inspection_passed:
             return "not_restocked"
         for sku, quantity in sorted(needed_per_sku((l.sku, l.quantity) for l in received.lines).items()):
-            store.require_sku(self.session, sku)
+            on_hand_after(sku, store.require_sku(self.session, sku).on_hand, quantity, f"return {received.case_id}")
             store.change_on_hand(self.session, sku, quantity)
-            store.record(self.session, sku, "return", at=self.now, reference=received.case_id,
+            self._record(sku, "return", reference=received.case_id,
                          on_hand_delta=quantity)
         self.fill_waiting_orders()
         return "restocked"
@@ -252,6 +259,8 @@ class Stockkeeper:
             raise ValueError(f"unknown mode {mode!r}: expected one of {', '.join(MODES)}")
         if entry.tier not in TIERS:
             raise ValueError(f"unknown tier {entry.tier!r}: expected one of {', '.join(TIERS)}")
+        within_stock_limit(entry.planned_stock, f"planned stock of {entry.sku}")
+        within_stock_limit(entry.on_hand or 0, f"on hand of {entry.sku}")
         if row is None:
             on_hand = entry.on_hand or 0
             self.session.add(InventorySku(sku=entry.sku, name=entry.name, tier=entry.tier,
@@ -260,7 +269,7 @@ class Stockkeeper:
                                           threshold_percent=entry.threshold_percent, updated_at=self.now))
             self.session.flush()
             if on_hand:
-                store.record(self.session, entry.sku, "initial_stock", at=self.now,
+                self._record(entry.sku, "initial_stock",
                              reference="catalog" if from_catalog else "PUT /skus", on_hand_delta=on_hand)
             outcome = "created"
         else:
@@ -294,7 +303,7 @@ class Stockkeeper:
             result = reconcile(row.on_hand, counted, row.reserved, sku)
             if result.difference:
                 store.change_on_hand(self.session, sku, result.difference)
-                store.record(self.session, sku, "count_adjustment", at=self.now, reference=reference,
+                self._record(sku, "count_adjustment", reference=reference,
                              on_hand_delta=result.difference)
                 grew = grew or result.difference > 0
             report.append({"sku": sku, "recorded_on_hand": result.recorded, "ledger_on_hand": ledger_on_hand,
@@ -308,12 +317,17 @@ class Stockkeeper:
 
     # -- reactions --------------------------------------------------------------------------
 
+    def _record(self, sku: str, cause: str, *, reference: str, on_hand_delta: int = 0,
+                reserved_delta: int = 0) -> None:
+        store.record(self.session, sku, cause, at=self.now, actor=self.actor, reference=reference,
+                     on_hand_delta=on_hand_delta, reserved_delta=reserved_delta)
+
     def _reserved(self, order: OrderAccepted | InventoryReservation, lines: list[OrderLine],
                   needs: dict[str, int]) -> None:
         """Ledger lines and stock.reserved for an order whose units were just reserved (`order`:
         the incoming order, or the waiting one's reservation row: both carry the fields used)."""
         for sku, quantity in sorted(needs.items()):
-            store.record(self.session, sku, "reservation", at=self.now, reference=order.order_id,
+            self._record(sku, "reservation", reference=order.order_id,
                          reserved_delta=quantity)
         self.publish(INVENTORY_RESERVATIONS, "stock.reserved", StockReserved(
             order_id=order.order_id, order_type=order.order_type, priority_class=order.priority_class,

@@ -13,7 +13,7 @@ from datetime import datetime
 from sqlalchemy import bindparam, delete, func, insert, or_, update
 from sqlmodel import Session, col, select
 
-from services.inventory.domain import Backorder, SkuState, SkuView
+from services.inventory.domain import Backorder, SkuState, SkuView, StockLimitExceeded
 from services.inventory.models import (
     InventoryBackorderLine,
     InventoryLedgerEntry,
@@ -22,6 +22,7 @@ from services.inventory.models import (
 )
 from shared.deferred import defer_insert, pending_rows
 from shared.fastsql import FastStatement
+from shared.limits import MAX_STOCK_UNITS
 
 NO_SYNC = {"synchronize_session": False}
 
@@ -150,25 +151,33 @@ def ship_out(session: Session, sku: str, quantity: int) -> None:
 
 def change_on_hand(session: Session, sku: str, delta: int) -> None:
     """Goods arrive (delivery, return, count up) or turn out missing (count down). A decrease is
-    refused if it would take away units already promised to orders."""
+    refused if it would take away units already promised to orders; an increase if on hand would
+    pass MAX_STOCK_UNITS (callers check that first with the domain's `on_hand_after`; this
+    condition also holds against another transaction's change in between)."""
     result = session.execute(
         update(InventorySku)
-        .where(InventorySku.sku == sku, col(InventorySku.available) + delta >= 0)
+        .where(InventorySku.sku == sku, col(InventorySku.available) + delta >= 0,
+               col(InventorySku.on_hand) + delta <= MAX_STOCK_UNITS)
         .values(on_hand=InventorySku.on_hand + delta, available=InventorySku.available + delta)
         .execution_options(**NO_SYNC)
     )
     if result.rowcount != 1:
+        if delta > 0:
+            raise StockLimitExceeded(f"cannot add {delta} units to the on-hand stock of {sku}: it would pass "
+                                     f"the limit of {MAX_STOCK_UNITS} units per sku")
         raise ValueError(f"cannot change on-hand stock of {sku} by {delta}: not enough unreserved stock")
 
 
 _LEDGER = InventoryLedgerEntry.__table__
 
 
-def record(session: Session, sku: str, cause: str, *, at: datetime, reference: str = "",
+def record(session: Session, sku: str, cause: str, *, at: datetime, actor: str, reference: str = "",
            on_hand_delta: int = 0, reserved_delta: int = 0) -> None:
-    """A ledger line, written at commit with the transaction's others (one INSERT for a batch)."""
+    """A ledger line, written at commit with the transaction's others (one INSERT for a batch).
+    `actor`: who caused it (`http:<subject>(<roles>)`, `kafka:<topic>(source=...)`, ...)."""
     defer_insert(session, _LEDGER, {"sku": sku, "cause": cause, "on_hand_delta": on_hand_delta,
-                                    "reserved_delta": reserved_delta, "reference": reference, "at": at})
+                                    "reserved_delta": reserved_delta, "reference": reference, "at": at,
+                                    "actor": actor})
 
 
 def ledger_totals(session: Session, sku: str) -> tuple[int, int]:

@@ -18,14 +18,19 @@ from services.inventory.domain import (
     RequestReplenishment,
     SkuState,
     SkuView,
+    StockLimitExceeded,
     back_in_stock,
     decide_reservation,
     needed_per_sku,
+    on_hand_after,
     plan_fills,
     planned_stock_for,
     reconcile,
     stock_signals,
+    threshold,
+    within_stock_limit,
 )
+from shared.limits import MAX_STOCK_UNITS
 
 NOW = datetime(2026, 11, 11, 0, 0, tzinfo=UTC)
 POLICY = InventoryPolicy()
@@ -270,3 +275,59 @@ def test_a_count_below_reserved_stock_is_refused_not_booked() -> None:
     with pytest.raises(ValueError, match="reserved"):
         reconcile(recorded_on_hand=10, counted=3, reserved=5, sku="A")
     assert reconcile(recorded_on_hand=10, counted=7, reserved=5, sku="A").difference == -3
+
+
+# -- the stock limit (issue 27, finding 4) ----------------------------------------------------
+
+LIMIT = MAX_STOCK_UNITS
+
+
+@given(on_hand=st.integers(0, LIMIT))
+def test_on_hand_may_reach_the_limit_exactly_and_not_one_unit_past(on_hand: int) -> None:
+    room = LIMIT - on_hand
+    assert on_hand_after("A", on_hand, room, "delivery D-1") == LIMIT  # exactly at the limit: accepted
+    with pytest.raises(StockLimitExceeded, match=f"on hand of A after delivery D-1.*limit of {LIMIT}"):
+        on_hand_after("A", on_hand, room + 1, "delivery D-1")  # one past: refused
+
+
+@given(units=st.one_of(st.integers(-2**70, 2**70), st.integers(LIMIT - 3, LIMIT + 3)))
+def test_a_figure_is_within_the_limit_exactly_when_it_is_at_most_the_limit(units: int) -> None:
+    if units <= LIMIT:
+        assert within_stock_limit(units, "x") == units
+    else:
+        with pytest.raises(StockLimitExceeded, match=str(LIMIT)):
+            within_stock_limit(units, "x")
+
+
+@given(st.lists(st.one_of(st.integers(1, 2**64), st.integers(1, 3), st.just(2**62)), max_size=30),
+       st.integers(0, LIMIT))
+def test_no_sequence_of_deliveries_takes_on_hand_past_the_limit_or_off_whole_numbers(
+        deliveries: list[int], start: int) -> None:
+    on_hand, booked = start, start
+    for quantity in deliveries:
+        try:
+            on_hand = on_hand_after("A", on_hand, quantity, "a delivery")
+            booked += quantity
+        except StockLimitExceeded:
+            assert on_hand + quantity > LIMIT  # refused only past the limit
+    assert type(on_hand) is int and on_hand == booked <= LIMIT
+
+
+def test_counts_orders_and_planned_stock_stop_at_the_limit_too() -> None:
+    assert reconcile(recorded_on_hand=5, counted=LIMIT, reserved=0, sku="A").difference == LIMIT - 5
+    with pytest.raises(StockLimitExceeded, match=str(LIMIT)):
+        reconcile(recorded_on_hand=5, counted=LIMIT + 1, reserved=0, sku="A")
+    assert needed_per_sku([("A", LIMIT - 1), ("A", 1)]) == {"A": LIMIT}
+    with pytest.raises(StockLimitExceeded, match="units of A the order needs"):
+        needed_per_sku([("A", LIMIT), ("A", 1)])
+    # Planned stock from a forecast in whole units (no float rounding), up to the limit exactly.
+    assert planned_stock_for("profit", 1) == 2 and planned_stock_for("profit", 833_333_333) == LIMIT
+    assert parse_entry({"sku": "K", "tier": "profit", "forecast": 833_333_333}).planned_stock == LIMIT
+    with pytest.raises(CatalogInvalid, match=f"planned_stock from forecast.*limit of {LIMIT}"):
+        parse_entry({"sku": "K", "tier": "profit", "forecast": 833_333_334})
+    assert parse_entry({"sku": "K", "tier": "hot", "planned_stock": LIMIT, "on_hand": LIMIT}).on_hand == LIMIT
+    for field in ("planned_stock", "on_hand", "forecast"):
+        record = {"sku": "K", "tier": "hot", **({} if field == "forecast" else {"planned_stock": 1})}
+        with pytest.raises(CatalogInvalid, match=f"{field} must be at most {LIMIT}"):
+            parse_entry({**record, field: LIMIT + 1})
+    assert threshold(state(planned_stock=LIMIT, available=0), POLICY) == LIMIT // 5
