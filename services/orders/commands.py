@@ -4,7 +4,6 @@ whichever way a request came in. Events go out through `publish` (the transactio
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import zlib
@@ -26,9 +25,19 @@ from services.orders.domain import (
     priority_rank,
     validate_order,
 )
-from services.orders.lifecycle import CANCELLED, TARGET, Transition, apply_event, decide_cancellation
+from services.orders.lifecycle import (
+    CANCELLED,
+    OCCURRED_AT_FIELD,
+    TARGET,
+    Transition,
+    apply_event,
+    decide_cancellation,
+    describe,
+    refund_refusal,
+)
 from services.orders.models import OrderConflict, OrderParkedEvent, OrderRecord, OrderRejection, OrderStep
-from shared.deferred import defer_insert
+from services.orders.origin import SUBMITTED_BY, Origin, content_hash
+from shared.deferred import defer_insert, pending_rows
 from shared.events import (
     EVENT_MODELS,
     Contract,
@@ -38,6 +47,7 @@ from shared.events import (
     OrderPlaced,
 )
 from shared.fastsql import FastStatement, in_list_chunks
+from shared.messaging import InvalidEvent
 from shared.topics import ORDERS_EVENTS, TopicSpec
 
 log = logging.getLogger(__name__)
@@ -45,35 +55,7 @@ log = logging.getLogger(__name__)
 Publish = Callable[[TopicSpec, str, Contract, str], object]
 """publish(topic spec, event type, payload, key): adds the event to the outbox of the open transaction."""
 
-# The payload field that says when each lifecycle event happened.
-OCCURRED_AT_FIELD: dict[str, str] = {
-    "stock.reserved": "reserved_at",
-    "stock.backordered": "backordered_at",
-    "stock.released": "released_at",
-    "shipment.dispatched": "dispatched_at",
-    "shipment.delivered": "delivered_at",
-    "shipment.exception": "reported_at",
-    "return.requested": "requested_at",
-    "return.rejected": "rejected_at",
-    "return.received": "received_at",
-    "refund.issued": "issued_at",
-}
 CANCEL_REQUEST = "order.cancelled"
-
-
-@dataclass(frozen=True)
-class Origin:
-    """Where a request came from, for the timeline and the conflict log."""
-
-    channel: str  # kafka | http
-    event_id: str | None = None
-    source: str | None = None  # the event's source, or the signed-in caller over HTTP
-    topic: str | None = None
-
-    @property
-    def actor(self) -> str:
-        """Who made the change, for the audit trail: e.g. `http:checkout(platform)`, `kafka:inventory`."""
-        return f"{self.channel}:{self.source or 'unknown'}"
 
 
 # ---------------------------------------------------------------------------------------------
@@ -93,9 +75,15 @@ def place_order(session: Session, order: OrderPlaced, policy: OrderPolicy, *, no
     except OrderInvalid as exc:
         return IntakeResult("rejected", str(exc))
     serialise_per_order(session, order.order_id)
-    # One read for both questions every order asks: accepted before? events waiting for it?
-    # (Under the per-order lock, nothing can be parked for this order until the commit.)
-    known = _INTAKE_STATE.execute(session, {"oid": order.order_id}).one()
+    canonical = content_json(order)
+    digest = content_hash(canonical)
+    # One read for the questions every order asks: accepted before? events waiting for it? did
+    # this service write this very event for an HTTP caller (origin.py)? (Under the per-order
+    # lock, nothing can be parked for this order until the commit.)
+    known = _INTAKE_STATE.execute(session, {"oid": order.order_id, "eid": origin.event_id,
+                                            "content_hash": digest}).one()
+    if known.submitted_by is not None:
+        origin = origin.submitted_over_http(known.submitted_by)
     if known.accepted_content is not None:
         return resend_outcome(session, order, known.accepted_content, now=now, origin=origin)
 
@@ -107,7 +95,6 @@ def place_order(session: Session, order: OrderPlaced, policy: OrderPolicy, *, no
         region=order.region, currency=order.currency, deposit=order.deposit,
         balance_paid_at=order.balance_paid_at, promotions=order.promotions, accepted_at=now,
     )
-    canonical = content_json(order)
     # A plain INSERT at once (check_resend and the lifecycle read the row back with plain
     # SELECTs); building and flushing an ORM object was half of the intake's time at peak.
     _ADD_ORDER.execute(session, {
@@ -115,8 +102,7 @@ def place_order(session: Session, order: OrderPlaced, policy: OrderPolicy, *, no
         "priority_class": klass, "priority_rank": accepted.priority_rank, "status": "accepted",
         "paid_amount": order.paid_amount, "paid_cents": int(order.paid_amount * 100), "discount": order.discount,
         "currency": order.currency, "region": order.region, "paid_at": order.paid_at, "accepted_at": now,
-        "status_changed_at": now, "content_json": canonical,
-        "content_hash": hashlib.sha256(canonical.encode()).hexdigest(),
+        "status_changed_at": now, "content_json": canonical, "content_hash": digest, "refunded_cents": 0,
     })
     add_step(session, order_id=order.order_id, status="accepted", outcome="advanced", at=now, recorded_at=now,
              event_type="order.placed", event_id=origin.event_id, actor=origin.actor,
@@ -136,7 +122,8 @@ _ANY_PARKED = select(OrderParkedEvent.__table__.c.id).where(
     OrderParkedEvent.__table__.c.order_id == bindparam("oid")).limit(1)
 # Run on the driver's cursor (shared/fastsql.py): these are every order's statements.
 _INTAKE_STATE = FastStatement(select(_ACCEPTED_CONTENT.scalar_subquery().label("accepted_content"),
-                                     exists(_ANY_PARKED).label("has_parked")))
+                                     exists(_ANY_PARKED).label("has_parked"),
+                                     SUBMITTED_BY.scalar_subquery().label("submitted_by")))
 _ANY_PARKED_FAST = FastStatement(_ANY_PARKED)
 
 
@@ -222,7 +209,7 @@ def apply_lifecycle_event(session: Session, event_type: str, payload: Contract, 
     # Normally none; catches a row parked while its order was being accepted (PostgreSQL).
     if maybe_parked and _apply_parked(session, order_id, now=now, publish=publish):
         status = _LOCKED_STATUS.execute(session, {"oid": order_id}).scalar_one()
-    transition = _apply_to(session, order_id, status, event_type, payload, now=now, origin=origin)
+    transition = _apply_to(session, order_id, status, event_type, payload, now=now, origin=origin, strict=True)
     if batch_states is not None:  # the next event of this order in the batch starts from here
         batch_states[order_id] = LifecycleState(transition.state, False)
     return transition.outcome
@@ -260,12 +247,20 @@ def _forget_batch_state(session: Session, order_id: str) -> None:
 
 
 def _apply_to(session: Session, order_id: str, status: str, event_type: str, payload: Contract, *,
-              now: datetime, origin: Origin) -> Transition:
+              now: datetime, origin: Origin, strict: bool) -> Transition:
     """One timeline row, and the new state when the event moves the order on. Plain statements:
     every order passes here several times at peak (the ORM object round trip was most of the
-    lifecycle's time); `_lock_order` re-reads the row, so an ORM copy is never stale."""
+    lifecycle's time); `_lock_order` re-reads the row, so an ORM copy is never stale.
+
+    A refund the order cannot have had (never shipped, or more than was paid) raises
+    InvalidEvent when `strict` (the event is dead-lettered at once, nothing changes); applied
+    from the parked events of an order being accepted, it is a refused step instead."""
     replacement = bool(getattr(payload, "replacement_for_case", None))
-    transition = apply_event(status, event_type, replacement=replacement)
+    refusal = _refund_refusal(session, order_id, status, payload) if event_type == "refund.issued" else ""
+    if refusal and strict:
+        raise InvalidEvent(f"refund.issued for order {order_id} refused: {refusal}")
+    transition = Transition("refused", status, refusal) if refusal else apply_event(status, event_type,
+                                                                                     replacement=replacement)
     at = getattr(payload, OCCURRED_AT_FIELD[event_type])
     step = TARGET.get(event_type, event_type.replace(".", "_"))
     if replacement:
@@ -275,32 +270,30 @@ def _apply_to(session: Session, order_id: str, status: str, event_type: str, pay
              event_type=event_type, event_id=origin.event_id, actor=origin.actor, note=note)
     if transition.outcome == "advanced":
         _MOVE_ON.execute(session, {"oid": order_id, "new_status": transition.state, "changed_at": now})
-    elif transition.outcome == "refused":
+    if event_type == "refund.issued" and transition.outcome != "refused":
+        _ADD_REFUND.execute(session, {"oid": order_id, "cents": int(payload.amount * 100)})  # type: ignore[attr-defined]
+    if transition.outcome == "refused":
         log.warning("refused %s for order %s (state %s): %s", event_type, order_id, status, transition.reason)
     return transition
 
 
-def describe(event_type: str, payload: Any) -> str:
-    """A short human note for the timeline."""
-    match event_type:
-        case "stock.backordered":
-            missing = ", ".join(f"{m.sku} x{m.quantity}" for m in payload.missing)
-            return f"missing {missing}" + (" (presale)" if payload.presale else "")
-        case "stock.released":
-            return "released " + ", ".join(f"{line.sku} x{line.quantity}" for line in payload.lines)
-        case "shipment.dispatched":
-            return f"{payload.carrier} {payload.tracking_number}"
-        case "shipment.exception":
-            return f"{payload.kind}: {payload.note}" if payload.note else payload.kind
-        case "return.requested":
-            return f"case {payload.case_id}: {payload.kind}"
-        case "return.rejected":
-            return f"case {payload.case_id}: {payload.reason}"
-        case "return.received":
-            return f"case {payload.case_id}: inspection {'passed' if payload.inspection_passed else 'failed'}"
-        case "refund.issued":
-            return f"case {payload.case_id}: refunded {payload.amount:.2f}"
-    return ""
+def _refund_refusal(session: Session, order_id: str, status: str, payload: Any) -> str:
+    row = _REFUND_STATE.execute(session, {"oid": order_id}).one()
+    exception_reported = bool(row.exception_reported) or any(  # e.g. parked with the refund, not written yet
+        r["order_id"] == order_id and r["event_type"] == "shipment.exception"
+        for r in pending_rows(session, OrderStep.__table__))
+    return refund_refusal(status, amount_cents=int(payload.amount * 100), paid_cents=row.paid_cents,
+                          refunded_cents=row.refunded_cents, exception_reported=exception_reported)
+
+
+_STEPS = OrderStep.__table__
+_REFUND_STATE = FastStatement(
+    select(_RECORDS.c.paid_cents, _RECORDS.c.refunded_cents,
+           exists(select(_STEPS.c.id).where(_STEPS.c.order_id == _RECORDS.c.order_id,
+                                            _STEPS.c.event_type == "shipment.exception")).label("exception_reported"))
+    .where(_RECORDS.c.order_id == bindparam("oid")))
+_ADD_REFUND = FastStatement(update(_RECORDS).where(_RECORDS.c.order_id == bindparam("oid"))
+                            .values(refunded_cents=_RECORDS.c.refunded_cents + bindparam("cents")))
 
 
 def _park(session: Session, order_id: str, event_type: str, payload: Contract, *, now: datetime,
@@ -309,7 +302,7 @@ def _park(session: Session, order_id: str, event_type: str, payload: Contract, *
     occurred = getattr(payload, field) if field else now
     session.add(OrderParkedEvent(order_id=order_id, event_id=origin.event_id or "", event_type=event_type,
                                  topic=origin.topic or origin.channel, payload_json=payload.model_dump_json(),
-                                 occurred_at=occurred or now, parked_at=now))
+                                 occurred_at=occurred or now, parked_at=now, actor=origin.actor))
     log.info("parked %s for order %s: not accepted yet", event_type, order_id)
 
 
@@ -322,13 +315,13 @@ def _apply_parked(session: Session, order_id: str, *, now: datetime, publish: Pu
                           .order_by(col(OrderParkedEvent.occurred_at), col(OrderParkedEvent.id))).all()
     for row in parked:
         payload = EVENT_MODELS[(row.event_type, 1)].model_validate_json(row.payload_json)
-        origin = Origin(channel="parked", event_id=row.event_id, topic=row.topic)
+        origin = Origin(channel="parked", event_id=row.event_id, topic=row.topic, recorded_actor=row.actor or None)
         if row.event_type == CANCEL_REQUEST:
             cancel_order(session, order_id, payload.reason, now=now, publish=publish, origin=origin)  # type: ignore[attr-defined]
         else:
             record = _lock_order(session, order_id)
             assert record is not None
-            _apply_to(session, order_id, record.status, row.event_type, payload, now=now, origin=origin)
+            _apply_to(session, order_id, record.status, row.event_type, payload, now=now, origin=origin, strict=False)
     if parked:
         session.exec(delete(OrderParkedEvent).where(OrderParkedEvent.order_id == order_id))  # type: ignore[call-overload]
     return bool(parked)

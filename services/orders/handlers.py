@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import logging
+import re
 
 from services.orders import commands
-from services.orders.commands import Origin
 from services.orders.domain import OrderPolicy
+from services.orders.origin import Origin
+from shared.contract_types import reason_text
 from shared.events import Contract, OrderCancellationRefused, OrderCancelled, OrderPlaced, OrderRejected, data_field
+from shared.limits import ID_PATTERN
 from shared.messaging import Handler, HandlerContext
 from shared.topics import ORDERS_EVENTS, PLATFORM_ORDERS, TopicSpec
 
@@ -18,7 +21,9 @@ def _publisher(ctx: HandlerContext) -> commands.Publish:
     return lambda spec, type_, payload, key: ctx.publish(spec, type_, payload, key=key)
 
 
-def _origin(ctx: HandlerContext, topic: str | None = None) -> Origin:
+def _origin(ctx: HandlerContext, topic: str) -> Origin:
+    """The actor is `kafka:<topic> (source: <claimed>)`; place_order names the HTTP caller instead
+    for an order this service itself wrote for one (origin.py)."""
     event = ctx.event
     return Origin(channel="kafka", event_id=event.id if event else None, source=event.source if event else None,
                   topic=topic)
@@ -27,7 +32,7 @@ def _origin(ctx: HandlerContext, topic: str | None = None) -> Origin:
 def make_on_order_placed(policy: OrderPolicy) -> Handler:
     def on_order_placed(ctx: HandlerContext, order: OrderPlaced) -> None:
         result = commands.place_order(ctx.session, order, policy, now=ctx.clock.now(), publish=_publisher(ctx),
-                                      origin=_origin(ctx))
+                                      origin=_origin(ctx, PLATFORM_ORDERS.name))
         if result.outcome == "rejected":
             commands.record_rejection(ctx.session, order.order_id, result.reason, now=ctx.clock.now(),
                                       event_id=ctx.event.id if ctx.event else None)
@@ -68,12 +73,12 @@ def on_invalid_platform_message(ctx: HandlerContext, reason: str) -> None:
     """A platform message was dead-lettered before reaching a handler (not an event, or failing its
     contract); still tell the platform, on the event that answers what it asked for."""
     event = ctx.event
-    order_id = data_field(event, "order_id") if event else None
-    order_id = order_id if isinstance(order_id, str) and 0 < len(order_id) <= 64 else None
+    order_id = _readable_order_id(ctx)
     if event is not None and event.type == "order.cancelled" and order_id:
         ctx.publish(ORDERS_EVENTS, "order.cancellation_refused",
-                    OrderCancellationRefused(order_id=order_id, reason=reason, source_event_id=event.id,
-                                             refused_at=ctx.clock.now()), key=order_id)
+                    OrderCancellationRefused(order_id=order_id, reason=reason_text(reason),
+                                             source_event_id=_event_id(ctx), refused_at=ctx.clock.now()),
+                    key=order_id)
         return
     if event is None or event.type == "order.placed":
         commands.record_rejection(ctx.session, order_id, reason, now=ctx.clock.now(),
@@ -82,10 +87,22 @@ def on_invalid_platform_message(ctx: HandlerContext, reason: str) -> None:
 
 
 def _publish_rejection(ctx: HandlerContext, reason: str) -> None:
-    # An order id the contract refuses (e.g. 900 KB) is not echoed: as key and subject of the
-    # answer it would break the envelope's limits and stall the consumer.
-    order_id = data_field(ctx.event, "order_id") if ctx.event else None
-    order_id = order_id if isinstance(order_id, str) and 0 < len(order_id) <= 64 else None
+    order_id = _readable_order_id(ctx)
     ctx.publish(ORDERS_EVENTS, "order.rejected",
-                OrderRejected(order_id=order_id, reason=reason, source_event_id=ctx.event.id if ctx.event else None),
+                OrderRejected(order_id=order_id, reason=reason_text(reason), source_event_id=_event_id(ctx)),
                 key=order_id or "unknown")
+
+
+_ORDER_ID = re.compile(ID_PATTERN)
+
+
+def _readable_order_id(ctx: HandlerContext) -> str | None:
+    """The order id to echo, when it is a valid one. One the contract refuses (900 KB, a trailing
+    space, a zero-width space) is not: as key and subject of the answer it would break the
+    answer's own contract; the platform finds its answer by `source_event_id`."""
+    order_id = data_field(ctx.event, "order_id") if ctx.event else None
+    return order_id if isinstance(order_id, str) and _ORDER_ID.fullmatch(order_id) else None
+
+
+def _event_id(ctx: HandlerContext) -> str | None:
+    return ctx.event.id if ctx.event else None  # the envelope bounds it (200 characters)

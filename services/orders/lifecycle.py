@@ -13,7 +13,7 @@ exception: the goods did leave, so the order follows them.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 ACCEPTED = "accepted"
 BACKORDERED = "backordered"
@@ -43,6 +43,20 @@ TARGET: dict[str, str] = {
     "return.received": RETURNED,
     "refund.issued": REFUNDED,
 }
+# The payload field that says when each lifecycle event happened.
+OCCURRED_AT_FIELD: dict[str, str] = {
+    "stock.reserved": "reserved_at",
+    "stock.backordered": "backordered_at",
+    "stock.released": "released_at",
+    "shipment.dispatched": "dispatched_at",
+    "shipment.delivered": "delivered_at",
+    "shipment.exception": "reported_at",
+    "return.requested": "requested_at",
+    "return.rejected": "rejected_at",
+    "return.received": "received_at",
+    "refund.issued": "issued_at",
+}
+
 # Events that add to the timeline without being a step of their own.
 NOTES: frozenset[str] = frozenset({"stock.released", "shipment.exception", "return.rejected"})
 # Stock events after a cancellation are expected: inventory may have reserved before it saw
@@ -117,3 +131,53 @@ def decide_cancellation(state: str) -> CancelDecision:
     return CancelDecision(allowed=False, reason=(
         f"order is already {state.replace('_', ' ')}: it can no longer be cancelled; "
         "the customer can return it instead"))
+
+
+# ---------------------------------------------------------------------------------------------
+# Refunds (finding 10: internal topics are not trusted blindly)
+
+NOT_SHIPPED: frozenset[str] = frozenset({ACCEPTED, BACKORDERED, RESERVED, CANCELLED})
+"""No evidence that the goods ever left: a hand-over moves even a cancelled order to shipped."""
+
+
+def refund_refusal(state: str, *, amount_cents: int, paid_cents: int, refunded_cents: int,
+                   exception_reported: bool) -> str:
+    """Why a refund cannot apply to an order in `state` ('' when it can).
+
+    Aftersales refunds returned goods (a return request, on the same topic, always comes first,
+    so the order is at least `return_requested` by then) or a shipment with an exception (lost,
+    damaged, delayed: possibly before dispatch, so a reported exception counts as evidence). All
+    refunds of an order together never exceed what was paid for it."""
+    if state in NOT_SHIPPED and not exception_reported:
+        return f"the order was never shipped (it is {state.replace('_', ' ')}) and no shipment exception was reported"
+    if refunded_cents + amount_cents > paid_cents:
+        return (f"refunds would total {_cents(refunded_cents + amount_cents)}, more than the "
+                f"{_cents(paid_cents)} paid" + (f" ({_cents(refunded_cents)} refunded before)" if refunded_cents else ""))
+    return ""
+
+
+def _cents(cents: int) -> str:
+    return f"{cents // 100}.{cents % 100:02d}"
+
+
+def describe(event_type: str, payload: Any) -> str:
+    """A short human note for the timeline."""
+    match event_type:
+        case "stock.backordered":
+            missing = ", ".join(f"{m.sku} x{m.quantity}" for m in payload.missing)
+            return f"missing {missing}" + (" (presale)" if payload.presale else "")
+        case "stock.released":
+            return "released " + ", ".join(f"{line.sku} x{line.quantity}" for line in payload.lines)
+        case "shipment.dispatched":
+            return f"{payload.carrier} {payload.tracking_number}"
+        case "shipment.exception":
+            return f"{payload.kind}: {payload.note}" if payload.note else payload.kind
+        case "return.requested":
+            return f"case {payload.case_id}: {payload.kind}"
+        case "return.rejected":
+            return f"case {payload.case_id}: {payload.reason}"
+        case "return.received":
+            return f"case {payload.case_id}: inspection {'passed' if payload.inspection_passed else 'failed'}"
+        case "refund.issued":
+            return f"case {payload.case_id}: refunded {payload.amount:.2f}"
+    return ""

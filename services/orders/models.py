@@ -30,6 +30,8 @@ class OrderRecord(SQLModel, table=True):
     # harmless duplicate from a tampering attempt (R3). Never updated.
     content_json: str = Field(sa_column=Column(Text, nullable=False))
     content_hash: str
+    # Refunds applied so far, in whole cents: all refunds together never exceed paid_cents.
+    refunded_cents: int = Field(default=0, sa_column=Column(BigInteger, nullable=False, server_default="0"))
 
 
 class OrderStep(SQLModel, table=True):
@@ -45,7 +47,9 @@ class OrderStep(SQLModel, table=True):
     recorded_at: datetime | None = None
     event_type: str | None = None
     event_id: str | None = None
-    actor: str = ""  # who caused it: `http:<caller(roles)>` or `kafka:<event source>` (R3 audit trail)
+    # Who caused it (R3 audit trail): `http:<subject>(<roles>)` for a signed-in caller, also for an
+    # order placed over HTTP; `kafka:<topic> (source: <what the sender claims>)` for an event.
+    actor: str = ""
     note: str = ""
 
 
@@ -63,6 +67,21 @@ class OrderParkedEvent(SQLModel, table=True):
     payload_json: str = Field(sa_column=Column(Text, nullable=False))
     occurred_at: datetime
     parked_at: datetime
+    actor: str = Field(default="", sa_column=Column(Text, nullable=False, server_default=""))  # the event's, kept for its step
+
+
+class OrderSubmission(SQLModel, table=True):
+    """An order.placed this service wrote to its own outbox for an HTTP caller (POST /orders). When
+    the event comes back from platform.orders, its id, order id and content found here are what
+    lets the placement step name the caller: a Kafka sender can claim any `source`, not this row."""
+
+    __tablename__ = "order_submission"
+
+    event_id: str = Field(primary_key=True)
+    order_id: str = Field(index=True)
+    content_hash: str
+    actor: str
+    submitted_at: datetime
 
 
 class OrderConflict(SQLModel, table=True):
@@ -93,4 +112,4 @@ class OrderRejection(SQLModel, table=True):
 
 
 TABLES = [OrderRecord.__table__, OrderStep.__table__, OrderParkedEvent.__table__, OrderConflict.__table__,
-          OrderRejection.__table__]
+          OrderRejection.__table__, OrderSubmission.__table__]

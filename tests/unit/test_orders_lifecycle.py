@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from services.orders.lifecycle import CANCELLABLE, STATES, apply_event, decide_cancellation
+from services.orders.lifecycle import CANCELLABLE, STATES, apply_event, decide_cancellation, refund_refusal
 
 # Each producer reports one order's steps in sequence on its own topic (keyed by order id);
 # the orders service may see the three sequences interleaved in any way.
@@ -111,3 +111,45 @@ def test_cancellation_is_allowed_only_before_dispatch(state) -> None:
     else:
         assert not decision.allowed
         assert "can no longer be cancelled" in decision.reason and "return it instead" in decision.reason
+
+
+# ---------------------------------------------------------------------------------------------
+# Refunds are not taken on trust (issue 27, finding 10)
+
+PAID = 8980  # cents
+
+
+def refusal(state: str, amount: int = PAID, refunded: int = 0, exception: bool = False) -> str:
+    return refund_refusal(state, amount_cents=amount, paid_cents=PAID, refunded_cents=refunded,
+                          exception_reported=exception)
+
+
+@given(interleavings(INVENTORY, LOGISTICS, AFTERSALES))
+def test_in_every_interleaving_the_refund_finds_an_order_it_may_refund(events) -> None:
+    # return.requested comes before refund.issued on aftersales' topic, so whatever logistics
+    # has reported by then, the order is past `shipped` when its refund arrives.
+    state = "accepted"
+    for event in events:
+        if event == "refund.issued":
+            assert refusal(state) == "", state
+        state = apply_event(state, event).state
+
+
+@pytest.mark.parametrize("state", ["accepted", "backordered", "reserved", "cancelled"])
+def test_a_refund_for_an_order_never_shipped_is_refused(state) -> None:
+    assert refusal(state) == (f"the order was never shipped (it is {state}) and no shipment exception was reported")
+    assert refusal(state, exception=True) == ""  # e.g. damaged in the warehouse: aftersales may refund
+
+
+@pytest.mark.parametrize("state", ["shipped", "delivered", "return_requested", "returned", "refunded"])
+def test_a_refund_after_dispatch_is_allowed_up_to_what_was_paid(state) -> None:
+    assert refusal(state, amount=PAID) == ""
+    assert refusal(state, amount=PAID + 1) == "refunds would total 89.81, more than the 89.80 paid"
+
+
+def test_all_refunds_of_an_order_together_stay_within_what_was_paid() -> None:
+    assert refusal("returned", amount=PAID - 4990, refunded=4990) == ""
+    assert refusal("returned", amount=PAID - 4989, refunded=4990) == (
+        "refunds would total 89.81, more than the 89.80 paid (49.90 refunded before)")
+    assert refusal("returned", amount=0, refunded=PAID) == ""
+    assert refusal("shipped", amount=5) == ""

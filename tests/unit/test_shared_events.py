@@ -1,3 +1,4 @@
+import copy
 import json
 from datetime import UTC, datetime, timedelta, timezone
 from decimal import Decimal
@@ -23,6 +24,17 @@ from shared.events import (
     encode_new_event,
     new_event,
 )
+from shared.contract_types import (
+    DERIVED_ID_MAX_LENGTH,
+    DERIVED_ID_PATTERN,
+    ID_MAX_LENGTH,
+    describe_validation_error,
+    id_problem,
+    reason_text,
+)
+from shared.events import EVENT_MODELS
+from shared.limits import ID_PATTERN, MAX_AMOUNT
+from shared.money import AMOUNT_PATTERN, to_money
 from tools import events_doc
 from shared.settings import REPO_ROOT
 
@@ -156,3 +168,186 @@ def test_one_pass_decoding_gives_what_the_two_steps_give(type_, with_header) -> 
 ])
 def test_one_pass_decoding_leaves_anything_doubtful_to_the_two_steps(raw, hint) -> None:
     assert decode_event(raw, hint) is None
+
+
+# ---------------------------------------------------------------------------------------------
+# Limits as contract (issue 27): every bound of every payload, at the limit and one past it.
+
+T = "2026-11-11T00:00:00Z"
+_LINE = {"sku": "SKU-1", "quantity": 1, "unit_price": "1.00", "gift": False, "weight_kg": "0.50",
+         "volume_l": "1.00", "gift_for_sku": "SKU-2"}
+_ORDER = {"order_id": "O-1", "customer_id": "C-1", "lines": [_LINE], "discount": "0.00", "paid_amount": "1.00",
+          "paid_at": T, "region": "上海", "currency": "CNY", "deposit": "0.00",
+          "promotions": [{"kind": "spend_threshold", "code": "满200减30", "threshold": "200.00", "amount": "30.00"}]}
+_SHIPMENT = {"order_id": "O-1", "shipment_id": "SHP-O-1"}
+_CASE = {"case_id": "CASE-1", "order_id": "O-1"}
+_RETURN_LINES = [{"sku": "SKU-1", "quantity": 1, "gift": False}]
+SAMPLES: dict[str, dict] = {
+    "order.placed": {**_ORDER, "order_type": "standard"},
+    "order.accepted": {**_ORDER, "order_type": "standard", "priority_class": "standard", "priority_rank": "2-1-O-1",
+                       "accepted_at": T},
+    "order.rejected": {"order_id": "O-1", "reason": "why", "source_event_id": "e-1"},
+    "order.cancelled": {"order_id": "O-1", "reason": "changed my mind"},
+    "order.cancellation_refused": {"order_id": "O-1", "reason": "shipped", "source_event_id": "e-1", "refused_at": T},
+    "stock.reserved": {"order_id": "O-1", "priority_class": "standard", "priority_rank": "2-1-O-1", "lines": [_LINE],
+                       "region": "Shanghai", "paid_at": T, "reserved_at": T},
+    "stock.backordered": {"order_id": "O-1", "missing": [{"sku": "SKU-1", "quantity": 1}], "backordered_at": T},
+    "stock.released": {"order_id": "O-1", "lines": [{"sku": "SKU-1", "quantity": 1}], "released_at": T},
+    "replenishment.requested": {"request_id": "R-1", "sku": "SKU-1", "quantity": 1, "reason": "low", "requested_at": T},
+    "sku.mode_changed": {"sku": "SKU-1", "mode": "presale", "reason": "sold out", "changed_at": T,
+                         "discount_percent": 10},
+    "supplier.delivery": {"delivery_id": "D-1", "sku": "SKU-1", "quantity": 1, "delivered_at": T},
+    "shipment.dispatched": {**_SHIPMENT, "carrier": "SF", "tracking_number": "SF1", "dispatched_at": T,
+                            "replacement_for_case": "CASE-1"},
+    "shipment.delivered": {**_SHIPMENT, "delivered_at": T},
+    "shipment.exception": {**_SHIPMENT, "kind": "damaged", "note": "box crushed", "reported_at": T},
+    "carrier.delivery": {"carrier": "SF", "tracking_number": "SF1", "delivered_at": T},
+    "return.requested": {**_CASE, "kind": "return", "lines": _RETURN_LINES, "reason": "too small", "requested_at": T},
+    "return.rejected": {**_CASE, "reason": "worn", "rejected_at": T},
+    "return.approved": {**_CASE, "approved_at": T},
+    "return.arrived": {**_CASE, "lines": _RETURN_LINES, "arrived_at": T},
+    "return.received": {**_CASE, "lines": _RETURN_LINES, "inspection_passed": True, "received_at": T},
+    "refund.issued": {**_CASE, "amount": "1.00", "issued_at": T},
+    "exchange.requested": {**_CASE, "lines": [_LINE], "region": "Shanghai", "requested_at": T},
+}
+
+
+def test_every_event_type_has_a_sample() -> None:
+    assert set(SAMPLES) == {type_ for type_, _ in EVENT_MODELS}
+
+
+def _bounded_leaves(data, schema, root, path=()):
+    """(path, property schema) of every bounded field or list the sample fills in."""
+    if "$ref" in schema:
+        schema = root["$defs"][schema["$ref"].rsplit("/", 1)[-1]]
+    if "anyOf" in schema:
+        schema = next(s for s in schema["anyOf"] if s.get("type") != "null")
+        yield from _bounded_leaves(data, schema, root, path)
+    elif isinstance(data, dict):
+        for name, value in data.items():
+            yield from _bounded_leaves(value, schema["properties"][name], root, (*path, name))
+    elif isinstance(data, list):
+        if "maxItems" in schema:
+            yield path, schema
+        yield from _bounded_leaves(data[0], schema["items"], root, (*path, 0))
+    elif any(k in schema for k in ("pattern", "maxLength", "maximum")):
+        yield path, schema
+
+
+def _edges(schema: dict) -> tuple[list, list]:
+    """Values at the limits (accepted) and one past them (refused) for a field's schema."""
+    if "maxItems" in schema:
+        return [schema["maxItems"]], [schema["maxItems"] + 1]  # list lengths
+    if schema.get("pattern") in (ID_PATTERN, DERIVED_ID_PATTERN):
+        longest = ID_MAX_LENGTH if schema["pattern"] == ID_PATTERN else DERIVED_ID_MAX_LENGTH
+        return (["A" + "b" * (longest - 1), "9", "a._:@#/+-z"],
+                ["A" + "b" * longest, "", "O-1 ", " O-1", "O-\u200b1", "O-1\x00", "\uff33KU-1", "SKU\u202e1", "-O",
+                 "O\n", "Ö-1"])
+    if schema.get("pattern") == AMOUNT_PATTERN:
+        return ["0.00", f"{MAX_AMOUNT}", "0", "-0.00"], ["-0.01", f"{MAX_AMOUNT + Decimal('0.01')}", "0.001",
+                                                         str(2**64), "1" + "0" * 40, "1e3", " 1", "NaN", 1.5]
+    if schema.get("format") == "text":
+        return (["x" * schema["maxLength"], "上海 浦东", "Cafe\u0301"],
+                ["x" * (schema["maxLength"] + 1), " x", "x ", "x\u200by", "x\u202ey", "x\ny", "x\x00", "\u3000x"])
+    if schema.get("pattern") == r"^[A-Z]{3}$":
+        return ["CNY"], ["cny", "CN", "CNYY", "ＣNY"]
+    if schema.get("type") == "string":  # bounded, no other rule (e.g. an event id echoed back)
+        return ["x" * schema["maxLength"]], ["x" * (schema["maxLength"] + 1)]
+    if schema.get("type") == "integer":
+        low = schema["exclusiveMinimum"] + 1 if "exclusiveMinimum" in schema else schema["minimum"]
+        return [low, schema["maximum"]], [low - 1, schema["maximum"] + 1, -50, 2**63, 10**30]
+    raise AssertionError(f"no edges for {schema}")
+
+
+def _with(data, path, value):
+    data = copy.deepcopy(data)
+    target = data
+    for step in path[:-1]:
+        target = target[step]
+    if isinstance(value, int) and isinstance(target[path[-1]], list) and not isinstance(value, bool):
+        target[path[-1]] = [target[path[-1]][0]] * value
+    else:
+        target[path[-1]] = value
+    return data
+
+
+CASES = [(type_, path, schema) for type_, sample in SAMPLES.items()
+         for path, schema in _bounded_leaves(sample, EVENT_MODELS[(type_, 1)].model_json_schema(),
+                                             EVENT_MODELS[(type_, 1)].model_json_schema())]
+
+
+def test_the_edges_cover_every_kind_of_bound() -> None:
+    kinds = {s.get("pattern") or s.get("format") or s.get("type") for _, _, s in CASES}
+    assert kinds == {ID_PATTERN, DERIVED_ID_PATTERN, AMOUNT_PATTERN, r"^[A-Z]{3}$", "text", "string", "integer",
+                     "array"}
+    # ...and every bounded top-level field of every payload is among them (the samples fill them all).
+    for type_, _ in EVENT_MODELS:
+        schema = EVENT_MODELS[(type_, 1)].model_json_schema()
+        for name, prop in schema["properties"].items():
+            text = json.dumps(prop)
+            if any(k in text for k in ('"pattern"', '"maxLength"', '"maximum"', '"maxItems"', '"$ref"')):
+                assert any(path[0] == name for t, path, _ in CASES if t == type_), (type_, name)
+
+
+@pytest.mark.parametrize("type_, path, schema", CASES,
+                         ids=lambda v: ".".join(map(str, v)) if isinstance(v, tuple) else str(v)[:30])
+def test_each_bound_accepts_its_limit_and_refuses_one_past_it(type_, path, schema) -> None:
+    model = EVENT_MODELS[(type_, 1)]
+    accepted, refused = _edges(schema)
+    for value in accepted:
+        model.model_validate_json(json.dumps(_with(SAMPLES[type_], path, value)))
+    for value in refused:
+        with pytest.raises(ValidationError) as exc:
+            model.model_validate_json(json.dumps(_with(SAMPLES[type_], path, value)))
+        reason = describe_validation_error(exc.value)
+        assert reason.startswith(".".join(map(str, path))), reason
+
+
+def test_reasons_name_the_field_the_bound_and_what_is_wrong() -> None:
+    def reason(type_: str, path: tuple, value) -> str:
+        with pytest.raises(ValidationError) as exc:
+            EVENT_MODELS[(type_, 1)].model_validate_json(json.dumps(_with(SAMPLES[type_], path, value)))
+        return describe_validation_error(exc.value)
+
+    assert reason("order.accepted", ("lines", 0, "quantity"), -50) == "lines.0.quantity must be positive, got -50"
+    assert reason("order.placed", ("lines", 0, "quantity"), 100_001) == \
+        "lines.0.quantity must be at most 100000, got 100001"
+    assert reason("refund.issued", ("amount",), "-100.00") == "amount must not be negative, got -100.00"
+    assert reason("order.placed", ("paid_amount",), "100000000.01") == \
+        "paid_amount must be at most 100000000.00, got 100000000.01"
+    assert reason("order.placed", ("lines",), 501) == "lines must have at most 500 items, got 501"
+    assert reason("order.placed", ("order_id",), "O-1 ").endswith("; it has U+0020 SPACE at position 3 (the end)")
+    assert reason("order.placed", ("lines", 0, "sku"), "SKU\u202e1").endswith(
+        "it has U+202E RIGHT-TO-LEFT OVERRIDE at position 3")
+    assert reason("order.placed", ("customer_id",), "C" * 65).endswith("it has 65 characters")
+    assert reason("order.placed", ("region",), "上\u200b海") == (
+        "region must not contain control or invisible formatting characters: U+200B ZERO WIDTH SPACE at position 1")
+    assert reason("order.placed", ("region",), " 上海") == "region must not start or end with white space"
+    assert reason("order.placed", ("region",), "") == "region must not be empty"
+    assert reason("order.placed", ("region",), "x" * 65) == "region must be at most 64 characters, got 65"
+    assert reason("supplier.delivery", ("quantity",), 10**30) == \
+        "quantity must be at most 1000000000, got 1000000000000000000000000000000"
+    assert reason("supplier.delivery", ("quantity",), 10**50).endswith("got " + str(10**50)[:37] + "...")
+
+
+def test_text_is_normalised_to_nfc_and_amounts_lose_a_negative_zero() -> None:
+    placed = EVENT_MODELS[("order.placed", 1)].model_validate(
+        {**SAMPLES["order.placed"], "region": "Cafe\u0301", "discount": "-0.00"})
+    assert placed.region == "Caf\u00e9" and str(placed.discount) == "0.00"
+
+
+@pytest.mark.parametrize("raw", ["1e999999999", "1" + "0" * 40, "0." + "1" * 30, "-1e999999999"])
+def test_amounts_past_the_decimal_context_are_validation_errors(raw) -> None:
+    with pytest.raises(ValidationError):
+        EVENT_MODELS[("refund.issued", 1)].model_validate({**SAMPLES["refund.issued"], "amount": raw})
+    if "." not in raw:  # to_money rounds finer amounts to the cent on purpose
+        with pytest.raises(ValueError):
+            to_money(Decimal(raw))
+
+
+def test_reason_text_makes_any_text_a_valid_reason() -> None:
+    text = reason_text(" bad id 'O-\u200b1\x00'\n" + "x" * 3000)
+    assert text.startswith("bad id 'O-\\u200b1\\u0000'\\u000a") and len(text) == 2000 and text.endswith("...")
+    OrderRejected(order_id=None, reason=text)
+    assert reason_text("上海 ok") == "上海 ok"
+    assert id_problem("O-1") == "it does not fit" and id_problem("") == "it is empty"
