@@ -75,7 +75,7 @@ def new_skus(inventory, *rows: tuple[str, str, int, int]) -> list[str]:
     """Creates skus (name, tier, planned_stock, on_hand) under names unique to the calling test."""
     suffix = uuid.uuid4().hex[:6].upper()
     created = []
-    with inventory.client("warehouse") as http:
+    with inventory.client("admin") as http:  # catalogue edits are admin-only (docs/security.md)
         for name, tier, planned, on_hand in rows:
             sku = f"{name}-{suffix}"
             response = http.put(f"/skus/{sku}", json={"tier": tier, "planned_stock": planned, "on_hand": on_hand})
@@ -374,16 +374,18 @@ def test_stock_queries_counts_and_deliveries_over_http(world: World, inventory) 
         assert ledger["entries"][-1] == {**ledger["entries"][-1], "cause": "count_adjustment",
                                          "on_hand_delta": -3, "reference": "PRE-EVENT-1"}
 
+    with inventory.client("admin") as admin:  # catalogue edits are admin-only (docs/security.md)
         # A new sku from a forecast (profit: 120%), then an edit.
         mug = f"MUG-{uuid.uuid4().hex[:6]}"
-        created = http.put(f"/skus/{mug}", json={"tier": "profit", "forecast": 100, "on_hand": 120, "name": "Mug"})
+        created = admin.put(f"/skus/{mug}", json={"tier": "profit", "forecast": 100, "on_hand": 120, "name": "Mug"})
         assert created.status_code == 200 and created.json()["planned_stock"] == 120
-        edited = http.put(f"/skus/{mug}", json={"tier": "profit", "planned_stock": 200, "threshold_percent": 70})
+        edited = admin.put(f"/skus/{mug}", json={"tier": "profit", "planned_stock": 200, "threshold_percent": 70})
         assert edited.json()["low"] is True  # 120 < 70% of 200
 
         # Bad input is refused with a reason.
-        assert "tier" in http.put("/skus/X", json={"tier": "luxury", "planned_stock": 1}).json()["detail"]
-        assert http.put(f"/skus/{mug}", json={"tier": "profit", "on_hand": 1}).status_code == 422
+        assert "tier" in admin.put("/skus/X", json={"tier": "luxury", "planned_stock": 1}).json()["detail"]
+        assert admin.put(f"/skus/{mug}", json={"tier": "profit", "on_hand": 1}).status_code == 422
+    with inventory.client("warehouse") as http:
         assert http.post("/counts", json={"counts": [{"sku": tea, "quantity": -1}]}).status_code == 422
         assert http.post("/counts", json={"counts": [{"sku": "NOPE", "quantity": 1}]}).status_code == 404
         assert http.post("/deliveries", json={"delivery_id": "D-1", "sku": tea, "quantity": 0}).status_code == 422
