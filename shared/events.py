@@ -247,7 +247,7 @@ def order_lines_json(lines: list[OrderLine]) -> str:
     return _ORDER_LINES.dump_json(lines).decode()
 
 
-OrderLines = Annotated[list[OrderLine], Field(min_length=1, max_length=MAX_LINES_PER_ORDER)]
+OrderLines = Annotated[list[OrderLine], Field(max_length=MAX_LINES_PER_ORDER)]
 
 
 class Promotion(Contract):
@@ -274,7 +274,7 @@ class OrderPlaced(Contract):
     order_id: EntityId = Field(examples=["O-1001"])
     customer_id: EntityId = Field(examples=["C-9"])
     order_type: str = Field(max_length=32, description="`standard` or `presale`.", examples=["standard"])
-    lines: OrderLines
+    lines: OrderLines = Field(min_length=1)
     discount: Amount = Field(default=Decimal("0.00"), description="Order-level discount from promotions.")
     paid_amount: Amount = Field(description="Sum of lines minus discount.", examples=["89.80"])
     paid_at: UtcDatetime

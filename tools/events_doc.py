@@ -84,8 +84,8 @@ def _limits() -> list[str]:
         f"| JSON nesting | {limits.MAX_JSON_DEPTH} levels | dead letter `JSON nested deeper than "
         f"{limits.MAX_JSON_DEPTH} levels`; 400 or 422 over HTTP |",
         f"| lines per order (`order.placed`, `order.accepted`, `stock.reserved`, `exchange.requested`), "
-        f"per return (`return.*`), skus per backorder or release | 1 to {lines:,} (a return or backorder "
-        f"may list none) | `lines must have at most {lines} items, got {lines + 1}` |",
+        f"per return (`return.*`), skus per backorder or release | at most {lines:,} (`order.placed`: 1 to "
+        f"{lines:,}) | `lines must have at most {lines} items, got {lines + 1}` |",
         f"| units on one order or return line | 1 to {limits.MAX_LINE_QUANTITY:,} | `lines.0.quantity must be "
         f"positive, got -50`, `... must be at most {limits.MAX_LINE_QUANTITY}, got ...` |",
         f"| units of one sku across an order (`stock.backordered`, `stock.released`) | 1 to "
