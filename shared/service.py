@@ -124,6 +124,8 @@ class ServiceRuntime:
                               max_records=self.settings.consumer_batch_size)
         subscriber(on_batch)
         self._subscribers.append(subscriber)
+        if spec.written_outside:
+            self.consumer.compared_by_content.add(topic)
         self.subscriptions.append((spec, sorted(handlers)))
         self.handlers[spec.name] = (handlers, on_invalid)
 

@@ -28,12 +28,16 @@ class TopicSpec:
     consumers: tuple[str, ...]
     event_types: tuple[str, ...]
     description: str
+    written_outside: bool = False
+    """Senders outside the platform write it (their own JSON spelling): a consumer tells a re-sent
+    event from an id used again by what the event says, not by its bytes."""
 
 
 PLATFORM_ORDERS = TopicSpec(
     "platform.orders", "order id", ("platform services", "orders (POST /orders)"), ("orders",),
     ("order.placed", "order.cancelled"),
     "The public way in: orders placed and cancellations asked for by platform services.",
+    written_outside=True,
 )
 ORDERS_EVENTS = TopicSpec(
     "orders.events", "order id", ("orders",), ("inventory", "logistics", "aftersales"),
@@ -54,6 +58,7 @@ SUPPLIER_DELIVERIES = TopicSpec(
     "supplier.deliveries", "sku", ("suppliers",), ("inventory",),
     ("supplier.delivery",),
     "Goods received from suppliers; they fill backorders in priority order.",
+    written_outside=True,
 )
 LOGISTICS_SHIPMENTS = TopicSpec(
     "logistics.shipments", "order id", ("logistics",), ("orders", "inventory", "aftersales"),
@@ -64,6 +69,7 @@ CARRIER_EVENTS = TopicSpec(
     "carrier.events", "tracking number", ("carriers",), ("logistics",),
     ("carrier.delivery",),
     "Delivery confirmations from carriers.",
+    written_outside=True,
 )
 AFTERSALES_CASES = TopicSpec(
     "aftersales.cases", "order id", ("aftersales",), ("orders", "inventory", "logistics"),
