@@ -66,9 +66,13 @@ def char_name(char: str) -> str:
     return f"U+{ord(char):04X}" + (f" {name}" if name else "")
 
 
-def _clean_text(value: str) -> str:
+def _clean_text(value: str, multiline: bool = False) -> str:
     if not (value.isascii() and value.isprintable()):  # printable ASCII is clean and already NFC
+        if multiline:
+            value = value.replace("\r\n", "\n")  # what a browser's textarea sends
         for i, char in enumerate(value):
+            if multiline and char in "\n\t":
+                continue
             if unicodedata.category(char) in _REFUSED_CATEGORIES:
                 raise PydanticCustomError(
                     "text_invisible_character",
@@ -80,17 +84,18 @@ def _clean_text(value: str) -> str:
     return value
 
 
-def Text(max_length: int, *, min_length: int = 0) -> Any:  # noqa: N802 (a type, used like one)
+def Text(max_length: int, *, min_length: int = 0, multiline: bool = False) -> Any:  # noqa: N802 (a type)
     """Free text of at most `max_length` characters (NFC never makes a text longer than the limit
-    lets through: the bound is checked again after normalising)."""
+    lets through: the bound is checked again after normalising). `multiline` text may hold line
+    breaks and tabs (a person's note); CR LF is stored as LF."""
     def bounded(value: str) -> str:
-        value = _clean_text(value)
+        value = _clean_text(value, multiline)
         if len(value) > max_length:
             raise PydanticCustomError("text_too_long", "must be at most {max_length} characters once normalised",
                                       {"max_length": max_length})
         return value
 
-    return Annotated[str, Field(min_length=min_length, max_length=max_length, json_schema_extra={"format": "text"}),
+    return Annotated[str, Field(min_length=min_length, max_length=max_length, json_schema_extra={"format": "multiline-text" if multiline else "text"}),
                      AfterValidator(bounded)]
 
 

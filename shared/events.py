@@ -219,8 +219,8 @@ def decode_payload(event: CloudEvent) -> Contract:
 # are in shared/contract_types.py and shared/money.py; docs/events.md lists them under Limits.
 
 Region = Text(64, min_length=1)
-Note = Text(1000)
-ShortText = Text(500)
+Note = Text(1000, multiline=True)
+ShortText = Text(500, multiline=True)
 Code = Text(64)
 KnownRegion = Text(64)  # empty when the sender does not know it
 

@@ -110,6 +110,8 @@ def _limits() -> list[str]:
         "white space at either end; stored NFC-normalised | `region must not contain control or invisible "
         "formatting characters: U+202E RIGHT-TO-LEFT OVERRIDE at position 2`, `region must not start or "
         "end with white space` |",
+        "| `multi-line text` (notes and reasons people type) | as free text, except that line breaks and tabs "
+        "are allowed; CR LF is stored as LF | as for free text |",
         "| currency | three capital letters | `currency: String should match pattern ...` |",
         "| refunds (`refund.issued`) | only for an order that was shipped (or had a shipment exception "
         "reported), and all of an order's refunds together at most what was paid | dead letter "
@@ -149,8 +151,9 @@ def _type_of(prop: dict[str, Any], root: dict[str, Any]) -> str:
         return "amount"
     if pattern:
         return f"{kind} (`{pattern}`)"
-    if prop.get("format") == "text":  # shared.contract_types.Text: clean, NFC
-        return f"text{_range(prop.get('minLength', 0), prop['maxLength'])}"
+    if prop.get("format") in ("text", "multiline-text"):  # shared.contract_types.Text: clean, NFC
+        kind = "text" if prop["format"] == "text" else "multi-line text"
+        return f"{kind}{_range(prop.get('minLength', 0), prop['maxLength'])}"
     if kind == "string" and "maxLength" in prop:
         return f"string{_range(prop.get('minLength', 0), prop['maxLength'])}"
     if kind == "integer" and ("maximum" in prop or "exclusiveMinimum" in prop or "minimum" in prop):

@@ -682,7 +682,7 @@ class Simulation:
                     self.refusals[f"{step} {r.status_code}: {detail(r)[:80]}"] += 1
                     if step in ("refund", "exchange"):
                         self.call("aftersales", "POST", f"/cases/{case['case_id']}/reject",
-                                  json={"reason": f"{step} not possible: {detail(r)[:200]}"})
+                                  json={"reason": f"{step} not possible: {detail(r)[:200]}".strip()})
                     break
                 done += 1
                 self.counts[f"case_{step}"] += 1

@@ -149,7 +149,7 @@ def router(console: "Console") -> APIRouter:
             kind = str(form.get("kind", ""))
             if kind not in EXCEPTION_KINDS:
                 return console.redirect(back, error=f"Choose what happened: {', '.join(EXCEPTION_KINDS)}.")
-            body = {"kind": kind, "note": str(form.get("note", ""))[:1000], "reported_by": viewer.staff_id}
+            body = {"kind": kind, "note": str(form.get("note", "")).strip()[:1000], "reported_by": viewer.staff_id}
             done = (f"Shipment {shipment_id} reported as {kind}. The customer is told and support sees "
                     "the case on the returns desk.")
         else:

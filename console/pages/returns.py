@@ -92,7 +92,7 @@ def router(console: "Console") -> APIRouter:
         order_id = str(form.get("order_id", "")).strip()
         kind = str(form.get("kind", "return"))
         wanted = chosen_lines([str(s) for s in form.getlist("sku")], [str(n) for n in form.getlist("qty")])
-        reason = str(form.get("reason", ""))[:500]
+        reason = str(form.get("reason", "")).strip()[:500]
         dispute = form.get("dispute") == "1"
         again = "/returns/new?" + urlencode(
             [("order_id", order_id), ("kind", kind), ("reason", reason), ("dispute", "1" if dispute else "")]
@@ -123,7 +123,7 @@ def router(console: "Console") -> APIRouter:
         viewer = require(request, "returns")
         form = await request.form()
         back = f"/returns/cases/{seg(case_id)}"
-        note = str(form.get("note", ""))[:500]
+        note = str(form.get("note", "")).strip()[:500]
         body: dict[str, Any]
         if step in ("approve", "receive", "refund", "exchange", "dispute"):
             body = {"note": note}

@@ -28,6 +28,7 @@ from services.inventory.models import (
 )
 from services.inventory.stockkeeping import Stockkeeper
 from shared.auth import actor
+from shared.contract_types import EntityId, Sku, Text
 from shared.events import SupplierDelivery
 from shared.limits import MAX_STOCK_UNITS
 from shared.service import ServiceRuntime
@@ -43,7 +44,7 @@ def units(*, default: Any = ..., minimum: int = 0, description: str | None = Non
 
 
 class SkuChange(Body):
-    name: str | None = Field(default=None, max_length=200)
+    name: Text(200) | None = None  # type: ignore[valid-type]
     tier: str = Field(description="traffic_driver, profit or hot")
     planned_stock: int | None = units(default=None)
     forecast: int | None = units(default=None, description="Used when planned_stock is absent (R8).")
@@ -53,18 +54,18 @@ class SkuChange(Body):
 
 
 class CountLine(Body):
-    sku: str = Field(min_length=1, max_length=64)
+    sku: Sku
     quantity: int = units(description="Units counted on the shelf.")
 
 
 class StockCount(Body):
-    reference: str | None = Field(default=None, max_length=64, description="Count id; generated when absent.")
+    reference: EntityId | None = Field(default=None, description="Count id; generated when absent.")
     counts: list[CountLine] = Field(min_length=1)
 
 
 class Delivery(Body):
-    delivery_id: str = Field(min_length=1, max_length=64)
-    sku: str = Field(min_length=1, max_length=64)
+    delivery_id: EntityId
+    sku: Sku
     quantity: int = units(minimum=1)
     delivered_at: AwareDatetime | None = None
 
@@ -87,7 +88,7 @@ def build_router(runtime: ServiceRuntime, policy: InventoryPolicy) -> APIRouter:
             raise HTTPException(422, str(exc)) from exc
 
     @router.put("/skus/{sku}")
-    def put_sku(sku: str, change: SkuChange, request: Request) -> dict[str, Any]:
+    def put_sku(sku: Sku, change: SkuChange, request: Request) -> dict[str, Any]:
         """Create a sku or change its catalog fields (tier, planned stock, threshold, mode). Admin only."""
         if change.planned_stock is None and change.forecast is None:
             with Session(runtime.engine) as session:

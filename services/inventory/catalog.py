@@ -11,12 +11,14 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from services.inventory.domain import TIERS, planned_stock_for
-from shared.limits import MAX_STOCK_UNITS
+from shared.contract_types import id_problem
+from shared.limits import ID_PATTERN, MAX_STOCK_UNITS
 
 
 @dataclass(frozen=True)
@@ -59,8 +61,10 @@ def parse_entry(record: Any, place: str = "entry") -> CatalogEntry:
     if not isinstance(record, dict):
         raise CatalogInvalid(f"{place}: expected an object with sku, tier, planned_stock, on_hand")
     sku = str(record.get("sku") or "").strip()
-    if not sku or len(sku) > 64:
-        raise CatalogInvalid(f"{place}: sku is required (at most 64 characters)")
+    if not sku:
+        raise CatalogInvalid(f"{place}: sku is required")
+    if re.fullmatch(ID_PATTERN, sku) is None:
+        raise CatalogInvalid(f"{place}: sku {sku!r} is not a valid sku: {id_problem(sku)}")
     tier = str(record.get("tier") or "").strip()
     if tier not in TIERS:
         raise CatalogInvalid(f"{place}: tier {tier!r} is not one of {', '.join(TIERS)}")

@@ -141,6 +141,6 @@ def test_cancelling_before_dispatch_releases_the_stock_and_withdraws_the_shipmen
     # The audit trail says who did what: the platform over HTTP, inventory over Kafka.
     actors = {(s["status"], s["actor"]) for s in c["reader"].get(f"/orders/{order_id}").json()["timeline"]}
     assert ("cancelled", "http:checkout(platform)") in actors
-    assert ("reserved", "kafka:inventory") in actors
+    assert ("reserved", "kafka:inventory.reservations (source: inventory)") in actors
     wave = c["warehouse"].post("/waves", json={"size": 10, "picker_id": "picker-7"}).json()
     assert all(s["order_id"] != order_id for s in wave["shipments"])

@@ -249,6 +249,9 @@ def _edges(schema: dict) -> tuple[list, list]:
     if schema.get("format") == "text":
         return (["x" * schema["maxLength"], "上海 浦东", "Cafe\u0301"],
                 ["x" * (schema["maxLength"] + 1), " x", "x ", "x\u200by", "x\u202ey", "x\ny", "x\x00", "\u3000x"])
+    if schema.get("format") == "multiline-text":  # a person's note: line breaks and tabs are fine
+        return (["x" * schema["maxLength"], "上海 浦东", "line 1\r\nline 2\tz"],
+                ["x" * (schema["maxLength"] + 1), " x", "x\n", "x\u200by", "x\u202ey", "x\x00", "x\ry", "x\u2028y"])
     if schema.get("pattern") == r"^[A-Z]{3}$":
         return ["CNY"], ["cny", "CN", "CNYY", "ＣNY"]
     if schema.get("type") == "string":  # bounded, no other rule (e.g. an event id echoed back)
@@ -278,7 +281,8 @@ CASES = [(type_, path, schema) for type_, sample in SAMPLES.items()
 
 def test_the_edges_cover_every_kind_of_bound() -> None:
     kinds = {s.get("pattern") or s.get("format") or s.get("type") for _, _, s in CASES}
-    assert kinds == {ID_PATTERN, DERIVED_ID_PATTERN, AMOUNT_PATTERN, r"^[A-Z]{3}$", "text", "string", "integer",
+    assert kinds == {ID_PATTERN, DERIVED_ID_PATTERN, AMOUNT_PATTERN, r"^[A-Z]{3}$", "text", "multiline-text",
+                     "string", "integer",
                      "array"}
     # ...and every bounded top-level field of every payload is among them (the samples fill them all).
     for type_, _ in EVENT_MODELS:
