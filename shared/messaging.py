@@ -399,7 +399,13 @@ class OutboxRelay:
         # A row is sent on its own terms: one the producer refuses (too large, say) must not stop
         # the rows beside it.
         pending: list[tuple[dict[str, Any], Any]] = []  # (row, its future, or why send() refused it)
+        # A topic whose send failed for a reason of the moment (no metadata within the timeout,
+        # say) is not tried again in this pass: each try could wait that timeout once more.
+        unavailable: dict[str, BaseException] = {}
         for row in rows:
+            if row["topic"] in unavailable:
+                pending.append((row, unavailable[row["topic"]]))
+                continue
             try:
                 pending.append((row, await self._producer.send(
                     row["topic"], value=row["value"],
@@ -408,6 +414,8 @@ class OutboxRelay:
                 )))
             except Exception as exc:
                 pending.append((row, exc))
+                if not refused_for_good(exc):
+                    unavailable[row["topic"]] = exc
         acks = iter(await asyncio.gather(*(f for _, f in pending if not isinstance(f, BaseException)),
                                          return_exceptions=True))
         outcomes = [(row, f if isinstance(f, BaseException) else next(acks)) for row, f in pending]
