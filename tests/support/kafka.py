@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from kafka import KafkaConsumer, KafkaProducer
+from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
 
 
 @dataclass
@@ -53,6 +53,18 @@ class Publisher:
         for f in futures:
             f.get(timeout=30)
 
+    def send_records(self, topic: str, records: list[tuple[bytes | None, bytes | None, list[tuple[bytes, bytes]]]],
+                     *, partition: int | None = None) -> list[tuple[int, int]]:
+        """Records exactly as given, in order: key bytes, value bytes (None: a tombstone, which
+        needs a key) and headers as raw (key, value) bytes that need not be UTF-8, keys included
+        (the protocol says a header key is a string; nothing on the way checks it). Returns each
+        record's (partition, offset)."""
+        futures = [self._producer.send(topic, value=value, key=key, partition=partition,
+                                       headers=[(RawHeaderKey(k), bytes(v)) for k, v in headers])
+                   for key, value, headers in records]
+        self._producer.flush(timeout=60)
+        return [(m.partition, m.offset) for m in (f.get(timeout=30) for f in futures)]
+
     def send_event(self, topic: str, type_: str, data: dict[str, Any], *, key: str,
                    event_id: str | None = None, source: str = "tests") -> str:
         event = cloud_event(type_, data, subject=key, event_id=event_id, source=source)
@@ -61,6 +73,22 @@ class Publisher:
 
     def close(self) -> None:
         self._producer.close(timeout=10)
+
+
+class RawHeaderKey(str):
+    """A header key sent as these exact bytes. kafka-python takes header keys as `str` and
+    writes `key.encode("utf-8")`; this one encodes to its raw bytes, UTF-8 or not."""
+
+    raw: bytes
+
+    def __new__(cls, raw: bytes | str) -> RawHeaderKey:
+        raw = raw.encode() if isinstance(raw, str) else bytes(raw)
+        key = super().__new__(cls, raw.decode("utf-8", "surrogateescape"))
+        key.raw = raw
+        return key
+
+    def encode(self, encoding: str = "utf-8", errors: str = "strict") -> bytes:  # type: ignore[override]
+        return self.raw
 
 
 def cloud_event(type_: str, data: dict[str, Any], *, subject: str | None = None,
@@ -117,6 +145,35 @@ class TopicReader:
 
     def close(self) -> None:
         self._consumer.close()
+
+
+class GroupLag:
+    """How far consumer groups are behind: end offset minus committed offset per partition (a
+    partition the group never committed counts from the start, i.e. all of it)."""
+
+    def __init__(self, bootstrap: str) -> None:
+        self._admin = KafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=10000)
+        self._consumer = KafkaConsumer(bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False)
+
+    def lags(self, groups: dict[str, str]) -> dict[str, dict[int, int]]:
+        """{group: {partition: lag}} for `groups` ({group id: the topic it reads})."""
+        topics = set(groups.values())
+        parts = {t: sorted(self._consumer.partitions_for_topic(t) or ()) for t in topics}
+        ends = self._consumer.end_offsets([TopicPartition(t, p) for t in topics for p in parts[t]])
+        committed = self._admin.list_group_offsets({group: None for group in groups})
+        result: dict[str, dict[int, int]] = {}
+        for group, topic in groups.items():
+            offsets = committed.get(group) or {}
+            result[group] = {}
+            for p in parts[topic]:
+                tp = TopicPartition(topic, p)
+                done = offsets[tp].offset if tp in offsets and offsets[tp].offset >= 0 else 0
+                result[group][p] = ends[tp] - done
+        return result
+
+    def close(self) -> None:
+        self._consumer.close()
+        self._admin.close()
 
 
 def _safe(predicate: Callable[[Message], bool], message: Message) -> bool:
