@@ -59,7 +59,7 @@ EVENTS = [
 
 
 def stock_events() -> list[Record]:
-    records = stock_events()
+    records = [stock_event(*e) for e in EVENTS]
     # The replay of E-4 is that record again, byte for byte (a redelivery); the same id with
     # other content would be an id used again, dead-lettered (issue 27, finding 5).
     records[7] = dataclasses.replace(records[3], offset=records[7].offset)
@@ -87,7 +87,7 @@ def end_state(engine) -> tuple[dict[str, str], list[tuple]]:
 
 
 def test_a_batch_of_stock_events_ends_as_the_same_events_one_by_one(engine_with, monkeypatch) -> None:
-    records = [stock_event(*e) for e in EVENTS]
+    records = stock_events()
 
     singly = engine_with(TABLES + MESSAGING_TABLES)
     consumer = accepted_orders(singly)
