@@ -15,6 +15,7 @@ from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
+import sqlalchemy as sa
 from sqlalchemy import Engine, MetaData, text
 from sqlalchemy.schema import Table
 
@@ -104,3 +105,21 @@ def main() -> None:
 
 if __name__ == "__main__":
     main()
+
+
+def add_inbox_digest() -> None:
+    """Revision body shared by every service: `inbox_entry.digest`, a digest of what each event
+    said, so an event id used again for other content is told apart from a redelivery. Entries
+    written before it have none (NULL), and count as the same content."""
+    import sqlmodel
+    from alembic import op
+
+    with op.batch_alter_table("inbox_entry", schema=None) as batch_op:
+        batch_op.add_column(sa.Column("digest", sqlmodel.sql.sqltypes.AutoString(), nullable=True))
+
+
+def drop_inbox_digest() -> None:
+    from alembic import op
+
+    with op.batch_alter_table("inbox_entry", schema=None) as batch_op:
+        batch_op.drop_column("digest")

@@ -7,9 +7,7 @@ Create Date: 2026-12-06 23:00:00.000000
 
 from collections.abc import Sequence
 
-import sqlalchemy as sa
-import sqlmodel
-from alembic import op
+from shared.migrations import add_inbox_digest, drop_inbox_digest
 
 
 revision: str = '1ef9a8949047'
@@ -19,12 +17,8 @@ depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:
-    with op.batch_alter_table('inbox_entry', schema=None) as batch_op:
-        # A digest of what the event said, so an event id used again for other content is told
-        # apart from a redelivery. Entries written before this revision have none (NULL).
-        batch_op.add_column(sa.Column('digest', sqlmodel.sql.sqltypes.AutoString(), nullable=True))
+    add_inbox_digest()
 
 
 def downgrade() -> None:
-    with op.batch_alter_table('inbox_entry', schema=None) as batch_op:
-        batch_op.drop_column('digest')
+    drop_inbox_digest()
