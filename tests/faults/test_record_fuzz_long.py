@@ -2,7 +2,7 @@
 tests/integration/test_record_fuzz.py, which says what is generated and checked).
 
 Many more records, bounded in count and in time: RECORD_FUZZ_LONG_EXAMPLES records per topic
-(default 240, generated in chunks of 60 so memory stays flat), RECORD_FUZZ_GROUP (default 6)
+(default 480, generated in chunks of 60 so memory stays flat), RECORD_FUZZ_GROUP (default 6)
 before each set of canaries, and no new round once RECORD_FUZZ_LONG_BUDGET_S (default 600 s)
 has passed. RECORD_FUZZ_SEED=<seed printed> replays a run.
 """
@@ -24,7 +24,7 @@ pytestmark = pytest.mark.faults
 
 REPO = Path(__file__).resolve().parents[2]
 SEED = int(os.environ.get("RECORD_FUZZ_SEED") or random.SystemRandom().randrange(2**31))
-EXAMPLES = int(os.environ.get("RECORD_FUZZ_LONG_EXAMPLES", "240"))
+EXAMPLES = int(os.environ.get("RECORD_FUZZ_LONG_EXAMPLES", "480"))
 GROUP = int(os.environ.get("RECORD_FUZZ_GROUP", "6"))
 BUDGET_S = float(os.environ.get("RECORD_FUZZ_LONG_BUDGET_S", "600"))
 CHUNK = 60

@@ -12,14 +12,15 @@ registered type), every record it accepts must be handled or dead-lettered, and 
 group of every consumed topic must reach zero lag. The headers decide nothing: the value does.
 
 Beside it, regression tests through the real broker: issue 27's findings 1 (a ce_type header
-that is not UTF-8 among 400 orders), 8 (a mislabelled ce_type) and 2 (100,000 levels of nesting,
-and integers past Python's 4,300-digit parsing limit), and two headers the consumer's own
-libraries act on, found by this fuzz test: a header key that is not UTF-8 (aiokafka decodes
-keys while it reads a fetched batch) and `reply_to` (FastStream publishes the handler's result
-to the topic it names). The tests that can stall a consumer run last, each in its own world.
+that is not UTF-8 among 400 orders), 8 (a mislabelled ce_type; and its other side, an invalid
+envelope skipped on its header's word) and 2 (100,000 levels of nesting, and integers past
+Python's 4,300-digit parsing limit), and two headers the consumer's own libraries act on, found
+by this fuzz test: a header key that is not UTF-8 (aiokafka decodes the keys of a whole record
+batch as it reads it) and `reply_to` (FastStream publishes the handler's result to the topic it
+names). The tests that can stall a consumer run last, each in its own world.
 
 RECORD_FUZZ_SEED=<seed printed> replays a run; RECORD_FUZZ_EXAMPLES sets the records per topic
-(default 12) and RECORD_FUZZ_GROUP how many go before each set of canaries (default 4); the
+(default 24) and RECORD_FUZZ_GROUP how many go before each set of canaries (default 6); the
 longer run is tests/faults/test_record_fuzz_long.py.
 """
 
@@ -57,8 +58,8 @@ pytestmark = pytest.mark.integration
 
 REPO = Path(__file__).resolve().parents[2]
 SEED = int(os.environ.get("RECORD_FUZZ_SEED") or random.SystemRandom().randrange(2**31))
-EXAMPLES = int(os.environ.get("RECORD_FUZZ_EXAMPLES", "12"))
-GROUP = int(os.environ.get("RECORD_FUZZ_GROUP", "4"))
+EXAMPLES = int(os.environ.get("RECORD_FUZZ_EXAMPLES", "24"))
+GROUP = int(os.environ.get("RECORD_FUZZ_GROUP", "6"))
 REPLAY = (f"Replay: RECORD_FUZZ_SEED={SEED} RECORD_FUZZ_EXAMPLES={EXAMPLES} RECORD_FUZZ_GROUP={GROUP} "
           f".venv/bin/python -m pytest -p no:cacheprovider tests/integration/test_record_fuzz.py -s")
 QUICK = {"HANDLER_RETRIES": "1"}  # a failing handler is dead-lettered after one retry, not three
@@ -227,6 +228,41 @@ def test_finding_8_the_value_decides_not_a_mislabelled_ce_type(platform) -> None
         fuzz.close()
 
 
+def test_an_invalid_envelope_is_dead_lettered_whatever_its_ce_type_says(platform) -> None:
+    """Finding 8's other side (found by the fuzz test): a record whose envelope is invalid (an
+    impossible `time`, no `source`) or of a version nobody knows, and that names, like its
+    ce_type header, a type the consumer does not read, is no known event: without the header
+    every consumer dead-letters it, so with the header too. Skipping it on the header's word
+    lets the header decide."""
+    world, services = platform
+    run = uuid.uuid4().hex[:6].upper()
+    released = envelope("stock.released", sample("stock.released", f"O-F8E-{run}"), time_="2026-02-30T00:00:00Z")
+    accepted = envelope("order.accepted", sample("order.accepted", f"O-F8E-{run}"))
+    del accepted["source"]
+    version_2 = envelope("stock.released", sample("stock.released", f"O-F8E-{run}"))
+    version_2["dataversion"] = 2
+    fuzz = fuzz_for(world, services, only("platform.orders", "orders.events"))
+    try:
+        sent = fuzz.send("platform.orders", [RawRecord("stock.released with time 2026-02-30, so labelled",
+                                                       render(released), ((b"ce_type", b"stock.released"),),
+                                                       b"O-F8E"),
+                                             RawRecord("stock.released version 2, so labelled", render(version_2),
+                                                       ((b"ce_type", b"stock.released"),), b"O-F8E")],
+                          partition=1, id_prefix=f"f8e-{run}")
+        sent += fuzz.send("orders.events", [RawRecord("order.accepted without source, so labelled",
+                                                      render(accepted), ((b"ce_type", b"order.accepted"),),
+                                                      b"O-F8E")], partition=1, id_prefix=f"f8e-{run}")
+        assert [s.expect for s in sent] == [
+            {"orders": DEAD_LETTER}, {"orders": DEAD_LETTER},
+            {"inventory": DEAD_LETTER, "logistics": DEAD_LETTER, "aftersales": DEAD_LETTER}]
+        canaries = fuzz.send_canaries("platform.orders", partition=1, tag=f"F8E-{run}")
+        canaries += fuzz.send_canaries("orders.events", partition=1, tag=f"F8E-{run}")
+        fuzz.settle("invalid envelopes labelled with a type the consumer does not read", sent, canaries,
+                    timeout_s=30)
+    finally:
+        fuzz.close()
+
+
 # ---------------------------------------------------------------------------------------------
 # The standing fuzz test
 
@@ -253,9 +289,11 @@ def test_fuzzed_records_on_every_topic_lose_and_stall_nothing(platform) -> None:
 
 def test_finding_1_a_header_key_that_is_not_utf8_loses_no_order(world: World) -> None:
     """The same with a header *key* that is not UTF-8 (`b"\\xff\\xfe": b"1"` beside a good
-    ce_type), canary orders before and after it on its partition: the protocol calls a header key
-    a string, but nothing on the way checks it, and the consumer's client parses every record's
-    headers while it reads a fetched batch."""
+    ce_type): the protocol calls a header key a string, but nothing on the way checks it, and the
+    consumer's Kafka client decodes the keys of a whole record batch as it reads it. Canary
+    orders before it, and after it in the same producer batch: they are accepted, not taken down
+    with it; the odd one (a valid order) is accepted on its content or dead-lettered with its
+    original bytes (a dead letter without them cannot be replayed)."""
     services = start_platform(world, ("orders",))
     fuzz = fuzz_for(world, services, only("platform.orders"))
     try:
@@ -263,9 +301,9 @@ def test_finding_1_a_header_key_that_is_not_utf8_loses_no_order(world: World) ->
                         render(envelope("order.placed", sample("order.placed", "O-F1K"), subject="k")),
                         ((b"ce_type", b"order.placed"), (b"\xff\xfe", b"1")), b"O-F1K")
         canaries = fuzz.send_canaries("platform.orders", partition=1, tag="F1K", count=3)
-        sent = fuzz.send("platform.orders", [odd], partition=1, id_prefix="f1k")
-        canaries += fuzz.send_canaries("platform.orders", partition=1, tag="F1K", count=3)
-        fuzz.settle("finding 1 (a header key that is not UTF-8)", sent, canaries, timeout_s=45)
+        sent, after = fuzz.send_then_canaries("platform.orders", [odd], partition=1, id_prefix="f1k", tag="F1K",
+                                              count=3)
+        fuzz.settle("finding 1 (a header key that is not UTF-8)", sent, canaries + after, timeout_s=45)
         how = "dead-lettered: " + fuzz.dead_letters_of(sent[0])[0].headers["dlq.reason"] \
             if fuzz.dead_letters_of(sent[0]) else "accepted on its content"
         say(f"finding 1: the order with header key b'\\xff\\xfe' {how}; 6 canary orders around it accepted")

@@ -23,6 +23,7 @@ from __future__ import annotations
 import copy
 import hashlib
 import json
+import re
 import time
 import uuid
 from collections.abc import Callable, Iterable
@@ -134,8 +135,8 @@ def render(document: Any, *, ensure_ascii: bool = True) -> bytes:
         return value
 
     text = json.dumps(swap(document), ensure_ascii=ensure_ascii)
-    for i, raw in enumerate(raws):
-        text = text.replace(f'"@@RAW-{i}-@@"', raw, 1)
+    if raws:
+        text = re.sub(r'"@@RAW-(\d+)-@@"', lambda m: raws[int(m.group(1))], text)
     return text.encode("utf-8", "surrogatepass")  # a lone surrogate kept as is: not UTF-8 then
 
 
@@ -248,7 +249,7 @@ def weird_id(draw: st.DrawFn, base: str) -> str:
     if how == "combining":
         return base + "\u0301" * draw(st.integers(1, 50))
     if how == "long":
-        return base * draw(st.integers(10, 400))
+        return base[:64] * draw(st.integers(10, 400))
     if how == "newline":
         return base + "\r\n"
     return ""
@@ -327,16 +328,17 @@ def mutated_envelope(draw: st.DrawFn, handled: list[str]) -> tuple[str, bytes, s
             size = draw(st.sampled_from([1_000, 70_000, 300_000, 880_000]))
             where = named(TEXT_FIELDS | ID_FIELDS) or leaves
             put(data, draw(st.sampled_from(where)), "X" * size)
-        elif how == "many_lines":
+        elif how == "many_lines":  # separate copies: a later mutation of one line changes that line only
             lists = [p for p in spots if isinstance(get(data, p), list) and get(data, p)]
-            if lists:
-                spot = draw(st.sampled_from(lists))
-                count = draw(st.sampled_from([501, 2_000, 10_000]))
-                first = get(data, spot)[0]
-                put(data, spot, [{**first, "sku": f"SKU-{n}"} if isinstance(first, dict) else first
-                                 for n in range(count)])
-            else:
-                data["lines"] = [line()] * 10_000
+            spot = draw(st.sampled_from(lists)) if lists else ("lines",)
+            first = get(data, spot)[0] if lists else line()
+            # As many as asked, within ~900 KB (a line may already carry a big mutated value).
+            count = min(draw(st.sampled_from([501, 2_000, 10_000])), max(1, 900_000 // len(render(first))))
+            copies = [copy.deepcopy(first) for _ in range(count)]
+            for n, item in enumerate(copies):
+                if isinstance(item, dict):
+                    item["sku"] = f"SKU-{n}"
+            put(data, spot, copies)
         elif how == "retype" and spots:
             put(data, draw(st.sampled_from(spots)), draw(st.sampled_from(
                 [None, True, 0, -1, 1.5, float("inf"), "", "x", [], {}, [1, 2], {"a": None}, "null"])))
@@ -552,13 +554,14 @@ class Sent:
     expect: dict[str, str]
     description: str  # kind, size, the value's start, the headers
     digest: str  # of the value (a tombstone's dead letter carries b"")
+    size: int
 
     @classmethod
     def of(cls, topic: str, record: RawRecord, value: bytes | None, coords: tuple[int, int],
            consumers: dict[str, frozenset[str]]) -> Sent:
         v = verdict(value)
         return cls(topic, record.kind, coords[0], coords[1], v, v.expectations(consumers), record.describe(value),
-                   digest(value or b""))
+                   digest(value or b""), len(value or b""))
 
     def describe(self) -> str:
         return f"{self.topic}[{self.partition}]@{self.offset} {self.description} ({self.verdict.reason})"
@@ -597,6 +600,7 @@ class RecordFuzz:
     sent: list[Sent] = field(default_factory=list)
     canaries: list[Canary] = field(default_factory=list)
     stats: dict[str, int] = field(default_factory=dict)
+    rounds_done: int = 0
 
     def __post_init__(self) -> None:
         for topic, types in CANARY_TYPES.items():
@@ -630,15 +634,19 @@ class RecordFuzz:
                 self.say(f"time budget used up after {r} of {rounds} rounds")
                 return r
             started = time.monotonic()
-            partition = r % 3
+            n = self.rounds_done
+            partition = n % 3
             fresh: list[Sent] = []
             fresh_canaries: list[Canary] = []
             for t, topic in enumerate(self.consumers):
-                fresh += self.send(topic, batches[topic][r * group:(r + 1) * group], partition=partition,
-                                   id_prefix=f"fz-{self.seed}-{r}-{t}")
-                fresh_canaries += self.send_canaries(topic, partition=partition, tag=f"{self.seed % 10**6}-{r}")
-            self.settle(f"round {r + 1}", fresh, fresh_canaries)
-            self.say(f"round {r + 1}/{rounds}: {len(fresh)} records on partition {partition} of "
+                records_, canaries_ = self.send_then_canaries(
+                    topic, batches[topic][r * group:(r + 1) * group], partition=partition,
+                    id_prefix=f"fz-{self.seed}-{n}-{t}", tag=f"{self.seed % 10**6}-{n}")
+                fresh += records_
+                fresh_canaries += canaries_
+            self.settle(f"round {n + 1}", fresh, fresh_canaries)
+            self.rounds_done += 1
+            self.say(f"round {n + 1}: {len(fresh)} records on partition {partition} of "
                      f"{len(self.consumers)} topics, {len(fresh_canaries)} canaries; settled in "
                      f"{time.monotonic() - started:.1f}s")
         return rounds
@@ -646,33 +654,37 @@ class RecordFuzz:
     def send(self, topic: str, chunk: list[RawRecord], *, partition: int | None, id_prefix: str = "fz") -> list[Sent]:
         """Publishes the records (each with a unique event id in place of the marker) and works
         out from the contract what each consumer of `topic` must do with each."""
-        values = [rec.value_for(f"{id_prefix}-{n}-{uuid.uuid4().hex[:6]}") for n, rec in enumerate(chunk)]
-        coords = self.world.publisher.send_records(
-            self.world.topic(topic), [(rec.key, v, list(rec.headers)) for rec, v in zip(chunk, values)],
-            partition=partition)
-        sent = []
-        for rec, value, coords_ in zip(chunk, values, coords):
-            sent.append(Sent.of(topic, rec, value, coords_, self.consumers[topic]))
-            kind = rec.kind.split(" | ")[0].split(":")[0]
-            self.stats[kind] = self.stats.get(kind, 0) + 1
-        self.sent += sent
-        return sent
+        return self.send_then_canaries(topic, chunk, partition=partition, id_prefix=id_prefix, count=0)[0]
 
     def send_canaries(self, topic: str, *, partition: int | None, tag: str, count: int = 1) -> list[Canary]:
         """Valid events that together reach every consumer of `topic`, `count` of each type."""
+        return self.send_then_canaries(topic, [], partition=partition, tag=tag, count=count)[1]
+
+    def send_then_canaries(self, topic: str, chunk: list[RawRecord], *, partition: int | None, id_prefix: str = "fz",
+                           tag: str = "", count: int = 1) -> tuple[list[Sent], list[Canary]]:
+        """The records, then `count` canaries of each type, in one producer batch: the canaries
+        share whatever the consumer's client makes of the batch the records came in."""
+        values = [rec.value_for(f"{id_prefix}-{n}-{uuid.uuid4().hex[:6]}") for n, rec in enumerate(chunk)]
+        items = [(rec.key, v, list(rec.headers)) for rec, v in zip(chunk, values)]
         tag = f"{tag}-{uuid.uuid4().hex[:4].upper()}"
-        items, canaries = [], []
+        canaries = []
         for n in range(count):
             for type_ in CANARY_TYPES[topic]:
                 event = envelope(type_, canary_data(type_, f"{tag}-{n}"), event_id=str(uuid.uuid4()), subject=tag)
                 items.append((tag.encode(), render(event), [(b"ce_type", type_.encode())]))
                 canaries.append(Canary(topic, type_, event["id"], tuple(
                     sorted(c for c, h in self.consumers[topic].items() if type_ in h))))
-        for canary, (p, o) in zip(canaries, self.world.publisher.send_records(
-                self.world.topic(topic), items, partition=partition)):
+        coords = self.world.publisher.send_records(self.world.topic(topic), items, partition=partition)
+        sent = []
+        for rec, value, coords_ in zip(chunk, values, coords):
+            sent.append(Sent.of(topic, rec, value, coords_, self.consumers[topic]))
+            kind = rec.kind.split(" | ")[0].split(":")[0]
+            self.stats[kind] = self.stats.get(kind, 0) + 1
+        for canary, (p, o) in zip(canaries, coords[len(chunk):]):
             canary.partition, canary.offset = p, o
+        self.sent += sent
         self.canaries += canaries
-        return canaries
+        return sent, canaries
 
     def sent_as_is(self, topic: str, record: RawRecord, coords: tuple[int, int]) -> Sent:
         """Takes into account a record published some other way, at `coords` (partition, offset)."""
@@ -742,6 +754,9 @@ class RecordFuzz:
             behind = {g.removeprefix(self.world.prefix): n for g, n in lags.items() if n}
             if not (missing_dl or unaccounted or waiting or behind):
                 break
+            # A canary dead-lettered will never be handled: no use waiting long for the rest.
+            if any(self.dead.get((k.topic, k.partition, k.offset, c)) for k, c in waiting):
+                deadline = min(deadline, time.monotonic() + 5)
             if time.monotonic() > deadline:
                 if not behind:
                     behind = {g.removeprefix(self.world.prefix): n for g, v in self.lag.lags(self.groups).items()
@@ -800,8 +815,8 @@ class RecordFuzz:
             if not m.headers.get("dlq.reason"):
                 problems.append(f"{consumer}: no dlq.reason for {s.describe()}")
             if m.digest != s.digest:
-                problems.append(f"{consumer}: the dead letter is not the original bytes ({m.size:,} bytes): "
-                                f"{s.describe()}")
+                problems.append(f"{consumer}: the dead letter is not the original bytes ({m.size:,} bytes where the "
+                                f"record has {s.size:,}: it cannot be replayed): {s.describe()}")
             if m.headers.get("dlq.source.topic") != self.world.topic(topic):
                 problems.append(f"{consumer}: dlq.source.topic {m.headers.get('dlq.source.topic')!r} "
                                 f"for {s.describe()}")
@@ -809,14 +824,24 @@ class RecordFuzz:
 
     def _report(self, label: str, timeout_s: float, fresh: list[Sent], missing_dl: list[tuple[Sent, str]],
                 unaccounted: list[tuple[Sent, str]], waiting: list[tuple[Canary, str]], behind: dict[str, int]) -> str:
-        lines = [f"{label} did not settle within {timeout_s:.0f}s. {self.replay}"]
+        lines = [f"{label} did not settle (waited up to {timeout_s:.0f}s). {self.replay}"]
+        for k, c in waiting:
+            for m in self.dead.get((k.topic, k.partition, k.offset, c), [])[:1]:
+                lines.append(f"canary {k.type_} on {k.topic}[{k.partition}]@{k.offset} dead-lettered by {c} "
+                             f"({m.size:,} bytes): {m.headers.get('dlq.reason')!r}")
         if waiting:
             lines.append(f"{len(waiting)} canaries not handled (not in the consumer's inbox): " + "; ".join(
                 f"{k.type_} on {k.topic}[{k.partition}]@{k.offset} by {c}" for k, c in waiting[:10]))
+        positions = self.lag.positions(self.groups)
+
+        def fate(s: Sent, consumer: str) -> str:  # has the consumer's group committed past the record?
+            committed, _end = positions[f"{self.world.prefix}{consumer}.{s.topic}"][s.partition]
+            return "skipped: its group committed past it" if committed > s.offset else "its group is not past it"
+
         for s, c in missing_dl[:10]:
-            lines.append(f"not dead-lettered by {c}: {s.describe()}")
+            lines.append(f"not dead-lettered by {c} ({fate(s, c)}): {s.describe()}")
         for s, c in unaccounted[:10]:
-            lines.append(f"valid by contract, neither handled nor dead-lettered by {c} (silently lost): {s.describe()}")
+            lines.append(f"valid by contract, neither handled nor dead-lettered by {c} ({fate(s, c)}): {s.describe()}")
         if behind:
             lines.append(f"consumer groups with lag: {behind}")
             if not (waiting or missing_dl or unaccounted):  # everything arrived, yet a group is stuck: on what?

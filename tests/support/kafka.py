@@ -157,18 +157,23 @@ class GroupLag:
 
     def lags(self, groups: dict[str, str]) -> dict[str, dict[int, int]]:
         """{group: {partition: lag}} for `groups` ({group id: the topic it reads})."""
+        return {group: {p: end - done for p, (done, end) in parts.items()}
+                for group, parts in self.positions(groups).items()}
+
+    def positions(self, groups: dict[str, str]) -> dict[str, dict[int, tuple[int, int]]]:
+        """{group: {partition: (committed offset, end offset)}}; never committed counts as 0."""
         topics = set(groups.values())
         parts = {t: sorted(self._consumer.partitions_for_topic(t) or ()) for t in topics}
         ends = self._consumer.end_offsets([TopicPartition(t, p) for t in topics for p in parts[t]])
         committed = self._admin.list_group_offsets({group: None for group in groups})
-        result: dict[str, dict[int, int]] = {}
+        result: dict[str, dict[int, tuple[int, int]]] = {}
         for group, topic in groups.items():
             offsets = committed.get(group) or {}
             result[group] = {}
             for p in parts[topic]:
                 tp = TopicPartition(topic, p)
                 done = offsets[tp].offset if tp in offsets and offsets[tp].offset >= 0 else 0
-                result[group][p] = ends[tp] - done
+                result[group][p] = (done, ends[tp])
         return result
 
     def close(self) -> None:
