@@ -38,7 +38,6 @@ from aiokafka.errors import (InvalidProducerEpoch, InvalidTopicError, MessageSiz
 from sqlalchemy import Column, Engine, LargeBinary, Text, bindparam, func, insert, or_, update
 from sqlalchemy import event as sa_event
 from sqlalchemy.exc import IntegrityError
-from pydantic import BaseModel
 from sqlmodel import Field, Session, SQLModel, col, select
 
 from shared.clock import Clock
@@ -658,17 +657,14 @@ class Record:
 KNOWN_TYPES = frozenset(type_ for type_, _version in EVENT_MODELS)
 
 
-class _EnvelopeType(BaseModel):
-    type: str
-
-
-def _envelope_type(raw: bytes) -> str | None:
-    """The envelope's own top-level `type` (its data is parsed, not validated): what a header
-    that names a type is checked against before a record is skipped on its word."""
+def _skippable_envelope(raw: bytes, type_hint: str) -> bool:
+    """A valid envelope (its data parsed, not validated) of the registered type the header names:
+    what a record must be before it is skipped on its header's word."""
     try:
-        return _EnvelopeType.model_validate_json(raw).type
+        event = CloudEvent.model_validate_json(raw)
     except Exception:
-        return None
+        return False
+    return event.type == type_hint and (event.type, event.dataversion) in EVENT_MODELS
 
 
 def content_digest(event: CloudEvent, payload: Contract) -> str:
@@ -750,10 +746,11 @@ class EventConsumer:
             try:
                 if record.type_hint in KNOWN_TYPES and record.type_hint not in handlers:
                     # A known event this service has no business with (e.g. every order.accepted
-                    # on the topic logistics reads for cancellations): skipped without decoding
-                    # its data, once its envelope's own type agrees with the header (the header
-                    # is the sender's word; a mislabelled record goes the careful way).
-                    if _envelope_type(record.value) == record.type_hint:
+                    # on the topic logistics reads for cancellations): skipped without validating
+                    # its data, once its envelope is valid and says the same type as the header
+                    # (the header is the sender's word; anything else goes the careful way and is
+                    # ignored or dead-lettered exactly as it would be without the header).
+                    if _skippable_envelope(record.value, record.type_hint):
                         consumed[(record.topic, record.type_hint)] += 1
                         outcomes[i] = "ignored"
                         continue

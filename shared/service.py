@@ -33,6 +33,7 @@ from shared.auth import AccessTable, AuthSettings, authorizer
 from shared.clock import SettableClock, make_clock
 from shared.db import create_tables, is_reachable, make_engine, transaction
 from shared.consumer_health import StallWatch, parse_batch_with_binary_headers, poll_without_sleeping
+from shared import kafka_records
 from shared.events import EVENT_MODELS
 from shared.http_problems import PROBLEM_JSON, PROBLEM_SCHEMA
 from shared.http_problems import install as install_problems
@@ -50,6 +51,7 @@ log = logging.getLogger(__name__)
 
 class ServiceRuntime:
     def __init__(self, settings: ServiceSettings, kafka: KafkaSettings, tables: Iterable[Table]) -> None:
+        kafka_records.install()  # no header key can make a fetched batch unreadable
         self.name = settings.service_name
         self.settings = settings
         self.kafka = kafka
