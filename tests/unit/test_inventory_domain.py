@@ -21,6 +21,7 @@ from services.inventory.domain import (
     StockLimitExceeded,
     back_in_stock,
     decide_reservation,
+    is_low,
     needed_per_sku,
     on_hand_after,
     plan_fills,
@@ -331,3 +332,25 @@ def test_counts_orders_and_planned_stock_stop_at_the_limit_too() -> None:
         with pytest.raises(CatalogInvalid, match=f"{field} must be at most {LIMIT}"):
             parse_entry({**record, field: LIMIT + 1})
     assert threshold(state(planned_stock=LIMIT, available=0), POLICY) == LIMIT // 5
+
+
+@pytest.mark.parametrize(("tier", "forecast", "planned"), [
+    ("traffic_driver", 999, 999), ("hot", 999, 999),  # stocked at the forecast
+    ("profit", 999, 1199),  # 120%: 1,198.8 rounded up
+])
+def test_planned_stock_from_a_forecast_per_tier_in_whole_units(tier, forecast, planned) -> None:
+    assert planned_stock_for(tier, forecast) == planned
+
+
+def test_the_low_stock_threshold_is_rounded_up_to_a_whole_unit() -> None:
+    # 20% of 7 is 1.4 units: low below 2, and a whole number, never a float.
+    low = threshold(state(planned_stock=7, available=1), POLICY)
+    assert low == 2 and isinstance(low, int)
+    assert is_low(state(planned_stock=7, available=1), POLICY) and not is_low(state(planned_stock=7, available=2), POLICY)
+
+
+def test_a_refused_stock_figure_says_which_figure_and_what_it_would_be() -> None:
+    with pytest.raises(StockLimitExceeded) as refused:
+        on_hand_after("A", LIMIT, 1, "delivery D-1")
+    assert str(refused.value) == (f"on hand of A after delivery D-1 ({LIMIT} + 1) would be {LIMIT + 1} units, "
+                                  f"above the limit of {LIMIT} units per sku")
