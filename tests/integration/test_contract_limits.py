@@ -186,7 +186,9 @@ def test_refunds_that_cannot_be_are_dead_lettered_at_once_and_change_nothing(pla
     refused = {
         refund(never_shipped, "-100.00"): "amount must not be negative, got -100.00",
         refund(never_shipped, "89.80"): "the order was never shipped (it is reserved)",
-        refund(delivered, "89.81"): "refunds would total 89.81, more than the 89.80 paid",
+        # Its reason counts the canary's 89.80 too when both share a batch: an event a handler
+        # refuses is set aside and decided again after the batch's others (docs/architecture.md).
+        refund(delivered, "89.81"): "more than the 89.80 paid",
     }
     canary = refund(delivered, "89.80")  # behind them on the same topic: what was paid, after delivery
 
