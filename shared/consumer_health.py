@@ -21,9 +21,6 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from aiokafka.errors import CorruptRecordException
-from aiokafka.structs import ConsumerRecord
-
 from shared.metrics import ServiceMetrics
 
 log = logging.getLogger(__name__)
@@ -57,54 +54,6 @@ async def parse_batch_with_binary_headers(records: tuple[Any, ...],
     message = await default_parser(tuple(with_text_headers(record) for record in records))
     message.reply_to = ""
     return message
-
-
-class UnreadableRecord(ConsumerRecord):  # type: ignore[type-arg]
-    """Stands in for a record the Kafka client cannot parse (a header key that is not UTF-8): its
-    coordinates and why, so it is dead-lettered and the partition goes on past it."""
-
-    reason: str = ""
-
-
-UNPARSEABLE = (UnicodeDecodeError, CorruptRecordException)
-"""What aiokafka raises while it reads a fetched batch when one record's headers cannot be read."""
-
-
-async def read_past_unparseable(consumer: Any, error: BaseException, max_records: int) -> tuple[Any, ...]:
-    """After `getmany` failed on a record it cannot parse: every partition back to its committed
-    offset (the failed call may have consumed, and lost, records of other partitions and of this
-    one), then each partition read a record at a time up to the bad one, which is stepped over
-    and returned as an `UnreadableRecord`. Records read again are duplicates the inbox drops."""
-    assignment = sorted(consumer.assignment(), key=lambda tp: (tp.topic, tp.partition))
-    for tp in assignment:
-        committed = await consumer.committed(tp)
-        if committed is None:
-            committed = (await consumer.beginning_offsets([tp]))[tp]
-        consumer.seek(tp, committed)  # also drops the half-read fetch
-    records: list[Any] = []
-    for tp in assignment:
-        others = [other for other in assignment if other != tp]
-        consumer.pause(*others)
-        try:
-            while len(records) < max_records:
-                offset = await consumer.position(tp)
-                try:
-                    got = await consumer.getmany(tp, timeout_ms=500, max_records=1)
-                except UNPARSEABLE as exc:
-                    log.error("%s[%d]@%d cannot be read by the Kafka client (%r); dead-lettered and stepped over",
-                              tp.topic, tp.partition, offset, exc)
-                    stand_in = UnreadableRecord(tp.topic, tp.partition, offset, 0, 0, None, b"", None, -1, -1, [])
-                    stand_in.reason = f"the record cannot be read (its headers are not valid: {exc})"[:2000]
-                    records.append(stand_in)
-                    consumer.seek(tp, offset + 1)
-                    return tuple(records)
-                if not got:
-                    break
-                records.extend(got.get(tp, ()))
-        finally:
-            consumer.resume(*others)
-    log.warning("no unreadable record found again after %r; %d records read one by one", error, len(records))
-    return tuple(records)
 
 
 @dataclasses.dataclass
@@ -187,10 +136,7 @@ def poll_without_sleeping(subscriber: Any, *, wait_ms: int, max_records: int) ->
     already returns as soon as a fetch brings records, so one long wait costs no latency;
     stopping the subscriber cancels it."""
     async def get_msg(consumer: Any) -> tuple[Any, ...]:
-        try:
-            batches = await consumer.getmany(timeout_ms=wait_ms, max_records=max_records)
-        except UNPARSEABLE as exc:
-            return await read_past_unparseable(consumer, exc, max_records)
+        batches = await consumer.getmany(timeout_ms=wait_ms, max_records=max_records)
         return tuple(record for records in batches.values() for record in records)
 
     subscriber.get_msg = get_msg  # looked up on the instance by FastStream's consume loop

@@ -649,9 +649,6 @@ class Record:
     type_hint: str | None = None
     """The `ce_type` header our outbox puts on every event it publishes: lets a consumer pass
     over an event type it has no handler for without decoding it."""
-    unreadable: str | None = None
-    """Why the Kafka client could not read this record (shared/consumer_health.py): `value` is
-    empty, and the record is dead-lettered with this reason and its coordinates."""
 
 
 KNOWN_TYPES = frozenset(type_ for type_, _version in EVENT_MODELS)
@@ -740,7 +737,7 @@ class EventConsumer:
         # was 4 us of each); the one-by-one path counts its own.
         consumed: Counter[tuple[str, str]] = Counter()
         for i, record in enumerate(records):
-            if len(record.value) > MAX_RECORD_BYTES or record.unreadable is not None:
+            if len(record.value) > MAX_RECORD_BYTES:
                 one_by_one.append(i)  # dead-lettered there, unread
                 continue
             try:
@@ -868,8 +865,6 @@ class EventConsumer:
 
     async def _process(self, record: Record, handlers: dict[str, Handler],
                        on_invalid: InvalidHandler | None) -> str:
-        if record.unreadable is not None:
-            return await self._dead_letter(record, record.unreadable, event=None, on_invalid=on_invalid)
         if len(record.value) > MAX_RECORD_BYTES:
             return await self._dead_letter(
                 record, f"record of {len(record.value):,} bytes is over the {MAX_RECORD_BYTES:,}-byte limit",

@@ -96,7 +96,7 @@ class ServiceRuntime:
 
         async def on_batch(body: NoCast[list[bytes]], message: KafkaMessage) -> None:
             records = [Record(topic=r.topic, partition=r.partition, offset=r.offset, key=r.key, value=r.value or b"",
-                              type_hint=_type_header(r.headers), unreadable=getattr(r, "reason", None))
+                              type_hint=_type_header(r.headers))
                        for r in message.raw_message]
             await self.consumer.process_batch(records, handlers, on_invalid)
 
