@@ -1,24 +1,22 @@
-"""The integration-event contracts: a CloudEvents 1.0 JSON envelope and one payload model per event type.
+"""The integration-event contracts: one payload model per event type.
 
 Every event any service publishes or consumes is declared here once, so platform teams have a
 single published contract. Payload models are versioned: the envelope's `dataversion` extension
 attribute says which version of the payload model `data` follows (1 for all of them today). A
-breaking change adds a new model under the next version instead of editing the old one.
+breaking change adds a new model under the next version instead of editing the old one;
+contracts/events/ keeps the JSON Schema of each, and tests/unit/test_event_contracts.py fails
+on a breaking edit. The envelope is in shared/envelope.py; which model each type has and which
+topic each is published on, in shared/event_registry.py.
 
 Changes to this module are additive: new optional fields with defaults, new event types.
 """
 
 from __future__ import annotations
 
-import json
-import re
-import uuid
 from decimal import Decimal
-from datetime import UTC, datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
-from pydantic import (AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, TypeAdapter, ValidationError,
-                      create_model)
+from pydantic import Field, TypeAdapter
 
 from shared.contract_types import (
     MAX_PROMOTIONS_PER_ORDER,
@@ -33,185 +31,17 @@ from shared.contract_types import (
     Text,
     describe_validation_error,  # noqa: F401 (re-exported: the services import it from here)
 )
+from shared.envelope import (  # noqa: F401 (re-exported: older callers import them from here)
+    CloudEvent, Contract, UndecodableEvent, UtcDatetime, data_field, decode_envelope, encode,
+)
 from shared.limits import MAX_LINE_QUANTITY, MAX_LINES_PER_ORDER
 from shared.money import Amount
-
-def _to_utc(moment: datetime) -> datetime:
-    try:
-        return moment.astimezone(UTC)
-    except OverflowError as exc:  # e.g. 0001-01-01T00:00:00+14:00; a ValueError makes it a validation error
-        raise ValueError("time is out of range once converted to UTC") from exc
-
-
-UtcDatetime = Annotated[AwareDatetime, AfterValidator(_to_utc)]
-"""A timezone-aware instant, normalised to UTC. Naive times are refused."""
 
 PriorityClass = Literal["presale", "high_value", "standard"]
 OrderType = Literal["standard", "presale"]
 
 PRIORITY_CLASSES: tuple[str, ...] = ("presale", "high_value", "standard")
 """Dispatch order (R2, R13): presale first, then high-value, then standard."""
-
-
-class Contract(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-# ---------------------------------------------------------------------------------------------
-# Envelope
-
-
-class CloudEvent(BaseModel):
-    """CloudEvents 1.0, structured JSON mode. `data` is validated separately against the payload
-    model registered for (`type`, `dataversion`), so an unknown type can be reported as such.
-    (`decode_event`, the consumers' fast way, gives a typed envelope instead: there `data` is
-    the payload model; `data_field` reads a field from either.)"""
-
-    model_config = ConfigDict(extra="allow")
-
-    specversion: Literal["1.0"] = "1.0"
-    id: str = Field(min_length=1, max_length=200, description="Unique per event; consumers dedupe on it.")
-    source: str = Field(min_length=1, max_length=200, examples=["checkout", "orders"])
-    type: str = Field(min_length=1, max_length=100, examples=["order.placed"])
-    time: UtcDatetime
-    subject: str | None = Field(default=None, max_length=200, description="The aggregate id: order id or sku.")
-    datacontenttype: Literal["application/json"] = "application/json"
-    dataversion: int = Field(default=1, ge=1, description="Version of the payload model `data` follows.")
-    data: dict[str, Any]
-
-
-def new_event(type_: str, data: Contract, *, source: str, subject: str | None, time: datetime,
-              event_id: str | None = None) -> CloudEvent:
-    """Build an envelope around a payload; the event id is random unless the caller derives one."""
-    model = EVENT_MODELS.get((type_, 1))
-    if model is None or not isinstance(data, model):
-        raise TypeError(f"{type(data).__name__} is not the registered payload of {type_!r}")
-    return CloudEvent(
-        id=event_id or str(uuid.uuid4()),
-        source=source,
-        type=type_,
-        time=time,
-        subject=subject,
-        data=data.model_dump(mode="json"),
-    )
-
-
-def encode(event: CloudEvent) -> bytes:
-    return event.model_dump_json(exclude_none=True).encode()
-
-
-def encode_new_event(type_: str, data: Contract, *, source: str, subject: str | None, time: datetime,
-                     event_id: str | None = None) -> tuple[str, bytes]:
-    """`encode(new_event(...))`, byte for byte, and the event's id; what the outbox writes.
-
-    Built as text around the payload's own JSON: the envelope model would turn the payload into
-    a dict, validate that dict again and serialise it once more (22 us an event, against 8 us
-    here, and every service publishes on every order). Anything unusual (a field the envelope
-    would refuse) takes the envelope's way, so it fails exactly as before."""
-    model = EVENT_MODELS.get((type_, 1))
-    if model is None or not isinstance(data, model):
-        raise TypeError(f"{type(data).__name__} is not the registered payload of {type_!r}")
-    event_id = event_id or str(uuid.uuid4())
-    if not (0 < len(event_id) <= 200 and 0 < len(source) <= 200 and 0 < len(type_) <= 100
-            and (subject is None or len(subject) <= 200)):
-        event = new_event(type_, data, source=source, subject=subject, time=time, event_id=event_id)
-        return event.id, encode(event)
-    head = _json_text(event_id), _json_text(source), _json_text(type_), _TIME_JSON.dump_json(_to_utc(time)).decode()
-    value = ('{"specversion":"1.0","id":%s,"source":%s,"type":%s,"time":%s' % head
-             + ("" if subject is None else ',"subject":' + _json_text(subject))
-             + ',"datacontenttype":"application/json","dataversion":1,"data":' + data.model_dump_json() + "}")
-    return event_id, value.encode()
-
-
-_TIME_JSON: TypeAdapter[datetime] = TypeAdapter(datetime)
-
-
-def _json_text(value: str) -> str:
-    # As pydantic writes a string (non-ASCII kept as UTF-8, not escaped). Ids, sources and types
-    # need no escaping at all, which a check tells in a seventh of json.dumps's time.
-    if value.isprintable() and '"' not in value and "\\" not in value:
-        return '"' + value + '"'
-    return json.dumps(value, ensure_ascii=False)
-
-
-class UndecodableEvent(ValueError):
-    """The bytes are not a usable event; `reason` says why in words a platform engineer can act on."""
-
-    def __init__(self, reason: str) -> None:
-        super().__init__(reason)
-        self.reason = reason
-
-
-def decode_envelope(raw: bytes) -> CloudEvent:
-    # Nearly every message is a good envelope: pydantic parses and validates it from the bytes
-    # in one pass (a third of the cost of json.loads and then validating). Anything it refuses
-    # goes the careful way below, which says why in a platform engineer's words.
-    try:
-        return CloudEvent.model_validate_json(raw)
-    except Exception:
-        pass
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise UndecodableEvent(f"not UTF-8 text: {exc}") from exc
-    try:
-        obj = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise UndecodableEvent(f"not JSON: {exc.msg} at line {exc.lineno} column {exc.colno}") from exc
-    if not isinstance(obj, dict):
-        raise UndecodableEvent("not a CloudEvents envelope: the JSON value is not an object")
-    try:
-        return CloudEvent.model_validate(obj)
-    except ValidationError as exc:
-        raise UndecodableEvent("invalid CloudEvents envelope: " + describe_validation_error(exc)) from exc
-    except Exception as exc:  # whatever a validator raises, bad bytes must reach the dead-letter path
-        raise UndecodableEvent(f"invalid CloudEvents envelope: {exc!r}") from exc
-
-
-def decode_event(raw: bytes, type_hint: str | None) -> tuple[CloudEvent, Contract] | None:
-    """Envelope and payload in one pass, for an event whose `ce_type` header (`type_hint`), or
-    failing that the first `"type"` in its text, names a registered type: the payload's model validates `data` straight from the bytes, where
-    `decode_envelope` then `decode_payload` build `data` as a dict and validate that again
-    (15.7 us against 9.8 us an event, and every service decodes several per order).
-
-    The envelope returned is a CloudEvent whose `data` is the payload model itself. None
-    whenever this does not simply work (no or wrong header, a later payload version, anything
-    invalid): the caller then takes the two-step way, which says why an event is refused."""
-    if type_hint is None:  # e.g. a platform service's event: the envelope itself says
-        found = _ENVELOPE_TYPE.search(raw)
-        type_hint = found.group(1).decode() if found else None
-    envelope = _TYPED_ENVELOPES.get(type_hint) if type_hint is not None else None
-    if envelope is None:
-        return None
-    try:
-        event = envelope.model_validate_json(raw)
-    except Exception:
-        return None
-    if event.type != type_hint or event.dataversion != 1:
-        return None
-    return event, event.data
-
-
-# A guess only: decode_event checks the envelope's own `type` against it.
-_ENVELOPE_TYPE = re.compile(rb'"type"\s*:\s*"([a-z0-9._-]{1,100})"')
-
-
-def data_field(event: CloudEvent, name: str) -> Any:
-    """A field of the event's payload, whichever way the event was decoded (None when absent)."""
-    data = event.data
-    return data.get(name) if isinstance(data, dict) else getattr(data, name, None)
-
-
-def decode_payload(event: CloudEvent) -> Contract:
-    model = EVENT_MODELS.get((event.type, event.dataversion))
-    if model is None:
-        raise UndecodableEvent(f"unknown event type {event.type!r} version {event.dataversion}")
-    try:
-        return model.model_validate(event.data)
-    except ValidationError as exc:
-        raise UndecodableEvent(f"invalid {event.type} payload: " + describe_validation_error(exc)) from exc
-    except Exception as exc:  # as above: never let a payload stall the consumer
-        raise UndecodableEvent(f"invalid {event.type} payload: {exc!r}") from exc
 
 
 # ---------------------------------------------------------------------------------------------
@@ -286,6 +116,16 @@ class OrderPlaced(Contract):
     first_order: bool = False
 
 
+class OrderCancellationRequested(Contract):
+    """The platform asks to cancel an order (R4); refused after dispatch, with
+    `order.cancellation_refused`. `order.cancelled` with the same fields is still accepted on
+    platform.orders from senders written before this type had its own name."""
+
+    order_id: EntityId
+    reason: ShortText = ""  # type: ignore[valid-type]
+    cancelled_at: UtcDatetime | None = Field(default=None, description="When the customer asked, if the platform knows.")
+
+
 # ---------------------------------------------------------------------------------------------
 # Orders service: topic orders.events
 
@@ -315,8 +155,9 @@ class OrderRejected(Contract):
 
 
 class OrderCancelled(Contract):
-    """On platform.orders: the platform asks to cancel (R4), `cancelled_at` may be absent.
-    On orders.events: the orders service confirms the cancellation; inventory releases the stock."""
+    """On orders.events: the orders service confirms the cancellation; inventory releases the
+    stock. (Also still accepted on platform.orders as a cancel request: see
+    OrderCancellationRequested.)"""
 
     order_id: EntityId
     reason: ShortText = ""  # type: ignore[valid-type]
@@ -500,38 +341,3 @@ class ExchangeRequested(Contract):
     lines: list[OrderLine] = Field(max_length=MAX_LINES_PER_ORDER)
     region: KnownRegion  # type: ignore[valid-type]
     requested_at: UtcDatetime
-
-
-# ---------------------------------------------------------------------------------------------
-# Registry: (type, dataversion) -> payload model. Every published or consumed type is here.
-
-EVENT_MODELS: dict[tuple[str, int], type[Contract]] = {
-    ("order.placed", 1): OrderPlaced,
-    ("order.accepted", 1): OrderAccepted,
-    ("order.rejected", 1): OrderRejected,
-    ("order.cancelled", 1): OrderCancelled,
-    ("order.cancellation_refused", 1): OrderCancellationRefused,
-    ("stock.reserved", 1): StockReserved,
-    ("stock.backordered", 1): StockBackordered,
-    ("stock.released", 1): StockReleased,
-    ("replenishment.requested", 1): ReplenishmentRequested,
-    ("sku.mode_changed", 1): SkuModeChanged,
-    ("supplier.delivery", 1): SupplierDelivery,
-    ("shipment.dispatched", 1): ShipmentDispatched,
-    ("shipment.delivered", 1): ShipmentDelivered,
-    ("shipment.exception", 1): ShipmentException,
-    ("carrier.delivery", 1): CarrierDelivery,
-    ("return.requested", 1): ReturnRequested,
-    ("return.rejected", 1): ReturnRejected,
-    ("return.approved", 1): ReturnApproved,
-    ("return.arrived", 1): ReturnArrived,
-    ("return.received", 1): ReturnReceived,
-    ("refund.issued", 1): RefundIssued,
-    ("exchange.requested", 1): ExchangeRequested,
-}
-
-# One envelope model per payload model, for decode_event: the same envelope, with `data` typed.
-_TYPED_ENVELOPES: dict[str, type[CloudEvent]] = {
-    type_: create_model(f"{model.__name__}Envelope", __base__=CloudEvent, data=(model, ...))
-    for (type_, version), model in EVENT_MODELS.items() if version == 1
-}

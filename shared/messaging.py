@@ -44,16 +44,8 @@ from shared.clock import Clock
 from shared.db import read_only, transaction
 from shared.deferred import defer_insert, take_written_rows
 from shared.fastsql import FastStatement
-from shared.events import (
-    EVENT_MODELS,
-    CloudEvent,
-    Contract,
-    UndecodableEvent,
-    decode_envelope,
-    decode_event,
-    decode_payload,
-    encode_new_event,
-)
+from shared.events import CloudEvent, Contract, UndecodableEvent, decode_envelope
+from shared.event_registry import EVENT_MODELS, decode_event, decode_payload, encode_new_event
 from shared.limits import MAX_JSON_DEPTH, MAX_RECORD_BYTES
 from shared.logs import current_event_id, current_subject
 from shared.metrics import ServiceMetrics

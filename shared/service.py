@@ -34,7 +34,7 @@ from shared.clock import SettableClock, make_clock
 from shared.db import create_tables, is_reachable, make_engine, transaction
 from shared.consumer_health import StallWatch, parse_batch_with_binary_headers, poll_without_sleeping
 from shared import kafka_records
-from shared.events import EVENT_MODELS
+from shared.event_registry import EVENT_MODELS
 from shared.http_problems import PROBLEM_JSON, PROBLEM_SCHEMA
 from shared.http_problems import install as install_problems
 from shared.kafka_security import aiokafka_kwargs, faststream_security, kafka_python_kwargs

@@ -31,18 +31,23 @@ class TopicSpec:
     written_outside: bool = False
     """Senders outside the platform write it (their own JSON spelling): a consumer tells a re-sent
     event from an id used again by what the event says, not by its bytes."""
+    legacy_types: tuple[str, ...] = ()
+    """Types still accepted here from older senders, under a name the platform no longer gives
+    them on this topic (shared/event_registry.py publishes each type on one topic only)."""
 
 
 PLATFORM_ORDERS = TopicSpec(
     "platform.orders", "order id", ("platform services", "orders (POST /orders)"), ("orders",),
-    ("order.placed", "order.cancelled"),
-    "The public way in: orders placed and cancellations asked for by platform services.",
-    written_outside=True,
+    ("order.placed", "order.cancellation_requested", "order.cancelled"),
+    "The public way in: orders placed and cancellations asked for by platform services "
+    "(`order.cancelled` here is the older name of `order.cancellation_requested`, still accepted).",
+    written_outside=True, legacy_types=("order.cancelled",),
 )
 ORDERS_EVENTS = TopicSpec(
     "orders.events", "order id", ("orders",), ("inventory", "logistics", "aftersales"),
-    ("order.accepted", "order.rejected", "order.cancelled"),
-    "Validated orders with their priority class and rank, rejections with reasons, confirmed cancellations.",
+    ("order.accepted", "order.rejected", "order.cancelled", "order.cancellation_refused"),
+    "Validated orders with their priority class and rank, rejections with reasons, confirmed cancellations "
+    "and refused ones.",
 )
 INVENTORY_RESERVATIONS = TopicSpec(
     "inventory.reservations", "order id", ("inventory",), ("orders", "logistics"),

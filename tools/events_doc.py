@@ -8,7 +8,8 @@ from typing import Any
 
 from shared import contract_types as types
 from shared import limits
-from shared.events import EVENT_MODELS, CloudEvent
+from shared.events import CloudEvent
+from shared.event_registry import EVENT_MODELS
 from shared.money import AMOUNT_PATTERN
 from shared.topics import ALL_TOPICS, DLQ_SUFFIX
 

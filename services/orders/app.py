@@ -19,7 +19,8 @@ def build_app(settings: OrdersSettings, kafka: KafkaSettings) -> FastAPI:
                          accepted_currencies=frozenset(settings.accepted_currencies))
     # Everything this service consumes, in one place.
     runtime.subscribe(PLATFORM_ORDERS, {"order.placed": handlers.make_on_order_placed(policy),
-                                        "order.cancelled": handlers.on_cancel_requested},
+                                        "order.cancellation_requested": handlers.on_cancel_requested,
+                                        "order.cancelled": handlers.on_cancel_requested},  # its older name
                       on_invalid=handlers.on_invalid_platform_message)
     runtime.subscribe(INVENTORY_RESERVATIONS, lifecycle_handlers(
         INVENTORY_RESERVATIONS, "stock.reserved", "stock.backordered", "stock.released"))

@@ -38,14 +38,8 @@ from services.orders.lifecycle import (
 from services.orders.models import OrderConflict, OrderParkedEvent, OrderRecord, OrderRejection, OrderStep
 from services.orders.origin import SUBMITTED_BY, Origin, content_hash
 from shared.deferred import defer_insert, pending_rows
-from shared.events import (
-    EVENT_MODELS,
-    Contract,
-    OrderAccepted,
-    OrderCancellationRefused,
-    OrderCancelled,
-    OrderPlaced,
-)
+from shared.events import Contract, OrderAccepted, OrderCancellationRefused, OrderCancelled, OrderPlaced
+from shared.event_registry import EVENT_MODELS
 from shared.fastsql import FastStatement, in_list_chunks
 from shared.messaging import InvalidEvent
 from shared.topics import ORDERS_EVENTS, TopicSpec

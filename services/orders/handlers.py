@@ -9,7 +9,8 @@ from services.orders import commands
 from services.orders.domain import OrderPolicy
 from services.orders.origin import Origin
 from shared.contract_types import reason_text
-from shared.events import Contract, OrderCancellationRefused, OrderCancelled, OrderPlaced, OrderRejected, data_field
+from shared.events import (Contract, OrderCancellationRefused, OrderCancellationRequested, OrderCancelled, OrderPlaced,
+                           OrderRejected, data_field)
 from shared.limits import ID_PATTERN
 from shared.messaging import Handler, HandlerContext
 from shared.topics import ORDERS_EVENTS, PLATFORM_ORDERS, TopicSpec
@@ -43,7 +44,11 @@ def make_on_order_placed(policy: OrderPolicy) -> Handler:
     return on_order_placed
 
 
-def on_cancel_requested(ctx: HandlerContext, request: OrderCancelled) -> None:
+CANCEL_REQUEST_TYPES = ("order.cancellation_requested", "order.cancelled")
+"""A platform's cancel request: its own name, and the older one still accepted on platform.orders."""
+
+
+def on_cancel_requested(ctx: HandlerContext, request: OrderCancellationRequested | OrderCancelled) -> None:
     """The platform asks to cancel; refused after dispatch (the answer goes on orders.events)."""
     commands.cancel_order(ctx.session, request.order_id, request.reason, now=ctx.clock.now(),
                           publish=_publisher(ctx), origin=_origin(ctx, PLATFORM_ORDERS.name), park_if_unknown=True)
@@ -74,7 +79,7 @@ def on_invalid_platform_message(ctx: HandlerContext, reason: str) -> None:
     contract); still tell the platform, on the event that answers what it asked for."""
     event = ctx.event
     order_id = _readable_order_id(ctx)
-    if event is not None and event.type == "order.cancelled" and order_id:
+    if event is not None and event.type in CANCEL_REQUEST_TYPES and order_id:
         ctx.publish(ORDERS_EVENTS, "order.cancellation_refused",
                     OrderCancellationRefused(order_id=order_id, reason=reason_text(reason),
                                              source_event_id=_event_id(ctx), refused_at=ctx.clock.now()),

@@ -35,7 +35,8 @@ import pytest
 from hypothesis import HealthCheck, Phase, assume, given, seed, settings
 from hypothesis import strategies as st
 
-from shared.events import EVENT_MODELS, UndecodableEvent, decode_envelope, decode_payload
+from shared.events import UndecodableEvent, decode_envelope
+from shared.event_registry import EVENT_MODELS, decode_payload
 from tests.support.kafka import Message, cloud_event
 from tests.support.world import World
 

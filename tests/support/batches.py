@@ -7,7 +7,8 @@ import asyncio
 from datetime import UTC, datetime, timedelta
 
 from shared.clock import SettableClock
-from shared.events import Contract, encode, new_event
+from shared.events import Contract, encode
+from shared.event_registry import new_event
 from shared.messaging import EventConsumer, Handler, Outbox, Record
 from shared.metrics import ServiceMetrics
 

@@ -33,7 +33,8 @@ from typing import Any
 from hypothesis import HealthCheck, Phase, given, seed, settings
 from hypothesis import strategies as st
 
-from shared.events import EVENT_MODELS, decode_envelope, decode_payload
+from shared.events import decode_envelope
+from shared.event_registry import EVENT_MODELS, decode_payload
 from shared.topics import dlq_name
 from tests.support.kafka import GroupLag, TopicReader
 from tests.support.services import ServiceProcess
@@ -74,6 +75,7 @@ def sample(type_: str, order_id: str = "O-FUZZ", *, sku: str = "SKU-TEA-01", cas
                            "currency": "CNY", "accepted_at": T0},
         "order.rejected": {"order_id": order_id, "reason": "invalid order", "source_event_id": None},
         "order.cancelled": {"order_id": order_id, "reason": "changed my mind"},
+        "order.cancellation_requested": {"order_id": order_id, "reason": "changed my mind"},
         "order.cancellation_refused": {"order_id": order_id, "reason": "already dispatched",
                                        "source_event_id": None, "refused_at": T0},
         "stock.reserved": {"order_id": order_id, "order_type": "standard", "priority_class": "standard",

@@ -18,12 +18,9 @@ from shared.events import (
     UndecodableEvent,
     data_field,
     decode_envelope,
-    decode_event,
-    decode_payload,
     encode,
-    encode_new_event,
-    new_event,
 )
+from shared.event_registry import decode_event, decode_payload, encode_new_event, new_event
 from shared.contract_types import (
     DERIVED_ID_MAX_LENGTH,
     DERIVED_ID_PATTERN,
@@ -32,7 +29,7 @@ from shared.contract_types import (
     id_problem,
     reason_text,
 )
-from shared.events import EVENT_MODELS
+from shared.event_registry import EVENT_MODELS
 from shared.limits import ID_PATTERN, MAX_AMOUNT
 from shared.money import AMOUNT_PATTERN, to_money
 from tools import events_doc
@@ -188,6 +185,7 @@ SAMPLES: dict[str, dict] = {
                        "accepted_at": T},
     "order.rejected": {"order_id": "O-1", "reason": "why", "source_event_id": "e-1"},
     "order.cancelled": {"order_id": "O-1", "reason": "changed my mind"},
+    "order.cancellation_requested": {"order_id": "O-1", "reason": "changed my mind", "cancelled_at": T},
     "order.cancellation_refused": {"order_id": "O-1", "reason": "shipped", "source_event_id": "e-1", "refused_at": T},
     "stock.reserved": {"order_id": "O-1", "priority_class": "standard", "priority_rank": "2-1-O-1", "lines": [_LINE],
                        "region": "Shanghai", "paid_at": T, "reserved_at": T},

@@ -9,7 +9,8 @@ from sqlmodel import Session, select
 
 from shared.clock import SettableClock
 from shared.db import create_tables, make_engine
-from shared.events import SupplierDelivery, encode, new_event
+from shared.events import SupplierDelivery, encode
+from shared.event_registry import new_event
 from shared.messaging import MESSAGING_TABLES, EventConsumer, InvalidEvent, Outbox, OutboxMessage, Record
 from shared.metrics import ServiceMetrics
 
