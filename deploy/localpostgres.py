@@ -22,169 +22,59 @@ PostgreSQL refuses to run as root: as root, the server and initdb run as the
 `postgres` system user (created by the package) through `runuser`, and the data
 dir is owned by that user. Only the standard library is used, so this works
 before the project's Python dependencies are installed.
+
+The binaries and the server's account live in deploy/localpostgres_install.py; what this module
+shares with deploy/localkafka.py (ports, waits, stopping, the state file) in
+deploy/local_process.py.
 """
 
 from __future__ import annotations
 
 import argparse
-import fcntl
-import json
 import os
-import pwd
 import re
 import shlex
-import shutil
 import signal
-import socket
-import stat
 import subprocess
 import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from deploy.local_process import (HOST, choose_ports, free_port, live_cmdline, log_banner, port_is_free,
+                                  read_state, resolve_dir, run_captured, signal_process, tail, wait_for,
+                                  write_state)
+from deploy.localpostgres_install import (INSTALL_LOCK, SYSTEM_USER, LocalPostgresError, as_server_user,
+                                          ensure_installed, find_bin_dir, give_to_server_user,
+                                          make_reachable)
+
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_DIR = REPO_ROOT / "var" / "postgres"
 DEFAULT_PORT = 5432
-HOST = "127.0.0.1"
 SUPERUSER = "postgres"
-SYSTEM_USER = "postgres"
 START_TIMEOUT = 60.0
 STOP_TIMEOUT = 30.0
 STATE_FILE = "cluster.json"
-INSTALL_LOCK = Path("/tmp/localpostgres-install.lock")
 # sockaddr_un.sun_path is 108 bytes including the trailing NUL.
 MAX_SOCKET_PATH = 107
+# A failed start quotes this many of the server log's last lines.
+LOG_TAIL_LINES = 30
 
 _DB_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
 
-
-class LocalPostgresError(RuntimeError):
-    """Anything that keeps the local server from installing, starting or stopping."""
-
-
-# --------------------------------------------------------------------------
-# Binaries
-# --------------------------------------------------------------------------
-
-def find_bin_dir() -> Path | None:
-    """The newest /usr/lib/postgresql/<ver>/bin with initdb, else the dir of `initdb` on PATH."""
-    root = Path("/usr/lib/postgresql")
-    versions = []
-    if root.is_dir():
-        for child in root.iterdir():
-            if (child / "bin" / "initdb").is_file() and child.name.replace(".", "").isdigit():
-                versions.append(child)
-    if versions:
-        newest = max(versions, key=lambda p: [int(x) for x in p.name.split(".")])
-        return newest / "bin"
-    found = shutil.which("initdb")
-    if found:
-        return Path(found).resolve().parent
-    return None
-
-
-def ensure_installed() -> Path:
-    """Return the server's bin dir, installing Debian's `postgresql` package if it is missing."""
-    bin_dir = find_bin_dir()
-    if bin_dir is not None:
-        return bin_dir
-    if os.geteuid() != 0:
-        raise LocalPostgresError("PostgreSQL is not installed and installing it needs root: "
-                                 "run `sudo apt-get install -y postgresql`, then try again")
-    apt = shutil.which("apt-get")
-    if apt is None:
-        raise LocalPostgresError("PostgreSQL is not installed and apt-get is missing: "
-                                 "install the PostgreSQL server (initdb, postgres, pg_ctl) by hand")
-    # Several test sessions may start at once: one installs, the others wait and reuse it.
-    with open(INSTALL_LOCK, "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        bin_dir = find_bin_dir()
-        if bin_dir is not None:
-            return bin_dir
-        env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-        lock_wait = ["-o", "DPkg::Lock::Timeout=300"]
-        for cmd in ([apt, *lock_wait, "update"],
-                    [apt, *lock_wait, "install", "-y", "postgresql"]):
-            print(f"localpostgres: {' '.join(cmd)}", file=sys.stderr)
-            done = subprocess.run(cmd, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                                  stderr=subprocess.STDOUT, text=True)
-            if done.returncode != 0:
-                raise LocalPostgresError(f"{' '.join(cmd)} failed ({done.returncode}):\n"
-                                         f"{done.stdout[-4000:]}")
-    bin_dir = find_bin_dir()
-    if bin_dir is None:
-        raise LocalPostgresError("installed `postgresql` but found no initdb under /usr/lib/postgresql")
-    return bin_dir
-
-
-# --------------------------------------------------------------------------
-# Running as the right user
-# --------------------------------------------------------------------------
-
-def _server_user() -> pwd.struct_passwd | None:
-    """The account the server runs as: None = the current user; as root, `postgres`."""
-    if os.geteuid() != 0:
-        return None
-    try:
-        return pwd.getpwnam(SYSTEM_USER)
-    except KeyError:
-        pass
-    # initdb found without Debian's package (which creates the user): create it.
-    done = subprocess.run(["useradd", "--system", "--no-create-home", "--shell", "/usr/sbin/nologin",
-                           SYSTEM_USER], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    if done.returncode != 0 and "already exists" not in done.stdout:
-        raise LocalPostgresError(f"cannot create the `{SYSTEM_USER}` user:\n{done.stdout}")
-    return pwd.getpwnam(SYSTEM_USER)
-
-
-def _as_server_user(cmd: list[str]) -> list[str]:
-    user = _server_user()
-    if user is None:
-        return cmd
-    runuser = shutil.which("runuser")
-    if runuser:
-        return [runuser, "-u", user.pw_name, "--", *cmd]
-    setpriv = shutil.which("setpriv")
-    if setpriv:
-        return [setpriv, f"--reuid={user.pw_uid}", f"--regid={user.pw_gid}", "--init-groups", "--", *cmd]
-    raise LocalPostgresError("running as root, but neither runuser nor setpriv is available "
-                             "to run PostgreSQL as the postgres user")
-
-
-def _give_to_server_user(path: Path) -> None:
-    user = _server_user()
-    if user is not None:
-        os.chown(path, user.pw_uid, user.pw_gid)
-
-
-def _make_reachable(path: Path) -> None:
-    """Let the server user traverse every parent of `path` (e.g. a 0700 home dir).
-
-    Only search permission (o+x) is added, never read: names stay unlisted.
-    """
-    user = _server_user()
-    if user is None:
-        return
-    for parent in reversed(path.parents):
-        st = parent.stat()
-        if st.st_uid == user.pw_uid or st.st_mode & stat.S_IXOTH:
-            continue
-        if st.st_gid == user.pw_gid and st.st_mode & stat.S_IXGRP:
-            continue
-        if parent.name.startswith("pytest-of-"):
-            # Every new pytest run, anyone's, resets this root to 0700: the server would lose its
-            # data dir mid-run. Fail clearly instead of flakily.
-            raise LocalPostgresError(f"the postgres user cannot reach {path}: {parent} is reset to 0700 by "
-                                     "pytest; use tempfile.mkdtemp() under /tmp, or a dir under var/")
-        os.chmod(parent, stat.S_IMODE(st.st_mode) | stat.S_IXOTH)
-        print(f"localpostgres: added o+x on {parent} so the postgres user can reach its data dir",
-              file=sys.stderr)
+# This module's API as it was before the split: callers import these names from here, wherever
+# they are defined now.
+__all__ = [
+    "REPO_ROOT", "DEFAULT_DIR", "DEFAULT_PORT", "HOST", "SUPERUSER", "SYSTEM_USER", "START_TIMEOUT",
+    "STOP_TIMEOUT", "STATE_FILE", "INSTALL_LOCK", "MAX_SOCKET_PATH", "LocalPostgresError",
+    "find_bin_dir", "ensure_installed", "Cluster", "start", "stop", "status", "main",
+]
+# tests/integration/test_localpostgres.py picks a port for the CLI with it.
+_free_port = free_port
 
 
 def _run(cmd: list[str], what: str, timeout: float = 120.0) -> str:
-    done = subprocess.run(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                          stderr=subprocess.STDOUT, text=True, timeout=timeout, cwd="/")
+    done = run_captured(cmd, stdin=subprocess.DEVNULL, timeout=timeout, cwd="/")
     if done.returncode != 0:
         raise LocalPostgresError(f"{what} failed ({done.returncode}): {' '.join(cmd)}\n{done.stdout[-4000:]}")
     return done.stdout
@@ -194,32 +84,13 @@ def _run(cmd: list[str], what: str, timeout: float = 120.0) -> str:
 # Ports
 # --------------------------------------------------------------------------
 
-def _port_is_free(port: int) -> bool:
-    with socket.socket() as s:
-        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            s.bind((HOST, port))
-        except OSError:
-            return False
-    return True
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind((HOST, 0))
-        return s.getsockname()[1]
-
-
 def _choose_port(requested: int | None, saved: int | None, fallback: int | None) -> int:
     """requested > saved (if free) > fallback (if free) > OS-chosen."""
     if requested:
-        if not _port_is_free(requested):
+        if not port_is_free(requested):
             raise LocalPostgresError(f"port {requested} is already in use on {HOST}")
         return requested
-    for candidate in (saved, fallback):
-        if candidate and _port_is_free(candidate):
-            return candidate
-    return _free_port()
+    return choose_ports(1, [saved] if saved else None, [fallback] if fallback else None)[0]
 
 
 # --------------------------------------------------------------------------
@@ -282,18 +153,14 @@ class Cluster:
     def _save_state(self) -> None:
         state = {"port": self.port, "bin_dir": str(self.bin_dir), "data_dir": str(self.data_dir),
                  "pid": self.pid(), "url": self.url("postgres"), "log": str(self.log)}
-        path = self.base_dir / STATE_FILE
-        tmp = path.with_suffix(".tmp")
-        tmp.write_text(json.dumps(state, indent=2) + "\n")
-        tmp.replace(path)
+        write_state(self.base_dir / STATE_FILE, state)
 
     @classmethod
     def load(cls, base_dir: str | os.PathLike | None = None) -> "Cluster":
         base = _resolve_dir(base_dir)
-        path = base / STATE_FILE
-        if not path.is_file():
+        state = read_state(base / STATE_FILE)
+        if state is None:
             raise LocalPostgresError(f"no local PostgreSQL in {base} (missing {STATE_FILE})")
-        state = json.loads(path.read_text())
         return cls(base, int(state["port"]), Path(state["bin_dir"]))
 
     # -- SQL ---------------------------------------------------------------
@@ -329,19 +196,19 @@ class Cluster:
             return  # already initialised: initdb would refuse a non-empty dir anyway
         self.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
         os.chmod(self.data_dir, 0o700)
-        _give_to_server_user(self.data_dir)
+        give_to_server_user(self.data_dir)
         # --auth=trust: loopback only (see listen_addresses), for development and tests.
-        cmd = _as_server_user([str(self.bin_dir / "initdb"), "-D", str(self.data_dir),
-                               "-U", SUPERUSER, "--auth=trust", "--encoding=UTF8", "--no-locale",
-                               "--no-instructions"])
+        cmd = as_server_user([str(self.bin_dir / "initdb"), "-D", str(self.data_dir),
+                              "-U", SUPERUSER, "--auth=trust", "--encoding=UTF8", "--no-locale",
+                              "--no-instructions"])
         _run(cmd, "initdb")
 
     def _start(self, timeout: float, durable: bool) -> None:
         self.base_dir.mkdir(parents=True, exist_ok=True)
-        _make_reachable(self.base_dir / "data")
+        make_reachable(self.base_dir / "data")
         self._init_if_needed()
         self.log.touch()
-        _give_to_server_user(self.log)
+        give_to_server_user(self.log)
         settings = {
             "listen_addresses": HOST,
             "port": self.port,
@@ -352,29 +219,31 @@ class Cluster:
             # Tests throw the data away: skip the fsyncs that dominate their run time.
             settings.update({"fsync": "off", "synchronous_commit": "off", "full_page_writes": "off"})
         options = " ".join(f"-c {k}={shlex.quote(str(v))}" for k, v in settings.items())
-        with open(self.log, "a") as log:
-            log.write(f"\n=== localpostgres: starting on {HOST}:{self.port} at {time.ctime()} ===\n")
-        cmd = _as_server_user([str(self.bin_dir / "pg_ctl"), "-D", str(self.data_dir), "-l", str(self.log),
-                               "-o", options, "-w", "-t", str(int(timeout)), "start"])
+        log_banner(self.log, f"localpostgres: starting on {HOST}:{self.port}")
+        cmd = as_server_user([str(self.bin_dir / "pg_ctl"), "-D", str(self.data_dir), "-l", str(self.log),
+                              "-o", options, "-w", "-t", str(int(timeout)), "start"])
         try:
             _run(cmd, "pg_ctl start", timeout=timeout + 30)
             self._wait_until_ready(timeout)
         except BaseException as exc:
             self.stop()
             if isinstance(exc, LocalPostgresError):
-                raise LocalPostgresError(f"{exc}\n--- {self.log} ---\n{_tail(self.log)}") from None
+                raise LocalPostgresError(f"{exc}\n--- {self.log} ---\n{tail(self.log, LOG_TAIL_LINES)}") from None
             raise
         finally:
             self._save_state()
 
     def _wait_until_ready(self, timeout: float) -> None:
-        deadline = time.monotonic() + timeout
-        while not self.accepts_connections():
+        def ready() -> bool:
+            if self.accepts_connections():
+                return True
+            # A server that exited will never accept: say so now rather than at the deadline.
             if not self.is_running():
                 raise LocalPostgresError("PostgreSQL exited during start-up")
-            if time.monotonic() > deadline:
-                raise LocalPostgresError(f"PostgreSQL not accepting connections after {timeout:.0f}s")
-            time.sleep(0.2)
+            return False
+
+        if not wait_for(ready, timeout, 0.2):
+            raise LocalPostgresError(f"PostgreSQL not accepting connections after {timeout:.0f}s")
 
     def stop(self, timeout: float = STOP_TIMEOUT) -> None:
         """Fast shutdown (SIGINT: roll back open transactions, checkpoint, exit); the data stays.
@@ -384,12 +253,12 @@ class Cluster:
         """
         pid = self.pid()
         if pid is not None:
+            # The postmaster, not its process group: it shuts its own backends down as each signal
+            # asks (SIGQUIT: immediate, no checkpoint; SIGKILL: as after a crash).
             for sig, wait in ((signal.SIGINT, timeout), (signal.SIGQUIT, 10.0), (signal.SIGKILL, 10.0)):
-                try:
-                    os.kill(pid, sig)
-                except ProcessLookupError:
+                if not signal_process(pid, sig):
                     break
-                if _wait_gone(pid, self.data_dir, wait):
+                if wait_for(lambda: not _is_postmaster(pid, self.data_dir), wait, 0.1):
                     break
                 print(f"localpostgres: server {pid} still running after {sig.name}", file=sys.stderr)
         if self.base_dir.is_dir():
@@ -398,32 +267,13 @@ class Cluster:
 
 def _is_postmaster(pid: int, data_dir: Path) -> bool:
     # The command line must name this data dir: a stale pid file may point at an unrelated process.
-    try:
-        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[-1].split()[0]
-    except OSError:
-        return False
-    return state != "Z" and any(b"postgres" in part for part in cmdline[:1]) and str(data_dir).encode() in cmdline
-
-
-def _wait_gone(pid: int, data_dir: Path, timeout: float) -> bool:
-    deadline = time.monotonic() + timeout
-    while _is_postmaster(pid, data_dir):
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.1)
-    return True
-
-
-def _tail(path: Path, lines: int = 30) -> str:
-    try:
-        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
-    except OSError:
-        return "(no log)"
+    cmdline = live_cmdline(pid)
+    return (cmdline is not None and any(b"postgres" in part for part in cmdline[:1])
+            and str(data_dir).encode() in cmdline)
 
 
 def _resolve_dir(base_dir: str | os.PathLike | None) -> Path:
-    return Path(base_dir).resolve() if base_dir is not None else DEFAULT_DIR
+    return resolve_dir(base_dir, DEFAULT_DIR)
 
 
 # --------------------------------------------------------------------------
