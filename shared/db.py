@@ -12,6 +12,12 @@ from sqlalchemy.schema import Table
 from sqlmodel import Session, SQLModel, create_engine
 
 
+class PlatformSession(Session):
+    """The session class of every transaction this project opens (`transaction` below). The
+    outbox's and the deferred rows' listeners are attached to it (shared/messaging/outbox.py,
+    shared/deferred.py), so a library's or a test's own plain `Session` is left alone."""
+
+
 def make_engine(url: str) -> Engine:
     if url.startswith("sqlite"):
         engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
@@ -65,7 +71,7 @@ def create_tables(engine: Engine, tables: Iterable[Table]) -> None:
 @contextmanager
 def transaction(engine: Engine) -> Iterator[Session]:
     """One unit of work: commits on success, rolls back on any exception."""
-    with _writer_turn(engine), Session(engine, expire_on_commit=False) as session:
+    with _writer_turn(engine), PlatformSession(engine, expire_on_commit=False) as session:
         try:
             yield session
             session.commit()

@@ -21,6 +21,7 @@ from sqlalchemy import event, insert
 from sqlalchemy.schema import Table
 from sqlmodel import Session
 
+from shared.db import PlatformSession
 from shared.fastsql import FastStatement
 
 _PENDING = "deferred.rows"  # {table: [row, ...]}, tables in the order they were first used
@@ -30,6 +31,10 @@ _WRITTEN = "deferred.written"  # {table: rows}: what the commit under way wrote
 
 def defer_insert(session: Session, table: Table, row: dict[str, Any]) -> None:
     """`row` goes into `table` when the session commits (with the columns' Python defaults)."""
+    if not isinstance(session, PlatformSession):
+        # Only a PlatformSession writes deferred rows at commit; with any other the row would
+        # silently never be written.
+        raise TypeError(f"deferred rows need a shared.db.PlatformSession (shared.db.transaction), not {type(session).__name__}")
     session.info.setdefault(_PENDING, {}).setdefault(table, []).append(row)
 
 
@@ -43,14 +48,14 @@ def take_written_rows(session: Session, table: Table) -> list[dict[str, Any]]:
     return session.info.get(_WRITTEN, {}).pop(table, [])
 
 
-@event.listens_for(Session, "after_transaction_create")
+@event.listens_for(PlatformSession, "after_transaction_create")
 def _mark_savepoint(session: Session, transaction: Any) -> None:
     if transaction.nested:
         counts = {table: len(rows) for table, rows in session.info.get(_PENDING, {}).items()}
         session.info.setdefault(_SAVEPOINT_MARKS, {})[id(transaction)] = counts
 
 
-@event.listens_for(Session, "after_soft_rollback")
+@event.listens_for(PlatformSession, "after_soft_rollback")
 def _drop_rolled_back_rows(session: Session, previous_transaction: Any) -> None:
     marks = session.info.get(_SAVEPOINT_MARKS, {}).pop(id(previous_transaction), None)
     if previous_transaction.nested:
@@ -63,7 +68,7 @@ def _drop_rolled_back_rows(session: Session, previous_transaction: Any) -> None:
         session.info.pop(_WRITTEN, None)  # a commit that failed after writing them
 
 
-@event.listens_for(Session, "before_commit")
+@event.listens_for(PlatformSession, "before_commit")
 def _insert_pending_rows(session: Session) -> None:
     if session.in_nested_transaction():
         return  # a savepoint released: its rows stay pending for the outer commit

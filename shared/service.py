@@ -12,39 +12,35 @@ import gc
 import logging
 import sys
 from collections.abc import Callable, Iterable, Iterator
-from contextlib import asynccontextmanager, contextmanager
-from datetime import datetime, timedelta
+from contextlib import contextmanager
 from typing import Any
 
 import anyio
 import uvicorn
-from fastapi import APIRouter, Depends, FastAPI, HTTPException, Request
-from fastapi.responses import JSONResponse, PlainTextResponse, Response
+from fastapi import FastAPI
 from faststream import AckPolicy
 from faststream.kafka import KafkaBroker
 from faststream.kafka.annotations import KafkaMessage
 from faststream.params import NoCast
 from faststream.specification import AsyncAPI
-from pydantic import BaseModel
 from sqlalchemy.schema import Table
 from sqlmodel import Session
 
-from shared.auth import AccessTable, AuthSettings, authorizer
-from shared.clock import SettableClock, make_clock
+from shared.clock import make_clock
 from shared.db import create_tables, is_reachable, make_engine, transaction
 from shared.consumer_health import StallWatch, parse_batch_with_binary_headers, poll_without_sleeping
 from shared import kafka_records
 from shared.event_registry import EVENT_MODELS
-from shared.http_problems import PROBLEM_JSON, PROBLEM_SCHEMA
-from shared.http_problems import install as install_problems
 from shared.kafka_security import aiokafka_kwargs, faststream_security, kafka_python_kwargs
 from shared.kafka_security import describe as describe_security
-from shared.messaging import MESSAGING_TABLES, EventConsumer, Handler, InvalidHandler, Outbox, OutboxRelay, Record
+from shared.messaging import MESSAGING_TABLES, EventConsumer, Handler, InvalidHandler, Outbox, OutboxRelay
+from shared.messaging.records import record_from_kafka
 from shared.logs import configure_logging
-from shared.metrics import CONTENT_TYPE, ServiceMetrics
+from shared.metrics import ServiceMetrics
 from shared.migrations import has_migrations, upgrade
 from shared.settings import KafkaSettings, ServiceSettings
 from shared.topics import TopicSpec, create_topics
+from shared.unit_of_work import SYSTEM, Actor, UnitOfWork
 
 log = logging.getLogger(__name__)
 
@@ -95,8 +91,7 @@ class ServiceRuntime:
         topic = self.kafka.topic(spec.name)
 
         async def on_batch(body: NoCast[list[bytes]], message: KafkaMessage) -> None:
-            records = [Record(topic=r.topic, partition=r.partition, offset=r.offset, key=r.key, value=r.value or b"",
-                              type_hint=_type_header(r.headers))
+            records = [record_from_kafka(r.topic, r.partition, r.offset, r.key, r.value, r.headers)
                        for r in message.raw_message]
             await self.consumer.process_batch(records, handlers, on_invalid)
 
@@ -152,8 +147,16 @@ class ServiceRuntime:
     # -- units of work --------------------------------------------------------------------
 
     @contextmanager
-    def unit_of_work(self) -> Iterator[Session]:
-        """A transaction for HTTP routes; events added to the outbox go out right after commit."""
+    def unit_of_work(self, actor: Actor = SYSTEM) -> Iterator[UnitOfWork]:
+        """A use case's unit of work outside a consumer (HTTP routes: shared/http_app.Work,
+        start-up loads): commits on leaving, and its events go out right after."""
+        with transaction(self.engine) as session:
+            yield UnitOfWork(session, self.outbox, self.clock, actor=actor)
+        self.relay.wake()
+
+    @contextmanager
+    def transaction(self) -> Iterator[Session]:
+        """A bare transaction (no use case): as unit_of_work, the session only."""
         with transaction(self.engine) as session:
             yield session
         self.relay.wake()
@@ -225,104 +228,6 @@ async def _raw_bytes(message: Any) -> bytes:
     return message.body
 
 
-def _type_header(headers: Any) -> str | None:
-    for name, value in headers or ():
-        if name == "ce_type":
-            try:
-                return value.decode()
-            except (AttributeError, UnicodeDecodeError):
-                return None
-    return None
-
-
-class ClockChange(BaseModel):
-    now: datetime | None = None
-    advance_seconds: float | None = None
-
-
-def ops_router(runtime: ServiceRuntime) -> APIRouter:
-    """Health, readiness, metrics, the AsyncAPI document, and the clock."""
-    router = APIRouter(tags=["operations"])
-
-    @router.get("/healthz", responses={503: {"description": "A consumer is stalled (names the partitions)"}})
-    async def healthz() -> JSONResponse:
-        # Liveness: 503 once a consumed partition has had lag and no progress for the stall limit.
-        stalled = runtime.stall_watch.stalled
-        if stalled:
-            return JSONResponse({"status": "stalled", "service": runtime.name, "stalled": stalled,
-                                 "stall_after_s": runtime.stall_watch.stall_after_s}, status_code=503)
-        return JSONResponse({"status": "ok", "service": runtime.name})
-
-    @router.get("/readyz")
-    async def readyz() -> JSONResponse:
-        state = await runtime.readiness()
-        return JSONResponse(state, status_code=200 if state["ready"] else 503)
-
-    @router.get("/metrics", response_class=PlainTextResponse)  # documented as text, as served
-    def metrics() -> Response:  # sync: business gauges read the database in a worker thread
-        return Response(runtime.metrics.render(), media_type=CONTENT_TYPE)
-
-    @router.get("/outbox")
-    def outbox() -> dict[str, Any]:  # sync: reads the database in a worker thread
-        """Events waiting to be published, and those the broker refused for good (admin)."""
-        backlog, refused = runtime.relay.backlog_and_refused()
-        return {"backlog": backlog, "refused": refused, "refused_rows": runtime.relay.refused_rows()}
-
-    @router.get("/asyncapi.json")
-    async def asyncapi() -> dict[str, Any]:
-        return runtime.asyncapi()
-
-    @router.get("/clock")
-    async def get_clock() -> dict[str, Any]:
-        return {"now": runtime.clock.now().isoformat(), "kind": runtime.settings.clock}
-
-    @router.put("/clock")
-    async def set_clock(change: ClockChange) -> dict[str, Any]:
-        clock = runtime.clock
-        if not isinstance(clock, SettableClock):
-            raise HTTPException(409, "this service runs on the system clock; start it with clock=settable")
-        if change.now is not None:
-            if change.now.tzinfo is None:
-                raise HTTPException(422, "`now` must carry a timezone, e.g. 2026-11-11T00:00:00Z")
-        try:
-            if change.now is not None:
-                clock.set(change.now)
-            if change.advance_seconds:
-                clock.advance(timedelta(seconds=change.advance_seconds))
-        except OverflowError as exc:  # beyond what a datetime can hold (found by fuzzing)
-            raise HTTPException(422, "this moves the clock out of range") from exc
-        return {"now": clock.now().isoformat(), "kind": runtime.settings.clock}
-
-    return router
-
-
-def create_http_app(runtime: ServiceRuntime, routers: Iterable[APIRouter], *, title: str,
-                    description: str = "", access: AccessTable | None = None) -> FastAPI:
-    """`access` maps (method, path) to the roles allowed; see shared/auth.py."""
-    @asynccontextmanager
-    async def lifespan(_app: FastAPI):  # type: ignore[no-untyped-def]
-        await runtime.start()
-        try:
-            yield
-        finally:
-            await runtime.stop()
-
-    dependencies = []
-    if access is not None:
-        dependencies.append(Depends(authorizer(AuthSettings().checked(), access)))
-    app = FastAPI(title=title, description=description, version="1.0.0", lifespan=lifespan,
-                  dependencies=dependencies)
-    app.state.runtime = runtime
-    app.include_router(ops_router(runtime))
-    for router in routers:
-        app.include_router(router)
-    _document_errors(app, signed_in=access is not None)
-
-    install_problems(app)
-
-    return app
-
-
 def main(build_app: Callable[[Any, KafkaSettings], FastAPI], settings_class: type[ServiceSettings]) -> None:
     """`python -m services.<name>` runs the service; `... migrate` only updates its schema."""
     settings = settings_class()
@@ -334,39 +239,6 @@ def main(build_app: Callable[[Any, KafkaSettings], FastAPI], settings_class: typ
         raise SystemExit(f"usage: python -m services.{settings.service_name} [migrate]")
     else:
         serve(app, settings)
-
-
-_ERROR = {"content": {PROBLEM_JSON: {"schema": PROBLEM_SCHEMA}}}
-
-
-def _document_errors(app: FastAPI, *, signed_in: bool) -> None:
-    """The error answers every route may give, in its OpenAPI document (checked by the HTTP
-    fuzzing tests): 400 malformed body, 401/403 sign-in and role, 404 unknown id, 409 a state
-    conflict, 413 a body over the size limit, 422 invalid input; each an RFC 9457 problem body."""
-    from shared.auth import PUBLIC_PATHS
-
-    def openapi() -> dict[str, Any]:
-        if app.openapi_schema is None:
-            schema = FastAPI.openapi(app)
-            for path, item in schema.get("paths", {}).items():
-                for method, operation in item.items():
-                    responses = operation.setdefault("responses", {})
-                    codes = {"422": "Invalid input"}
-                    if "requestBody" in operation:
-                        codes["400"] = "Malformed request body"
-                        codes["413"] = "Request body over the size limit"
-                    if signed_in and path not in PUBLIC_PATHS:
-                        codes |= {"401": "Sign-in required or token invalid", "403": "Role not allowed"}
-                    if "{" in path or method in ("post", "put"):
-                        codes["404"] = "Unknown id or reference"
-                    if method in ("post", "put"):
-                        codes["409"] = "Conflicts with the current state"
-                    for code, text in codes.items():
-                        responses[code] = {"description": text, **_ERROR}
-            app.openapi_schema = schema
-        return app.openapi_schema
-
-    app.openapi = openapi  # type: ignore[method-assign]
 
 
 def tune_garbage_collector() -> None:

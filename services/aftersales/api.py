@@ -124,14 +124,14 @@ def build_router(runtime: ServiceRuntime, settings: AftersalesSettings) -> APIRo
         return body
 
     def act(case_id: str, step: Callable[[Session], AftersalesCase]) -> dict[str, Any]:
-        with refusals_as_http(), runtime.unit_of_work() as session:
+        with refusals_as_http(), runtime.transaction() as session:
             case = step(session)
             return case_json(session, case, detail=True)
 
     @router.post("/returns", status_code=201)
     def request_return(request: ReturnRequest) -> dict[str, Any]:
         """R19: a return or exchange of some lines of a delivered order, within seven days."""
-        with refusals_as_http(), runtime.unit_of_work() as session:
+        with refusals_as_http(), runtime.transaction() as session:
             case = casework.request_return(
                 session, order_id=request.order_id, kind=CaseKind(request.kind),
                 lines=[(line.sku, line.quantity) for line in request.lines], reason=request.reason,

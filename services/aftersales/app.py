@@ -6,7 +6,8 @@ from services.aftersales import api, handlers
 from services.aftersales.models import TABLES
 from services.aftersales.settings import AftersalesSettings
 from services.aftersales.access import ACCESS
-from shared.service import ServiceRuntime, create_http_app
+from shared.http_app import create_http_app
+from shared.service import ServiceRuntime
 from shared.settings import KafkaSettings
 from shared.topics import AFTERSALES_CASES, LOGISTICS_SHIPMENTS, ORDERS_EVENTS
 

@@ -13,7 +13,7 @@ log = logging.getLogger(__name__)
 
 
 def publisher(ctx: HandlerContext) -> casework.Publish:
-    return lambda type_, payload, key: ctx.publish(AFTERSALES_CASES, type_, payload, key=key)
+    return lambda type_, payload, key: ctx.publish(payload, key=key)
 
 
 def on_order_accepted(ctx: HandlerContext, accepted: OrderAccepted) -> None:

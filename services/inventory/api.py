@@ -77,7 +77,7 @@ def build_router(runtime: ServiceRuntime, policy: InventoryPolicy) -> APIRouter:
     def stockkeeper(request: Request) -> Iterator[Stockkeeper]:
         """A Stockkeeper in one transaction, acting as the signed-in caller (named in the ledger)."""
         try:
-            with runtime.unit_of_work() as session:
+            with runtime.transaction() as session:
                 def publish(spec, type_, payload, *, key):  # type: ignore[no-untyped-def]
                     return runtime.outbox.publish(session, spec, type_, payload, key=key)
                 yield Stockkeeper(session=session, publish=publish, now=runtime.clock.now(), policy=policy,

@@ -11,7 +11,8 @@ from services.inventory.handlers import SUBSCRIPTIONS, make_handlers
 from services.inventory.models import TABLES, InventorySku
 from services.inventory.settings import InventorySettings
 from services.inventory.stockkeeping import Stockkeeper
-from shared.service import ServiceRuntime, create_http_app
+from shared.http_app import create_http_app
+from shared.service import ServiceRuntime
 from shared.settings import KafkaSettings
 from shared.topics import INVENTORY_RESERVATIONS, INVENTORY_STOCK
 
@@ -44,7 +45,7 @@ def build_app(settings: InventorySettings, kafka: KafkaSettings) -> FastAPI:
         actor = f"catalog:{settings.catalog_path.name}"
 
         def load() -> None:
-            with runtime.unit_of_work() as session:
+            with runtime.transaction() as session:
                 def publish(spec, type_, payload, *, key):  # type: ignore[no-untyped-def]
                     return runtime.outbox.publish(session, spec, type_, payload, key=key)
                 keeper = Stockkeeper(session=session, publish=publish, now=runtime.clock.now(), policy=policy,

@@ -38,7 +38,7 @@ def make_handlers(policy: InventoryPolicy) -> dict[str, Handler]:
 
     def handler(type_: str, use_case: Callable[[Stockkeeper, Any], object]) -> Handler:
         def handle(ctx: HandlerContext, payload: Any) -> None:
-            keeper = Stockkeeper(session=ctx.session, publish=ctx.publish, now=ctx.clock.now(), policy=policy,
+            keeper = Stockkeeper(session=ctx.session, publish=lambda _spec, _type, payload, *, key: ctx.publish(payload, key=key), now=ctx.clock.now(), policy=policy,
                                  actor=actor_of(ctx, topic_of[type_]))
             with _refusals_are_invalid():
                 outcome = use_case(keeper, payload)

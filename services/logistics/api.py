@@ -95,7 +95,7 @@ def build_router(runtime: ServiceRuntime, settings: LogisticsSettings, desk: Car
     def shipment_step(shipment_id: str) -> Iterator[tuple[Session, Shipment]]:
         """A unit of work on one shipment; refused steps answer 409 with the reason."""
         try:
-            with runtime.unit_of_work() as session:
+            with runtime.transaction() as session:
                 shipment = session.get(Shipment, shipment_id)
                 if shipment is None:
                     raise HTTPException(404, f"no shipment {shipment_id}")
@@ -144,7 +144,7 @@ def build_router(runtime: ServiceRuntime, settings: LogisticsSettings, desk: Car
         now = runtime.clock.now()
         lease_until = operations.lease_end(now, settings.wave_lease_s)
         wave_id = f"W-{uuid.uuid4().hex[:12]}"
-        with runtime.unit_of_work() as session:
+        with runtime.transaction() as session:
             claimed = store.claim_wave(session, wave_id=wave_id, picker_id=request.picker_id, size=request.size,
                                        now=now, lease_until=lease_until)
             session.add(PickWave(wave_id=wave_id, picker_id=request.picker_id, requested_size=request.size,
@@ -225,7 +225,7 @@ def build_router(runtime: ServiceRuntime, settings: LogisticsSettings, desk: Car
         now = runtime.clock.now()
         shipped: list[dict[str, Any]] = []
         refused: list[dict[str, str]] = []
-        with runtime.unit_of_work() as session:
+        with runtime.transaction() as session:
             for parcel in request.parcels:
                 shipment = session.get(Shipment, parcel.shipment_id)
                 if shipment is None:

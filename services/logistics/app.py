@@ -14,7 +14,8 @@ from services.logistics.models import TABLES
 from services.logistics.operations import CarrierDesk
 from services.logistics.settings import LogisticsSettings
 from services.logistics.access import ACCESS
-from shared.service import ServiceRuntime, create_http_app
+from shared.http_app import create_http_app
+from shared.service import ServiceRuntime
 from shared.settings import KafkaSettings
 from shared.topics import AFTERSALES_CASES, CARRIER_EVENTS, INVENTORY_RESERVATIONS, LOGISTICS_SHIPMENTS, ORDERS_EVENTS
 

@@ -9,11 +9,16 @@ same shipment changes nothing (the shipment id is derived from the order or the 
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
+from typing import Any
+
+from sqlmodel import Session
 
 from services.logistics import operations
 from services.logistics.models import Shipment
 from shared.events import CarrierDelivery, ExchangeRequested, OrderCancelled, StockReserved
-from shared.messaging import HandlerContext
+from shared.messaging import EventHandler, HandlerContext
+from shared.unit_of_work import Prefetch
 
 log = logging.getLogger(__name__)
 
@@ -27,22 +32,27 @@ def shipment_id_for_exchange(order_id: str, case_id: str) -> str:
 
 
 def _publisher(ctx: HandlerContext) -> operations.Publish:
-    return lambda spec, type_, payload, key: ctx.publish(spec, type_, payload, key=key)
+    return lambda spec, type_, payload, key: ctx.publish(payload, key=key)
 
 
-def on_stock_reserved(ctx: HandlerContext, event: StockReserved) -> None:
+def _load_outlooks_of_reserved_orders(session: Session, events: Sequence[StockReserved]) -> dict[str, Any]:
+    return operations.load_shipment_outlooks(session, [(shipment_id_for_order(e.order_id), e.order_id) for e in events])
+
+
+SHIPMENT_OUTLOOKS: Prefetch[str, Any] = Prefetch("logistics.shipment_outlooks", _load_outlooks_of_reserved_orders)
+"""For a consumer batch of reserved orders: which of their shipments exist, which were withdrawn."""
+
+
+def _open_shipment_for_reserved(ctx: HandlerContext, event: StockReserved) -> None:
     operations.open_shipment(
         ctx.session, shipment_id=shipment_id_for_order(event.order_id), order_id=event.order_id,
         order_type=event.order_type, priority_class=event.priority_class, priority_rank=event.priority_rank,
         lines=list(event.lines), region=event.region, paid_at=event.paid_at, now=ctx.clock.now(),
+        batch_outlooks=ctx.batch.read(SHIPMENT_OUTLOOKS),
     )
 
 
-def _prefetch_for_reserved_orders(session, events: list[StockReserved]) -> None:
-    operations.prefetch_shipment_outlooks(session, [(shipment_id_for_order(e.order_id), e.order_id) for e in events])
-
-
-on_stock_reserved.prepare_batch = _prefetch_for_reserved_orders  # type: ignore[attr-defined]
+on_stock_reserved = EventHandler(_open_shipment_for_reserved, prefetch=SHIPMENT_OUTLOOKS, name="on_stock_reserved")
 
 
 def on_order_cancelled(ctx: HandlerContext, event: OrderCancelled) -> None:

@@ -87,7 +87,7 @@ _SHIPMENT_OUTLOOK = FastStatement(select(
     exists(select(_SHIPMENTS.c.shipment_id).where(_SHIPMENTS.c.shipment_id == bindparam("sid"))).label("exists"),
     _withdrawal_field("cancelled_at"), _withdrawal_field("reason")))
 _ADD_SHIPMENT = FastStatement(insert(_SHIPMENTS))
-# The same answers for a whole consumer batch of reserved orders (see prefetch_shipment_outlooks).
+# The same answers for a whole consumer batch of reserved orders (see load_shipment_outlooks).
 _EXISTING_SHIPMENTS = FastStatement(select(_SHIPMENTS.c.shipment_id).where(
     _SHIPMENTS.c.shipment_id.in_(bindparam("sids", expanding=True))))
 _WITHDRAWALS_OF = FastStatement(select(_WITHDRAWALS.c.order_id, _WITHDRAWALS.c.cancelled_at, _WITHDRAWALS.c.reason)
@@ -101,10 +101,7 @@ class ShipmentOutlook:
     withdrawal_reason: str | None = None
 
 
-_BATCH_OUTLOOKS = "logistics.shipment_outlooks"  # session.info: {shipment_id: ShipmentOutlook}
-
-
-def prefetch_shipment_outlooks(session: Session, orders: list[tuple[str, str]]) -> None:
+def load_shipment_outlooks(session: Session, orders: list[tuple[str, str]]) -> dict[str, ShipmentOutlook]:
     """For a consumer batch of reserved orders, given as (shipment id, order id): which
     shipments exist and which orders were withdrawn, in two statements for the batch instead of
     one per order (on PostgreSQL each is a round trip). `open_shipment` starts from these and
@@ -116,20 +113,22 @@ def prefetch_shipment_outlooks(session: Session, orders: list[tuple[str, str]]) 
                 for row in _EXISTING_SHIPMENTS.execute(session, {"sids": chunk}).all()}
     withdrawn = {row.order_id: row for chunk in in_list_chunks(order_ids)
                  for row in _WITHDRAWALS_OF.execute(session, {"oids": chunk}).all()}
-    outlooks: dict[str, ShipmentOutlook] = session.info.setdefault(_BATCH_OUTLOOKS, {})
+    outlooks: dict[str, ShipmentOutlook] = {}
     for sid, oid in orders:
         withdrawal = withdrawn.get(oid)
         outlooks[sid] = ShipmentOutlook(sid in existing, withdrawal.cancelled_at if withdrawal else None,
                                         withdrawal.reason if withdrawal else None)
+    return outlooks
 
 
 def open_shipment(session: Session, *, shipment_id: str, order_id: str, order_type: str, priority_class: str,
                   priority_rank: str, lines: list[OrderLine], region: str, paid_at: datetime, now: datetime,
-                  replacement_for_case: str | None = None) -> str | None:
+                  replacement_for_case: str | None = None,
+                  batch_outlooks: dict[str, ShipmentOutlook] | None = None) -> str | None:
     """Queue a shipment; a second request for the same shipment id changes nothing. A
     shipment for an order already cancelled is recorded as withdrawn, never queued. Returns
     the new shipment's status, or None when it existed already."""
-    outlooks: dict[str, ShipmentOutlook] | None = session.info.get(_BATCH_OUTLOOKS)
+    outlooks = batch_outlooks  # what the consumer batch read (SHIPMENT_OUTLOOKS), if it did
     outlook = outlooks.get(shipment_id) if outlooks is not None else None
     if outlook is None:  # not read for the batch (an exchange, an HTTP call, a savepoint pass)
         outlook = _SHIPMENT_OUTLOOK.execute(session, {"sid": shipment_id, "oid": order_id}).one()
@@ -162,7 +161,6 @@ def withdraw_order(session: Session, *, order_id: str, reason: str, cancelled_at
     """The order was cancelled: withdraw its shipments still in the warehouse. Remembered, so a
     reservation arriving later does not queue it. Shipments already handed over stay as
     they are (bringing them back is aftersales' business)."""
-    session.info.pop(_BATCH_OUTLOOKS, None)  # read before this withdrawal
     if session.get(OrderWithdrawal, order_id) is None:
         session.add(OrderWithdrawal(order_id=order_id, reason=reason, cancelled_at=cancelled_at))
     withdrawn = []

@@ -45,7 +45,7 @@ def build_router(runtime: ServiceRuntime, policy: OrderPolicy) -> APIRouter:
         except OrderInvalid as exc:
             raise HTTPException(422, str(exc)) from exc
         origin = Origin(channel="http", source=actor(http_request))
-        with runtime.unit_of_work() as session:
+        with runtime.transaction() as session:
             resend = commands.check_resend(session, order, now=runtime.clock.now(), origin=origin)
             if resend is None:
                 event_id = runtime.outbox.publish(session, PLATFORM_ORDERS, "order.placed", order,
@@ -63,7 +63,7 @@ def build_router(runtime: ServiceRuntime, policy: OrderPolicy) -> APIRouter:
     def cancel_order(order_id: str, http_request: Request, request: CancelRequest | None = None) -> dict[str, Any]:
         """Cancel before dispatch (R4); inventory releases the stock on the order.cancelled it causes."""
         reason = request.reason if request else ""
-        with runtime.unit_of_work() as session:
+        with runtime.transaction() as session:
             result = commands.cancel_order(session, order_id, reason, now=runtime.clock.now(),
                                            publish=publisher(session),
                                            origin=Origin(channel="http", source=actor(http_request)))

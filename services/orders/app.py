@@ -8,7 +8,8 @@ from services.orders.domain import OrderPolicy
 from services.orders.handlers import lifecycle_handlers
 from services.orders.models import TABLES
 from services.orders.settings import OrdersSettings
-from shared.service import ServiceRuntime, create_http_app
+from shared.http_app import create_http_app
+from shared.service import ServiceRuntime
 from shared.settings import KafkaSettings
 from shared.topics import AFTERSALES_CASES, INVENTORY_RESERVATIONS, LOGISTICS_SHIPMENTS, ORDERS_EVENTS, PLATFORM_ORDERS
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 import logging
 import zlib
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -42,6 +42,7 @@ from shared.events import Contract, OrderAccepted, OrderCancellationRefused, Ord
 from shared.event_registry import EVENT_MODELS
 from shared.fastsql import FastStatement, in_list_chunks
 from shared.messaging import InvalidEvent
+from shared.unit_of_work import Prefetch
 from shared.topics import ORDERS_EVENTS, TopicSpec
 
 log = logging.getLogger(__name__)
@@ -127,7 +128,7 @@ _LOCKED_STATUS = FastStatement(select(_RECORDS.c.status).where(_RECORDS.c.order_
 # statement instead of two.
 _LIFECYCLE_STATE = FastStatement(select(_RECORDS.c.status, exists(_ANY_PARKED).label("has_parked"))
                                  .where(_RECORDS.c.order_id == bindparam("oid")).with_for_update(of=_RECORDS))
-# The same two answers for every order of a consumer batch at once (see prefetch_lifecycle_states).
+# The same two answers for every order of a consumer batch at once (see load_lifecycle_states).
 # Locked in order_id order, so two writers taking several orders' rows cannot deadlock.
 _LIFECYCLE_STATES = FastStatement(
     select(_RECORDS.c.order_id, _RECORDS.c.status,
@@ -184,10 +185,11 @@ def record_rejection(session: Session, order_id: str | None, reason: str, *, now
 
 
 def apply_lifecycle_event(session: Session, event_type: str, payload: Contract, *, now: datetime,
-                          publish: Publish, origin: Origin) -> str:
-    """Returns the outcome: advanced, late, noted, refused, or parked (order not accepted yet)."""
+                          publish: Publish, origin: Origin,
+                          batch_states: dict[str, LifecycleState] | None = None) -> str:
+    """Returns the outcome: advanced, late, noted, refused, or parked (order not accepted yet).
+    `batch_states`: what LIFECYCLE_STATES read for the consumer batch, if it did."""
     order_id = payload.order_id  # type: ignore[attr-defined]
-    batch_states: dict[str, LifecycleState] | None = session.info.get(_BATCH_STATES)
     known = batch_states.get(order_id) if batch_states is not None else None
     if known is None:  # not read for the batch, or not accepted when it was read
         known = _LIFECYCLE_STATE.execute(session, {"oid": order_id}).one_or_none()
@@ -215,10 +217,7 @@ class LifecycleState:
     has_parked: bool
 
 
-_BATCH_STATES = "orders.lifecycle_states"  # session.info: {order_id: LifecycleState}
-
-
-def prefetch_lifecycle_states(session: Session, payloads: list[Contract]) -> None:
+def load_lifecycle_states(session: Session, payloads: Sequence[Contract]) -> dict[str, LifecycleState]:
     """Read the state of every order a consumer batch of lifecycle events is about, in one
     statement instead of one per event (at peak every order's stock.reserved passes here; the
     read was one of the two statements each event ran, and on PostgreSQL each is a round trip).
@@ -228,16 +227,14 @@ def prefetch_lifecycle_states(session: Session, payloads: list[Contract]) -> Non
     the transaction goes through `apply_lifecycle_event` (a cancellation forgets its order), so
     the consumer calls this only in a batch's first, savepoint-free pass."""
     ids = sorted({p.order_id for p in payloads})  # type: ignore[attr-defined]
-    states: dict[str, LifecycleState] = session.info.setdefault(_BATCH_STATES, {})
+    states: dict[str, LifecycleState] = {}
     for chunk in in_list_chunks(ids):
         for row in _LIFECYCLE_STATES.execute(session, {"oids": chunk}).all():
             states[row.order_id] = LifecycleState(row.status, bool(row.has_parked))
+    return states
 
 
-def _forget_batch_state(session: Session, order_id: str) -> None:
-    states = session.info.get(_BATCH_STATES)
-    if states is not None:
-        states.pop(order_id, None)
+LIFECYCLE_STATES: Prefetch[str, LifecycleState] = Prefetch("orders.lifecycle_states", load_lifecycle_states)
 
 
 def _apply_to(session: Session, order_id: str, status: str, event_type: str, payload: Contract, *,
@@ -332,7 +329,8 @@ class CancelResult:
 
 
 def cancel_order(session: Session, order_id: str, reason: str, *, now: datetime, publish: Publish,
-                 origin: Origin, park_if_unknown: bool = False) -> CancelResult:
+                 origin: Origin, park_if_unknown: bool = False,
+                 batch_states: dict[str, LifecycleState] | None = None) -> CancelResult:
     """Before dispatch: cancel and publish order.cancelled, on which inventory releases the stock
     and logistics withdraws the shipment. After dispatch: refuse, and say why on
     order.cancellation_refused."""
@@ -358,7 +356,8 @@ def cancel_order(session: Session, order_id: str, reason: str, *, now: datetime,
                                          source_event_id=origin.event_id, refused_at=now), order_id)
         log.info("cancellation of %s refused: %s", order_id, decision.reason)
         return CancelResult("refused", decision.reason)
-    _forget_batch_state(session, order_id)
+    if batch_states is not None:  # what the batch read of this order is out of date now
+        batch_states.pop(order_id, None)
     record.status = CANCELLED
     record.status_changed_at = now
     session.add(record)

@@ -12,14 +12,14 @@ from shared.contract_types import reason_text
 from shared.events import (Contract, OrderCancellationRefused, OrderCancellationRequested, OrderCancelled, OrderPlaced,
                            OrderRejected, data_field)
 from shared.limits import ID_PATTERN
-from shared.messaging import Handler, HandlerContext
+from shared.messaging import EventHandler, Handler, HandlerContext
 from shared.topics import ORDERS_EVENTS, PLATFORM_ORDERS, TopicSpec
 
 log = logging.getLogger(__name__)
 
 
 def _publisher(ctx: HandlerContext) -> commands.Publish:
-    return lambda spec, type_, payload, key: ctx.publish(spec, type_, payload, key=key)
+    return lambda spec, type_, payload, key: ctx.publish(payload, key=key)
 
 
 def _origin(ctx: HandlerContext, topic: str) -> Origin:
@@ -57,11 +57,11 @@ def on_cancel_requested(ctx: HandlerContext, request: OrderCancellationRequested
 def make_lifecycle_handler(spec: TopicSpec, event_type: str) -> Handler:
     def on_lifecycle_event(ctx: HandlerContext, payload: Contract) -> None:
         commands.apply_lifecycle_event(ctx.session, event_type, payload, now=ctx.clock.now(),
-                                       publish=_publisher(ctx), origin=_origin(ctx, spec.name))
+                                       publish=_publisher(ctx), origin=_origin(ctx, spec.name),
+                                       batch_states=ctx.batch.read(commands.LIFECYCLE_STATES))
 
     on_lifecycle_event.__name__ = "on_" + event_type.replace(".", "_")
-    on_lifecycle_event.prepare_batch = commands.prefetch_lifecycle_states  # type: ignore[attr-defined]
-    return on_lifecycle_event
+    return EventHandler(on_lifecycle_event, prefetch=commands.LIFECYCLE_STATES, name=on_lifecycle_event.__name__)
 
 
 def lifecycle_handlers(spec: TopicSpec, *event_types: str) -> dict[str, Handler]:
@@ -80,8 +80,7 @@ def on_invalid_platform_message(ctx: HandlerContext, reason: str) -> None:
     event = ctx.event
     order_id = _readable_order_id(ctx)
     if event is not None and event.type in CANCEL_REQUEST_TYPES and order_id:
-        ctx.publish(ORDERS_EVENTS, "order.cancellation_refused",
-                    OrderCancellationRefused(order_id=order_id, reason=reason_text(reason),
+        ctx.publish(OrderCancellationRefused(order_id=order_id, reason=reason_text(reason),
                                              source_event_id=_event_id(ctx), refused_at=ctx.clock.now()),
                     key=order_id)
         return
@@ -93,8 +92,7 @@ def on_invalid_platform_message(ctx: HandlerContext, reason: str) -> None:
 
 def _publish_rejection(ctx: HandlerContext, reason: str) -> None:
     order_id = _readable_order_id(ctx)
-    ctx.publish(ORDERS_EVENTS, "order.rejected",
-                OrderRejected(order_id=order_id, reason=reason_text(reason), source_event_id=_event_id(ctx)),
+    ctx.publish(OrderRejected(order_id=order_id, reason=reason_text(reason), source_event_id=_event_id(ctx)),
                 key=order_id or "unknown")
 
 

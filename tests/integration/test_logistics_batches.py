@@ -1,7 +1,7 @@
 """A consumer batch of reserved orders queues what the same events one at a time queue.
 
 Logistics reads, for a whole batch of stock.reserved, which shipments exist and which orders
-were withdrawn (`operations.prefetch_shipment_outlooks`), then opens the shipments one by one
+were withdrawn (`operations.load_shipment_outlooks`), then opens the shipments one by one
 from those answers. An order reserved twice in one batch, a withdrawal that came first and a
 replay are where answers read before the batch could go wrong. Against the run's database
 (SQLite; PostgreSQL under `make test-postgres`), no broker needed."""

@@ -1,7 +1,7 @@
 """A consumer batch of lifecycle events ends where the same events one at a time end.
 
 The orders service reads the state of every order in a batch of stock events at once
-(`commands.prefetch_lifecycle_states`) and then applies the events in sequence from those
+(`commands.load_lifecycle_states`) and then applies the events in sequence from those
 states. Several events of one order in a batch, an order not accepted yet and a replay are the
 cases where starting from a state read before the batch would go wrong. Against the run's
 database (SQLite; PostgreSQL under `make test-postgres`), no broker needed: records are fed to
@@ -22,7 +22,7 @@ from services.orders.domain import OrderPolicy
 from services.orders.handlers import lifecycle_handlers, make_on_order_placed
 from services.orders.models import TABLES, OrderRecord, OrderStep
 from shared.events import SkuQuantity, StockBackordered, StockReleased, StockReserved
-from shared.messaging import MESSAGING_TABLES, EventConsumer, Record
+from shared.messaging import MESSAGING_TABLES, EventConsumer, EventHandler, Record
 from shared.topics import INVENTORY_RESERVATIONS
 from tests.support.batches import T0, as_one_batch, consumer_on, one_by_one, record_of
 from tools.bench import order_event
@@ -125,8 +125,7 @@ def test_a_batch_that_is_not_clean_runs_again_without_the_batch_read(engine_with
             raise RuntimeError("disk full")
         reserved(ctx, payload)
 
-    fails_for_a_2.prepare_batch = reserved.prepare_batch  # type: ignore[attr-defined]
-    handlers["stock.reserved"] = fails_for_a_2
+    handlers["stock.reserved"] = EventHandler(fails_for_a_2, prefetch=reserved.prefetch)
     records = [stock_event(*e) for e in EVENTS[:5]]
     outcomes = as_one_batch(consumer, records, handlers)
     assert outcomes[1] == "dead_lettered" and outcomes.count("handled") == 4

@@ -31,7 +31,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
 
 from shared.clock import make_clock
-from shared.db import transaction
+from shared.db import PlatformSession, transaction
 from shared.messaging import LEASE, MESSAGING_TABLES, Outbox, OutboxMessage, OutboxRelay
 from shared.metrics import ServiceMetrics
 from tests.support.kafka import Message, TopicReader
@@ -556,7 +556,7 @@ async def test_a_transactions_rows_share_their_times_and_the_next_transaction_ta
     relay = await started(relays())
     outbox = outbox_for(topic, relay)
     first, second = ids("times-a", 3), ids("times-b", 2)
-    with Session(engine, expire_on_commit=False) as session:  # one session, two transactions in turn
+    with PlatformSession(engine, expire_on_commit=False) as session:  # one session, two transactions in turn
         for event_id in first:
             add(outbox, session, event_id)
         session.commit()

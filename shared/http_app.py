@@ -1,0 +1,217 @@
+"""The HTTP side every service shares: the app factory (auth, problem bodies, size limit, the
+error answers in OpenAPI), the operations routes, and the dependencies routes are built from.
+
+Routers are built at module level; a route gets what it needs as FastAPI dependencies:
+
+    @router.post("/orders/{order_id}/cancel", response_model=CancelAnswer)
+    def cancel(order_id: str, work: Work) -> CancelAnswer:
+        with work() as uow:                       # one transaction, committed on leaving
+            return usecases.cancel_order(uow, ...)
+
+`Work` opens a unit of work (shared/unit_of_work.py) on the app's runtime whose actor is the
+signed-in caller; `RuntimeDep` is the runtime itself (its engine for reads, its settings).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from contextlib import AbstractContextManager, asynccontextmanager
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Annotated, Any
+
+from fastapi import APIRouter, Depends, FastAPI, HTTPException, Request
+from fastapi.responses import JSONResponse, PlainTextResponse, Response
+from pydantic import BaseModel, Field
+
+from shared.auth import AccessTable, AuthSettings, authorizer
+from shared.clock import SettableClock
+from shared.http_problems import PROBLEM_JSON, PROBLEM_SCHEMA
+from shared.http_problems import install as install_problems
+from shared.metrics import CONTENT_TYPE
+from shared.unit_of_work import Actor, UnitOfWork
+
+if TYPE_CHECKING:
+    from shared.service import ServiceRuntime
+
+
+def _runtime(request: Request) -> ServiceRuntime:
+    return request.app.state.runtime
+
+
+RuntimeDep = Annotated["ServiceRuntime", Depends(_runtime)]
+"""The service's runtime (engine, clock, settings, outbox), for a route."""
+
+
+def http_actor(request: Request) -> Actor:
+    """The signed-in caller as the actor of what the request changes (`anonymous` without one)."""
+    principal = getattr(request.state, "principal", None)
+    if principal is None:
+        return Actor("http", "anonymous")
+    return Actor("http", principal.subject, roles=tuple(sorted(principal.roles)))
+
+
+def _work(request: Request) -> Callable[[], AbstractContextManager[UnitOfWork]]:
+    runtime = _runtime(request)
+    actor = http_actor(request)
+    return lambda: runtime.unit_of_work(actor)
+
+
+Work = Annotated[Callable[[], AbstractContextManager[UnitOfWork]], Depends(_work)]
+"""Opens the request's unit of work: `with work() as uow: ...` commits on leaving the block
+(and the events it published go out right after); an exception rolls everything back."""
+
+
+class Health(BaseModel):
+    status: str = Field(description="`ok`, or `stalled` with the partitions named")
+    service: str
+    stalled: list[dict[str, Any]] | None = None
+    stall_after_s: float | None = None
+
+
+class Readiness(BaseModel):
+    database: bool
+    broker: bool
+    relay: bool
+    ready: bool
+
+
+class RefusedRow(BaseModel):
+    event_id: str
+    topic: str
+    bytes: int
+    last_error: str | None
+    created_at: str
+
+
+class OutboxState(BaseModel):
+    backlog: int = Field(description="Events waiting to be published")
+    refused: int = Field(description="Events the broker refused for good, kept")
+    refused_rows: list[RefusedRow]
+
+
+class ClockState(BaseModel):
+    now: datetime
+    kind: str
+
+
+class ClockChange(BaseModel):
+    now: datetime | None = None
+    advance_seconds: float | None = None
+
+
+def ops_router(runtime: ServiceRuntime) -> APIRouter:
+    """Health, readiness, metrics, the AsyncAPI document, and the clock."""
+    router = APIRouter(tags=["operations"])
+
+    @router.get("/healthz", response_model=Health,
+                responses={503: {"description": "A consumer is stalled (names the partitions)", "model": Health}})
+    async def healthz() -> JSONResponse:
+        # Liveness: 503 once a consumed partition has had lag and no progress for the stall limit.
+        stalled = runtime.stall_watch.stalled
+        if stalled:
+            return JSONResponse({"status": "stalled", "service": runtime.name, "stalled": stalled,
+                                 "stall_after_s": runtime.stall_watch.stall_after_s}, status_code=503)
+        return JSONResponse({"status": "ok", "service": runtime.name})
+
+    @router.get("/readyz", response_model=Readiness,
+                responses={503: {"description": "Not ready: says which part is missing", "model": Readiness}})
+    async def readyz() -> JSONResponse:
+        state = await runtime.readiness()
+        return JSONResponse(state, status_code=200 if state["ready"] else 503)
+
+    @router.get("/metrics", response_class=PlainTextResponse)  # documented as text, as served
+    def metrics() -> Response:  # sync: business gauges read the database in a worker thread
+        return Response(runtime.metrics.render(), media_type=CONTENT_TYPE)
+
+    @router.get("/outbox", response_model=OutboxState)
+    def outbox() -> dict[str, Any]:  # sync: reads the database in a worker thread
+        """Events waiting to be published, and those the broker refused for good (admin)."""
+        backlog, refused = runtime.relay.backlog_and_refused()
+        return {"backlog": backlog, "refused": refused, "refused_rows": runtime.relay.refused_rows()}
+
+    @router.get("/asyncapi.json", response_model=dict[str, Any])
+    async def asyncapi() -> dict[str, Any]:
+        return runtime.asyncapi()
+
+    @router.get("/clock", response_model=ClockState)
+    async def get_clock() -> dict[str, Any]:
+        return {"now": runtime.clock.now().isoformat(), "kind": runtime.settings.clock}
+
+    @router.put("/clock", response_model=ClockState)
+    async def set_clock(change: ClockChange) -> dict[str, Any]:
+        clock = runtime.clock
+        if not isinstance(clock, SettableClock):
+            raise HTTPException(409, "this service runs on the system clock; start it with clock=settable")
+        if change.now is not None:
+            if change.now.tzinfo is None:
+                raise HTTPException(422, "`now` must carry a timezone, e.g. 2026-11-11T00:00:00Z")
+        try:
+            if change.now is not None:
+                clock.set(change.now)
+            if change.advance_seconds:
+                clock.advance(timedelta(seconds=change.advance_seconds))
+        except OverflowError as exc:  # beyond what a datetime can hold (found by fuzzing)
+            raise HTTPException(422, "this moves the clock out of range") from exc
+        return {"now": clock.now().isoformat(), "kind": runtime.settings.clock}
+
+    return router
+
+
+def create_http_app(runtime: ServiceRuntime, routers: Iterable[APIRouter], *, title: str,
+                    description: str = "", access: AccessTable | None = None) -> FastAPI:
+    """`access` maps (method, path) to the roles allowed; see shared/auth.py."""
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI):  # type: ignore[no-untyped-def]
+        await runtime.start()
+        try:
+            yield
+        finally:
+            await runtime.stop()
+
+    dependencies = []
+    if access is not None:
+        dependencies.append(Depends(authorizer(AuthSettings().checked(), access)))
+    app = FastAPI(title=title, description=description, version="1.0.0", lifespan=lifespan,
+                  dependencies=dependencies)
+    app.state.runtime = runtime
+    app.include_router(ops_router(runtime))
+    for router in routers:
+        app.include_router(router)
+    _document_errors(app, signed_in=access is not None)
+
+    install_problems(app)
+
+    return app
+
+
+_ERROR = {"content": {PROBLEM_JSON: {"schema": PROBLEM_SCHEMA}}}
+
+
+def _document_errors(app: FastAPI, *, signed_in: bool) -> None:
+    """The error answers every route may give, in its OpenAPI document (checked by the HTTP
+    fuzzing tests): 400 malformed body, 401/403 sign-in and role, 404 unknown id, 409 a state
+    conflict, 413 a body over the size limit, 422 invalid input; each an RFC 9457 problem body."""
+    from shared.auth import PUBLIC_PATHS
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            schema = FastAPI.openapi(app)
+            for path, item in schema.get("paths", {}).items():
+                for method, operation in item.items():
+                    responses = operation.setdefault("responses", {})
+                    codes = {"422": "Invalid input"}
+                    if "requestBody" in operation:
+                        codes["400"] = "Malformed request body"
+                        codes["413"] = "Request body over the size limit"
+                    if signed_in and path not in PUBLIC_PATHS:
+                        codes |= {"401": "Sign-in required or token invalid", "403": "Role not allowed"}
+                    if "{" in path or method in ("post", "put"):
+                        codes["404"] = "Unknown id or reference"
+                    if method in ("post", "put"):
+                        codes["409"] = "Conflicts with the current state"
+                    for code, text in codes.items():
+                        responses[code] = {"description": text, **_ERROR}
+            app.openapi_schema = schema
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
