@@ -123,3 +123,31 @@ def drop_inbox_digest() -> None:
 
     with op.batch_alter_table("inbox_entry", schema=None) as batch_op:
         batch_op.drop_column("digest")
+
+
+def add_idempotency_table() -> None:
+    """Revision body for a service that takes `Idempotency-Key` on its creating POSTs: the
+    `idempotent_request` table of shared/idempotency.py, spelled out here so that a later change
+    of that module does not rewrite history (tests/integration/test_idempotency_store.py checks
+    the two agree)."""
+    from alembic import op
+    from sqlmodel.sql.sqltypes import UTCDateTime
+
+    op.create_table(
+        "idempotent_request",
+        sa.Column("scope", sa.String(length=200), nullable=False),
+        sa.Column("key", sa.String(length=200), nullable=False),
+        sa.Column("request_digest", sa.String(), nullable=False),
+        sa.Column("status_code", sa.Integer(), nullable=False),
+        sa.Column("response_json", sa.Text(), nullable=False),
+        sa.Column("created_at", UTCDateTime(), nullable=False),
+        sa.PrimaryKeyConstraint("scope", "key", name="idempotent_request_pkey"),
+    )
+    op.create_index("ix_idempotent_request_created_at", "idempotent_request", ["created_at"])
+
+
+def drop_idempotency_table() -> None:
+    from alembic import op
+
+    op.drop_index("ix_idempotent_request_created_at", table_name="idempotent_request")
+    op.drop_table("idempotent_request")
