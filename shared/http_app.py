@@ -25,7 +25,7 @@ from pydantic import BaseModel, Field
 
 from shared.auth import AccessTable, AuthSettings, authorizer
 from shared.clock import SettableClock
-from shared.http_problems import PROBLEM_JSON, PROBLEM_SCHEMA
+from shared.http_problems import problem_responses
 from shared.http_problems import install as install_problems
 from shared.metrics import CONTENT_TYPE
 from shared.unit_of_work import Actor, UnitOfWork
@@ -184,13 +184,12 @@ def create_http_app(runtime: ServiceRuntime, routers: Iterable[APIRouter], *, ti
     return app
 
 
-_ERROR = {"content": {PROBLEM_JSON: {"schema": PROBLEM_SCHEMA}}}
-
-
 def _document_errors(app: FastAPI, *, signed_in: bool) -> None:
     """The error answers every route may give, in its OpenAPI document (checked by the HTTP
-    fuzzing tests): 400 malformed body, 401/403 sign-in and role, 404 unknown id, 409 a state
-    conflict, 413 a body over the size limit, 422 invalid input; each an RFC 9457 problem body."""
+    fuzzing tests), each an RFC 9457 problem body naming the `/problems/...` types it may carry:
+    400 a malformed body, header or cursor, 401/403 sign-in and role, 404 unknown id, 409 a
+    state conflict or an `Idempotency-Key` still in flight, 413 a body over the size limit, 422
+    invalid input or an `Idempotency-Key` reused for another request (docs/errors.md)."""
     from shared.auth import PUBLIC_PATHS
 
     def openapi() -> dict[str, Any]:
@@ -199,18 +198,19 @@ def _document_errors(app: FastAPI, *, signed_in: bool) -> None:
             for path, item in schema.get("paths", {}).items():
                 for method, operation in item.items():
                     responses = operation.setdefault("responses", {})
-                    codes = {"422": "Invalid input"}
+                    codes = {422}
+                    if "requestBody" in operation or operation.get("parameters"):
+                        codes |= {400}  # a malformed body, header (Idempotency-Key) or cursor
                     if "requestBody" in operation:
-                        codes["400"] = "Malformed request body"
-                        codes["413"] = "Request body over the size limit"
+                        codes |= {413}
                     if signed_in and path not in PUBLIC_PATHS:
-                        codes |= {"401": "Sign-in required or token invalid", "403": "Role not allowed"}
+                        codes |= {401, 403}
                     if "{" in path or method in ("post", "put"):
-                        codes["404"] = "Unknown id or reference"
+                        codes |= {404}
                     if method in ("post", "put"):
-                        codes["409"] = "Conflicts with the current state"
-                    for code, text in codes.items():
-                        responses[code] = {"description": text, **_ERROR}
+                        codes |= {409}
+                    for code, answer in problem_responses(*sorted(codes)).items():
+                        responses[str(code)] = answer
             app.openapi_schema = schema
         return app.openapi_schema
 
