@@ -4,15 +4,23 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 PYTEST := $(BIN)/python -m pytest -p no:cacheprovider
 
-.PHONY: install kafka browser run test test-unit test-slow test-faults test-postgres bench profile instructions demo docs clean
+.PHONY: install lock kafka browser run test test-unit test-slow test-faults test-postgres bench profile instructions demo docs clean
 
-$(VENV)/.installed: pyproject.toml
+# Reproducible installs: every package at the version and hashes of requirements.lock (the
+# dependencies and the test and demo extras), then the project itself with nothing resolved.
+$(VENV)/.installed: pyproject.toml requirements.lock
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[test]'
+	$(BIN)/pip install --quiet -r requirements.lock
+	$(BIN)/pip install --quiet --no-deps -e '.[test]'
 	touch $@
 
 install: $(VENV)/.installed
+
+# Regenerates requirements.lock after a change to pyproject.toml (pip-compile, in its own venv
+# under var/; existing pins are kept); UPGRADE=1 moves every pin to the newest allowed release.
+lock:
+	$(PYTHON) tools/lock.py $(if $(UPGRADE),--upgrade)
 
 # Fetches Apache Kafka's broker jars once (cached under var/kafka-libs/).
 kafka: install
@@ -55,6 +63,7 @@ test-faults: kafka
 	$(PYTEST) -m faults -s
 
 # A simulated promotion day through the running platform; report and charts under var/demo/.
+# Its `demo` extra (matplotlib, tqdm) is in requirements.lock, which `install` installs whole.
 demo: kafka
 	$(BIN)/python -m tools.simulate $(ARGS)
 
