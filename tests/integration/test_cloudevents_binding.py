@@ -1,0 +1,105 @@
+"""CloudEvents as the spec's Kafka binding says, checked with the official `cloudevents` SDK
+(a test dependency only) against the real broker and the real orders service:
+
+- what the services publish is structured mode, marked `content-type: application/cloudevents+json`,
+  and the SDK reads it back as the same event;
+- a platform service may send either mode: an order placed in binary mode (`ce_*` headers, the
+  data as the value) and one in structured mode are both accepted;
+- a binary-mode record whose data is not JSON is dead-lettered with a reason and stops nothing.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from datetime import UTC, datetime
+
+import pytest
+from cloudevents.http import CloudEvent as SdkEvent
+from cloudevents.kafka import KafkaMessage, from_structured, to_binary, to_structured
+
+from shared.envelope import STRUCTURED_CONTENT_TYPE
+from tests.support.world import World
+
+pytestmark = pytest.mark.integration
+
+
+def order_data(order_id: str) -> dict:
+    return {
+        "order_id": order_id, "customer_id": "C-9", "order_type": "standard",
+        "lines": [{"sku": "SKU-TEA-01", "quantity": 2, "unit_price": "49.90", "gift": False}],
+        "discount": "0.00", "paid_amount": "99.80", "paid_at": "2026-11-11T00:00:03Z",
+        "region": "Shanghai", "currency": "CNY",
+    }
+
+
+def sdk_event(type_: str, data: dict, *, subject: str) -> SdkEvent:
+    return SdkEvent({"type": type_, "source": "checkout-sdk", "id": str(uuid.uuid4()), "subject": subject,
+                     "time": datetime.now(UTC).isoformat(), "datacontenttype": "application/json",
+                     "dataversion": "1", "partitionkey": subject}, data)
+
+
+def send(world: World, topic: str, message: KafkaMessage) -> None:
+    key = message.key.encode() if isinstance(message.key, str) else message.key
+    value = message.value.encode() if isinstance(message.value, str) else message.value
+    world.publisher.send_records(world.topic(topic), [(key, value, list(message.headers.items()))])
+
+
+def new_id() -> str:
+    return f"O-CE-{uuid.uuid4().hex[:8]}"
+
+
+def test_the_sdk_round_trips_orders_in_both_modes_through_the_real_broker(world: World) -> None:
+    world.start("orders")
+    accepted = world.reader("orders.events")
+    binary_id, structured_id = new_id(), new_id()
+
+    send(world, "platform.orders", to_binary(sdk_event("order.placed", order_data(binary_id), subject=binary_id)))
+    send(world, "platform.orders",
+         to_structured(sdk_event("order.placed", order_data(structured_id), subject=structured_id)))
+
+    answers = accepted.wait_for(lambda m: m.type == "order.accepted"
+                                and m.data["order_id"] in (binary_id, structured_id), count=2)
+    for message in answers:
+        # What the service wrote is structured mode, marked as such, and the SDK reads it.
+        assert message.headers["content-type"] == STRUCTURED_CONTENT_TYPE
+        event = from_structured(KafkaMessage({k: v.encode() for k, v in message.headers.items()},
+                                             message.key.encode(), message.value))
+        assert event["type"] == "order.accepted" and event["source"] == "orders"
+        assert event["id"] == message.json["id"]
+        assert event.get_data()["order_id"] == message.data["order_id"]
+        assert event.get_data()["paid_amount"] == "99.80"
+
+
+def test_a_binary_record_whose_data_is_not_json_is_dead_lettered_and_the_next_is_accepted(world: World) -> None:
+    world.start("orders")
+    accepted = world.reader("orders.events")
+    dlq = world.reader("platform.orders.dlq")
+    bad_id, good_id = new_id(), new_id()
+
+    broken = to_binary(sdk_event("order.placed", order_data(bad_id), subject=bad_id))
+    send(world, "platform.orders", KafkaMessage(broken.headers, broken.key, b"{not json"))
+    send(world, "platform.orders", to_binary(sdk_event("order.placed", order_data(good_id), subject=good_id)))
+
+    accepted.wait_for(lambda m: m.type == "order.accepted" and m.data["order_id"] == good_id)
+    [letter] = dlq.wait_for(lambda m: m.key == bad_id)
+    assert letter.value == b"{not json"  # kept as sent
+    assert "not JSON" in letter.headers["dlq.reason"]
+
+
+def test_a_binary_cancellation_request_cancels_the_order(world: World) -> None:
+    orders = world.start("orders")
+    events = world.reader("orders.events")
+    order_id = new_id()
+    world.publish("platform.orders", "order.placed", order_data(order_id), key=order_id)
+    events.wait_for(lambda m: m.type == "order.accepted" and m.data["order_id"] == order_id)
+
+    request = sdk_event("order.cancellation_requested", {"order_id": order_id, "reason": "changed my mind"},
+                        subject=order_id)
+    send(world, "platform.orders", to_binary(request))
+
+    [cancelled] = events.wait_for(lambda m: m.type == "order.cancelled" and m.data["order_id"] == order_id)
+    assert cancelled.data["reason"] == "changed my mind"
+    with orders.client() as http:
+        assert http.get(f"/orders/{order_id}").json()["status"] == "cancelled"
+    assert json.loads(cancelled.value)["datacontenttype"] == "application/json"
