@@ -9,6 +9,8 @@ from decimal import Decimal
 from sqlalchemy import Column, Numeric, Text
 from sqlmodel import Field, SQLModel
 
+from shared.idempotency import IDEMPOTENCY_TABLE
+
 
 def _money(nullable: bool = False) -> Column:
     return Column(Numeric(14, 2), nullable=nullable)
@@ -92,4 +94,4 @@ class AftersalesCaseStep(SQLModel, table=True):
 
 
 TABLES = [PurchaseRecord.__table__, PurchaseLineRecord.__table__, AftersalesCase.__table__,
-          AftersalesCaseLine.__table__, AftersalesCaseStep.__table__]
+          AftersalesCaseLine.__table__, AftersalesCaseStep.__table__, IDEMPOTENCY_TABLE]
