@@ -1,5 +1,5 @@
-"""Aftersales rules with no I/O (R19-R23): the seven-day window, what is still returnable, the gift
-rule, the refund of what was actually paid, the case workflow and the 48-hour green channel.
+"""Aftersales rules with no I/O (R19, R20, R23): the seven-day window, what is still returnable,
+the gift rule, the refund of what was actually paid. The case workflow is cases.py.
 
 Vocabulary: a *purchase* is what aftersales keeps of an accepted order (lines, paid amount per
 line, promotions, delivery time). *Kept* units are delivered units the customer still holds and
@@ -13,14 +13,12 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 from enum import StrEnum
+from typing import Protocol
 
 from shared.money import CENT, allocate_pro_rata
 
 RETURN_WINDOW = timedelta(hours=168)
 """R19: seven days, counted from delivery of the goods."""
-
-CASE_HANDLING_TIME = timedelta(hours=48)
-"""R21: the after-sales green channel handles every case within 48 hours."""
 
 ZERO = Decimal("0.00")
 
@@ -32,13 +30,19 @@ class GiftPolicy(StrEnum):
     DEDUCT_VALUE = "deduct_value"  # the customer keeps the gift; its stated value is deducted
 
 
-class ReturnRefused(ValueError):
-    """A return or exchange request that cannot be accepted; the message is the reason given back.
-    `kind` lets the API pick the status code."""
+class Refusal(ValueError):
+    """What the rules refuse; the message is the reason given back, `kind` names the rule (the
+    API picks the status code by it)."""
 
     def __init__(self, kind: str, reason: str) -> None:
         super().__init__(reason)
-        self.kind = kind  # unknown_order | not_delivered | window_closed | unknown_line | too_many | gift_rule
+        self.kind = kind
+
+
+class ReturnRefused(Refusal):
+    """A return or exchange request, or a step of one, that cannot be accepted. Kinds:
+    unknown_order | not_delivered | not_described | window_closed | closed | unknown_line |
+    too_many | gift_rule."""
 
 
 # ---------------------------------------------------------------------------------------------
@@ -131,6 +135,45 @@ def return_window_closes_at(delivered_at: datetime) -> datetime:
 def within_return_window(delivered_at: datetime, now: datetime) -> bool:
     """Open until exactly 168 hours after delivery, inclusive."""
     return now - delivered_at <= RETURN_WINDOW
+
+
+def check_window(order_id: str, delivered_at: datetime, now: datetime) -> None:
+    if not within_return_window(delivered_at, now):
+        raise ReturnRefused("window_closed", (
+            f"the seven-day return window of order {order_id} closed at "
+            f"{return_window_closes_at(delivered_at).isoformat()} (delivered {delivered_at.isoformat()}, R19)"))
+
+
+class OrderFacts(Protocol):
+    """What aftersales has heard of an order: its details (`order.accepted`) and its delivery,
+    which arrive on two topics in either order."""
+
+    accepted: bool
+    delivered_at: datetime | None
+
+
+def check_returnable(order_id: str, facts: OrderFacts | None) -> datetime:
+    """The delivery time, once a return can be asked for: both halves are known."""
+    if facts is None:
+        raise ReturnRefused("unknown_order", f"order {order_id} is not known to aftersales")
+    if facts.delivered_at is None:
+        raise ReturnRefused("not_delivered", f"order {order_id} has not been delivered yet; "
+                                             "returns open when the goods arrive (R19)")
+    if not facts.accepted:
+        raise ReturnRefused("not_described", f"order {order_id} was delivered but its order details have "
+                                             "not reached aftersales yet; try again shortly")
+    return facts.delivered_at
+
+
+def check_described(order_id: str, facts: OrderFacts | None) -> None:
+    """A refund needs the order's details (what was paid), not its delivery."""
+    if facts is None or not facts.accepted:
+        raise ReturnRefused("unknown_order", f"order {order_id} is not known to aftersales")
+
+
+def is_first_delivery(known: datetime | None, delivered_at: datetime) -> bool:
+    """The window runs from the first delivery; a later one (a replacement) does not reopen it."""
+    return known is None or delivered_at < known
 
 
 # ---------------------------------------------------------------------------------------------
@@ -254,114 +297,14 @@ def refund_amount(purchase: Purchase, holdings: OrderHoldings, refunded_so_far: 
     return max(ZERO, net_paid - owed_for_kept(purchase, kept_after))
 
 
-# ---------------------------------------------------------------------------------------------
-# Case workflow
+PlannedLines = list[tuple[PurchasedLine, int, bool]]
 
 
-class CaseKind(StrEnum):
-    RETURN = "return"
-    EXCHANGE = "exchange"
-    SHIPMENT_EXCEPTION = "shipment_exception"  # opened automatically for a delayed/damaged/lost shipment
-
-
-class CaseStatus(StrEnum):
-    REQUESTED = "requested"
-    APPROVED = "approved"
-    RECEIVED = "received"
-    INSPECTED = "inspected"
-    REFUNDED = "refunded"
-    EXCHANGED = "exchanged"
-    REJECTED = "rejected"
-
-
-CLOSED = frozenset({CaseStatus.REFUNDED, CaseStatus.EXCHANGED, CaseStatus.REJECTED})
-
-_S = CaseStatus
-TRANSITIONS: dict[CaseKind, dict[CaseStatus, frozenset[CaseStatus]]] = {
-    CaseKind.RETURN: {
-        _S.REQUESTED: frozenset({_S.APPROVED, _S.REJECTED}),
-        _S.APPROVED: frozenset({_S.RECEIVED, _S.REJECTED}),
-        _S.RECEIVED: frozenset({_S.INSPECTED}),
-        # after a failed inspection the agent still decides: refund anyway, or reject
-        _S.INSPECTED: frozenset({_S.REFUNDED, _S.REJECTED}),
-    },
-    CaseKind.EXCHANGE: {
-        _S.REQUESTED: frozenset({_S.APPROVED, _S.REJECTED}),
-        _S.APPROVED: frozenset({_S.RECEIVED, _S.REJECTED}),
-        _S.RECEIVED: frozenset({_S.INSPECTED}),
-        _S.INSPECTED: frozenset({_S.EXCHANGED, _S.REJECTED}),
-    },
-    # goods may be lost: support refunds, ships a replacement, or closes it (rejected)
-    CaseKind.SHIPMENT_EXCEPTION: {
-        _S.REQUESTED: frozenset({_S.APPROVED, _S.REFUNDED, _S.EXCHANGED, _S.REJECTED}),
-        _S.APPROVED: frozenset({_S.REFUNDED, _S.EXCHANGED, _S.REJECTED}),
-    },
-}
-
-
-class TransitionRefused(ValueError):
-    pass
-
-
-def check_transition(kind: CaseKind, current: CaseStatus, target: CaseStatus) -> None:
-    allowed = TRANSITIONS[kind].get(current, frozenset())
-    if target not in allowed:
-        options = ", ".join(sorted(allowed)) or "none, the case is closed"
-        raise TransitionRefused(f"a {kind} case that is {current} cannot become {target} (next steps: {options})")
-
-
-def is_handling_decision(target: CaseStatus) -> bool:
-    """R21 counts a case as handled once the customer has a decision: approved, or closed."""
-    return target in CLOSED or target is CaseStatus.APPROVED
-
-
-def case_deadline(opened_at: datetime) -> datetime:
-    return opened_at + CASE_HANDLING_TIME
-
-
-@dataclass(frozen=True)
-class CaseView:
-    """What queue ordering and the SLA need to know about a case."""
-
-    case_id: str
-    kind: CaseKind
-    dispute: bool
-    opened_at: datetime
-    deadline_at: datetime
-    handled_at: datetime | None
-
-
-def queue_position(case: CaseView) -> tuple[int, datetime, datetime, str]:
-    """R22: disputes first, then shipment exceptions (a customer is already let down), then the
-    rest; within each, the nearest deadline first."""
-    tier = 0 if case.dispute else 1 if case.kind is CaseKind.SHIPMENT_EXCEPTION else 2
-    return (tier, case.deadline_at, case.opened_at, case.case_id)
-
-
-def handling_queue(cases: Iterable[CaseView]) -> list[CaseView]:
-    return sorted(cases, key=queue_position)
-
-
-@dataclass(frozen=True)
-class SlaReport:
-    cases: int
-    handled: int
-    handled_in_time: int
-    overdue_unhandled: int
-    share_handled_in_time: Decimal | None  # None while no case has been handled or gone overdue
-    at_risk: list[CaseView]
-
-
-def sla_report(cases: Sequence[CaseView], now: datetime, at_risk_within: timedelta) -> SlaReport:
-    """R21: the share of cases handled within 48 hours, over every case that is either handled or
-    past its deadline (a case still inside its 48 hours has not failed yet). At risk: unhandled
-    cases whose deadline passes within `at_risk_within` or has passed."""
-    handled = [c for c in cases if c.handled_at is not None]
-    in_time = [c for c in handled if c.handled_at <= c.deadline_at]
-    unhandled = [c for c in cases if c.handled_at is None]
-    overdue = [c for c in unhandled if now > c.deadline_at]
-    judged = len(handled) + len(overdue)
-    share = (Decimal(len(in_time)) / judged).quantize(Decimal("0.0001")) if judged else None
-    at_risk = handling_queue(c for c in unhandled if c.deadline_at - now <= at_risk_within)
-    return SlaReport(cases=len(cases), handled=len(handled), handled_in_time=len(in_time),
-                     overdue_unhandled=len(overdue), share_handled_in_time=share, at_risk=at_risk)
+def preview_refund(purchase: Purchase, holdings: OrderHoldings, refunded_so_far: Decimal,
+                   wanted: Iterable[tuple[str, int]], policy: GiftPolicy) -> tuple[PlannedLines, Decimal]:
+    """The lines a return of `wanted` would take (gift rule applied) and what it would refund now."""
+    planned = plan_request(purchase, holdings, "return", wanted, policy)
+    returning: dict[str, int] = {}
+    for line, quantity, _ in planned:
+        returning[line.sku] = returning.get(line.sku, 0) + quantity
+    return planned, refund_amount(purchase, holdings, refunded_so_far, returning)

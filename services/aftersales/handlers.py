@@ -1,34 +1,23 @@
-"""Kafka subscriptions of the aftersales service: thin, each calls one use case in casework."""
+"""What the aftersales service consumes: topic -> event type -> use case."""
 
 from __future__ import annotations
 
-import logging
-
-from services.aftersales import casework
-from shared.events import OrderAccepted, ShipmentDelivered, ShipmentException
-from shared.messaging import HandlerContext, InvalidEvent
-from shared.topics import AFTERSALES_CASES
-
-log = logging.getLogger(__name__)
+from services.aftersales import usecases
+from shared.events import OrderAccepted
+from shared.messaging import Handler, InvalidEvent
+from shared.topics import LOGISTICS_SHIPMENTS, ORDERS_EVENTS, TopicSpec
+from shared.unit_of_work import UnitOfWork
 
 
-def publisher(ctx: HandlerContext) -> casework.Publish:
-    return lambda type_, payload, key: ctx.publish(payload, key=key)
-
-
-def on_order_accepted(ctx: HandlerContext, accepted: OrderAccepted) -> None:
+def on_order_accepted(uow: UnitOfWork, accepted: OrderAccepted) -> None:
     try:
-        casework.record_order_accepted(ctx.session, accepted)
-    except ValueError as exc:
+        usecases.record_order_accepted(uow, accepted)
+    except ValueError as exc:  # amounts that cannot be split: dead-lettered with the reason
         raise InvalidEvent(f"order {accepted.order_id}: {exc}") from exc
 
 
-def on_shipment_delivered(ctx: HandlerContext, delivered: ShipmentDelivered) -> None:
-    casework.record_delivery(ctx.session, delivered)
-
-
-def on_shipment_exception(ctx: HandlerContext, exception: ShipmentException) -> None:
-    case = casework.open_exception_case(ctx.session, exception, ctx.clock.now())
-    if case is not None:
-        log.info("opened %s for order %s: shipment %s %s", case.case_id, exception.order_id,
-                 exception.shipment_id, exception.kind)
+SUBSCRIPTIONS: list[tuple[TopicSpec, dict[str, Handler]]] = [
+    (ORDERS_EVENTS, {"order.accepted": on_order_accepted}),
+    (LOGISTICS_SHIPMENTS, {"shipment.delivered": usecases.record_delivery,
+                           "shipment.exception": usecases.open_exception_case}),
+]

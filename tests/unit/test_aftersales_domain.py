@@ -9,24 +9,26 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from services.aftersales.domain import (
+from services.aftersales.cases import (
     CaseKind,
     CaseStatus,
     CaseView,
+    TransitionRefused,
+    case_deadline,
+    check_transition,
+    handling_queue,
+    sla_report,
+)
+from services.aftersales.domain import (
     GiftPolicy,
     OrderHoldings,
     PurchasedLine,
     ReturnRefused,
     SpendThreshold,
-    TransitionRefused,
-    case_deadline,
-    check_transition,
-    handling_queue,
     paid_for_units,
     paid_per_line,
     plan_request,
     refund_amount,
-    sla_report,
     with_paid_amounts,
     within_return_window,
 )

@@ -1,0 +1,237 @@
+"""The aftersales use cases, one per message: keep what orders and logistics report, open cases,
+move them through their steps. Each reads load -> decide -> save -> publish inside the caller's
+unit of work, so a case's state and the event telling the other services change together."""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from dataclasses import dataclass
+
+from services.aftersales import cases, store
+from services.aftersales.cases import Case, CaseKind, CaseLine, CaseNotFound
+from services.aftersales.domain import (
+    GiftPolicy,
+    PurchasedLine,
+    SpendThreshold,
+    check_described,
+    check_returnable,
+    check_window,
+    is_first_delivery,
+    plan_request,
+    refund_amount,
+    with_paid_amounts,
+)
+from services.aftersales.schemas import ReturnRequest
+from shared.events import (
+    ExchangeRequested,
+    OrderAccepted,
+    OrderLine,
+    RefundIssued,
+    ReturnApproved,
+    ReturnArrived,
+    ReturnLine,
+    ReturnReceived,
+    ReturnRejected,
+    ReturnRequested,
+    ShipmentDelivered,
+    ShipmentException,
+)
+from shared.unit_of_work import UnitOfWork
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class CaseStep:
+    """An agent's step on a case (approve, receive, refund, exchange, dispute)."""
+
+    case_id: str
+    note: str = ""
+
+
+@dataclass(frozen=True)
+class CaseInspection:
+    case_id: str
+    passed: bool
+    note: str = ""
+
+
+@dataclass(frozen=True)
+class CaseRejection:
+    case_id: str
+    reason: str
+
+
+# ---------------------------------------------------------------------------------------------
+# What arrives from orders and logistics
+
+
+def record_order_accepted(uow: UnitOfWork, accepted: OrderAccepted) -> None:
+    """Keep the lines with the paid amount per line. Raises ValueError when the amounts cannot be
+    split (handlers.py dead-letters the event). A second copy changes nothing."""
+    record = store.get_purchase_record(uow.session, accepted.order_id)
+    if record is not None and record.accepted:
+        return
+    lines = [PurchasedLine(sku=line.sku, quantity=line.quantity, unit_price=line.unit_price, gift=line.gift,
+                           gift_for_sku=line.gift_for_sku) for line in accepted.lines]
+    thresholds = [SpendThreshold(threshold=p.threshold, amount=p.amount) for p in accepted.promotions
+                  if p.kind == "spend_threshold" and p.threshold is not None]
+    purchase = with_paid_amounts(accepted.order_id, lines, accepted.paid_amount, thresholds)
+    store.save_accepted_order(uow.session, record, accepted, purchase)
+
+
+def record_delivery(uow: UnitOfWork, delivered: ShipmentDelivered) -> None:
+    """May arrive before order.accepted; only the first delivery counts for the window."""
+    record = store.get_purchase_record(uow.session, delivered.order_id)
+    if record is None or is_first_delivery(record.delivered_at, delivered.delivered_at):
+        store.save_delivery(uow.session, record, delivered.order_id, delivered.delivered_at, delivered.shipment_id)
+
+
+def open_exception_case(uow: UnitOfWork, exception: ShipmentException) -> Case | None:
+    """One open case per shipment and exception kind: the same report twice opens one case."""
+    if store.exception_case_open(uow.session, exception.order_id, exception.shipment_id, exception.kind):
+        return None
+    opened = cases.open_case(
+        _new_case_id(), exception.order_id, CaseKind.SHIPMENT_EXCEPTION, uow.now,
+        reason=f"shipment {exception.shipment_id} {exception.kind}: {exception.note}".rstrip(": "),
+        shipment_id=exception.shipment_id, exception_kind=exception.kind)
+    store.add_case(uow.session, opened)
+    log.info("opened %s for order %s: shipment %s %s", opened.case.case_id, exception.order_id,
+             exception.shipment_id, exception.kind)
+    return opened.case
+
+
+# ---------------------------------------------------------------------------------------------
+# Return and exchange requests (R19, R20)
+
+
+def request_return(uow: UnitOfWork, request: ReturnRequest, policy: GiftPolicy) -> Case:
+    record, purchase = store.load_purchase(uow.session, request.order_id, for_update=True)
+    delivered_at = check_returnable(request.order_id, record)
+    check_window(request.order_id, delivered_at, uow.now)
+    holdings, _ = cases.holdings_of(store.cases_of_order(uow.session, request.order_id))
+    kind = CaseKind(request.kind)
+    planned = plan_request(purchase, holdings, kind, [(line.sku, line.quantity) for line in request.lines], policy)
+    opened = cases.open_case(_new_case_id(), request.order_id, kind, uow.now, reason=request.reason,
+                             dispute=request.dispute)
+    store.add_case(uow.session, opened, [CaseLine(sku=line.sku, quantity=quantity, gift=line.gift,
+                                                  added_by_gift_rule=by_rule) for line, quantity, by_rule in planned])
+    uow.publish(ReturnRequested(
+        case_id=opened.case.case_id, order_id=request.order_id, kind=kind.value, reason=request.reason,
+        requested_at=uow.now,
+        lines=[ReturnLine(sku=line.sku, quantity=quantity, gift=line.gift) for line, quantity, _ in planned]),
+        key=request.order_id)
+    return opened.case
+
+
+def _new_case_id() -> str:
+    return f"CASE-{uuid.uuid4().hex[:12]}"
+
+
+# ---------------------------------------------------------------------------------------------
+# Case steps: each an agent's action and an event
+
+
+def approve(uow: UnitOfWork, step: CaseStep) -> Case:
+    case = _locked_case(uow, step.case_id)
+    change = cases.approve(case, uow.now, step.note)
+    store.save_case(uow.session, change)
+    uow.publish(ReturnApproved(case_id=case.case_id, order_id=case.order_id, kind=case.kind.value,
+                               approved_at=uow.now), key=case.order_id)
+    return change.case
+
+
+def receive(uow: UnitOfWork, step: CaseStep) -> Case:
+    case = _locked_case(uow, step.case_id)
+    change = cases.receive(case, uow.now, step.note)
+    store.save_case(uow.session, change)
+    uow.publish(ReturnArrived(case_id=case.case_id, order_id=case.order_id,
+                              lines=_return_lines(store.case_lines(uow.session, case.case_id)), arrived_at=uow.now),
+                key=case.order_id)
+    return change.case
+
+
+def inspect(uow: UnitOfWork, inspection: CaseInspection) -> Case:
+    """Publishes return.received with the inspection result: inventory restocks only when passed (R23)."""
+    case = _locked_case(uow, inspection.case_id)
+    change = cases.inspect(case, inspection.passed, uow.now, inspection.note)
+    store.save_case(uow.session, change)
+    uow.publish(ReturnReceived(case_id=case.case_id, order_id=case.order_id,
+                               lines=_return_lines(store.case_lines(uow.session, case.case_id)),
+                               inspection_passed=inspection.passed, received_at=uow.now), key=case.order_id)
+    return change.case
+
+
+def refund(uow: UnitOfWork, step: CaseStep) -> Case:
+    """R23: refunds what was paid for the case's lines after discounts."""
+    case = _locked_case(uow, step.case_id)
+    cases.check_refund(case)
+    lines = _decided_lines(uow, case)
+    record, purchase = store.load_purchase(uow.session, case.order_id)
+    check_described(case.order_id, record)
+    holdings, refunded_so_far = cases.holdings_of(store.cases_of_order(uow.session, case.order_id))
+    amount = refund_amount(purchase, holdings, refunded_so_far, cases.units_by_sku(lines))
+    change = cases.refund(case, amount, uow.now, step.note)
+    store.save_case(uow.session, change)
+    uow.publish(RefundIssued(case_id=case.case_id, order_id=case.order_id, amount=amount, issued_at=uow.now),
+                key=case.order_id)
+    return change.case
+
+
+def exchange(uow: UnitOfWork, step: CaseStep) -> Case:
+    """Asks logistics for a replacement of the case's lines (gifts are never exchanged)."""
+    case = _locked_case(uow, step.case_id)
+    cases.check_exchange(case)
+    lines = _decided_lines(uow, case)
+    record = store.get_purchase_record(uow.session, case.order_id)
+    by_sku = {line.sku: line for line in store.purchase_lines(uow.session, case.order_id) if not line.gift}
+    replacement = [OrderLine(sku=line.sku, quantity=line.quantity, unit_price=by_sku[line.sku].unit_price,
+                             weight_kg=by_sku[line.sku].weight_kg, volume_l=by_sku[line.sku].volume_l)
+                   for line in lines if not line.gift and line.sku in by_sku]
+    change = cases.exchange(case, uow.now, step.note)
+    store.save_case(uow.session, change)
+    uow.publish(ExchangeRequested(case_id=case.case_id, order_id=case.order_id, lines=replacement,
+                                  region=(record.region if record else None) or "", requested_at=uow.now),
+                key=case.order_id)
+    return change.case
+
+
+def reject(uow: UnitOfWork, rejection: CaseRejection) -> Case:
+    case = _locked_case(uow, rejection.case_id)
+    change = cases.reject(case, rejection.reason, uow.now)
+    store.save_case(uow.session, change)
+    uow.publish(ReturnRejected(case_id=case.case_id, order_id=case.order_id, reason=rejection.reason,
+                               rejected_at=uow.now), key=case.order_id)
+    return change.case
+
+
+def mark_dispute(uow: UnitOfWork, step: CaseStep) -> Case:
+    """R22: escalated; it goes to the head of the queue. Nothing is published."""
+    case = _locked_case(uow, step.case_id)
+    change = cases.escalate(case, uow.now, step.note)
+    store.save_case(uow.session, change)
+    return change.case
+
+
+def _locked_case(uow: UnitOfWork, case_id: str) -> Case:
+    case = store.get_case(uow.session, case_id, for_update=True)
+    if case is None:
+        raise CaseNotFound(case_id)
+    return case
+
+
+def _decided_lines(uow: UnitOfWork, case: Case) -> list[CaseLine]:
+    """The lines a refund or exchange is for: a shipment-exception case's are fixed now, as
+    whatever of the order the customer still has."""
+    if case.kind is not CaseKind.SHIPMENT_EXCEPTION:
+        return store.case_lines(uow.session, case.case_id)
+    _, purchase = store.load_purchase(uow.session, case.order_id)
+    holdings, _ = cases.holdings_of(store.cases_of_order(uow.session, case.order_id))
+    lines = cases.everything_kept(purchase, holdings)
+    store.add_case_lines(uow.session, case.case_id, lines)
+    return lines
+
+
+def _return_lines(lines: list[CaseLine]) -> list[ReturnLine]:
+    return [ReturnLine(sku=line.sku, quantity=line.quantity, gift=line.gift) for line in lines]
