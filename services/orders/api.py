@@ -1,109 +1,161 @@
-"""HTTP routes of the orders service."""
+"""HTTP routes of the orders service (who may call which: access.py; shapes: schemas.py)."""
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable, Coroutine
+from typing import Annotated, Any
 
-from fastapi import APIRouter, HTTPException, Query, Request
-from fastapi.responses import JSONResponse
-from pydantic import BaseModel, ValidationError
+from fastapi import APIRouter, Depends, Query, Request, Response
+from fastapi.exceptions import RequestValidationError
+from fastapi.routing import APIRoute
+from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
 
-from services.orders import commands, queries
-from services.orders.domain import OrderInvalid, OrderPolicy, content_json, validate_order
-from services.orders.origin import Origin, record_submission
-from shared.auth import actor
-from shared.events import OrderPlaced, ShortText, describe_validation_error
-from shared.service import ServiceRuntime
-from shared.topics import PLATFORM_ORDERS
-
+from services.orders import usecases
+from services.orders.domain import OrderInvalid, OrderPolicy
+from services.orders.schemas import (CancelAnswer, CancelRequest, ConflictPage, OrderPage, OrderSubmitted, OrderView,
+                                     RejectedOrder, RejectionPage, Stats)
+from shared.contract_types import describe_validation_error
+from shared.events import OrderPlaced
+from shared.http_app import RuntimeDep, Work
+from shared.http_problems import Problem, problem_responses
+from shared.idempotency import (idempotency_key, idempotent_response, in_flight_conflict, remember, replay,
+                                request_digest, scope_for)
+from shared.pagination import PageRequest, page_request
+from shared.service import ServiceRuntime  # noqa: F401  (RuntimeDep names it)
 
 MAX_ROW_ID = 2**63 - 1
 """Row ids are 64-bit: a larger `after_id` is refused (422) rather than overflowing the database."""
 
 
-class CancelRequest(BaseModel):
-    reason: ShortText = ""  # type: ignore[valid-type]  # what order.cancelled carries
+class ContractRoute(APIRoute):
+    """A body that breaks its contract is answered in the contract's own words, the reason the
+    platform also hears on order.rejected (e.g. `lines.0.quantity must be positive, got 0`)."""
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        handler = super().get_route_handler()
+
+        async def route(request: Request) -> Response:
+            try:
+                return await handler(request)
+            except RequestValidationError as exc:
+                errors = list(exc.errors())
+                if any(e.get("type") == "json_invalid" for e in errors) or not any(
+                        e.get("loc", ())[:1] == ("body",) for e in errors):
+                    raise
+                raise Problem(422, "invalid-request", describe_validation_error(_BodyErrors(errors)),  # type: ignore[arg-type]
+                              errors=[{"loc": [str(p) for p in e.get("loc", ())], "msg": str(e.get("msg", "")),
+                                       "type": str(e.get("type", ""))} for e in errors[:50]]) from exc
+
+        return route
 
 
-def build_router(runtime: ServiceRuntime, policy: OrderPolicy) -> APIRouter:
-    """Access per route is declared in services/orders/access.py and enforced app-wide."""
-    router = APIRouter(tags=["orders"])
+class _BodyErrors:
+    """FastAPI's errors as describe_validation_error() reads a ValidationError's: paths in the body."""
 
-    def publisher(session: Session) -> commands.Publish:
-        return lambda spec, type_, payload, key: runtime.outbox.publish(session, spec, type_, payload, key=key)
+    def __init__(self, errors: list[dict[str, Any]]) -> None:
+        self._errors = [{**e, "loc": tuple(e.get("loc", ()))[1:] if tuple(e.get("loc", ()))[:1] == ("body",)
+                         else e.get("loc", ())} for e in errors]
 
-    @router.post("/orders", status_code=202)
-    def place_order(body: dict[str, Any], http_request: Request) -> Any:
-        """Validates and publishes to platform.orders: the same way in as platform events."""
-        try:
-            order = OrderPlaced.model_validate(body)
-        except ValidationError as exc:
-            raise HTTPException(422, describe_validation_error(exc)) from exc
-        try:
-            validate_order(order, policy)
-        except OrderInvalid as exc:
-            raise HTTPException(422, str(exc)) from exc
-        origin = Origin(channel="http", source=actor(http_request))
-        with runtime.transaction() as session:
-            resend = commands.check_resend(session, order, now=runtime.clock.now(), origin=origin)
-            if resend is None:
-                event_id = runtime.outbox.publish(session, PLATFORM_ORDERS, "order.placed", order,
-                                                  key=order.order_id)
-                # So the consumer can name this caller, not the event's claimed source (origin.py).
-                record_submission(session, event_id=event_id, order_id=order.order_id,
-                                  content_json=content_json(order), actor=origin.actor, now=runtime.clock.now())
-                return {"order_id": order.order_id, "event_id": event_id, "status": "submitted"}
-        if resend.outcome == "conflict":
-            # After the commit, so the conflict stays recorded for operators.
-            raise HTTPException(409, resend.reason)
-        return JSONResponse({"order_id": order.order_id, "status": "already_accepted"}, status_code=200)
+    def errors(self, include_url: bool = False) -> list[dict[str, Any]]:
+        return self._errors
 
-    @router.post("/orders/{order_id}/cancel")
-    def cancel_order(order_id: str, http_request: Request, request: CancelRequest | None = None) -> dict[str, Any]:
-        """Cancel before dispatch (R4); inventory releases the stock on the order.cancelled it causes."""
-        reason = request.reason if request else ""
-        with runtime.transaction() as session:
-            result = commands.cancel_order(session, order_id, reason, now=runtime.clock.now(),
-                                           publish=publisher(session),
-                                           origin=Origin(channel="http", source=actor(http_request)))
-        if result.outcome == "unknown":
-            raise HTTPException(404, result.reason)
-        if result.outcome == "refused":
-            raise HTTPException(409, result.reason)
-        return {"order_id": order_id, "status": "cancelled", "already_cancelled": result.outcome == "already_cancelled"}
 
-    @router.get("/orders/{order_id}")
-    def get_order(order_id: str) -> dict[str, Any]:
-        with Session(runtime.engine) as session:
-            view = queries.order_view(session, order_id)
-        if view is None:
-            raise HTTPException(404, f"no order {order_id}")
-        return view
+def _policy(request: Request) -> OrderPolicy:
+    return request.app.state.order_policy
 
-    @router.get("/orders")
-    def list_orders(status: str | None = None, priority_class: str | None = None, customer_id: str | None = None,
-                    limit: int = Query(default=50), cursor: str | None = None) -> dict[str, Any]:
-        """In dispatch priority order; pass `next_cursor` back as `cursor` for the next page."""
-        with Session(runtime.engine) as session:
-            return queries.list_orders(session, status=status, priority_class=priority_class,
-                                       customer_id=customer_id, limit=limit, cursor=cursor)
 
-    @router.get("/stats")
-    def stats() -> dict[str, Any]:
-        with Session(runtime.engine) as session:
-            return queries.stats(session)
+Policy = Annotated[OrderPolicy, Depends(_policy)]
+"""The intake rules of this deployment (settings), set by app.py."""
+Page = Annotated[PageRequest, Depends(page_request)]
+IdempotencyKey = Annotated[str | None, Depends(idempotency_key)]
+AfterId = Annotated[int | None, Query(ge=0, le=MAX_ROW_ID, deprecated=True,
+                                      description="Older paging, still read: rows after this id (use `cursor`)")]
 
-    @router.get("/conflicts")
-    def conflicts(order_id: str | None = None, limit: int = 100,
-                  after_id: int | None = Query(default=None, ge=0, le=MAX_ROW_ID)) -> dict[str, Any]:
-        """Re-sends of accepted orders with different content, refused (R3)."""
-        with Session(runtime.engine) as session:
-            return queries.conflicts(session, order_id=order_id, limit=limit, after_id=after_id)
+router = APIRouter(tags=["orders"], route_class=ContractRoute)
 
-    @router.get("/rejections")
-    def rejections(limit: int = 100, after_id: int | None = Query(default=None, ge=0, le=MAX_ROW_ID)) -> dict[str, Any]:
-        with Session(runtime.engine) as session:
-            return queries.rejections(session, limit=limit, after_id=after_id)
 
-    return router
+@router.post("/orders", status_code=202, response_model=OrderSubmitted,
+             responses={200: {"model": OrderSubmitted, "description": "Already accepted with the same content"}})
+def place_order(order: OrderPlaced, work: Work, policy: Policy, key: IdempotencyKey) -> Any:
+    """Validates and publishes to platform.orders: the same way in as platform events. 409 for an
+    order id accepted with other content; the same request again with the same Idempotency-Key
+    gets the first answer."""
+    digest = request_digest(order)
+    try:
+        with work() as uow:
+            scope = scope_for("place-order", uow.actor.name)
+            if (answer := replay(uow.session, scope=scope, key=key, digest=digest)) is not None:
+                return answer
+            try:
+                submission = usecases.submit_order(uow, order, policy=policy)
+            except OrderInvalid as exc:
+                raise Problem(422, "invalid-request", str(exc)) from exc
+            status = 202 if submission.outcome == "submitted" else 200
+            answer = OrderSubmitted(order_id=order.order_id, status=submission.outcome, event_id=submission.event_id)
+            if submission.outcome != "conflict":
+                remember(uow.session, scope=scope, key=key, digest=digest, status_code=status, body=answer,
+                         now=uow.now)
+    except IntegrityError as exc:
+        if not in_flight_conflict(exc):
+            raise
+        with work() as uow:  # the other request has committed by now
+            if (answer := replay(uow.session, scope=scope, key=key, digest=digest)) is not None:
+                return answer
+        raise Problem(409, "idempotency-key-in-flight", "a request with this Idempotency-Key is being handled; "
+                                                        "send it again shortly for its answer") from exc
+    if submission.outcome == "conflict":  # after the commit, so the conflict stays recorded for operators
+        raise Problem(409, "conflict", submission.reason)
+    return answer if status == 202 else idempotent_response(status, answer)
+
+
+@router.post("/orders/{order_id}/cancel", response_model=CancelAnswer)
+def cancel_order(order_id: str, work: Work, request: CancelRequest | None = None) -> CancelAnswer:
+    """Cancel before dispatch (R4); inventory releases the stock on the order.cancelled it causes.
+    409 after dispatch (order.cancellation_refused says why)."""
+    with work() as uow:
+        result = usecases.cancel_order(uow, usecases.CancelOrder(order_id, request.reason if request else ""))
+    if result.outcome == "unknown":
+        raise Problem(404, "not-found", result.reason)
+    if result.outcome == "refused":
+        raise Problem(409, "conflict", result.reason)
+    return CancelAnswer(order_id=order_id, status="cancelled", already_cancelled=result.outcome == "already_cancelled")
+
+
+@router.get("/orders/{order_id}", response_model=OrderView | RejectedOrder)
+def get_order(order_id: str, runtime: RuntimeDep) -> OrderView | RejectedOrder:
+    """The order with its timeline, or a rejected order with its reason."""
+    with Session(runtime.engine) as session:
+        view = usecases.order_view(session, order_id)
+    if view is None:
+        raise Problem(404, "not-found", f"no order {order_id}")
+    return view
+
+
+@router.get("/orders", response_model=OrderPage, responses=problem_responses(400))
+def list_orders(runtime: RuntimeDep, page: Page, status: str | None = None, priority_class: str | None = None,
+                customer_id: str | None = None) -> OrderPage:
+    """In dispatch priority order; pass `next_cursor` back as `cursor` for the next page."""
+    with Session(runtime.engine) as session:
+        return usecases.list_orders(session, page, status=status, priority_class=priority_class,
+                                    customer_id=customer_id)
+
+
+@router.get("/stats", response_model=Stats)
+def stats(runtime: RuntimeDep) -> Stats:
+    with Session(runtime.engine) as session:
+        return usecases.stats(session)
+
+
+@router.get("/conflicts", response_model=ConflictPage, responses=problem_responses(400))
+def conflicts(runtime: RuntimeDep, page: Page, order_id: str | None = None, after_id: AfterId = None) -> ConflictPage:
+    """Re-sends of accepted orders with different content, refused (R3), oldest first."""
+    with Session(runtime.engine) as session:
+        return usecases.conflicts(session, page, order_id=order_id, after_id=after_id)
+
+
+@router.get("/rejections", response_model=RejectionPage, responses=problem_responses(400))
+def rejections(runtime: RuntimeDep, page: Page, after_id: AfterId = None) -> RejectionPage:
+    """Orders refused by validation, with their reasons, oldest first."""
+    with Session(runtime.engine) as session:
+        return usecases.rejections(session, page, after_id=after_id)

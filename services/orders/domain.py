@@ -1,12 +1,23 @@
-"""Order rules with no I/O: validation with a specific reason, priority, and telling a harmless
-re-send from a tampering attempt (R1-R3)."""
+"""Order rules with no I/O (R1-R6): intake (validation with a specific reason, priority, telling a
+harmless re-send from a tampering attempt) and the order aggregate's lifecycle, which alone
+decides an order's next state; use cases save what it decides.
+
+Lifecycle events reach the service on several topics (inventory, logistics, aftersales), each in
+order per order id but in any order relative to each other. So the rules follow the furthest
+evidence: an event that moves the order forward applies even if an earlier step has not been
+seen yet (`shipment.dispatched` before `stock.reserved`), and an earlier step arriving after a
+later one is recorded in the timeline as late without moving the order back. What contradicts
+the order's history (a return or refund after a confirmed cancellation, a release of stock that
+was never cancelled) is refused and logged. A hand-over that crossed a cancellation is the one
+exception: the goods did leave, so the order follows them.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
-from typing import Any
+from typing import Any, Literal
 
 from shared.events import PRIORITY_CLASSES, OrderPlaced
 
@@ -110,6 +121,240 @@ def content_differences(accepted: dict[str, Any], resent: dict[str, Any]) -> lis
     return changes
 
 
+def conflict_reason(order_id: str, changes: list[str]) -> str:
+    return (f"conflict: order {order_id} was already accepted with different content "
+            f"({'; '.join(changes)}); the accepted order stands")
+
+
 def _short(value: Any, limit: int = 120) -> str:
     text = repr(value) if not isinstance(value, str) else value
     return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+# ---------------------------------------------------------------------------------------------
+# The lifecycle
+
+ACCEPTED = "accepted"
+BACKORDERED = "backordered"
+RESERVED = "reserved"
+SHIPPED = "shipped"
+DELIVERED = "delivered"
+RETURN_REQUESTED = "return_requested"
+RETURNED = "returned"
+REFUNDED = "refunded"
+CANCELLED = "cancelled"
+REJECTED = "rejected"  # never an OrderRecord state: refused orders are kept apart
+
+# The forward path; a later position means more evidence of progress.
+FORWARD: tuple[str, ...] = (ACCEPTED, BACKORDERED, RESERVED, SHIPPED, DELIVERED, RETURN_REQUESTED,
+                            RETURNED, REFUNDED)
+STATES: tuple[str, ...] = (*FORWARD, CANCELLED)
+CANCELLABLE: frozenset[str] = frozenset({ACCEPTED, BACKORDERED, RESERVED})
+"""Before dispatch (R4). After it the customer returns the goods instead."""
+
+PLACEMENT = "order.placed"
+CANCEL_REQUEST = "order.cancelled"
+"""The event types the timeline names for a placement and a cancellation (whichever way it came)."""
+REFUND = "refund.issued"
+
+# Which state each lifecycle event is evidence of.
+TARGET: dict[str, str] = {
+    "stock.backordered": BACKORDERED,
+    "stock.reserved": RESERVED,
+    "shipment.dispatched": SHIPPED,
+    "shipment.delivered": DELIVERED,
+    "return.requested": RETURN_REQUESTED,
+    "return.received": RETURNED,
+    REFUND: REFUNDED,
+}
+# The payload field that says when each lifecycle event happened.
+OCCURRED_AT_FIELD: dict[str, str] = {
+    "stock.reserved": "reserved_at",
+    "stock.backordered": "backordered_at",
+    "stock.released": "released_at",
+    "shipment.dispatched": "dispatched_at",
+    "shipment.delivered": "delivered_at",
+    "shipment.exception": "reported_at",
+    "return.requested": "requested_at",
+    "return.rejected": "rejected_at",
+    "return.received": "received_at",
+    REFUND: "issued_at",
+}
+
+# Events that add to the timeline without being a step of their own.
+NOTES: frozenset[str] = frozenset({"stock.released", "shipment.exception", "return.rejected"})
+# Stock events after a cancellation are expected: inventory may have reserved before it saw
+# the cancel, and it answers the cancel with stock.released.
+_STOCK_EVENTS: frozenset[str] = frozenset({"stock.backordered", "stock.reserved", "stock.released"})
+_HAND_OVER: frozenset[str] = frozenset({"shipment.dispatched", "shipment.delivered"})
+
+Outcome = Literal["advanced", "late", "noted", "refused"]
+
+
+@dataclass(frozen=True)
+class Transition:
+    outcome: Outcome
+    state: str  # the order's state after the event
+    reason: str = ""
+
+
+class EventRefused(Exception):
+    """An event the order cannot have had (a refund for goods never shipped): refused as a whole,
+    nothing changes (handlers.py dead-letters it)."""
+
+
+def apply_event(state: str, event_type: str, *, replacement: bool = False) -> Transition:
+    """Decide what a lifecycle event does to an order in `state`.
+
+    `replacement` marks a shipment.dispatched that ships an exchange (it does not re-ship the
+    order itself)."""
+    if state not in STATES:
+        raise ValueError(f"unknown order state {state!r}")
+    if event_type not in TARGET and event_type not in NOTES:
+        raise ValueError(f"{event_type!r} is not a lifecycle event")
+
+    if state == CANCELLED:
+        if event_type in _STOCK_EVENTS:
+            return Transition("noted", state)
+        if event_type in _HAND_OVER and not replacement:
+            # The cancellation and the hand-over crossed: the parcel did leave. The physical fact
+            # wins, so the order follows the goods; the customer can return it (R19).
+            return Transition("advanced", TARGET[event_type],
+                              "handed to the carrier before the cancellation reached the warehouse")
+        return Transition("refused", state, f"{event_type} for an order that was cancelled before dispatch")
+
+    if event_type == "stock.released":
+        return Transition("refused", state, "stock.released for an order that was not cancelled")
+    if event_type == "return.rejected":
+        if state == RETURN_REQUESTED:
+            return Transition("advanced", DELIVERED, "return request rejected; the customer keeps the goods")
+        return Transition("noted", state)
+    if event_type == "shipment.exception" or (event_type == "shipment.dispatched" and replacement):
+        return Transition("noted", state)
+
+    target = TARGET[event_type]
+    here, there = FORWARD.index(state), FORWARD.index(target)
+    if state == RESERVED and target == BACKORDERED:
+        # Reservation is all lines or none (R7) and inventory reports per order in sequence.
+        return Transition("refused", state, "stock.backordered after every line was already reserved")
+    if there > here:
+        return Transition("advanced", target)
+    if there == here:
+        return Transition("noted", state, f"already {state}")
+    return Transition("late", state, f"arrived after the order was already {state}")
+
+
+@dataclass(frozen=True)
+class RefundFacts:
+    """What a refund is checked against: the order's payment, its refunds so far, and whether a
+    shipment exception was reported for it."""
+
+    paid_cents: int
+    refunded_cents: int
+    exception_reported: bool
+
+
+def decide_event(order_id: str, state: str, event_type: str, payload: Any, refund: RefundFacts | None, *,
+                 strict: bool) -> Transition:
+    """What a lifecycle event does to the order; `refund` is given for a refund.issued. A refund
+    the order cannot have had raises EventRefused when `strict` (an event as it arrives), else it
+    is a refused step (an event parked until its order came, applied then)."""
+    if refund is not None:
+        refusal = refund_refusal(state, amount_cents=refund_cents(payload), paid_cents=refund.paid_cents,
+                                 refunded_cents=refund.refunded_cents, exception_reported=refund.exception_reported)
+        if refusal:
+            if strict:
+                raise EventRefused(f"{event_type} for order {order_id} refused: {refusal}")
+            return Transition("refused", state, refusal)
+    return apply_event(state, event_type, replacement=is_replacement(payload))
+
+
+def is_replacement(payload: Any) -> bool:
+    return bool(getattr(payload, "replacement_for_case", None))
+
+
+def refund_cents(payload: Any) -> int:
+    return int(payload.amount * 100)
+
+
+def step_label(event_type: str, replacement: bool) -> str:
+    """The timeline's `status` of an event: the state it is evidence of, or the event's name."""
+    if replacement:
+        return "replacement_shipped"
+    return TARGET.get(event_type, event_type.replace(".", "_"))
+
+
+def step_note(event_type: str, payload: Any, transition: Transition) -> str:
+    return "; ".join(p for p in (describe(event_type, payload), transition.reason) if p)
+
+
+@dataclass(frozen=True)
+class CancelDecision:
+    allowed: bool
+    already_cancelled: bool = False
+    reason: str = ""
+
+    @property
+    def new_state(self) -> str | None:
+        """The state to save, None when nothing changes."""
+        return CANCELLED if self.allowed and not self.already_cancelled else None
+
+
+def decide_cancellation(state: str) -> CancelDecision:
+    """Cancel before dispatch (R4); after it, refuse with the reason the customer should hear."""
+    if state == CANCELLED:
+        return CancelDecision(allowed=True, already_cancelled=True)
+    if state in CANCELLABLE:
+        return CancelDecision(allowed=True)
+    return CancelDecision(allowed=False, reason=(
+        f"order is already {state.replace('_', ' ')}: it can no longer be cancelled; "
+        "the customer can return it instead"))
+
+
+# ---------------------------------------------------------------------------------------------
+# Refunds (finding 10: internal topics are not trusted blindly)
+
+NOT_SHIPPED: frozenset[str] = frozenset({ACCEPTED, BACKORDERED, RESERVED, CANCELLED})
+"""No evidence that the goods ever left: a hand-over moves even a cancelled order to shipped."""
+
+
+def refund_refusal(state: str, *, amount_cents: int, paid_cents: int, refunded_cents: int,
+                   exception_reported: bool) -> str:
+    """Why a refund cannot apply to an order in `state` ('' when it can).
+
+    Aftersales refunds returned goods (a return request, on the same topic, always comes first,
+    so the order is at least `return_requested` by then) or a shipment with an exception (lost,
+    damaged, delayed: possibly before dispatch, so a reported exception counts as evidence). All
+    refunds of an order together never exceed what was paid for it."""
+    if state in NOT_SHIPPED and not exception_reported:
+        return f"the order was never shipped (it is {state.replace('_', ' ')}) and no shipment exception was reported"
+    if refunded_cents + amount_cents > paid_cents:
+        return (f"refunds would total {_cents(refunded_cents + amount_cents)}, more than the "
+                f"{_cents(paid_cents)} paid" + (f" ({_cents(refunded_cents)} refunded before)" if refunded_cents else ""))
+    return ""
+
+
+def _cents(cents: int) -> str:
+    return f"{cents // 100}.{cents % 100:02d}"
+
+
+def describe(event_type: str, payload: Any) -> str:
+    """A short human note for the timeline."""
+    if event_type == "stock.backordered":
+        missing = ", ".join(f"{m.sku} x{m.quantity}" for m in payload.missing)
+        return f"missing {missing}" + (" (presale)" if payload.presale else "")
+    if event_type == "stock.released":
+        return "released " + ", ".join(f"{line.sku} x{line.quantity}" for line in payload.lines)
+    if event_type == "shipment.dispatched":
+        return f"{payload.carrier} {payload.tracking_number}"
+    if event_type == "shipment.exception":
+        return f"{payload.kind}: {payload.note}" if payload.note else payload.kind
+    if event_type == "return.requested":
+        return f"case {payload.case_id}: {payload.kind}"
+    if event_type == "return.rejected":
+        return f"case {payload.case_id}: {payload.reason}"
+    if event_type == "return.received":
+        return f"case {payload.case_id}: inspection {'passed' if payload.inspection_passed else 'failed'}"
+    if event_type == REFUND:
+        return f"case {payload.case_id}: refunded {payload.amount:.2f}"
+    return ""

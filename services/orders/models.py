@@ -6,6 +6,8 @@ from decimal import Decimal
 from sqlalchemy import BigInteger, Column, Index, Numeric, Text
 from sqlmodel import Field, SQLModel
 
+from shared.idempotency import IDEMPOTENCY_TABLE
+
 
 class OrderRecord(SQLModel, table=True):
     __tablename__ = "order_record"
@@ -112,4 +114,4 @@ class OrderRejection(SQLModel, table=True):
 
 
 TABLES = [OrderRecord.__table__, OrderStep.__table__, OrderParkedEvent.__table__, OrderConflict.__table__,
-          OrderRejection.__table__, OrderSubmission.__table__]
+          OrderRejection.__table__, OrderSubmission.__table__, IDEMPOTENCY_TABLE]

@@ -15,13 +15,8 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
-from datetime import datetime
 
-from sqlalchemy import bindparam, select
-from sqlmodel import Session
-
-from services.orders.models import OrderSubmission
-from shared.deferred import defer_insert
+from shared.unit_of_work import Actor
 
 
 @dataclass(frozen=True)
@@ -49,6 +44,24 @@ class Origin:
                       recorded_actor=actor)
 
 
+def origin_of(actor: Actor, topic_prefix: str) -> Origin:
+    """The origin of a unit of work's actor. A Kafka actor names the topic as consumed: the
+    deployment's `topic_prefix` is not part of the name the audit trail shows."""
+    if actor.channel == "kafka":
+        return Origin(channel="kafka", event_id=actor.event_id, source=actor.source,
+                      topic=actor.name[len(topic_prefix):] if actor.name.startswith(topic_prefix) else actor.name)
+    if actor.channel == "http":
+        return Origin(channel="http", source=http_caller(actor))
+    return Origin(channel=actor.channel, source=actor.name)
+
+
+def http_caller(actor: Actor) -> str:
+    """`subject(role,...)` as shared.auth names a signed-in caller; `anonymous` without a token."""
+    if actor.name == "anonymous" and not actor.roles:
+        return "anonymous"
+    return f"{actor.name}({','.join(actor.roles)})"
+
+
 def _claimed(source: str | None) -> str:
     if not source:
         return "none given"
@@ -58,18 +71,3 @@ def _claimed(source: str | None) -> str:
 
 def content_hash(content_json: str) -> str:
     return hashlib.sha256(content_json.encode()).hexdigest()
-
-
-def record_submission(session: Session, *, event_id: str, order_id: str, content_json: str, actor: str,
-                      now: datetime) -> None:
-    """POST /orders wrote `event_id` to the outbox for `actor`; kept in the same transaction."""
-    defer_insert(session, OrderSubmission.__table__, {
-        "event_id": event_id, "order_id": order_id, "content_hash": content_hash(content_json), "actor": actor,
-        "submitted_at": now})
-
-
-_SUBMISSIONS = OrderSubmission.__table__
-SUBMITTED_BY = (select(_SUBMISSIONS.c.actor)
-                .where(_SUBMISSIONS.c.event_id == bindparam("eid"), _SUBMISSIONS.c.order_id == bindparam("oid"),
-                       _SUBMISSIONS.c.content_hash == bindparam("content_hash")))
-"""The HTTP caller who submitted this very event, if this service wrote it (bind eid, oid, content_hash)."""

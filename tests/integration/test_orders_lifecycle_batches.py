@@ -1,7 +1,7 @@
 """A consumer batch of lifecycle events ends where the same events one at a time end.
 
 The orders service reads the state of every order in a batch of stock events at once
-(`commands.load_lifecycle_states`) and then applies the events in sequence from those
+(`store.load_lifecycle_states`) and then applies the events in sequence from those
 states. Several events of one order in a batch, an order not accepted yet and a replay are the
 cases where starting from a state read before the batch would go wrong. Against the run's
 database (SQLite; PostgreSQL under `make test-postgres`), no broker needed: records are fed to
@@ -17,19 +17,20 @@ from decimal import Decimal
 import pytest
 from sqlmodel import Session, col, select
 
-from services.orders import commands
+from services.orders import store
 from services.orders.domain import OrderPolicy
-from services.orders.handlers import lifecycle_handlers, make_on_order_placed
+from services.orders.handlers import subscriptions
 from services.orders.models import TABLES, OrderRecord, OrderStep
 from shared.events import SkuQuantity, StockBackordered, StockReleased, StockReserved
 from shared.messaging import MESSAGING_TABLES, EventConsumer, EventHandler, Record
-from shared.topics import INVENTORY_RESERVATIONS
+from shared.topics import INVENTORY_RESERVATIONS, PLATFORM_ORDERS
 from tests.support.batches import T0, as_one_batch, consumer_on, one_by_one, record_of
 from tools.bench import order_event
 
 pytestmark = pytest.mark.integration
 
-STOCK_HANDLERS = lifecycle_handlers(INVENTORY_RESERVATIONS, "stock.reserved", "stock.backordered", "stock.released")
+SUBSCRIPTIONS = subscriptions(OrderPolicy(high_value_threshold=Decimal("1000"), accepted_currencies=frozenset({"CNY"})))
+STOCK_HANDLERS = SUBSCRIPTIONS[INVENTORY_RESERVATIONS]
 
 
 def stock_event(type_: str, order_id: str, event_id: str, minute: int) -> Record:
@@ -71,8 +72,7 @@ def accepted_orders(engine) -> EventConsumer:
     placed = [Record(topic="platform.orders", partition=0, offset=n, key=oid.encode(),
                      value=order_event(oid, "SKU-1", T0.isoformat()))
               for n, oid in enumerate(("A-1", "A-2", "A-3"))]
-    handlers = {"order.placed": make_on_order_placed(
-        OrderPolicy(high_value_threshold=Decimal("1000"), accepted_currencies=frozenset({"CNY"})))}
+    handlers = {"order.placed": SUBSCRIPTIONS[PLATFORM_ORDERS]["order.placed"]}
     assert as_one_batch(consumer, placed, handlers) == ["handled"] * 3
     return consumer
 
@@ -96,9 +96,9 @@ def test_a_batch_of_stock_events_ends_as_the_same_events_one_by_one(engine_with,
     batched = engine_with(TABLES + MESSAGING_TABLES)
     consumer = accepted_orders(batched)
     per_event_reads = []
-    read_one = commands._LIFECYCLE_STATE.execute
-    monkeypatch.setattr(commands._LIFECYCLE_STATE, "execute",
-                        lambda session, params: per_event_reads.append(params["oid"]) or read_one(session, params))
+    read_one = store.lifecycle_state
+    monkeypatch.setattr(store, "lifecycle_state",
+                        lambda session, order_id: per_event_reads.append(order_id) or read_one(session, order_id))
     outcomes = as_one_batch(consumer, records, STOCK_HANDLERS)
 
     assert per_event_reads == ["A-9"]  # the accepted orders' states were read for the whole batch

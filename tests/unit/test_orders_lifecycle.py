@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from services.orders.lifecycle import CANCELLABLE, STATES, apply_event, decide_cancellation, refund_refusal
+from services.orders.domain import CANCELLABLE, STATES, apply_event, decide_cancellation, refund_refusal
 
 # Each producer reports one order's steps in sequence on its own topic (keyed by order id);
 # the orders service may see the three sequences interleaved in any way.

@@ -1,0 +1,140 @@
+"""The HTTP contract of the orders service: what each route accepts and answers (POST /orders'
+body is the `order.placed` payload itself, shared/events.py OrderPlaced). Amounts are decimal
+strings with two places; times ISO 8601 with their UTC offset."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Annotated, Any
+
+from pydantic import AwareDatetime, BaseModel, Field, PlainSerializer, WithJsonSchema
+
+from shared.events import ShortText
+from shared.money import Money
+
+Moment = Annotated[
+    AwareDatetime,
+    PlainSerializer(lambda moment: moment.isoformat(), return_type=str, when_used="json"),
+    WithJsonSchema({"type": "string", "format": "date-time", "description": "ISO 8601 with its UTC offset"}),
+]
+TimeText = Annotated[str, WithJsonSchema({"type": "string", "format": "date-time",
+                                          "description": "ISO 8601 with its offset, as the order carried it"})]
+
+
+def aware(moment: datetime) -> datetime:
+    # Every time stored here is UTC; a driver may hand one back naive.
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+class CancelRequest(BaseModel):
+    reason: ShortText = ""  # type: ignore[valid-type]  # what order.cancelled carries
+
+
+class OrderSubmitted(BaseModel):
+    order_id: str
+    status: str = Field(description="`submitted` (202: order.placed is on its way to platform.orders) or "
+                                    "`already_accepted` (200: this order id was accepted with the same content)")
+    event_id: str | None = Field(default=None, description="The order.placed event written, when submitted")
+
+
+class CancelAnswer(BaseModel):
+    order_id: str
+    status: str = Field(description="`cancelled`")
+    already_cancelled: bool
+
+
+class OrderSummary(BaseModel):
+    order_id: str
+    status: str
+    priority_class: str
+    priority_rank: str = Field(description="Sorts as plain text in dispatch order (R2)")
+    paid_amount: Money
+    discount: Money
+    currency: str
+    paid_at: Moment
+    accepted_at: Moment
+
+
+class Step(BaseModel):
+    status: str = Field(description="The state this event is evidence of, or the event's name for a note")
+    outcome: str = Field(description="advanced | late | noted | refused")
+    at: Moment = Field(description="When it happened, by the sender's account")
+    recorded_at: Moment | None
+    event_type: str | None
+    event_id: str | None
+    actor: str = Field(description="Who caused it: `http:<subject>(<roles>)` or `kafka:<topic> (source: <claimed>)`")
+    note: str
+
+
+class OrderView(OrderSummary):
+    customer_id: str
+    region: str
+    order_type: str
+    lines: list[dict[str, Any]] = Field(description="The lines as accepted (order.placed's `lines`)")
+    deposit: Money | None
+    balance_paid_at: TimeText | None
+    promotions: list[dict[str, Any]]
+    status_changed_at: Moment
+    steps_reached: dict[str, Moment] = Field(description="State -> when the order first reached it")
+    timeline: list[Step]
+
+
+class RejectedOrder(BaseModel):
+    order_id: str
+    status: str = Field(description="`rejected`")
+    reason: str
+    rejected_at: Moment
+    event_id: str | None
+
+
+class OrderPage(BaseModel):
+    items: list[OrderSummary]
+    next_cursor: str | None = Field(description="Pass as `cursor` for the next page; null on the last")
+
+
+class Figures(BaseModel):
+    orders: int
+    gmv: Money
+
+
+class Stats(BaseModel):
+    orders: int = Field(description="Accepted orders, cancelled ones excluded")
+    gmv: Money = Field(description="What they paid; refunds are not netted off")
+    average_basket: Money
+    by_class: dict[str, Figures]
+    by_state: dict[str, Figures]
+    cancelled: int
+    rejected: int
+    conflicts: int
+    parked_events: int
+
+
+class Conflict(BaseModel):
+    id: int
+    order_id: str
+    channel: str = Field(description="kafka | http")
+    event_id: str | None
+    source: str | None
+    differences: list[str]
+    received_at: Moment
+    content: dict[str, Any] = Field(description="The re-sent order, as sent")
+
+
+class ConflictPage(BaseModel):
+    items: list[Conflict]
+    next_after_id: int | None = Field(description="Older paging: the `after_id` of the next page")
+    next_cursor: str | None
+
+
+class Rejection(BaseModel):
+    id: int
+    order_id: str | None
+    reason: str
+    event_id: str | None
+    rejected_at: Moment
+
+
+class RejectionPage(BaseModel):
+    items: list[Rejection]
+    next_after_id: int | None = Field(description="Older paging: the `after_id` of the next page")
+    next_cursor: str | None
