@@ -9,6 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from services.aftersales import cases
 from services.aftersales.cases import (
     CaseKind,
     CaseStatus,
@@ -256,3 +257,51 @@ def test_the_sla_counts_handled_and_overdue_cases_and_lists_those_at_risk() -> N
     assert (report.handled, report.handled_in_time, report.overdue_unhandled) == (2, 1, 1)
     assert report.share_handled_in_time == D("0.3333")
     assert [c.case_id for c in report.at_risk] == ["overdue", "soon"]
+
+
+# --- the case aggregate: what each step changes ------------------------------------------------------
+
+def test_a_case_is_handled_at_its_first_decision_and_closed_by_its_last() -> None:
+    opened = cases.open_case("C-1", "O", CaseKind.RETURN, DELIVERED, reason="too big", dispute=True)
+    assert (opened.case.status, opened.case.deadline_at) == (CaseStatus.REQUESTED, DELIVERED + timedelta(hours=48))
+    assert (opened.step.status, opened.step.note) == ("requested", "dispute; too big")
+    approved = cases.approve(opened.case, DELIVERED + timedelta(hours=1)).case
+    assert approved.handled_at == DELIVERED + timedelta(hours=1) and approved.closed_at is None
+    received = cases.receive(approved, DELIVERED + timedelta(hours=5)).case
+    inspected = cases.inspect(received, False, DELIVERED + timedelta(hours=6), "seal broken")
+    assert inspected.case.inspection_passed is False and inspected.step.note == "failed: seal broken"
+    refunded = cases.refund(inspected.case, D("6.66"), DELIVERED + timedelta(hours=7), "goodwill")
+    assert refunded.case.handled_at == DELIVERED + timedelta(hours=1)  # the first decision counts
+    assert (refunded.case.status, refunded.case.closed_at) == (CaseStatus.REFUNDED, DELIVERED + timedelta(hours=7))
+    assert (refunded.case.refund_amount, refunded.step.note) == (D("6.66"), "refund 6.66; goodwill")
+    with pytest.raises(TransitionRefused, match="next steps: none, the case is closed"):
+        cases.reject(refunded.case, "late", DELIVERED + timedelta(hours=8))
+
+
+def test_a_dispute_is_escalated_once_and_never_on_a_closed_case() -> None:
+    case = cases.open_case("C-2", "O", CaseKind.EXCHANGE, DELIVERED).case
+    escalated = cases.escalate(case, DELIVERED, "loud")
+    assert escalated.case.dispute and escalated.step == cases.Step("disputed", DELIVERED, "loud")
+    assert cases.escalate(escalated.case, DELIVERED, "again").step is None
+    rejected = cases.reject(case, "no", DELIVERED).case
+    with pytest.raises(ReturnRefused, match="is closed") as refused:
+        cases.escalate(rejected, DELIVERED)
+    assert refused.value.kind == "closed"
+
+
+def test_holdings_count_refunds_and_open_returns_but_not_an_undecided_shipment_exception() -> None:
+    def case(kind: CaseKind, status: CaseStatus, refund: str | None = None) -> cases.Case:
+        return cases.Case(case_id="C", order_id="O", kind=kind, status=status, dispute=False, opened_at=DELIVERED,
+                          deadline_at=DELIVERED, handled_at=None, refund_amount=D(refund) if refund else None)
+
+    holdings, refunded = cases.holdings_of([
+        (case(CaseKind.RETURN, CaseStatus.REFUNDED, "6.66"), [cases.CaseLine("A", 1)]),
+        (case(CaseKind.RETURN, CaseStatus.APPROVED), [cases.CaseLine("B", 1)]),
+        (case(CaseKind.EXCHANGE, CaseStatus.REJECTED), [cases.CaseLine("C", 1)]),
+        (case(CaseKind.SHIPMENT_EXCEPTION, CaseStatus.REQUESTED), [cases.CaseLine("C", 1)]),
+    ])
+    assert (holdings.refunded, holdings.in_open_cases, refunded) == ({"A": 1}, {"B": 1}, D("6.66"))
+    purchase = with_paid_amounts("O", [line("A", 1, "10.00"), line("B", 2, "10.00")], D("30.00"))
+    assert cases.everything_kept(purchase, holdings) == [cases.CaseLine("B", 1)]
+    with pytest.raises(ReturnRefused, match="nothing of order O is left"):
+        cases.everything_kept(purchase, OrderHoldings(refunded={"A": 1, "B": 2}))
