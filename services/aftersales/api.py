@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 from sqlalchemy.exc import IntegrityError
@@ -31,7 +31,7 @@ from services.aftersales.settings import AftersalesSettings
 from shared.http_app import RuntimeDep, Work
 from shared.http_problems import Problem
 from shared.idempotency import idempotency_key, in_flight_conflict, remember, replay, request_digest, scope_for
-from shared.pagination import PageRequest, page_request
+from shared.pagination import MAX_CURSOR_LENGTH, PageRequest, decode_cursor
 from shared.unit_of_work import UnitOfWork
 
 STATUS_OF_REFUSAL = {
@@ -53,7 +53,24 @@ def _settings(request: Request) -> AftersalesSettings:
 
 SettingsDep = Annotated[AftersalesSettings, Depends(_settings)]
 IdempotencyKey = Annotated[str | None, Depends(idempotency_key)]
-Page = Annotated[PageRequest, Depends(page_request)]
+
+CASES_DEFAULT_LIMIT, CASES_MAX_LIMIT = 1000, 5000
+
+
+def case_page(
+    limit: int = Query(CASES_DEFAULT_LIMIT, ge=1, le=CASES_MAX_LIMIT,
+                       description=f"Cases per page, 1 to {CASES_MAX_LIMIT} (default {CASES_DEFAULT_LIMIT})."),
+    cursor: str | None = Query(None, max_length=MAX_CURSOR_LENGTH,
+                               description="Opaque: the `next_cursor` of the previous page; omit it for the first "
+                                           "page. A cursor this API did not hand out is a 400 "
+                                           "`/problems/invalid-cursor`."),
+) -> PageRequest:
+    """shared.pagination's page_request with the queue's own bounds: GET /cases answered every
+    case before it paged, and the returns desk and the simulator still read it in one call."""
+    return PageRequest(limit=limit, after=None if cursor is None else decode_cursor(cursor))
+
+
+Page = Annotated[PageRequest, Depends(case_page)]
 
 router = APIRouter(tags=["aftersales"])
 

@@ -135,6 +135,7 @@ def test_the_queue_pages_through_every_case_exactly_once_in_queue_order(module_w
         # A well-formed cursor of another list's shape is refused the same way.
         assert_problem(http.get("/cases", params={"cursor": encode_cursor("CASE-1")}), 400, "invalid-cursor")
         assert_problem(http.get("/cases", params={"limit": 0}), 422, "invalid-request")
+        assert_problem(http.get("/cases", params={"limit": 5001}), 422, "invalid-request")
 
 
 def test_a_return_requested_again_with_its_idempotency_key_opens_one_case(module_world: World, service,
