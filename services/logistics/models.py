@@ -8,6 +8,8 @@ from decimal import Decimal
 from sqlalchemy import Column, Numeric, Text, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
+from shared.idempotency import IDEMPOTENCY_TABLE
+
 # `datetime` fields are stored by SQLModel's UTCDateTime: aware values in, aware UTC values out
 # (SQLite keeps them as UTC text, so comparisons in queries stay correct).
 
@@ -105,4 +107,4 @@ class EarlyCarrierDelivery(SQLModel, table=True):
 
 
 TABLES = [Shipment.__table__, PickWave.__table__, ShipmentIncident.__table__, CarrierDayLoad.__table__,
-          OrderWithdrawal.__table__, EarlyCarrierDelivery.__table__]
+          OrderWithdrawal.__table__, EarlyCarrierDelivery.__table__, IDEMPOTENCY_TABLE]
