@@ -1,208 +1,222 @@
 """HTTP routes of the inventory service: catalog edits, stock queries (R12), counts, deliveries.
 
-Every quantity is a whole number (JSON integers only, never floats) from 0 to MAX_STOCK_UNITS;
-a change that would take a sku's figures past that limit is refused with 422 and the reason.
-Who may call which route: access.py."""
+Bodies and answers: schemas.py. Lists page with `limit` + `cursor` (shared/pagination.py);
+`POST /counts` and `POST /deliveries` honour `Idempotency-Key` (shared/idempotency.py). A change
+that would take a sku's figures past MAX_STOCK_UNITS is refused with 422 and the reason, an
+unknown sku is a 404. Who may call which route: access.py."""
 
 from __future__ import annotations
 
-import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import Callable, Sequence
 from datetime import datetime
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, HTTPException, Request
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
-from sqlmodel import Session, col, func, select
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session
 
-from services.inventory import store
-from services.inventory.catalog import CatalogInvalid, parse_entry
-from services.inventory.domain import MODES, InventoryPolicy, StockLimitExceeded, is_low, threshold
-from services.inventory.models import (
-    InventoryBackorderLine,
-    InventoryLedgerEntry,
-    InventoryReplenishmentRequest,
-    InventoryReservation,
-    InventorySku,
+from services.inventory import store, usecases
+from services.inventory.domain import InventoryPolicy, is_low, threshold
+from services.inventory.models import InventorySku
+from services.inventory.schemas import (
+    CountAnswer,
+    Delivery,
+    DeliveryAnswer,
+    LedgerEntry,
+    LedgerPage,
+    OpenReplenishment,
+    ReservationAnswer,
+    SkuAnswer,
+    SkuChange,
+    SkuEdit,
+    StockCount,
+    StockFigures,
+    StockPage,
 )
-from services.inventory.stockkeeping import Stockkeeper
-from shared.auth import actor
-from shared.contract_types import EntityId, Sku, Text
+from shared.contract_types import Sku
 from shared.events import SupplierDelivery
-from shared.limits import MAX_STOCK_UNITS
-from shared.service import ServiceRuntime
+from shared.http_app import RuntimeDep, Work
+from shared.http_problems import Problem
+from shared.idempotency import idempotency_key, in_flight_conflict, remember, replay, request_digest, scope_for
+from shared.pagination import PageRequest, next_cursor, page_request
+from shared.unit_of_work import UnitOfWork
+
+POLICY_STATE = "inventory_policy"  # app.state: the service's InventoryPolicy (app.py sets it)
 
 
-class Body(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+def _policy(request: Request) -> InventoryPolicy:
+    return getattr(request.app.state, POLICY_STATE)
 
 
-def units(*, default: Any = ..., minimum: int = 0, description: str | None = None) -> Any:
-    """A number of units: a JSON integer (no float, no string) from `minimum` to MAX_STOCK_UNITS."""
-    return Field(default=default, strict=True, ge=minimum, le=MAX_STOCK_UNITS, description=description)
+PolicyDep = Annotated[InventoryPolicy, Depends(_policy)]
+Page = Annotated[PageRequest, Depends(page_request)]
+IdempotencyKey = Annotated[str | None, Depends(idempotency_key)]
+
+router = APIRouter(tags=["inventory"])
 
 
-class SkuChange(Body):
-    name: Text(200) | None = None  # type: ignore[valid-type]
-    tier: str = Field(description="traffic_driver, profit or hot")
-    planned_stock: int | None = units(default=None)
-    forecast: int | None = units(default=None, description="Used when planned_stock is absent (R8).")
-    on_hand: int | None = units(default=None, description="Opening stock; only when the sku is created.")
-    threshold_percent: int | None = Field(default=None, strict=True, ge=0, le=100)
-    mode: str | None = Field(default=None, description=" / ".join(MODES))
+@router.put("/skus/{sku}", response_model=SkuAnswer)
+def put_sku(sku: Sku, change: SkuChange, work: Work, policy: PolicyDep) -> SkuAnswer:
+    """Create a sku or change its catalog fields (tier, planned stock, threshold, mode). Admin only.
+    Idempotent by nature: the same body again changes nothing."""
+    with work() as uow:
+        outcome = usecases.edit_sku(uow, SkuEdit(sku=sku, **change.model_dump()), policy)
+        return SkuAnswer(outcome=outcome, **figures_now(uow.session, sku, policy, uow.now).model_dump())
 
 
-class CountLine(Body):
-    sku: Sku
-    quantity: int = units(description="Units counted on the shelf.")
+@router.get("/stock", response_model=StockPage)
+def list_stock(runtime: RuntimeDep, policy: PolicyDep, page: Page) -> StockPage:
+    """Every sku in name order, a page at a time."""
+    after = page.after_matching(str)
+    now = runtime.clock.now()
+    with store.reading(runtime.engine) as session:
+        rows = store.skus_after(session, after[0] if after else None, page.fetch_limit)
+        return StockPage(as_of=now, skus=describe(session, rows[:page.limit], policy, now),
+                         next_cursor=next_cursor(rows, page.limit, _sku_key))
 
 
-class StockCount(Body):
-    reference: EntityId | None = Field(default=None, description="Count id; generated when absent.")
-    counts: list[CountLine] = Field(min_length=1)
+LOW_SCAN = 500
+"""Skus read at a time while looking for low ones: lowness depends on the policy, so it is
+decided here (domain.is_low), not by the query."""
 
 
-class Delivery(Body):
-    delivery_id: EntityId
-    sku: Sku
-    quantity: int = units(minimum=1)
-    delivered_at: AwareDatetime | None = None
+@router.get("/stock/low", response_model=StockPage)
+def low_stock(runtime: RuntimeDep, policy: PolicyDep, page: Page) -> StockPage:
+    """Skus below their replenishment threshold (R9), with what is already asked for."""
+    after = page.after_matching(str)
+    cursor = after[0] if after else None
+    now = runtime.clock.now()
+    with store.reading(runtime.engine) as session:
+        low: list[InventorySku] = []
+        while len(low) < page.fetch_limit:
+            rows = store.skus_after(session, cursor, LOW_SCAN)
+            low += [row for row in rows if is_low(store.sku_state(row), policy)]
+            if len(rows) < LOW_SCAN:
+                break
+            cursor = rows[-1].sku
+        low = low[:page.fetch_limit]
+        return StockPage(as_of=now, skus=describe(session, low[:page.limit], policy, now),
+                         next_cursor=next_cursor(low, page.limit, _sku_key))
 
 
-def build_router(runtime: ServiceRuntime, policy: InventoryPolicy) -> APIRouter:
-    router = APIRouter(tags=["inventory"])
+@router.get("/stock/{sku}", response_model=StockFigures)
+def get_stock(sku: str, runtime: RuntimeDep, policy: PolicyDep) -> StockFigures:
+    with store.reading(runtime.engine) as session:
+        return figures_now(session, sku, policy, runtime.clock.now())
 
-    @contextmanager
-    def stockkeeper(request: Request) -> Iterator[Stockkeeper]:
-        """A Stockkeeper in one transaction, acting as the signed-in caller (named in the ledger)."""
-        try:
-            with runtime.transaction() as session:
-                def publish(spec, type_, payload, *, key):  # type: ignore[no-untyped-def]
-                    return runtime.outbox.publish(session, spec, type_, payload, key=key)
-                yield Stockkeeper(session=session, publish=publish, now=runtime.clock.now(), policy=policy,
-                                  actor=f"http:{actor(request)}")
-        except store.UnknownSku as exc:
-            raise HTTPException(404, str(exc)) from exc
-        except StockLimitExceeded as exc:  # rolled back: nothing of it is booked
-            raise HTTPException(422, str(exc)) from exc
 
-    @router.put("/skus/{sku}")
-    def put_sku(sku: Sku, change: SkuChange, request: Request) -> dict[str, Any]:
-        """Create a sku or change its catalog fields (tier, planned stock, threshold, mode). Admin only."""
-        if change.planned_stock is None and change.forecast is None:
-            with Session(runtime.engine) as session:
-                existing = session.get(InventorySku, sku)
-            if existing is None:
-                raise HTTPException(422, "planned_stock or forecast is required for a new sku")
-            planned: int | None = existing.planned_stock
-        else:
-            planned = change.planned_stock
-        try:
-            entry = parse_entry({"sku": sku, "tier": change.tier, "planned_stock": planned,
-                                 "forecast": change.forecast, "on_hand": change.on_hand,
-                                 "threshold_percent": change.threshold_percent, "name": change.name or ""},
-                                place="body")
-        except CatalogInvalid as exc:
-            raise HTTPException(422, str(exc)) from exc
-        with stockkeeper(request) as keeper:
-            outcome = keeper.upsert_sku(entry, mode=change.mode)
-        return {"outcome": outcome, **stock_figures(sku)}
+@router.get("/ledger/{sku}", response_model=LedgerPage)
+def ledger(sku: str, runtime: RuntimeDep, page: Page) -> LedgerPage:
+    """Every change to the sku's figures with its cause and actor, oldest first, a page at a
+    time; the totals and `consistent` are the whole ledger's."""
+    after = page.after_matching(int)
+    with store.reading(runtime.engine) as session:
+        row = store.load_sku(session, sku)
+        if row is None:
+            raise Problem(404, "not-found", f"unknown sku {sku!r}")
+        entries = store.ledger_entries(session, sku, after_id=after[0] if after else None, limit=page.fetch_limit)
+        on_hand, reserved = store.ledger_totals(session, sku)
+        return LedgerPage(
+            sku=sku, on_hand=row.on_hand, reserved=row.reserved, available=row.available,
+            ledger_on_hand=on_hand, ledger_reserved=reserved,
+            consistent=on_hand == row.on_hand and reserved == row.reserved,
+            entries=[LedgerEntry(cause=e.cause, on_hand_delta=e.on_hand_delta, reserved_delta=e.reserved_delta,
+                                 reference=e.reference, actor=e.actor, at=e.at) for e in entries[:page.limit]],
+            next_cursor=next_cursor(entries, page.limit, lambda e: (e.id,)))
 
-    @router.get("/stock")
-    def list_stock() -> dict[str, Any]:
-        with Session(runtime.engine) as session:
-            rows = session.exec(select(InventorySku).order_by(col(InventorySku.sku))).all()
-            return {"as_of": runtime.clock.now().isoformat(), "skus": [describe(session, r) for r in rows]}
 
-    @router.get("/stock/low")
-    def low_stock() -> dict[str, Any]:
-        """Skus below their replenishment threshold (R9), with what is already asked for."""
-        with Session(runtime.engine) as session:
-            rows = session.exec(select(InventorySku).order_by(col(InventorySku.sku))).all()
-            low = [describe(session, r) for r in rows if is_low(store.sku_state(r), policy)]
-            return {"as_of": runtime.clock.now().isoformat(), "skus": low}
+@router.post("/counts", response_model=CountAnswer)
+def post_counts(count: StockCount, work: Work, policy: PolicyDep, key: IdempotencyKey) -> Any:
+    """Reconcile a physical count with the ledger: differences are booked as adjustments."""
+    return once(work, "post-counts", key, count, 200,
+                lambda uow: CountAnswer.model_validate(usecases.reconcile_counts(uow, count, policy)))
 
-    @router.get("/stock/{sku}")
-    def get_stock(sku: str) -> dict[str, Any]:
-        return stock_figures(sku)
 
-    def stock_figures(sku: str) -> dict[str, Any]:
-        with Session(runtime.engine) as session:
-            row = session.get(InventorySku, sku)
-            if row is None:
-                raise HTTPException(404, f"unknown sku {sku!r}")
-            return describe(session, row)
+@router.post("/deliveries", status_code=201, response_model=DeliveryAnswer)
+def post_delivery(delivery: Delivery, work: Work, policy: PolicyDep, key: IdempotencyKey) -> Any:
+    """Goods received from a supplier (same effect as a supplier.delivery event)."""
+    def receive(uow: UnitOfWork) -> DeliveryAnswer:
+        outcome = usecases.receive_delivery(uow, SupplierDelivery(
+            delivery_id=delivery.delivery_id, sku=delivery.sku, quantity=delivery.quantity,
+            delivered_at=delivery.delivered_at or uow.now), policy)
+        figures = figures_now(uow.session, delivery.sku, policy, uow.now)
+        return DeliveryAnswer(delivery_id=delivery.delivery_id, outcome=outcome, **figures.model_dump())
 
-    def describe(session: Session, row: InventorySku) -> dict[str, Any]:
-        request = session.get(InventoryReplenishmentRequest, row.open_request_id) if row.open_request_id else None
-        waiting = session.exec(select(func.count()).select_from(InventoryBackorderLine)
-                               .where(InventoryBackorderLine.sku == row.sku)).one()
+    return once(work, "post-deliveries", key, delivery, 201, receive)
+
+
+@router.get("/reservations/{order_id}", response_model=ReservationAnswer)
+def get_reservation(order_id: str, runtime: RuntimeDep) -> ReservationAnswer:
+    with store.reading(runtime.engine) as session:
+        r = store.load_reservation(session, order_id)
+    if r is None:
+        raise Problem(404, "not-found", f"no reservation for order {order_id}")
+    return ReservationAnswer(order_id=r.order_id, status=r.status, priority_rank=r.priority_rank, presale=r.presale,
+                             needs=store.needs_of(r), updated_at=r.updated_at)
+
+
+# ---------------------------------------------------------------------------------------------
+
+
+def once(work: Work, operation: str, key: str | None, request: BaseModel, status_code: int,
+         create: Callable[[UnitOfWork], BaseModel]) -> Any:
+    """A creating POST under its `Idempotency-Key` (the pattern of shared/idempotency.py): the
+    answer is remembered in the creation's own transaction, and replayed for the same request."""
+    digest = request_digest(request)
+    scope = ""
+    try:
+        with work() as uow:
+            scope = scope_for(operation, uow.actor.name)
+            if (replayed := replay(uow.session, scope=scope, key=key, digest=digest)) is not None:
+                return replayed
+            answer = create(uow)
+            remember(uow.session, scope=scope, key=key, digest=digest, status_code=status_code, body=answer,
+                     now=uow.now)
+    except IntegrityError as exc:
+        if key is None or not in_flight_conflict(exc):
+            raise
+        with work() as uow:  # the other request has committed by now
+            if (replayed := replay(uow.session, scope=scope, key=key, digest=digest)) is not None:
+                return replayed
+        raise Problem(409, "idempotency-key-in-flight", "a request with this Idempotency-Key is being handled; "
+                                                        "send it again shortly for its answer") from exc
+    return answer
+
+
+def figures_now(session: Session, sku: str, policy: InventoryPolicy, now: datetime) -> StockFigures:
+    row = store.load_sku(session, sku)
+    if row is None:
+        raise Problem(404, "not-found", f"unknown sku {sku!r}")
+    return describe(session, [row], policy, now)[0]
+
+
+def describe(session: Session, rows: Sequence[InventorySku], policy: InventoryPolicy,
+             now: datetime) -> list[StockFigures]:
+    """The skus' figures with their threshold, waiting orders and open request."""
+    requests = store.open_requests(session, (row.open_request_id for row in rows))
+    waiting = store.waiting_orders(session, (row.sku for row in rows))
+    answers = []
+    for row in rows:
         state = store.sku_state(row)
-        return {
-            "sku": row.sku, "name": row.name, "tier": row.tier, "planned_stock": row.planned_stock,
-            "on_hand": row.on_hand, "reserved": row.reserved, "available": row.available, "mode": row.mode,
-            "threshold": threshold(state, policy), "low": is_low(state, policy),
-            "expected_date": iso(row.expected_date), "discount_percent": row.discount_percent,
-            "discount_until": iso(row.discount_until), "waiting_orders": waiting,
-            "open_replenishment": None if request is None else {
-                "request_id": request.request_id, "quantity": request.quantity, "urgent": request.urgent,
-                "requested_at": iso(request.requested_at), "expires_at": iso(request.expires_at),
-                "expired": request.expires_at <= runtime.clock.now(),
-            },
-        }
-
-    @router.get("/ledger/{sku}")
-    def ledger(sku: str) -> dict[str, Any]:
-        """Every change to the sku's figures with its cause, and whether they explain the figures."""
-        with Session(runtime.engine) as session:
-            row = session.get(InventorySku, sku)
-            if row is None:
-                raise HTTPException(404, f"unknown sku {sku!r}")
-            entries = session.exec(select(InventoryLedgerEntry).where(InventoryLedgerEntry.sku == sku)
-                                   .order_by(col(InventoryLedgerEntry.id))).all()
-            on_hand, reserved = store.ledger_totals(session, sku)
-            return {
-                "sku": sku, "on_hand": row.on_hand, "reserved": row.reserved, "available": row.available,
-                "ledger_on_hand": on_hand, "ledger_reserved": reserved,
-                "consistent": on_hand == row.on_hand and reserved == row.reserved,
-                "entries": [{"cause": e.cause, "on_hand_delta": e.on_hand_delta, "reserved_delta": e.reserved_delta,
-                             "reference": e.reference, "actor": e.actor, "at": iso(e.at)} for e in entries],
-            }
-
-    @router.post("/counts")
-    def post_counts(count: StockCount, request: Request) -> dict[str, Any]:
-        """Reconcile a physical count with the ledger: differences are booked as adjustments."""
-        skus = [line.sku for line in count.counts]
-        if len(set(skus)) != len(skus):
-            raise HTTPException(422, "a sku appears twice in the count")
-        reference = count.reference or f"COUNT-{uuid.uuid4().hex[:10]}"
-        with stockkeeper(request) as keeper:
-            report = keeper.reconcile_counts([(line.sku, line.quantity) for line in count.counts], reference)
-        return {"reference": reference, "lines": report}
-
-    @router.post("/deliveries", status_code=201)
-    def post_delivery(delivery: Delivery, request: Request) -> dict[str, Any]:
-        """Goods received from a supplier (same effect as a supplier.delivery event)."""
-        event = SupplierDelivery(delivery_id=delivery.delivery_id, sku=delivery.sku, quantity=delivery.quantity,
-                                 delivered_at=delivery.delivered_at or runtime.clock.now())
-        with stockkeeper(request) as keeper:
-            outcome = keeper.receive_delivery(event)
-        return {"delivery_id": delivery.delivery_id, "outcome": outcome, **stock_figures(delivery.sku)}
-
-    @router.get("/reservations/{order_id}")
-    def get_reservation(order_id: str) -> dict[str, Any]:
-        with Session(runtime.engine) as session:
-            r = session.get(InventoryReservation, order_id)
-            if r is None:
-                raise HTTPException(404, f"no reservation for order {order_id}")
-            return {"order_id": r.order_id, "status": r.status, "priority_rank": r.priority_rank,
-                    "presale": r.presale, "needs": store.needs_of(r), "updated_at": iso(r.updated_at)}
-
-    return router
+        request = requests.get(row.open_request_id) if row.open_request_id else None
+        answers.append(StockFigures(
+            sku=row.sku, name=row.name, tier=row.tier, planned_stock=row.planned_stock, on_hand=row.on_hand,
+            reserved=row.reserved, available=row.available, mode=row.mode, threshold=threshold(state, policy),
+            low=is_low(state, policy), expected_date=row.expected_date, discount_percent=row.discount_percent,
+            discount_until=row.discount_until, waiting_orders=waiting.get(row.sku, 0),
+            open_replenishment=None if request is None else OpenReplenishment(
+                request_id=request.request_id, quantity=request.quantity, urgent=request.urgent,
+                requested_at=request.requested_at, expires_at=request.expires_at,
+                expired=request.expires_at <= now)))
+    return answers
 
 
-def iso(moment: datetime | None) -> str | None:
-    return moment.isoformat() if moment is not None else None
+def _sku_key(row: InventorySku) -> tuple[str]:
+    return (row.sku,)
 
 
+async def unknown_sku(_request: Request, exc: Exception) -> JSONResponse:
+    """store.UnknownSku, from any route: 404 with the reason (app.py installs it)."""
+    return Problem(404, "not-found", str(exc)).response()

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Literal
 
+from services.inventory.reservation import BACKORDERED, RESERVED
 from shared.limits import MAX_STOCK_UNITS
 
 Tier = Literal["traffic_driver", "profit", "hot"]
@@ -61,9 +62,13 @@ def planned_stock_for(tier: str, forecast: int) -> int:
 # The stock limit: no figure of a sku (on hand, planned, available, reserved) passes it
 
 
-class StockLimitExceeded(ValueError):
-    """An operation would take a stock figure past `MAX_STOCK_UNITS`: it is refused as a whole
-    (HTTP 422, or a dead letter with this reason), never stored."""
+class Unbookable(ValueError):
+    """What the books can never take as asked: refused as a whole (HTTP 422, or from Kafka a dead
+    letter with this reason, the consumer carrying on), never stored."""
+
+
+class StockLimitExceeded(Unbookable):
+    """An operation would take a stock figure past `MAX_STOCK_UNITS`."""
 
 
 def within_stock_limit(units: int, what: str) -> int:
@@ -78,6 +83,24 @@ def within_stock_limit(units: int, what: str) -> int:
 def on_hand_after(sku: str, on_hand: int, delta: int, cause: str) -> int:
     """On hand after `delta` more units (a delivery, a return, a count), checked against the limit."""
     return within_stock_limit(on_hand + delta, f"on hand of {sku} after {cause} ({on_hand} + {delta})")
+
+
+def check_catalog_fields(sku: str, *, tier: str, planned_stock: int, on_hand: int | None, mode: str | None) -> None:
+    """A catalog entry's figures and names, before anything is written."""
+    if mode is not None and mode not in MODES:
+        raise ValueError(f"unknown mode {mode!r}: expected one of {', '.join(MODES)}")
+    if tier not in TIERS:
+        raise ValueError(f"unknown tier {tier!r}: expected one of {', '.join(TIERS)}")
+    within_stock_limit(planned_stock, f"planned stock of {sku}")
+    within_stock_limit(on_hand or 0, f"on hand of {sku}")
+
+
+def check_catalog_edit(sku: str, *, recorded_on_hand: int, asked_on_hand: int | None, from_catalog: bool) -> None:
+    """On-hand stock of an existing sku changes only through deliveries, returns and counts, so
+    every change has its cause in the ledger; a catalog reload leaves it alone."""
+    if not from_catalog and asked_on_hand is not None and asked_on_hand != recorded_on_hand:
+        raise ValueError(f"on_hand of {sku} is {recorded_on_hand}; change stock with POST /counts "
+                         "or POST /deliveries so the ledger records why")
 
 
 @dataclass(frozen=True)
@@ -119,6 +142,10 @@ class ReservationDecision:
     presale: bool = False
     expected_date: datetime | None = None
 
+    @property
+    def status(self) -> str:
+        return RESERVED if self.reserve else BACKORDERED
+
 
 def decide_reservation(needs: Mapping[str, int], stock: Mapping[str, SkuView],
                        protected: Mapping[str, int] | None = None) -> ReservationDecision:
@@ -144,6 +171,28 @@ def decide_reservation(needs: Mapping[str, int], stock: Mapping[str, SkuView],
         return ReservationDecision(reserve=True)
     return ReservationDecision(reserve=False, missing=missing, presale=presale,
                                expected_date=max(expected) if expected else None)
+
+
+def decide_after_refusal(needs: Mapping[str, int], stock: Mapping[str, SkuView],
+                         protected: Mapping[str, int] | None = None) -> ReservationDecision:
+    """Another transaction took the stock between the read and the conditional update: decided
+    again on what is left, and never "reserve" (the update just refused): every line missing."""
+    decision = decide_reservation(needs, stock, protected)
+    return decide_reservation(needs, {}) if decision.reserve else decision
+
+
+def shelf_short(needs: Mapping[str, int], missing: Mapping[str, int], stock: Mapping[str, SkuView]) -> set[str]:
+    """The missing skus the shelf itself cannot cover (sold out), as opposed to ones that waiting
+    orders have first claim on, or that are in presale."""
+    return {sku for sku in missing
+            if sku in stock and stock[sku].mode not in PRESALE_MODES and stock[sku].available < needs[sku]}
+
+
+def shipped_after_release(order_id: str, sku: str, quantity: int, why: str) -> Unbookable:
+    """The parcel left with units that were released and promised again: a person must count the
+    shelf (no silent oversell)."""
+    return Unbookable(f"order {order_id} was shipped after its cancellation released {quantity} x {sku}, "
+                      f"which were promised again: count the shelf ({why})")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -205,6 +254,7 @@ class ChangeMode:
     expected_date: datetime | None = None
     discount_percent: int | None = None
     discount_until: datetime | None = None
+    from_mode: str = "in_stock"  # the claim's condition: another transaction's change wins
 
 
 Signal = RequestReplenishment | ChangeMode
@@ -259,8 +309,14 @@ def stock_signals(state: SkuState, now: datetime, policy: InventoryPolicy, *, so
 def back_in_stock(state: SkuState) -> ChangeMode | None:
     """After a delivery has filled what was waiting: presale ends once there is stock to sell."""
     if state.mode in PRESALE_MODES and state.available > 0:
-        return ChangeMode("in_stock", reason="supplier delivery: stock available again")
+        return ChangeMode("in_stock", reason="supplier delivery: stock available again", from_mode=state.mode)
     return None
+
+
+def set_by_operator(current: str, mode: str | None) -> ChangeMode | None:
+    if mode is None or mode == current:
+        return None
+    return ChangeMode(mode, reason="set by an operator", from_mode=current)  # type: ignore[arg-type]
 
 
 # ---------------------------------------------------------------------------------------------

@@ -1,67 +1,51 @@
-"""Kafka subscriptions of the inventory service: thin; each builds a Stockkeeper on the handler's
-transaction and outbox and calls one use case."""
+"""Kafka subscriptions of the inventory service: topic -> event type -> use case, and the
+translation of what the books can never take into a dead letter with the reason."""
 
 from __future__ import annotations
 
-import logging
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from typing import Any
 
-from services.inventory.domain import InventoryPolicy, StockLimitExceeded
-from services.inventory.stockkeeping import Stockkeeper
+from services.inventory import usecases
+from services.inventory.domain import InventoryPolicy, Unbookable
 from services.inventory.store import UnknownSku
-from shared.messaging import Handler, HandlerContext, InvalidEvent
+from shared.messaging import Handler, InvalidEvent
 from shared.topics import AFTERSALES_CASES, LOGISTICS_SHIPMENTS, ORDERS_EVENTS, SUPPLIER_DELIVERIES, TopicSpec
+from shared.unit_of_work import Actor, UnitOfWork
 
-log = logging.getLogger(__name__)
+UseCase = Callable[[UnitOfWork, Any, InventoryPolicy], str]
 
-SUBSCRIPTIONS: dict[TopicSpec, tuple[str, ...]] = {
+SUBSCRIPTIONS: dict[TopicSpec, dict[str, UseCase]] = {
     # order.rejected and the other types on these topics are ignored (nothing reserved for them).
-    ORDERS_EVENTS: ("order.accepted", "order.cancelled"),
-    SUPPLIER_DELIVERIES: ("supplier.delivery",),
-    AFTERSALES_CASES: ("return.received",),
-    LOGISTICS_SHIPMENTS: ("shipment.dispatched",),
+    ORDERS_EVENTS: {"order.accepted": usecases.reserve_order, "order.cancelled": usecases.release_order},
+    SUPPLIER_DELIVERIES: {"supplier.delivery": usecases.receive_delivery},
+    AFTERSALES_CASES: {"return.received": usecases.restock_return},
+    LOGISTICS_SHIPMENTS: {"shipment.dispatched": usecases.ship_order},
 }
-"""Everything this service consumes, in one place: topic -> the event types handled there."""
+"""Everything this service consumes, in one place."""
 
 
-def actor_of(ctx: HandlerContext, topic: str) -> str:
-    """Who caused a change, for the ledger: the topic the event came on (the broker's ACLs say
-    who may write it) and the source its sender wrote (a claim, kept apart from the topic)."""
-    return f"kafka:{topic}(source={ctx.event.source})" if ctx.event is not None else f"kafka:{topic}"
+def handlers_for(spec: TopicSpec, policy: InventoryPolicy) -> dict[str, Handler]:
+    """Event type -> handler, for the types SUBSCRIPTIONS lists on `spec`."""
+    return {type_: _handler(spec, type_, use_case, policy) for type_, use_case in SUBSCRIPTIONS[spec].items()}
 
 
-def make_handlers(policy: InventoryPolicy) -> dict[str, Handler]:
-    """Event type -> handler, for every type in SUBSCRIPTIONS."""
-    topic_of = {type_: spec.name for spec, types in SUBSCRIPTIONS.items() for type_ in types}
+def _handler(spec: TopicSpec, type_: str, use_case: UseCase, policy: InventoryPolicy) -> Handler:
+    topic = spec.name
 
-    def handler(type_: str, use_case: Callable[[Stockkeeper, Any], object]) -> Handler:
-        def handle(ctx: HandlerContext, payload: Any) -> None:
-            keeper = Stockkeeper(session=ctx.session, publish=lambda _spec, _type, payload, *, key: ctx.publish(payload, key=key), now=ctx.clock.now(), policy=policy,
-                                 actor=actor_of(ctx, topic_of[type_]))
-            with _refusals_are_invalid():
-                outcome = use_case(keeper, payload)
-            log.debug("%s: %s", type_, outcome)
+    def handle(uow: UnitOfWork, payload: Any) -> str:
+        # The ledger names the topic as the platform knows it, without the deployment's prefix
+        # that the kernel's actor carries (the consumed topic's full name).
+        event = uow.event
+        uow._actor = Actor("kafka", topic, source=event.source if event is not None else None,
+                           event_id=event.id if event is not None else None)
+        try:
+            return use_case(uow, payload, policy)
+        except (UnknownSku, Unbookable) as exc:
+            # Never bookable as sent: goods for a sku the catalog lacks (for a person to add it
+            # and replay the event), figures past the stock limit, a shelf made short by a
+            # crossed cancellation. Kept on the dead-letter topic; the consumer carries on.
+            raise InvalidEvent(str(exc)) from exc
 
-        handle.__name__ = f"on_{type_.replace('.', '_')}"
-        return handle
-
-    return {
-        "order.accepted": handler("order.accepted", Stockkeeper.reserve_order),
-        "order.cancelled": handler("order.cancelled", Stockkeeper.release_order),
-        "shipment.dispatched": handler("shipment.dispatched", Stockkeeper.ship_order),
-        "supplier.delivery": handler("supplier.delivery", Stockkeeper.receive_delivery),
-        "return.received": handler("return.received", Stockkeeper.restock_return),
-    }
-
-
-@contextmanager
-def _refusals_are_invalid() -> Iterator[None]:
-    """Events that can never be booked are kept on the dead-letter topic with the reason (and
-    the consumer carries on): goods for a sku the catalog lacks (for a person to add the sku and
-    replay it), or figures past the stock limit (MAX_STOCK_UNITS)."""
-    try:
-        yield
-    except (UnknownSku, StockLimitExceeded) as exc:
-        raise InvalidEvent(str(exc)) from exc
+    handle.__name__ = f"on_{type_.replace('.', '_')}"
+    return handle

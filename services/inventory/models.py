@@ -9,6 +9,8 @@ from sqlalchemy import CheckConstraint, Column, Index, Text
 from sqlmodel import Field, SQLModel
 from sqlmodel.sql.sqltypes import UTCDateTime
 
+from shared.idempotency import IDEMPOTENCY_TABLE
+
 
 def utc_column(*, nullable: bool = True, index: bool = False) -> Column:
     # SQLModel's UTCDateTime: aware values in, aware UTC values out, also on SQLite.
@@ -136,5 +138,5 @@ class InventoryReplenishmentRequest(SQLModel, table=True):
 TABLES = [
     InventorySku.__table__, InventoryReservation.__table__, InventoryBackorderLine.__table__,
     InventoryLedgerEntry.__table__, InventoryDelivery.__table__, InventoryRestock.__table__,
-    InventoryReplenishmentRequest.__table__,
+    InventoryReplenishmentRequest.__table__, IDEMPOTENCY_TABLE,
 ]

@@ -1,26 +1,18 @@
-"""Database operations on the inventory tables. Stock figures only ever change through the
-conditional UPDATEs here, each checked by its rowcount, so the database (not a Python lock)
+"""A sku's stock figures, mode and open replenishment request. Figures only ever change through
+the conditional UPDATEs here, each checked by its rowcount, so the database (not a Python lock)
 guarantees that available stock never goes below zero, across threads and processes."""
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
-from typing import Any
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import bindparam, delete, func, insert, or_, update
+from sqlalchemy import bindparam, insert, or_, update
 from sqlmodel import Session, col, select
 
-from services.inventory.domain import Backorder, SkuState, SkuView, StockLimitExceeded
-from services.inventory.models import (
-    InventoryBackorderLine,
-    InventoryLedgerEntry,
-    InventoryReservation,
-    InventorySku,
-)
-from shared.deferred import defer_insert, pending_rows
+from services.inventory.domain import SkuState, SkuView, StockLimitExceeded
+from services.inventory.models import InventoryReplenishmentRequest, InventorySku
 from shared.fastsql import FastStatement
 from shared.limits import MAX_STOCK_UNITS
 
@@ -34,7 +26,7 @@ class UnknownSku(LookupError):
 
 
 def load_sku(session: Session, sku: str) -> InventorySku | None:
-    """Fresh from the database: Core updates below bypass the session's identity map."""
+    """Fresh from the database: the Core updates below bypass the session's identity map."""
     return session.get(InventorySku, sku, populate_existing=True)
 
 
@@ -48,38 +40,23 @@ def require_sku(session: Session, sku: str) -> InventorySku:
 # The statements of the reservation path, built once: constructing the expression and its cache
 # key on every call was a sixth of the service's time at peak. Values come as bound parameters;
 # FastStatement() runs them on the driver's cursor (shared/fastsql.py).
-_SKUS = InventorySku.__table__
+SKUS = InventorySku.__table__
 # What the reservation path reads of a sku: the figures and mode the decision needs and what
 # `sku_state` takes. Every column more is a conversion per row (a time is a parse), on a path
 # every order takes two or three times.
-_DECISION_COLUMNS = [_SKUS.c[name] for name in (
+DECISION_COLUMNS = [SKUS.c[name] for name in (
     "sku", "tier", "planned_stock", "available", "mode", "threshold_percent", "expected_date",
     "open_request_id", "open_request_urgent", "open_request_expires_at")]
-_LOAD_SKUS = FastStatement(select(*_DECISION_COLUMNS).where(_SKUS.c.sku.in_(bindparam("skus", expanding=True))))
+_LOAD_SKUS = FastStatement(select(*DECISION_COLUMNS).where(SKUS.c.sku.in_(bindparam("skus", expanding=True))))
 _RESERVE = FastStatement(
-    update(_SKUS)
-    .where(_SKUS.c.sku == bindparam("sku_id"), _SKUS.c.available >= bindparam("units"))
-    .values(available=_SKUS.c.available - bindparam("units"), reserved=_SKUS.c.reserved + bindparam("units"))
-    .returning(*_DECISION_COLUMNS))
-_LINES = InventoryBackorderLine.__table__
-# The skus an incoming order wants and, per sku, the units waiting orders ranked ahead of it
-# need: one statement, since every order asks both (the index on (sku, rank, quantity) answers
-# the sum from the index alone).
-_AHEAD_OF_RANK = (select(func.coalesce(func.sum(_LINES.c.quantity), 0))
-                  .where(_LINES.c.sku == _SKUS.c.sku, _LINES.c.priority_rank < bindparam("rank"))
-                  .scalar_subquery())
-_RESERVATIONS = InventoryReservation.__table__
-# ... and whether the order was decided before (its reservation row's status, else NULL), the
-# first thing every order asks: one statement fewer per order than asking it alone.
-_DECIDED_STATUS = (select(_RESERVATIONS.c.status).where(_RESERVATIONS.c.order_id == bindparam("oid"))
-                   .scalar_subquery())
-_LOAD_SKUS_AND_AHEAD = FastStatement(select(
-    *_DECISION_COLUMNS, _AHEAD_OF_RANK.label("units_ahead"), _DECIDED_STATUS.label("decided_status"),
-).where(_SKUS.c.sku.in_(bindparam("skus", expanding=True))))
+    update(SKUS)
+    .where(SKUS.c.sku == bindparam("sku_id"), SKUS.c.available >= bindparam("units"))
+    .values(available=SKUS.c.available - bindparam("units"), reserved=SKUS.c.reserved + bindparam("units"))
+    .returning(*DECISION_COLUMNS))
 
 
 def load_skus(session: Session, skus: Iterable[str]) -> dict[str, Any]:
-    """The skus' current figures and mode (`_DECISION_COLUMNS`), read-only (plain rows with the
+    """The skus' current figures and mode (`DECISION_COLUMNS`), read-only (plain rows with the
     columns' names, not ORM objects: stock figures change only through the UPDATEs below)."""
     wanted = sorted(set(skus))
     if not wanted:
@@ -88,11 +65,15 @@ def load_skus(session: Session, skus: Iterable[str]) -> dict[str, Any]:
     return {row.sku: row for row in rows}
 
 
-def sku_view(row: InventorySku) -> SkuView:  # also takes a RETURNING row: same names
+def sku_views(session: Session, skus: Iterable[str]) -> dict[str, SkuView]:
+    return {sku: sku_view(row) for sku, row in load_skus(session, skus).items()}
+
+
+def sku_view(row: Any) -> SkuView:  # an ORM row, or a row of DECISION_COLUMNS: same names
     return SkuView(available=row.available, mode=row.mode, expected_date=row.expected_date)
 
 
-def sku_state(row: InventorySku) -> SkuState:
+def sku_state(row: Any) -> SkuState:
     return SkuState(sku=row.sku, tier=row.tier, planned_stock=row.planned_stock, available=row.available,
                     mode=row.mode, threshold_percent=row.threshold_percent,
                     open_request_urgent=row.open_request_urgent if row.open_request_id else None,
@@ -168,28 +149,22 @@ def change_on_hand(session: Session, sku: str, delta: int) -> None:
         raise ValueError(f"cannot change on-hand stock of {sku} by {delta}: not enough unreserved stock")
 
 
-_LEDGER = InventoryLedgerEntry.__table__
+# ---------------------------------------------------------------------------------------------
+# The catalog's fields
 
 
-def record(session: Session, sku: str, cause: str, *, at: datetime, actor: str, reference: str = "",
-           on_hand_delta: int = 0, reserved_delta: int = 0) -> None:
-    """A ledger line, written at commit with the transaction's others (one INSERT for a batch).
-    `actor`: who caused it (`http:<subject>(<roles>)`, `kafka:<topic>(source=...)`, ...)."""
-    defer_insert(session, _LEDGER, {"sku": sku, "cause": cause, "on_hand_delta": on_hand_delta,
-                                    "reserved_delta": reserved_delta, "reference": reference, "at": at,
-                                    "actor": actor})
+def add_sku(session: Session, *, sku: str, name: str, tier: str, planned_stock: int, on_hand: int,
+            threshold_percent: int | None, now: datetime) -> None:
+    session.execute(insert(SKUS).values(
+        sku=sku, name=name, tier=tier, planned_stock=planned_stock, on_hand=on_hand, reserved=0,
+        available=on_hand, mode="in_stock", threshold_percent=threshold_percent, updated_at=now))
 
 
-def ledger_totals(session: Session, sku: str) -> tuple[int, int]:
-    """(on hand, reserved) as the ledger explains them, this transaction's unwritten lines included."""
-    on_hand, reserved = session.exec(
-        select(func.coalesce(func.sum(InventoryLedgerEntry.on_hand_delta), 0),
-               func.coalesce(func.sum(InventoryLedgerEntry.reserved_delta), 0))
-        .where(InventoryLedgerEntry.sku == sku)
-    ).one()
-    unwritten = [row for row in pending_rows(session, _LEDGER) if row["sku"] == sku]
-    return (int(on_hand) + sum(row["on_hand_delta"] for row in unwritten),
-            int(reserved) + sum(row["reserved_delta"] for row in unwritten))
+def save_catalog_fields(session: Session, sku: str, *, name: str, tier: str, planned_stock: int,
+                        threshold_percent: int | None, now: datetime) -> None:
+    """The catalog's own fields; the stock figures are left alone."""
+    session.execute(update(SKUS).where(SKUS.c.sku == sku).values(
+        name=name, tier=tier, planned_stock=planned_stock, threshold_percent=threshold_percent, updated_at=now))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -216,6 +191,7 @@ def claim_replenishment(session: Session, sku: str, *, request_id: str, urgent: 
 
 
 def close_replenishment(session: Session, sku: str) -> str | None:
+    """The sku's open request (its id), which no longer holds a new one back; None if none."""
     row = require_sku(session, sku)
     if row.open_request_id is None:
         return None
@@ -239,64 +215,17 @@ def claim_mode_change(session: Session, sku: str, *, from_mode: str, to_mode: st
     return result.rowcount == 1
 
 
-# ---------------------------------------------------------------------------------------------
-# Reservations and the waiting queue
+_REQUESTS = InventoryReplenishmentRequest.__table__
 
 
-@dataclass(frozen=True)
-class OrderOutlook:
-    """What an incoming order's decision starts from."""
-
-    decided: bool  # a reservation row exists: reserved, backordered, or cancelled before it came
-    rows: dict[str, Any]  # the skus' current rows (as `load_skus`); unknown skus are left out
-    ahead: dict[str, int]  # units of each sku that waiting orders ranked ahead need (none: left out)
+def add_request(session: Session, *, request_id: str, sku: str, quantity: int, urgent: bool, reason: str,
+                requested_at: datetime, expires_at: datetime) -> None:
+    session.execute(insert(_REQUESTS).values(
+        request_id=request_id, sku=sku, quantity=quantity, urgent=urgent, reason=reason,
+        requested_at=requested_at, expires_at=expires_at))
 
 
-def order_outlook(session: Session, order_id: str, skus: Iterable[str], rank: str) -> OrderOutlook:
-    wanted = sorted(set(skus))
-    rows = (_LOAD_SKUS_AND_AHEAD.execute(session, {"skus": wanted, "rank": rank, "oid": order_id}).all()
-            if wanted else [])
-    if not rows:  # no sku of the order is known (or no lines): the status needs its own look
-        return OrderOutlook(decided=is_decided(session, order_id), rows={}, ahead={})
-    return OrderOutlook(decided=rows[0].decided_status is not None, rows={row.sku: row for row in rows},
-                        ahead={row.sku: int(row.units_ahead) for row in rows if row.units_ahead})
-
-
-_DECIDED = FastStatement(select(_RESERVATIONS.c.status).where(_RESERVATIONS.c.order_id == bindparam("oid")))
-
-
-def is_decided(session: Session, order_id: str) -> bool:
-    """A reservation row exists: the order was reserved, backordered, or cancelled before it came."""
-    return _DECIDED.execute(session, {"oid": order_id}).first() is not None
-
-
-_ADD_RESERVATION = FastStatement(insert(InventoryReservation.__table__))
-_ADD_BACKORDER_LINES = FastStatement(insert(_LINES))
-
-
-def add_reservation(session: Session, row: dict[str, Any]) -> None:
-    """A plain INSERT, at once: later events of the same batch look the order up."""
-    _ADD_RESERVATION.execute(session, row)
-
-
-def add_to_queue(session: Session, order_id: str, rank: str, needs: Mapping[str, int]) -> None:
-    """At once, with plain INSERTs: the next order's `load_skus_and_ahead` must count these lines."""
-    _ADD_BACKORDER_LINES.executemany(session, [{"order_id": order_id, "sku": sku, "quantity": quantity,
-                                                "priority_rank": rank} for sku, quantity in needs.items()])
-
-
-def remove_from_queue(session: Session, order_id: str) -> None:
-    session.execute(delete(InventoryBackorderLine).where(InventoryBackorderLine.order_id == order_id)
-                    .execution_options(**NO_SYNC))
-
-
-def waiting_backorders(session: Session) -> list[Backorder]:
-    rows = session.exec(
-        select(InventoryReservation).where(InventoryReservation.status == "backordered")
-        .order_by(col(InventoryReservation.priority_rank), col(InventoryReservation.order_id))
-    ).all()
-    return [Backorder(order_id=r.order_id, priority_rank=r.priority_rank, needs=needs_of(r)) for r in rows]
-
-
-def needs_of(reservation: InventoryReservation) -> dict[str, int]:
-    return {sku: int(q) for sku, q in json.loads(reservation.needs_json).items()}
+def close_request(session: Session, request_id: str, *, at: datetime, by: str) -> None:
+    """Once: a request already closed keeps its first closing."""
+    session.execute(update(_REQUESTS).where(_REQUESTS.c.request_id == request_id, _REQUESTS.c.closed_at.is_(None))
+                    .values(closed_at=at, closed_by=by))

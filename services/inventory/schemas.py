@@ -1,0 +1,160 @@
+"""The inventory's HTTP contract: request bodies and answers, as pydantic models (OpenAPI shows a
+schema for each). Every quantity is a whole number (JSON integers only, never floats) from 0 to
+MAX_STOCK_UNITS; times are tz-aware, written as ISO 8601 with their offset (`+00:00`)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, PlainSerializer, WithJsonSchema
+
+from services.inventory.domain import MODES
+from shared.contract_types import EntityId, Sku, Text
+from shared.limits import MAX_STOCK_UNITS
+
+
+def _iso(moment: datetime) -> str:
+    return moment.isoformat()
+
+
+# isoformat(), not pydantic's `Z`: the answers keep the spelling clients have always read.
+Moment = Annotated[AwareDatetime, PlainSerializer(_iso, return_type=str, when_used="json"),
+                   WithJsonSchema({"type": "string", "format": "date-time"})]
+
+
+class Body(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+def units(*, default: Any = ..., minimum: int = 0, description: str | None = None) -> Any:
+    """A number of units: a JSON integer (no float, no string) from `minimum` to MAX_STOCK_UNITS."""
+    return Field(default=default, strict=True, ge=minimum, le=MAX_STOCK_UNITS, description=description)
+
+
+# ---------------------------------------------------------------------------------------------
+# Requests
+
+
+class SkuChange(Body):
+    name: Text(200) | None = None  # type: ignore[valid-type]
+    tier: str = Field(description="traffic_driver, profit or hot")
+    planned_stock: int | None = units(default=None)
+    forecast: int | None = units(default=None, description="Used when planned_stock is absent (R8).")
+    on_hand: int | None = units(default=None, description="Opening stock; only when the sku is created.")
+    threshold_percent: int | None = Field(default=None, strict=True, ge=0, le=100)
+    mode: str | None = Field(default=None, description=" / ".join(MODES))
+
+
+class SkuEdit(SkuChange):
+    """A catalogue edit as the use case takes it: the body and the sku of its path."""
+
+    sku: Sku
+
+
+class CountLine(Body):
+    sku: Sku
+    quantity: int = units(description="Units counted on the shelf.")
+
+
+class StockCount(Body):
+    reference: EntityId | None = Field(default=None, description="Count id; generated when absent.")
+    counts: list[CountLine] = Field(min_length=1)
+
+
+class Delivery(Body):
+    delivery_id: EntityId
+    sku: Sku
+    quantity: int = units(minimum=1)
+    delivered_at: AwareDatetime | None = None
+
+
+# ---------------------------------------------------------------------------------------------
+# Answers
+
+
+class OpenReplenishment(BaseModel):
+    request_id: str
+    quantity: int
+    urgent: bool
+    requested_at: Moment
+    expires_at: Moment
+    expired: bool = Field(description="Past its expiry by the service clock: a new request may go out")
+
+
+class StockFigures(BaseModel):
+    sku: str
+    name: str
+    tier: str
+    planned_stock: int
+    on_hand: int
+    reserved: int
+    available: int
+    mode: str
+    threshold: int = Field(description="Available below this is low (R9)")
+    low: bool
+    expected_date: Moment | None
+    discount_percent: int | None
+    discount_until: Moment | None
+    waiting_orders: int = Field(description="Backordered orders that need this sku")
+    open_replenishment: OpenReplenishment | None
+
+
+class SkuAnswer(StockFigures):
+    outcome: str = Field(description="created or updated")
+
+
+class DeliveryAnswer(StockFigures):
+    delivery_id: str
+    outcome: str = Field(description="received, or duplicate for a delivery id booked before")
+
+
+class StockPage(BaseModel):
+    as_of: Moment
+    skus: list[StockFigures]
+    next_cursor: str | None = Field(description="The next page's `cursor`; null on the last page")
+
+
+class LedgerEntry(BaseModel):
+    cause: str
+    on_hand_delta: int
+    reserved_delta: int
+    reference: str
+    actor: str = Field(description="Who caused it: http:<subject>(<roles>), kafka:<topic>(source=...), "
+                                   "catalog:<file>; '' before the column existed")
+    at: Moment
+
+
+class LedgerPage(BaseModel):
+    sku: str
+    on_hand: int
+    reserved: int
+    available: int
+    ledger_on_hand: int = Field(description="On hand as all the ledger's entries explain it")
+    ledger_reserved: int
+    consistent: bool = Field(description="The whole ledger explains the current figures")
+    entries: list[LedgerEntry] = Field(description="This page of entries, oldest first")
+    next_cursor: str | None = Field(description="The next page's `cursor`; null on the last page")
+
+
+class CountLineReport(BaseModel):
+    sku: str
+    recorded_on_hand: int
+    ledger_on_hand: int
+    counted: int
+    difference: int
+    adjusted: bool
+
+
+class CountAnswer(BaseModel):
+    reference: str
+    lines: list[CountLineReport]
+
+
+class ReservationAnswer(BaseModel):
+    order_id: str
+    status: str = Field(description="reserved, backordered, released, cancelled or shipped")
+    priority_rank: str
+    presale: bool
+    needs: dict[str, int]
+    updated_at: Moment
