@@ -7,17 +7,18 @@ import json
 from fastapi import FastAPI
 from sqlmodel import Session
 
-from services.logistics import api, handlers, store
-from services.logistics.domain import SlaTargets, sla_counts
-from services.logistics.carriers import CarrierTable
-from services.logistics.models import TABLES
-from services.logistics.operations import CarrierDesk
-from services.logistics.settings import LogisticsSettings
+from services.logistics import api, store
 from services.logistics.access import ACCESS
+from services.logistics.carriers import CarrierDesk, CarrierTable
+from services.logistics.domain import sla_counts
+from services.logistics.handlers import SUBSCRIPTIONS
+from services.logistics.models import TABLES
+from services.logistics.settings import LogisticsPolicy, LogisticsSettings
 from shared.http_app import create_http_app
+from shared.idempotency import forget_expired
 from shared.service import ServiceRuntime
 from shared.settings import KafkaSettings
-from shared.topics import AFTERSALES_CASES, CARRIER_EVENTS, INVENTORY_RESERVATIONS, LOGISTICS_SHIPMENTS, ORDERS_EVENTS
+from shared.topics import LOGISTICS_SHIPMENTS
 
 
 def load_carrier_table(settings: LogisticsSettings) -> CarrierTable:
@@ -28,9 +29,9 @@ def load_carrier_table(settings: LogisticsSettings) -> CarrierTable:
     return CarrierTable.from_dict(data, settings.carrier_capacities)
 
 
-def export_sla_gauges(runtime: ServiceRuntime, settings: LogisticsSettings) -> None:
+def export_sla_gauges(runtime: ServiceRuntime, policy: LogisticsPolicy) -> None:
     """R14 on the dashboard: the shares shipped within 24h and 48h of all orders paid so far."""
-    targets = SlaTargets(settings.target_within_24h_pct, settings.target_within_48h_pct)
+    targets = policy.targets
 
     def share(key: str) -> float:
         with Session(runtime.engine) as session:
@@ -43,18 +44,23 @@ def export_sla_gauges(runtime: ServiceRuntime, settings: LogisticsSettings) -> N
                                lambda: share("shipped_within_48h"))
 
 
+def forget_expired_answers(runtime: ServiceRuntime) -> None:
+    """Idempotency-Key answers are kept a day (shared/idempotency.py), then dropped at start-up."""
+    with runtime.transaction() as session:
+        forget_expired(session, runtime.clock.now())
+
+
 def build_app(settings: LogisticsSettings, kafka: KafkaSettings) -> FastAPI:
     runtime = ServiceRuntime(settings, kafka, TABLES)
-    desk = CarrierDesk(load_carrier_table(settings), settings.warehouse_utc_offset_h)
-    # Everything this service consumes, in one place.
-    runtime.subscribe(INVENTORY_RESERVATIONS, {"stock.reserved": handlers.on_stock_reserved})
-    runtime.subscribe(ORDERS_EVENTS, {"order.cancelled": handlers.on_order_cancelled})
-    runtime.subscribe(CARRIER_EVENTS, {"carrier.delivery": handlers.on_carrier_delivery})
-    runtime.subscribe(AFTERSALES_CASES, {"exchange.requested": handlers.on_exchange_requested})
+    policy = LogisticsPolicy(settings, CarrierDesk(load_carrier_table(settings), settings.warehouse_utc_offset_h))
+    for spec, handlers in SUBSCRIPTIONS.items():
+        runtime.subscribe(spec, handlers)
     runtime.document_publications(LOGISTICS_SHIPMENTS, ["shipment.dispatched", "shipment.delivered",
                                                         "shipment.exception"])
-    export_sla_gauges(runtime, settings)
-    return create_http_app(runtime, [api.build_router(runtime, settings, desk)], access=ACCESS,
-                           title="Logistics service",
-                           description="Priority pick waves, hand-over to carriers, delivery and exceptions, "
-                                       "and live tracking of the 80%-in-24h / 95%-in-48h target.")
+    runtime.on_start.append(lambda: forget_expired_answers(runtime))
+    export_sla_gauges(runtime, policy)
+    app = create_http_app(runtime, [api.router], access=ACCESS, title="Logistics service",
+                          description="Priority pick waves, hand-over to carriers, delivery and exceptions, "
+                                      "and live tracking of the 80%-in-24h / 95%-in-48h target.")
+    app.state.logistics = policy  # api.Policy
+    return app

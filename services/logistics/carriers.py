@@ -170,10 +170,37 @@ class CarrierTable:
         if reason is not None:
             raise CarrierRefused(reason)
 
+    def choose(self, parcel: Parcel, used_today: Mapping[str, int], chosen: str | None) -> str:
+        """The carrier of a hand-over: staff's choice when given (checked), else the suggestion."""
+        if chosen is None:
+            suggestion = self.suggest(parcel, used_today)
+            if suggestion.carrier is None:
+                raise CarrierRefused("no carrier can take this parcel today: "
+                                     + "; ".join(reason for _, reason in suggestion.passed_over))
+            chosen = suggestion.carrier
+        self.check_choice(chosen, parcel, used_today)
+        return chosen
+
+
+@dataclass(frozen=True)
+class CarrierDesk:
+    """The carrier rules table and the warehouse day its capacities count in."""
+
+    table: CarrierTable
+    utc_offset_h: int
+
+    def day(self, now: datetime) -> date:
+        return warehouse_day(now, self.utc_offset_h)
+
 
 def warehouse_day(moment: datetime, utc_offset_h: int) -> date:
     """The warehouse's calendar day of an instant: capacity is booked per local day."""
     return (moment + timedelta(hours=utc_offset_h)).date()
+
+
+def parcel_of_shipment(shipment: Any) -> Parcel:
+    """A shipment row's parcel (its weight and volume were summed when it was queued)."""
+    return Parcel(region=shipment.region, weight_kg=shipment.weight_kg, volume_l=shipment.volume_l)
 
 
 def parcel_of(region: str, lines: Iterable[tuple[int, Decimal | None, Decimal | None]]) -> Parcel:

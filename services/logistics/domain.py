@@ -1,6 +1,10 @@
-"""Shipment rules with no I/O: deadlines, dispatch order, allowed steps, the SLA, the reports.
+"""Shipment rules with no I/O: deadlines, dispatch order, the shipment's transitions, the SLA,
+the reports.
 
 R13 dispatch order, R14 the 80%-in-24h / 95%-in-48h target, R16 the warehouse steps, R17 reports.
+A transition (`pack`, `hand_over`, `deliver`, ...) checks the shipment's state and returns the
+columns it changes (`Changes`), or raises `StepRefused`; store.py saves them. Nothing else sets a
+shipment's status.
 """
 
 from __future__ import annotations
@@ -10,9 +14,10 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
-from typing import Any
+from typing import Any, Protocol
 
-from shared.events import PRIORITY_CLASSES
+from services.logistics.carriers import parcel_of
+from shared.events import PRIORITY_CLASSES, OrderLine, order_lines_json
 
 WITHIN_24H = timedelta(hours=24)
 WITHIN_48H = timedelta(hours=48)
@@ -30,6 +35,38 @@ NOT_YET_SHIPPED = (QUEUED, PICKING, PACKED)
 
 class StepRefused(ValueError):
     """A warehouse step that does not fit the shipment's state; the message says why."""
+
+
+class InputRefused(ValueError):
+    """A request that can never be carried out as asked (a wave too large, a delivery time in the
+    future); the message says why."""
+
+
+Changes = dict[str, Any]
+"""Columns of a shipment a transition sets, and their new values."""
+
+
+class ShipmentState(Protocol):
+    """What the transitions read of a shipment (the `Shipment` row)."""
+
+    shipment_id: str
+    order_id: str
+    status: str
+    picker_id: str | None
+    claimed_until: datetime | None
+    carrier: str | None
+    tracking_number: str | None
+    shipped_at: datetime | None
+    replacement_for_case: str | None
+
+
+def shipment_id_for_order(order_id: str) -> str:
+    """Derived, so a second reservation of the same order finds the shipment it queued."""
+    return f"SHP-{order_id}"
+
+
+def shipment_id_for_exchange(order_id: str, case_id: str) -> str:
+    return f"SHP-{order_id}-X-{case_id}"
 
 
 def deadlines(paid_at: datetime) -> tuple[datetime, datetime]:
@@ -85,6 +122,124 @@ def check_can_report_exception(status: str, kind: str) -> None:
 def can_withdraw(status: str) -> bool:
     """A cancelled order's shipment is withdrawn while it has not left the warehouse (R4)."""
     return status in NOT_YET_SHIPPED
+
+
+def new_shipment(*, shipment_id: str, order_id: str, order_type: str, priority_class: str, priority_rank: str,
+                 lines: list[OrderLine], region: str, paid_at: datetime, now: datetime,
+                 replacement_for_case: str | None = None, withdrawn_at: datetime | None = None,
+                 withdrawal_reason: str | None = None) -> Changes:
+    """The row of a shipment to queue; withdrawn at once when its order was cancelled first
+    (`withdrawn_at`: when), unless it is a replacement (an exchange is not undone by a
+    cancellation of the original order)."""
+    deadline_24h, deadline_48h = deadlines(paid_at)
+    shape = parcel_of(region, ((line.quantity, line.weight_kg, line.volume_l) for line in lines))
+    row: Changes = {
+        "shipment_id": shipment_id, "order_id": order_id, "replacement_for_case": replacement_for_case,
+        "order_type": order_type, "priority_class": priority_class, "class_order": class_order(priority_class),
+        "priority_rank": priority_rank, "region": region, "lines_json": order_lines_json(lines),
+        "weight_kg": shape.weight_kg, "volume_l": shape.volume_l, "paid_at": paid_at, "deadline_24h": deadline_24h,
+        "deadline_48h": deadline_48h, "created_at": now, "status": QUEUED,
+    }
+    if withdrawn_at is not None and replacement_for_case is None:
+        row["status"] = WITHDRAWN
+        row["withdrawn_at"] = withdrawn_at
+        row["withdraw_reason"] = f"order cancelled before the reservation arrived: {withdrawal_reason}".strip(": ")
+    return row
+
+
+def replacement_priority(original: Any | None, requested_at: datetime, case_id: str) -> tuple[str, str, str]:
+    """(order type, priority class, rank) of an exchange's replacement: the original order's
+    when it shipped from here, else standard, ranked by when the exchange was asked for."""
+    if original is not None:
+        return original.order_type, original.priority_class, original.priority_rank
+    return "standard", "standard", f"9-{requested_at.isoformat()}-{case_id}"
+
+
+def withdraw(shipment: ShipmentState, *, reason: str, cancelled_at: datetime) -> Changes | None:
+    """The order was cancelled: None when the shipment stays (a replacement, or already out)."""
+    if shipment.replacement_for_case is not None or not can_withdraw(shipment.status):
+        return None
+    return {"status": WITHDRAWN, "withdrawn_at": cancelled_at, "withdraw_reason": reason or "order cancelled",
+            "claimed_until": None}
+
+
+def lease_end(now: datetime, lease_s: int) -> datetime:
+    return now + timedelta(seconds=lease_s)
+
+
+def check_wave_size(size: int, max_size: int) -> None:
+    if size > max_size:
+        raise InputRefused(f"size {size} is above the largest wave ({max_size})")
+
+
+def wave_claim(*, wave_id: str, picker_id: str, lease_until: datetime) -> Changes:
+    """What claiming a shipment for a wave sets; the store applies it only to a shipment still
+    available (a conditional UPDATE), so two waves never get the same one."""
+    return {"status": PICKING, "wave_id": wave_id, "picker_id": picker_id, "claimed_until": lease_until}
+
+
+def effective_status(shipment: ShipmentState, now: datetime) -> str:
+    """A wave whose lease ran out has given its unpacked shipments back to the queue."""
+    if shipment.status == PICKING and shipment.claimed_until is not None and shipment.claimed_until < now:
+        return QUEUED
+    return shipment.status
+
+
+def pack(shipment: ShipmentState, *, picker_id: str | None, now: datetime) -> Changes | None:
+    """None when it was packed already (a repeated request)."""
+    lease_live = shipment.claimed_until is not None and shipment.claimed_until >= now
+    check_can_pack(shipment.status, shipment.picker_id, lease_live, picker_id)
+    if shipment.status == PACKED:
+        return None
+    return {"status": PACKED, "packed_at": now, "packed_by": picker_id or shipment.picker_id, "claimed_until": None}
+
+
+def is_repeated_hand_over(shipment: ShipmentState, carrier: str | None, tracking_number: str) -> bool:
+    """The same hand-over recorded again (a rescan): nothing to do."""
+    return (shipment.status in (SHIPPED, DELIVERED, LOST) and shipment.tracking_number == tracking_number
+            and (carrier is None or carrier == shipment.carrier))
+
+
+def check_tracking_free(shipment: ShipmentState, holder: ShipmentState | None, carrier: str,
+                        tracking_number: str) -> None:
+    """`holder`: the shipment that carrier's tracking number is on already, if any."""
+    if holder is not None and holder.shipment_id != shipment.shipment_id:
+        raise StepRefused(f"tracking number {tracking_number} of {carrier} is already on shipment "
+                          f"{holder.shipment_id}")
+
+
+def hand_over(shipment: ShipmentState, *, carrier: str, tracking_number: str, now: datetime) -> Changes:
+    check_can_ship(shipment.status)
+    return {"status": SHIPPED, "carrier": carrier, "tracking_number": tracking_number, "shipped_at": now}
+
+
+def check_delivery_time(delivered_at: datetime, now: datetime) -> None:
+    if delivered_at > now:
+        raise InputRefused(f"delivered_at {delivered_at.isoformat()} is in the future (now {now.isoformat()})")
+
+
+def check_delivered_after_hand_over(shipment: ShipmentState, delivered_at: datetime) -> None:
+    """Staff's confirmation cannot predate the hand-over (a carrier's may: see `deliver`)."""
+    if shipment.shipped_at is not None and delivered_at < shipment.shipped_at:
+        raise InputRefused(f"delivered_at {delivered_at.isoformat()} is before the hand-over "
+                           f"({shipment.shipped_at.isoformat()})")
+
+
+def deliver(shipment: ShipmentState, *, delivered_at: datetime) -> Changes | None:
+    """Delivery closes the shipment (R16); None when it was delivered already."""
+    if shipment.status == DELIVERED:
+        return None
+    check_can_deliver(shipment.status)
+    if shipment.shipped_at is not None:
+        # A carrier's clock a little behind ours must not make delivery precede the hand-over.
+        delivered_at = max(delivered_at, shipment.shipped_at)
+    return {"status": DELIVERED, "delivered_at": delivered_at}
+
+
+def report_exception(shipment: ShipmentState, kind: str) -> Changes:
+    """A reported loss of a handed-over shipment makes it lost; other kinds change nothing."""
+    check_can_report_exception(shipment.status, kind)
+    return {"status": LOST} if kind == "lost" and shipment.status == SHIPPED else {}
 
 
 # ---------------------------------------------------------------------------------------------

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
 
-from services.logistics.domain import WITHIN_24H, percent
+from services.logistics.domain import WITHIN_24H, SlaOrder, percent
 
 
 @dataclass(frozen=True)
@@ -24,6 +24,21 @@ class ForecastInput:
     shipped_late: int
     arrivals_per_hour: float
     horizon_h: float
+
+
+def from_orders(now: datetime, orders: Sequence[SlaOrder], queue_deadlines: Sequence[datetime],
+                horizon_h: float) -> ForecastInput:
+    """The projection's input from the orders so far: arrivals at the rate seen since the first
+    payment (over at least an hour, or one burst would look endless)."""
+    shipped = [o for o in orders if o.shipped_at is not None]
+    first_paid = min((o.paid_at for o in orders), default=now)
+    span_h = max((now - first_paid).total_seconds() / 3600, 1.0)
+    return ForecastInput(
+        now=now, queue_deadlines=queue_deadlines,
+        shipped_within_24h=sum(1 for o in shipped if o.shipped_at <= o.deadline_24h),  # type: ignore[operator]
+        shipped_late=sum(1 for o in shipped if o.shipped_at > o.deadline_24h),  # type: ignore[operator]
+        arrivals_per_hour=len(orders) / span_h, horizon_h=horizon_h,
+    )
 
 
 def expected_arrivals(arrivals_per_hour: float, horizon_h: float) -> int:

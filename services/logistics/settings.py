@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
+from services.logistics.carriers import CarrierDesk
+from services.logistics.domain import SlaTargets
 from shared.settings import ServiceSettings
 
 DEFAULT_CARRIERS_FILE = Path(__file__).with_name("carriers.json")
@@ -53,3 +56,16 @@ class LogisticsSettings(ServiceSettings):
 
     def carriers_path(self) -> Path:
         return Path(self.carriers_file) if self.carriers_file else DEFAULT_CARRIERS_FILE
+
+
+@dataclass(frozen=True)
+class LogisticsPolicy:
+    """What the use cases and views are configured with: the settings and the carrier desk
+    (the rules table, read once at start-up)."""
+
+    settings: LogisticsSettings
+    desk: CarrierDesk
+
+    @property
+    def targets(self) -> SlaTargets:
+        return SlaTargets(self.settings.target_within_24h_pct, self.settings.target_within_48h_pct)

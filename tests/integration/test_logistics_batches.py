@@ -1,7 +1,7 @@
 """A consumer batch of reserved orders queues what the same events one at a time queue.
 
 Logistics reads, for a whole batch of stock.reserved, which shipments exist and which orders
-were withdrawn (`operations.load_shipment_outlooks`), then opens the shipments one by one
+were withdrawn (`store.SHIPMENT_OUTLOOKS`), then opens the shipments one by one
 from those answers. An order reserved twice in one batch, a withdrawal that came first and a
 replay are where answers read before the batch could go wrong. Against the run's database
 (SQLite; PostgreSQL under `make test-postgres`), no broker needed."""
@@ -15,15 +15,18 @@ from datetime import timedelta
 import pytest
 from sqlmodel import Session, select
 
-from services.logistics import handlers, operations
+from services.logistics import store
+from services.logistics.handlers import SUBSCRIPTIONS
 from services.logistics.models import TABLES, Shipment
 from shared.events import OrderCancelled, OrderLine, StockReserved
 from shared.messaging import MESSAGING_TABLES, Record
+from shared.topics import INVENTORY_RESERVATIONS, ORDERS_EVENTS
 from tests.support.batches import T0, as_one_batch, consumer_on, one_by_one, record_of
 
 pytestmark = pytest.mark.integration
 
-HANDLERS = {"stock.reserved": handlers.on_stock_reserved, "order.cancelled": handlers.on_order_cancelled}
+HANDLERS = {"stock.reserved": SUBSCRIPTIONS[INVENTORY_RESERVATIONS]["stock.reserved"],
+            "order.cancelled": SUBSCRIPTIONS[ORDERS_EVENTS]["order.cancelled"]}
 
 
 def reserved(order_id: str, event_id: str, minute: int) -> Record:
@@ -65,8 +68,8 @@ def test_a_batch_of_reserved_orders_ends_as_the_same_events_one_by_one(engine_wi
     consumer = consumer_on(batched, "logistics")
     one_by_one(consumer, EARLIER, HANDLERS)
     per_event_reads = []
-    read_one = operations._SHIPMENT_OUTLOOK.execute
-    monkeypatch.setattr(operations._SHIPMENT_OUTLOOK, "execute",
+    read_one = store.SHIPMENT_OUTLOOK.execute
+    monkeypatch.setattr(store.SHIPMENT_OUTLOOK, "execute",
                         lambda session, params: per_event_reads.append(params["sid"]) or read_one(session, params))
     outcomes = as_one_batch(consumer, BATCH, HANDLERS)
 

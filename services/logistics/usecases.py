@@ -1,0 +1,248 @@
+"""What the logistics service does, one function per use case, for Kafka events and HTTP requests
+alike: load (store.py) -> decide (domain.py, carriers.py) -> save (store.py) -> publish.
+
+Each runs in the caller's unit of work, so a shipment's change and the event announcing it commit
+together. Tolerant of order across topics: a cancellation may arrive before the reservation (kept
+as a withdrawal), a carrier's delivery before the hand-over scan (kept until it is recorded).
+Redelivered event ids never get here (inbox); another event asking for the same shipment changes
+nothing (shipment ids are derived from the order, or the order and the case).
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+
+from services.logistics import domain, store
+from services.logistics.carriers import CarrierDesk, CarrierRefused, parcel_of_shipment
+from services.logistics.models import PickWave, Shipment, ShipmentIncident
+from services.logistics.schemas import (DeliveredRequest, ExceptionRequest, HandoverBatch, PackRequest, ShipRequest,
+                                        WaveRequest)
+from services.logistics.settings import LogisticsPolicy
+from shared.events import (CarrierDelivery, ExchangeRequested, OrderCancelled, OrderLine, ShipmentDelivered,
+                           ShipmentDispatched, ShipmentException, StockReserved)
+from shared.http_problems import Problem
+from shared.unit_of_work import UnitOfWork
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Step:
+    """A warehouse step's shipment, and whether the step changed it (False: a repeat)."""
+
+    shipment: Shipment
+    changed: bool
+
+
+@dataclass(frozen=True)
+class ClaimedWave:
+    wave_id: str
+    picker_id: str
+    lease_until: datetime
+    shipments: list[Shipment]
+
+
+@dataclass(frozen=True)
+class Collection:
+    """A carrier's collection: what was handed over, and what was refused with the reason."""
+
+    shipped: list[Shipment]
+    refused: list[tuple[str, str]]
+
+
+# ---------------------------------------------------------------------------------------------
+# From events
+
+
+def queue_reserved_order(uow: UnitOfWork, event: StockReserved) -> str | None:
+    """stock.reserved: queue the order's shipment (recorded withdrawn if the order was cancelled
+    first). Returns its status, or None when it was queued already."""
+    return _open_shipment(
+        uow, shipment_id=domain.shipment_id_for_order(event.order_id), order_id=event.order_id,
+        order_type=event.order_type, priority_class=event.priority_class, priority_rank=event.priority_rank,
+        lines=event.lines, region=event.region, paid_at=event.paid_at,
+        batch_read=uow.batch.read(store.SHIPMENT_OUTLOOKS))
+
+
+def queue_replacement(uow: UnitOfWork, event: ExchangeRequested) -> str | None:
+    """exchange.requested: a replacement ships like an order; its clock starts when the exchange
+    was asked for, with the original order's priority when that order shipped from here."""
+    original = store.shipment(uow.session, domain.shipment_id_for_order(event.order_id))
+    order_type, priority_class, rank = domain.replacement_priority(original, event.requested_at, event.case_id)
+    return _open_shipment(
+        uow, shipment_id=domain.shipment_id_for_exchange(event.order_id, event.case_id), order_id=event.order_id,
+        order_type=order_type, priority_class=priority_class, priority_rank=rank, lines=event.lines,
+        region=event.region, paid_at=event.requested_at, replacement_for_case=event.case_id, batch_read=None)
+
+
+def _open_shipment(uow: UnitOfWork, *, shipment_id: str, order_id: str, order_type: str, priority_class: str,
+                   priority_rank: str, lines: list[OrderLine], region: str, paid_at: datetime,
+                   batch_read: dict[str, store.ShipmentOutlook] | None,
+                   replacement_for_case: str | None = None) -> str | None:
+    session = uow.session
+    outlook = store.shipment_outlook(session, shipment_id, order_id, batch_read)
+    if outlook.exists:
+        return None
+    row = domain.new_shipment(
+        shipment_id=shipment_id, order_id=order_id, order_type=order_type, priority_class=priority_class,
+        priority_rank=priority_rank, lines=lines, region=region, paid_at=paid_at, now=uow.now,
+        replacement_for_case=replacement_for_case, withdrawn_at=outlook.withdrawal_cancelled_at,
+        withdrawal_reason=outlook.withdrawal_reason)
+    store.add_shipment(session, row, batch_read)
+    return row["status"]
+
+
+def withdraw_cancelled_order(uow: UnitOfWork, event: OrderCancelled) -> list[str]:
+    """order.cancelled: withdraw the order's shipments still in the warehouse, and remember the
+    cancellation so a reservation arriving later does not queue it. Shipments handed over stay
+    as they are (bringing them back is aftersales' business). Returns the ids withdrawn."""
+    session = uow.session
+    cancelled_at = event.cancelled_at or uow.now
+    store.remember_withdrawal(session, event.order_id, event.reason, cancelled_at)
+    uow.batch.forget(store.SHIPMENT_OUTLOOKS)  # read before this withdrawal
+    withdrawn = []
+    for shipment in store.shipments_of_order(session, event.order_id):
+        changes = domain.withdraw(shipment, reason=event.reason, cancelled_at=cancelled_at)
+        if changes is not None:
+            store.save_shipment(session, shipment, changes)
+            withdrawn.append(shipment.shipment_id)
+    if withdrawn:
+        log.info("order %s cancelled: withdrew %s", event.order_id, ", ".join(withdrawn))
+    return withdrawn
+
+
+def apply_carrier_delivery(uow: UnitOfWork, event: CarrierDelivery) -> str:
+    """carrier.delivery: the shipment with that tracking number is delivered; a confirmation
+    before the hand-over scan is kept until the scan is recorded."""
+    shipment = store.by_tracking(uow.session, event.carrier, event.tracking_number)
+    if shipment is None:
+        store.keep_early_delivery(uow.session, event.carrier, event.tracking_number, event.delivered_at)
+        outcome = "kept until the hand-over is recorded"
+    else:
+        outcome = "delivered" if _deliver(uow, shipment, event.delivered_at) else "already delivered"
+    log.debug("carrier.delivery %s %s: %s", event.carrier, event.tracking_number, outcome)
+    return outcome
+
+
+# ---------------------------------------------------------------------------------------------
+# Warehouse steps (HTTP)
+
+
+def request_wave(uow: UnitOfWork, request: WaveRequest, policy: LogisticsPolicy) -> ClaimedWave:
+    """The next pick wave: the highest-priority shipments nobody holds, claimed for this picker
+    until the lease ends."""
+    domain.check_wave_size(request.size, policy.settings.max_wave_size)
+    now = uow.now
+    lease_until = domain.lease_end(now, policy.settings.wave_lease_s)
+    wave_id = f"W-{uuid.uuid4().hex[:12]}"
+    claimed = store.claim_wave(uow.session, wave_id=wave_id, picker_id=request.picker_id, size=request.size,
+                               now=now, lease_until=lease_until)
+    store.add_wave(uow.session, PickWave(wave_id=wave_id, picker_id=request.picker_id, requested_size=request.size,
+                                         claimed=len(claimed), created_at=now, lease_until=lease_until))
+    return ClaimedWave(wave_id, request.picker_id, lease_until, store.shipments(uow.session, claimed))
+
+
+def pack(uow: UnitOfWork, shipment_id: str, request: PackRequest | None) -> Step:
+    shipment = _existing(uow, shipment_id)
+    changes = domain.pack(shipment, picker_id=request.picker_id if request else None, now=uow.now)
+    if changes is None:
+        return Step(shipment, False)
+    store.save_shipment(uow.session, shipment, changes)
+    return Step(shipment, True)
+
+
+def ship(uow: UnitOfWork, shipment_id: str, request: ShipRequest, policy: LogisticsPolicy) -> Step:
+    """Hand-over to a carrier with its tracking number; publishes shipment.dispatched."""
+    shipment = _existing(uow, shipment_id)
+    return Step(shipment, _hand_over(uow, shipment, request.carrier, request.tracking_number, policy.desk))
+
+
+def ship_collection(uow: UnitOfWork, request: HandoverBatch, policy: LogisticsPolicy) -> Collection:
+    """A carrier collection scanned at the dock: each parcel is handed over or refused with its
+    reason; one refusal does not hold back the truck."""
+    shipped: list[Shipment] = []
+    refused: list[tuple[str, str]] = []
+    for parcel in request.parcels:
+        shipment = store.shipment(uow.session, parcel.shipment_id)
+        if shipment is None:
+            refused.append((parcel.shipment_id, "no such shipment"))
+            continue
+        try:
+            _hand_over(uow, shipment, parcel.carrier or request.carrier, parcel.tracking_number, policy.desk)
+        except (domain.StepRefused, CarrierRefused) as exc:
+            refused.append((parcel.shipment_id, str(exc)))
+            continue
+        shipped.append(shipment)
+    return Collection(shipped, refused)
+
+
+def _hand_over(uow: UnitOfWork, shipment: Shipment, carrier: str | None, tracking_number: str,
+               desk: CarrierDesk) -> bool:
+    """The suggested carrier, or the one staff chose; takes one parcel of the carrier's capacity
+    for the day. False for a repeat of the same hand-over."""
+    if domain.is_repeated_hand_over(shipment, carrier, tracking_number):
+        return False
+    session, now = uow.session, uow.now
+    domain.check_can_ship(shipment.status)
+    day = desk.day(now)
+    chosen = desk.table.choose(parcel_of_shipment(shipment), store.used_capacity(session, day), carrier)
+    domain.check_tracking_free(shipment, store.by_tracking(session, chosen, tracking_number), chosen, tracking_number)
+    capacity = desk.table.carriers[chosen].daily_capacity
+    if not store.take_capacity(session, chosen, day, capacity):
+        raise CarrierRefused(f"{chosen} is full today ({capacity} parcels booked)")
+    store.save_shipment(session, shipment, domain.hand_over(shipment, carrier=chosen,
+                                                            tracking_number=tracking_number, now=now))
+    uow.publish(ShipmentDispatched(
+        order_id=shipment.order_id, shipment_id=shipment.shipment_id, carrier=chosen,
+        tracking_number=tracking_number, dispatched_at=now, replacement_for_case=shipment.replacement_for_case,
+    ), key=shipment.order_id)
+    early = store.early_delivery(session, chosen, tracking_number)
+    if early is not None:
+        _deliver(uow, shipment, max(early.delivered_at, now))
+        store.forget_early_delivery(session, early)
+    return True
+
+
+def confirm_delivery(uow: UnitOfWork, shipment_id: str, request: DeliveredRequest | None) -> Step:
+    """Delivery confirmed by staff (not in the future, not before the hand-over); publishes
+    shipment.delivered."""
+    at = request.delivered_at if request and request.delivered_at else uow.now
+    domain.check_delivery_time(at, uow.now)
+    shipment = _existing(uow, shipment_id)
+    domain.check_delivered_after_hand_over(shipment, at)
+    return Step(shipment, _deliver(uow, shipment, at))
+
+
+def _deliver(uow: UnitOfWork, shipment: Shipment, delivered_at: datetime) -> bool:
+    changes = domain.deliver(shipment, delivered_at=delivered_at)
+    if changes is None:
+        return False
+    store.save_shipment(uow.session, shipment, changes)
+    uow.publish(ShipmentDelivered(order_id=shipment.order_id, shipment_id=shipment.shipment_id,
+                                  delivered_at=changes["delivered_at"]), key=shipment.order_id)
+    return True
+
+
+def report_exception(uow: UnitOfWork, shipment_id: str, request: ExceptionRequest) -> Shipment:
+    """A delayed, damaged or lost shipment (R17); publishes shipment.exception, on which orders
+    and aftersales tell the customer and act."""
+    shipment = _existing(uow, shipment_id)
+    changes = domain.report_exception(shipment, request.kind)
+    store.add_incident(uow.session, ShipmentIncident(shipment_id=shipment.shipment_id, kind=request.kind,
+                                                     note=request.note, reported_by=request.reported_by,
+                                                     reported_at=uow.now))
+    if changes:
+        store.save_shipment(uow.session, shipment, changes)
+    uow.publish(ShipmentException(order_id=shipment.order_id, shipment_id=shipment.shipment_id, kind=request.kind,
+                                  note=request.note, reported_at=uow.now), key=shipment.order_id)
+    return shipment
+
+
+def _existing(uow: UnitOfWork, shipment_id: str) -> Shipment:
+    shipment = store.shipment(uow.session, shipment_id)
+    if shipment is None:
+        raise Problem(404, "not-found", f"no shipment {shipment_id}")
+    return shipment

@@ -1,0 +1,201 @@
+"""What the routes answer: read through store.py, figured by domain.py and forecast.py, shaped as
+schemas.py's models. Nothing here writes."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+from sqlmodel import Session
+
+from services.logistics import domain, forecast, store
+from services.logistics.carriers import CarrierDesk, parcel_of_shipment
+from services.logistics.models import Shipment
+from services.logistics.schemas import (CapacityView, CarriersView, CollectionAnswer, PackAnswer, QueuePage, Reports,
+                                        ShipmentDetail, ShipmentSummary, SlaView, StepAnswer, WaveAnswer, WaveShipment,
+                                        WaveView)
+from services.logistics.settings import LogisticsPolicy
+from services.logistics.usecases import ClaimedWave, Collection, Step
+from shared.http_problems import Problem
+from shared.pagination import PageRequest, next_cursor
+
+# ---------------------------------------------------------------------------------------------
+# Shipments
+
+
+def _summary(session: Session, shipment: Shipment, now: datetime, desk: CarrierDesk,
+             used: dict[str, int] | None = None) -> dict[str, Any]:
+    """`used`: today's carrier capacity used, when the caller describes many shipments at once."""
+    fields: dict[str, Any] = {
+        "shipment_id": shipment.shipment_id, "order_id": shipment.order_id,
+        "status": domain.effective_status(shipment, now), "priority_class": shipment.priority_class,
+        "priority_rank": shipment.priority_rank, "region": shipment.region, "paid_at": shipment.paid_at,
+        "deadline_24h": shipment.deadline_24h, "deadline_48h": shipment.deadline_48h,
+        "weight_kg": shipment.weight_kg, "volume_l": shipment.volume_l,
+        "replacement_for_case": shipment.replacement_for_case,
+    }
+    if shipment.status in domain.NOT_YET_SHIPPED:
+        used = used if used is not None else store.used_capacity(session, desk.day(now))
+        fields["suggested_carrier"] = desk.table.suggest(parcel_of_shipment(shipment), used).as_dict()
+    return fields
+
+
+def _detail(session: Session, shipment: Shipment, now: datetime, desk: CarrierDesk) -> dict[str, Any]:
+    return _summary(session, shipment, now, desk) | {
+        "order_type": shipment.order_type, "lines": json.loads(shipment.lines_json),
+        "wave_id": shipment.wave_id, "picker_id": shipment.picker_id, "claimed_until": shipment.claimed_until,
+        "packed_at": shipment.packed_at, "carrier": shipment.carrier, "tracking_number": shipment.tracking_number,
+        "shipped_at": shipment.shipped_at, "delivered_at": shipment.delivered_at,
+        "withdrawn_at": shipment.withdrawn_at, "withdraw_reason": shipment.withdraw_reason,
+        "shipped_within_24h": None if shipment.shipped_at is None else shipment.shipped_at <= shipment.deadline_24h,
+        "exceptions": [{"kind": i.kind, "note": i.note, "reported_by": i.reported_by, "reported_at": i.reported_at}
+                       for i in store.incidents(session, shipment.shipment_id)],
+    }
+
+
+def shipment_detail(session: Session, shipment_id: str, now: datetime, desk: CarrierDesk) -> ShipmentDetail:
+    shipment = store.shipment(session, shipment_id)
+    if shipment is None:
+        raise Problem(404, "not-found", f"no shipment {shipment_id}")
+    return ShipmentDetail(**_detail(session, shipment, now, desk))
+
+
+def detail_of(session: Session, shipment: Shipment, now: datetime, desk: CarrierDesk) -> ShipmentDetail:
+    return ShipmentDetail(**_detail(session, shipment, now, desk))
+
+
+def pack_answer(session: Session, step: Step, now: datetime, desk: CarrierDesk) -> PackAnswer:
+    return PackAnswer(**_summary(session, step.shipment, now, desk), changed=step.changed)
+
+
+def step_answer(session: Session, step: Step, now: datetime, desk: CarrierDesk) -> StepAnswer:
+    return StepAnswer(**_detail(session, step.shipment, now, desk), changed=step.changed)
+
+
+def collection_answer(collection: Collection, now: datetime) -> CollectionAnswer:
+    return CollectionAnswer(
+        shipped_at=now,
+        shipped=[{"shipment_id": s.shipment_id, "carrier": s.carrier, "tracking_number": s.tracking_number}
+                 for s in collection.shipped],
+        refused=[{"shipment_id": sid, "reason": reason} for sid, reason in collection.refused])
+
+
+# ---------------------------------------------------------------------------------------------
+# Waves and the queue
+
+
+def wave_answer(session: Session, wave: ClaimedWave, now: datetime, desk: CarrierDesk) -> WaveAnswer:
+    used = store.used_capacity(session, desk.day(now))
+    items = [WaveShipment(**_summary(session, s, now, desk, used), lines=json.loads(s.lines_json))
+             for s in wave.shipments]
+    return WaveAnswer(wave_id=wave.wave_id, picker_id=wave.picker_id, lease_until=wave.lease_until, size=len(items),
+                      shipments=items)
+
+
+def wave_view(session: Session, wave_id: str, now: datetime) -> WaveView:
+    wave = store.wave(session, wave_id)
+    if wave is None:
+        raise Problem(404, "not-found", f"no wave {wave_id}")
+    return WaveView(
+        wave_id=wave.wave_id, picker_id=wave.picker_id, requested_size=wave.requested_size, claimed=wave.claimed,
+        created_at=wave.created_at, lease_until=wave.lease_until, lease_expired=wave.lease_until < now,
+        still_in_this_wave=[{"shipment_id": s.shipment_id, "status": domain.effective_status(s, now)}
+                            for s in store.shipments_of_wave(session, wave_id)])
+
+
+def queue_page(session: Session, now: datetime, desk: CarrierDesk, page: PageRequest) -> QueuePage:
+    """Shipments waiting for a wave, in the order waves will take them, a page at a time."""
+    rows = store.queue(session, now, page.fetch_limit, page.after_matching(int, datetime, str, str))
+    counts = store.queue_counts(session, now)
+    used = store.used_capacity(session, desk.day(now))
+    return QueuePage(
+        now=now, waiting=sum(counts.values()),
+        waiting_by_class={klass: counts.get(klass, 0) for klass in domain.PRIORITY_CLASSES},
+        in_waves=store.in_waves_count(session, now),
+        shipments=[ShipmentSummary(**_summary(session, s, now, desk, used)) for s in rows[:page.limit]],
+        next_cursor=next_cursor(rows, page.limit, store.queue_key))
+
+
+# ---------------------------------------------------------------------------------------------
+# The SLA (R14), the forecast (R18), the reports (R17), the carriers (R15)
+
+
+def _pct(value: Decimal | None) -> float | None:
+    return None if value is None else float(value)
+
+
+def _counts(counts: dict[str, Any]) -> dict[str, Any]:
+    return {k: _pct(v) if isinstance(v, Decimal) else v for k, v in counts.items()}
+
+
+def sla_view(session: Session, now: datetime, policy: LogisticsPolicy, horizon_h: float | None,
+             at_risk_limit: int) -> SlaView:
+    horizon = timedelta(hours=horizon_h if horizon_h is not None else policy.settings.at_risk_horizon_h)
+    targets = policy.targets
+    orders = store.sla_orders(session)
+    risky = domain.at_risk(orders, now, horizon)
+    return SlaView(
+        now=now, targets={"within_24h_pct": targets.within_24h_pct, "within_48h_pct": targets.within_48h_pct},
+        overall=_counts(domain.sla_counts(orders, now, targets)),
+        by_class={klass: _counts(domain.sla_counts([o for o in orders if o.priority_class == klass], now, targets))
+                  for klass in domain.PRIORITY_CLASSES},
+        at_risk={
+            "horizon_h": horizon.total_seconds() / 3600, "count": len(risky),
+            "orders": [{"order_id": o.order_id, "shipment_id": o.shipment_id, "priority_class": o.priority_class,
+                        "status": o.status, "paid_at": o.paid_at, "deadline_24h": o.deadline_24h,
+                        "hours_left": round((o.deadline_24h - now).total_seconds() / 3600, 2)}
+                       for o in risky[:at_risk_limit]],
+        },
+        hourly=domain.hourly_buckets(orders, now, policy.settings.sla_chart_hours))
+
+
+def capacity_view(session: Session, now: datetime, policy: LogisticsPolicy, pickers: int | None,
+                  picks_per_hour: int | None, horizon_h: float | None) -> CapacityView:
+    """The share shipping within 24h with this many pickers, and the pickers the target needs."""
+    settings = policy.settings
+    pickers = settings.default_pickers if pickers is None else pickers
+    per_picker = picks_per_hour or settings.default_picks_per_hour
+    horizon = horizon_h or settings.forecast_horizon_h
+    orders = store.sla_orders(session)
+    data = forecast.from_orders(now, orders, store.unshipped_deadlines_in_dispatch_order(session, now), horizon)
+    needed = forecast.pickers_needed(data, per_picker, policy.targets.within_24h_pct, settings.max_pickers)
+    throughput = pickers * per_picker
+    queued = len(data.queue_deadlines)
+    return CapacityView(
+        now=now, pickers=pickers, picks_per_hour=per_picker, throughput_per_hour=throughput, queue=queued,
+        arrival_rate_per_hour=round(data.arrivals_per_hour, 2), horizon_h=horizon,
+        expected_arrivals=forecast.expected_arrivals(data.arrivals_per_hour, horizon),
+        queue_cleared_in_h=round(queued / throughput, 2) if throughput else None,
+        projected_within_24h_pct=_pct(forecast.projected_share(data, throughput)),
+        target_pct=policy.targets.within_24h_pct, pickers_needed_for_target=needed,
+        target_reachable=needed is not None)
+
+
+def reports(session: Session) -> Reports:
+    return Reports.model_validate(_floats(domain.logistics_report(store.shipment_facts(session))))
+
+
+def _floats(value: Any) -> Any:
+    if isinstance(value, Decimal):
+        return float(value)
+    if isinstance(value, dict):
+        return {k: _floats(v) for k, v in value.items()}
+    return value
+
+
+def carriers_view(session: Session, now: datetime, desk: CarrierDesk) -> CarriersView:
+    used = store.used_capacity(session, desk.day(now))
+    return CarriersView(
+        day=desk.day(now),
+        carriers=[{"code": c.code, "name": c.name, "daily_capacity": c.daily_capacity,
+                   "used_today": used.get(c.code, 0), "remaining_today": max(c.daily_capacity - used.get(c.code, 0), 0),
+                   "max_weight_kg": c.max_weight_kg, "max_volume_l": c.max_volume_l,
+                   "regions": sorted(c.regions) if c.regions is not None else "nationwide"}
+                  for c in desk.table.carriers.values()],
+        rules=[{"name": r.name, "carriers": list(r.carriers),
+                "regions": sorted(r.regions) if r.regions is not None else "any",
+                "min_weight_kg": r.min_weight_kg, "max_weight_kg": r.max_weight_kg,
+                "min_volume_l": r.min_volume_l, "max_volume_l": r.max_volume_l}
+               for r in desk.table.rules])
