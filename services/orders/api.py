@@ -22,7 +22,6 @@ from shared.http_problems import Problem, problem_responses
 from shared.idempotency import (idempotency_key, idempotent_response, in_flight_conflict, remember, replay,
                                 request_digest, scope_for)
 from shared.pagination import PageRequest, page_request
-from shared.service import ServiceRuntime  # noqa: F401  (RuntimeDep names it)
 
 MAX_ROW_ID = 2**63 - 1
 """Row ids are 64-bit: a larger `after_id` is refused (422) rather than overflowing the database."""
@@ -85,8 +84,8 @@ def place_order(order: OrderPlaced, work: Work, policy: Policy, key: Idempotency
     try:
         with work() as uow:
             scope = scope_for("place-order", uow.actor.name)
-            if (answer := replay(uow.session, scope=scope, key=key, digest=digest)) is not None:
-                return answer
+            if (replayed := replay(uow.session, scope=scope, key=key, digest=digest)) is not None:
+                return replayed
             try:
                 submission = usecases.submit_order(uow, order, policy=policy)
             except OrderInvalid as exc:
@@ -100,8 +99,8 @@ def place_order(order: OrderPlaced, work: Work, policy: Policy, key: Idempotency
         if not in_flight_conflict(exc):
             raise
         with work() as uow:  # the other request has committed by now
-            if (answer := replay(uow.session, scope=scope, key=key, digest=digest)) is not None:
-                return answer
+            if (replayed := replay(uow.session, scope=scope, key=key, digest=digest)) is not None:
+                return replayed
         raise Problem(409, "idempotency-key-in-flight", "a request with this Idempotency-Key is being handled; "
                                                         "send it again shortly for its answer") from exc
     if submission.outcome == "conflict":  # after the commit, so the conflict stays recorded for operators

@@ -266,26 +266,22 @@ def decide_event(order_id: str, state: str, event_type: str, payload: Any, refun
             if strict:
                 raise EventRefused(f"{event_type} for order {order_id} refused: {refusal}")
             return Transition("refused", state, refusal)
-    return apply_event(state, event_type, replacement=is_replacement(payload))
-
-
-def is_replacement(payload: Any) -> bool:
-    return bool(getattr(payload, "replacement_for_case", None))
+    return apply_event(state, event_type, replacement=bool(getattr(payload, "replacement_for_case", None)))
 
 
 def refund_cents(payload: Any) -> int:
     return int(payload.amount * 100)
 
 
-def step_label(event_type: str, replacement: bool) -> str:
-    """The timeline's `status` of an event: the state it is evidence of, or the event's name."""
-    if replacement:
-        return "replacement_shipped"
-    return TARGET.get(event_type, event_type.replace(".", "_"))
-
-
-def step_note(event_type: str, payload: Any, transition: Transition) -> str:
-    return "; ".join(p for p in (describe(event_type, payload), transition.reason) if p)
+def timeline_step(event_type: str, payload: Any, transition: Transition) -> tuple[str, datetime, str]:
+    """The timeline's `status` (the state the event is evidence of, or its name for a note),
+    when it happened by the sender's account, and a note."""
+    if getattr(payload, "replacement_for_case", None):
+        label = "replacement_shipped"
+    else:
+        label = TARGET.get(event_type) or event_type.replace(".", "_")
+    note = "; ".join(p for p in (describe(event_type, payload), transition.reason) if p)
+    return label, getattr(payload, OCCURRED_AT_FIELD[event_type]), note
 
 
 @dataclass(frozen=True)

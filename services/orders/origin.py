@@ -16,12 +16,13 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 
-from shared.unit_of_work import Actor
+from shared.unit_of_work import Actor, UnitOfWork
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class Origin:
-    """Where a request came from, for the timeline and the conflict log."""
+    """Where a request came from, for the timeline and the conflict log. Never changed once made
+    (not frozen only because one is made per event, and a frozen dataclass pays a call per field)."""
 
     channel: str  # kafka | http | parked
     event_id: str | None = None
@@ -44,12 +45,14 @@ class Origin:
                       recorded_actor=actor)
 
 
-def origin_of(actor: Actor, topic_prefix: str) -> Origin:
-    """The origin of a unit of work's actor. A Kafka actor names the topic as consumed: the
-    deployment's `topic_prefix` is not part of the name the audit trail shows."""
+def origin_of(uow: UnitOfWork) -> Origin:
+    """Who acts in a unit of work. A Kafka actor names the topic as consumed: the deployment's
+    topic prefix is not part of the name the audit trail shows."""
+    actor = uow.actor
     if actor.channel == "kafka":
+        prefix = uow.outbox.topic_prefix
         return Origin(channel="kafka", event_id=actor.event_id, source=actor.source,
-                      topic=actor.name[len(topic_prefix):] if actor.name.startswith(topic_prefix) else actor.name)
+                      topic=actor.name[len(prefix):] if actor.name.startswith(prefix) else actor.name)
     if actor.channel == "http":
         return Origin(channel="http", source=http_caller(actor))
     return Origin(channel=actor.channel, source=actor.name)

@@ -9,8 +9,7 @@ import re
 from dataclasses import dataclass
 
 from services.orders import domain, store
-from services.orders.origin import Origin, content_hash
-from services.orders.usecases.common import origin
+from services.orders.origin import Origin, content_hash, origin_of
 from services.orders.usecases.lifecycle import apply_parked
 from shared.contract_types import reason_text
 from shared.envelope import data_field
@@ -29,7 +28,7 @@ def place_order(uow: UnitOfWork, order: OrderPlaced, *, policy: domain.OrderPoli
     (kept in order_rejection) or a re-send with other content (kept in order_conflict). Returns
     the outcome: accepted | duplicate | conflict | rejected. `policy`: the service's settings."""
     session = uow.session
-    who = origin(uow)
+    who = origin_of(uow)
     try:
         domain.validate_order(order, policy)
     except domain.OrderInvalid as exc:
@@ -103,7 +102,7 @@ def submit_order(uow: UnitOfWork, order: OrderPlaced, *, policy: domain.OrderPol
     source (origin.py)."""
     domain.validate_order(order, policy)
     session = uow.session
-    who = origin(uow)
+    who = origin_of(uow)
     accepted = store.accepted_content(session, order.order_id)
     if accepted is not None:
         reason = _resend(uow, order, accepted, who)

@@ -6,9 +6,9 @@ import logging
 from dataclasses import dataclass
 
 from services.orders import domain, store
-from services.orders.origin import Origin
+from services.orders.origin import Origin, origin_of
 from services.orders.store import LIFECYCLE_STATES, LifecycleState
-from services.orders.usecases.common import origin, type_of
+from shared.event_registry import publication_of
 from shared.events import Contract, OrderCancellationRefused, OrderCancellationRequested, OrderCancelled
 from shared.unit_of_work import UnitOfWork
 
@@ -22,7 +22,8 @@ def apply_lifecycle_event(uow: UnitOfWork, payload: Contract) -> str:
     when there is one (store.LIFECYCLE_STATES), and keeps it up to date."""
     session = uow.session
     order_id = payload.order_id  # type: ignore[attr-defined]
-    event_type = type_of(payload)
+    # The type it was consumed as (what the registry names the payload's class): no lookup per event.
+    event_type = uow.event.type if uow.event is not None else publication_of(payload).type
     states = uow.batch.read(LIFECYCLE_STATES)
     known = states.get(order_id) if states is not None else None
     if known is None:  # not read for the batch, or not accepted when it was read
@@ -31,7 +32,7 @@ def apply_lifecycle_event(uow: UnitOfWork, payload: Contract) -> str:
         store.serialise_per_order(session, order_id)
         status = store.lock_status(session, order_id)
         if status is None:
-            _park(uow, order_id, event_type, payload, origin(uow))
+            _park(uow, order_id, event_type, payload, origin_of(uow))
             return "parked"
         maybe_parked = True
     else:
@@ -39,7 +40,7 @@ def apply_lifecycle_event(uow: UnitOfWork, payload: Contract) -> str:
     # Normally none; catches a row parked while its order was being accepted (PostgreSQL).
     if maybe_parked and apply_parked(uow, order_id):
         status = store.lock_status(session, order_id) or status
-    transition = _apply(uow, order_id, status, event_type, payload, origin(uow), strict=True)
+    transition = _apply(uow, order_id, status, event_type, payload, origin_of(uow), strict=True)
     if states is not None:  # the next event of this order in the batch starts from here
         states[order_id] = LifecycleState(transition.state, False)
     return transition.outcome
@@ -48,15 +49,14 @@ def apply_lifecycle_event(uow: UnitOfWork, payload: Contract) -> str:
 def _apply(uow: UnitOfWork, order_id: str, status: str, event_type: str, payload: Contract, who: Origin, *,
            strict: bool) -> domain.Transition:
     """One timeline row, and the new state when the event moves the order on."""
-    session = uow.session
+    session, now = uow.session, uow.now
     refund = store.refund_facts(session, order_id) if event_type == domain.REFUND else None
     transition = domain.decide_event(order_id, status, event_type, payload, refund, strict=strict)
-    store.add_step(session, order_id=order_id, status=domain.step_label(event_type, domain.is_replacement(payload)),
-                   outcome=transition.outcome, at=getattr(payload, domain.OCCURRED_AT_FIELD[event_type]),
-                   recorded_at=uow.now, event_type=event_type, event_id=who.event_id, actor=who.actor,
-                   note=domain.step_note(event_type, payload, transition))
+    label, at, note = domain.timeline_step(event_type, payload, transition)
+    store.add_step(session, order_id=order_id, status=label, outcome=transition.outcome, at=at, recorded_at=now,
+                   event_type=event_type, event_id=who.event_id, actor=who.actor, note=note)
     if transition.outcome == "advanced":
-        store.save_status(session, order_id, transition.state, uow.now)
+        store.save_status(session, order_id, transition.state, now)
     if refund is not None and transition.outcome != "refused":
         store.add_refund(session, order_id, domain.refund_cents(payload))
     if transition.outcome == "refused":
@@ -116,7 +116,7 @@ def cancel_order(uow: UnitOfWork, request: CancelOrder) -> CancelResult:
     status = store.lock_status(uow.session, request.order_id)
     if status is None:
         return CancelResult("unknown", f"no accepted order {request.order_id}")
-    return _cancel(uow, request.order_id, status, request.reason, origin(uow))
+    return _cancel(uow, request.order_id, status, request.reason, origin_of(uow))
 
 
 def request_cancellation(uow: UnitOfWork, request: OrderCancellationRequested | OrderCancelled) -> CancelResult:
@@ -129,9 +129,9 @@ def request_cancellation(uow: UnitOfWork, request: OrderCancellationRequested | 
         status = store.lock_status(session, order_id)
     if status is None:
         _park(uow, order_id, domain.CANCEL_REQUEST, OrderCancelled(order_id=order_id, reason=request.reason),
-              origin(uow))
+              origin_of(uow))
         return CancelResult("parked")
-    return _cancel(uow, order_id, status, request.reason, origin(uow))
+    return _cancel(uow, order_id, status, request.reason, origin_of(uow))
 
 
 def _cancel(uow: UnitOfWork, order_id: str, status: str, reason: str, who: Origin) -> CancelResult:
