@@ -354,3 +354,66 @@ def test_a_refused_stock_figure_says_which_figure_and_what_it_would_be() -> None
         on_hand_after("A", LIMIT, 1, "delivery D-1")
     assert str(refused.value) == (f"on hand of A after delivery D-1 ({LIMIT} + 1) would be {LIMIT + 1} units, "
                                   f"above the limit of {LIMIT} units per sku")
+
+
+# -- an order's reservation: the statuses it moves through (services/inventory/reservation.py) --
+
+
+def test_a_cancellation_releases_a_reservation_once_and_takes_a_waiting_order_out_of_line() -> None:
+    from services.inventory.reservation import release
+
+    assert release(None) == release(None) and (release(None).status, release(None).remember) == ("cancelled", True)
+    assert (release("reserved").status, release("reserved").give_back, release("reserved").outcome) == (
+        "released", True, "released")
+    assert (release("backordered").status, release("backordered").leave_queue) == ("cancelled", True)
+    for done in ("released", "cancelled", "shipped"):  # nothing to do twice
+        move = release(done)
+        assert (move.outcome, move.status, move.give_back, move.leave_queue, move.remember) == (
+            done, None, False, False, False)
+
+
+def test_a_dispatch_ships_a_reserved_order_once_and_follows_the_goods_after_a_crossed_release() -> None:
+    from services.inventory.reservation import dispatch
+
+    assert (dispatch("reserved", replacement=False).status, dispatch("reserved", replacement=False).take_reserved) == (
+        "shipped", True)
+    crossed = dispatch("released", replacement=False)
+    assert (crossed.status, crossed.take_released, crossed.take_reserved) == ("shipped", True, False)
+    assert dispatch("reserved", replacement=True).status is None  # an exchange was never reserved here
+    assert dispatch(None, replacement=False).outcome == "ignored"
+    assert [(dispatch(s, replacement=False).outcome, dispatch(s, replacement=False).status)
+            for s in ("shipped", "backordered", "cancelled")] == [
+        ("shipped", None), ("backordered", None), ("cancelled", None)]
+
+
+def test_only_a_waiting_order_is_filled() -> None:
+    from services.inventory.reservation import fill
+
+    assert fill("backordered") == "reserved"
+    assert [fill(s) for s in ("reserved", "released", "cancelled", "shipped")] == [None] * 4
+
+
+def test_a_refused_reservation_is_decided_again_and_never_reserves() -> None:
+    from services.inventory.domain import decide_after_refusal
+
+    # The figures read again still look sufficient (the update was refused a moment ago): all missing.
+    assert decide_after_refusal({"A": 2, "B": 1}, {"A": SkuView(5), "B": SkuView(5)}).missing == {"A": 2, "B": 1}
+    short = decide_after_refusal({"A": 2, "B": 1}, {"A": SkuView(1), "B": SkuView(5)})
+    assert (short.reserve, short.missing, short.status) == (False, {"A": 2}, "backordered")
+
+
+def test_only_a_short_shelf_counts_as_sold_out() -> None:
+    from services.inventory.domain import shelf_short
+
+    stock = {"A": SkuView(1), "B": SkuView(9), "C": SkuView(0, mode="presale")}
+    # A: the shelf is short; B: waiting orders ahead hold it; C: presale; D: unknown.
+    assert shelf_short({"A": 2, "B": 2, "C": 1, "D": 1}, {"A": 2, "B": 2, "C": 1, "D": 1}, stock) == {"A"}
+
+
+def test_a_mode_set_by_an_operator_changes_from_the_current_one() -> None:
+    from services.inventory.domain import set_by_operator
+
+    assert set_by_operator("in_stock", None) is None and set_by_operator("presale", "presale") is None
+    change = set_by_operator("presale", "in_stock")
+    assert (change.mode, change.from_mode, change.reason) == ("in_stock", "presale", "set by an operator")
+    assert back_in_stock(state(mode="deposit_presale", available=1)).from_mode == "deposit_presale"

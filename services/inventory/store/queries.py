@@ -5,8 +5,6 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from datetime import datetime
-from typing import Any
-
 from sqlalchemy import Engine, func
 from sqlmodel import Session, col, select
 
@@ -54,6 +52,6 @@ def waiting_orders(session: Session, skus: Iterable[str]) -> dict[str, int]:
     return {sku: int(count) for sku, count in rows}
 
 
-def forget_expired_answers(session: Session, now: datetime) -> Any:
+def forget_expired_answers(session: Session, now: datetime) -> int:
     """Idempotency-Key answers past their retention (shared/idempotency.py)."""
     return forget_expired(session, now)
