@@ -125,7 +125,9 @@ class UnitOfWork:
         # Built on first use: most events' use cases never ask (the ledger and the audit do).
         if self._actor is None:
             event = self.event
-            self._actor = Actor("kafka", self._topic or "?", source=event.source if event else None,
+            # The topic as the platform names it, without this deployment's prefix.
+            topic = (self._topic or "?").removeprefix(self._outbox.topic_prefix if self._outbox else "")
+            self._actor = Actor("kafka", topic, source=event.source if event else None,
                                 event_id=event.id if event else None)
         return self._actor
 

@@ -11,7 +11,7 @@ from services.inventory.domain import InventoryPolicy, Unbookable
 from services.inventory.store import UnknownSku
 from shared.messaging import Handler, InvalidEvent
 from shared.topics import AFTERSALES_CASES, LOGISTICS_SHIPMENTS, ORDERS_EVENTS, SUPPLIER_DELIVERIES, TopicSpec
-from shared.unit_of_work import Actor, UnitOfWork
+from shared.unit_of_work import UnitOfWork
 
 UseCase = Callable[[UnitOfWork, Any, InventoryPolicy], str]
 
@@ -31,14 +31,7 @@ def handlers_for(spec: TopicSpec, policy: InventoryPolicy) -> dict[str, Handler]
 
 
 def _handler(spec: TopicSpec, type_: str, use_case: UseCase, policy: InventoryPolicy) -> Handler:
-    topic = spec.name
-
     def handle(uow: UnitOfWork, payload: Any) -> str:
-        # The ledger names the topic as the platform knows it, without the deployment's prefix
-        # that the kernel's actor carries (the consumed topic's full name).
-        event = uow.event
-        uow._actor = Actor("kafka", topic, source=event.source if event is not None else None,
-                           event_id=event.id if event is not None else None)
         try:
             return use_case(uow, payload, policy)
         except (UnknownSku, Unbookable) as exc:

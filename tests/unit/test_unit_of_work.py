@@ -115,3 +115,14 @@ def test_no_header_or_value_makes_reading_a_record_raise(headers, value) -> None
     assert isinstance(record.value, bytes)
     built = structured_from_binary(headers, value)
     assert built is None or isinstance(json.loads(built), dict)
+
+
+def test_an_events_actor_names_the_topic_without_the_deployments_prefix() -> None:
+    from shared.envelope import CloudEvent
+
+    clock = make_clock("settable")
+    outbox = Outbox(source="inventory", topic_prefix="run7.", clock=clock)
+    event = CloudEvent(id="e-1", source="acme", type="supplier.delivery", time=clock.now(), data={})
+    uow = UnitOfWork(None, outbox, clock, event=event, topic="run7.supplier.deliveries")  # type: ignore[arg-type]
+    assert str(uow.actor) == "kafka:supplier.deliveries(source=acme)"
+    assert uow.actor.event_id == "e-1"
