@@ -30,11 +30,8 @@ from shared.messaging.tables import (LEASE, MARK_EVERY_S, MAX_BATCH_BYTES, MESSA
                                      OutboxMessage)
 from shared.unit_of_work import EventHandler, UnitOfWork
 
-HandlerContext = UnitOfWork
-"""The name handlers knew their unit of work by before shared/unit_of_work.py."""
-
 __all__ = [
-    "DeadLetters", "EventConsumer", "EventHandler", "FATAL_PRODUCER_ERRORS", "Handler", "HandlerContext", "InboxEntry",
+    "DeadLetters", "EventConsumer", "EventHandler", "FATAL_PRODUCER_ERRORS", "Handler", "InboxEntry",
     "InvalidEvent", "InvalidHandler", "LEASE", "MARK_EVERY_S", "MAX_BATCH_BYTES", "MESSAGING_TABLES", "Outbox",
     "OutboxMessage", "OutboxRelay", "REFUSED_FOR_GOOD", "Record", "UNPUBLISHED", "UnitOfWork", "content_digest",
     "dead_letter_headers", "refused_for_good", "reused_id_reason", "undecodable_reason",
