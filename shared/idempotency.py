@@ -7,27 +7,12 @@ and gets the first answer back instead of a second creation. Following the IETF 
 request a 422 `idempotency-key-reused`, and the same key while its first request is still being
 handled a 409 `idempotency-key-in-flight`. Keys are kept at least RETENTION (24 h).
 
-A creating route, inside one transaction (`Work`: shared/http_app.py's unit of work):
+A creating route runs its use case through `create_once` (below), inside one transaction of
+`Work` (shared/http_app.py's unit of work):
 
     @router.post("/things", status_code=201, response_model=ThingOut)
-    def create(req: ThingIn, work: Work, key: str | None = Depends(idempotency_key)) -> Any:
-        digest = request_digest(req)
-        try:
-            with work() as uow:
-                scope = scope_for("create-thing", uow.actor.name)   # two clients' keys never collide
-                if (answer := replay(uow.session, scope=scope, key=key, digest=digest)) is not None:
-                    return answer
-                thing = usecases.create_thing(uow, req)              # rows, outbox events
-                remember(uow.session, scope=scope, key=key, digest=digest, status_code=201, body=thing,
-                         now=uow.now)
-        except IntegrityError as exc:
-            if not in_flight_conflict(exc):
-                raise
-            with work() as uow:                  # the other request has committed by now
-                if (answer := replay(uow.session, scope=scope, key=key, digest=digest)) is not None:
-                    return answer
-            raise Problem(409, "idempotency-key-in-flight", "...") from exc
-        return thing
+    def create(req: ThingIn, work: Work, key: IdempotencyKey) -> Any:
+        return create_once(work, "create-thing", key, req, 201, lambda uow: usecases.create_thing(uow, req))
 
 The answer is remembered in the creation's own transaction, so it is kept if and only if the
 creation (its rows and the events it put in the outbox) commits. Two requests with the same key at
@@ -46,9 +31,11 @@ import hashlib
 import json
 import re
 from datetime import datetime, timedelta
-from typing import Any
+from collections.abc import Callable
+from contextlib import AbstractContextManager
+from typing import Annotated, Any
 
-from fastapi import Header
+from fastapi import Depends, Header
 from fastapi.responses import JSONResponse
 from pydantic_core import to_jsonable_python
 from sqlalchemy import Column, Index, Integer, PrimaryKeyConstraint, String, Table, Text, delete, insert, select
@@ -57,6 +44,7 @@ from sqlmodel import SQLModel
 from sqlmodel.sql.sqltypes import UTCDateTime
 
 from shared.http_problems import Problem
+from shared.unit_of_work import UnitOfWork
 
 TABLE_NAME = "idempotent_request"
 PRIMARY_KEY_NAME = "idempotent_request_pkey"  # PostgreSQL's default name, spelled out for in_flight_conflict
@@ -217,3 +205,34 @@ def _check(scope: str, key: str) -> None:
     # services answer as the caller's 422.
     if not 0 < len(scope) <= MAX_SCOPE_LENGTH or not 0 < len(key) <= MAX_KEY_LENGTH:
         raise TypeError(f"scope and key must be 1 to {MAX_SCOPE_LENGTH} characters")
+
+
+IdempotencyKey = Annotated[str | None, Depends(idempotency_key)]
+"""A route parameter: the request's `Idempotency-Key`, validated (None without one)."""
+
+
+def create_once(work: Callable[[], AbstractContextManager[UnitOfWork]], operation: str, key: str | None,
+                request: Any, status_code: int, create: Callable[[UnitOfWork], Any]) -> Any:
+    """`create(uow)` in one unit of work, at most once per `Idempotency-Key` and caller: the
+    answer is remembered in the creation's own transaction and the same request again gets it
+    replayed (a JSONResponse marked `Idempotent-Replayed`); returns `create`'s answer otherwise.
+    `operation` names the route in the key's scope, so one key may serve two different routes."""
+    digest = request_digest(request)
+    scope = ""
+    try:
+        with work() as uow:
+            scope = scope_for(operation, uow.actor.name)
+            if (answer := replay(uow.session, scope=scope, key=key, digest=digest)) is not None:
+                return answer
+            created = create(uow)
+            remember(uow.session, scope=scope, key=key, digest=digest, status_code=status_code, body=created,
+                     now=uow.now)
+    except IntegrityError as exc:
+        if key is None or not in_flight_conflict(exc):
+            raise
+        with work() as uow:  # the other request has committed by now
+            if (answer := replay(uow.session, scope=scope, key=key, digest=digest)) is not None:
+                return answer
+        raise Problem(409, "idempotency-key-in-flight", "a request with this Idempotency-Key is being handled; "
+                                                        "send it again shortly for its answer") from exc
+    return created

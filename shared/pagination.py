@@ -84,16 +84,23 @@ class PageRequest:
         return self.after
 
 
-def page_request(
-    limit: int = Query(DEFAULT_LIMIT, ge=1, le=MAX_LIMIT,
-                       description=f"Rows per page, 1 to {MAX_LIMIT} (default {DEFAULT_LIMIT})."),
-    cursor: str | None = Query(None, max_length=MAX_CURSOR_LENGTH,
-                               description="Opaque: the `next_cursor` of the previous page; omit it for "
-                                           "the first page. A cursor this API did not hand out is a 400 "
-                                           "`/problems/invalid-cursor`."),
-) -> PageRequest:
-    """A FastAPI dependency: the page a list route is asked for."""
-    return PageRequest(limit=limit, after=None if cursor is None else decode_cursor(cursor))
+def page_request_within(default: int, maximum: int) -> Callable[..., PageRequest]:
+    """A FastAPI dependency: the page a list route is asked for, `limit` + `cursor`, within a
+    list's own bounds (`page_request` is the usual one)."""
+
+    def page(limit: int = Query(default, ge=1, le=maximum,
+                                description=f"Rows per page, 1 to {maximum} (default {default})."),
+             cursor: str | None = Query(None, max_length=MAX_CURSOR_LENGTH,
+                                        description="Opaque: the `next_cursor` of the previous page; omit it for "
+                                                    "the first page. A cursor this API did not hand out is a 400 "
+                                                    "`/problems/invalid-cursor`.")) -> PageRequest:
+        return PageRequest(limit=limit, after=None if cursor is None else decode_cursor(cursor))
+
+    return page
+
+
+page_request = page_request_within(DEFAULT_LIMIT, MAX_LIMIT)
+"""A FastAPI dependency: the page a list route is asked for (50 rows by default, up to 500)."""
 
 
 def next_cursor(rows: Sequence[T], limit: int, key: Callable[[T], tuple[Any, ...]]) -> str | None:

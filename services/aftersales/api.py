@@ -10,10 +10,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel
-from sqlalchemy.exc import IntegrityError
 
 from services.aftersales import store, usecases, views
 from services.aftersales.cases import Case
@@ -30,8 +28,8 @@ from services.aftersales.schemas import (
 from services.aftersales.settings import AftersalesSettings
 from shared.http_app import RuntimeDep, Work
 from shared.http_problems import Problem
-from shared.idempotency import idempotency_key, in_flight_conflict, remember, replay, request_digest, scope_for
-from shared.pagination import MAX_CURSOR_LENGTH, PageRequest, decode_cursor
+from shared.idempotency import IdempotencyKey, create_once
+from shared.pagination import PageRequest, page_request_within
 from shared.unit_of_work import UnitOfWork
 
 STATUS_OF_REFUSAL = {
@@ -52,23 +50,13 @@ def _settings(request: Request) -> AftersalesSettings:
 
 
 SettingsDep = Annotated[AftersalesSettings, Depends(_settings)]
-IdempotencyKey = Annotated[str | None, Depends(idempotency_key)]
 
 CASES_DEFAULT_LIMIT, CASES_MAX_LIMIT = 1000, 5000
 
 
-def case_page(
-    limit: int = Query(CASES_DEFAULT_LIMIT, ge=1, le=CASES_MAX_LIMIT,
-                       description=f"Cases per page, 1 to {CASES_MAX_LIMIT} (default {CASES_DEFAULT_LIMIT})."),
-    cursor: str | None = Query(None, max_length=MAX_CURSOR_LENGTH,
-                               description="Opaque: the `next_cursor` of the previous page; omit it for the first "
-                                           "page. A cursor this API did not hand out is a 400 "
-                                           "`/problems/invalid-cursor`."),
-) -> PageRequest:
-    """shared.pagination's page_request with the queue's own bounds: GET /cases answered every
-    case before it paged, and the returns desk and the simulator still read it in one call."""
-    return PageRequest(limit=limit, after=None if cursor is None else decode_cursor(cursor))
-
+# GET /cases answered every case before it paged, and the returns desk and the simulator still
+# read it in one call: its own, larger bounds.
+case_page = page_request_within(CASES_DEFAULT_LIMIT, CASES_MAX_LIMIT)
 
 Page = Annotated[PageRequest, Depends(case_page)]
 
@@ -81,7 +69,7 @@ def request_return(request: ReturnRequest, work: Work, settings: SettingsDep, ke
     def open_case(uow: UnitOfWork) -> Case:
         return usecases.request_return(uow, request, settings.gift_policy)
 
-    return _once(work, key, "request-return", request, 201, open_case)
+    return _case_once(work, key, "request-return", request, 201, open_case)
 
 
 @router.get("/cases", response_model=CaseList)
@@ -108,21 +96,21 @@ def get_case(case_id: str, runtime: RuntimeDep) -> CaseDetail:
 @router.post("/cases/{case_id}/approve", response_model=CaseDetail)
 def approve(case_id: str, work: Work, key: IdempotencyKey, body: StepNote | None = None) -> Any:
     body = body or StepNote()
-    return _once(work, key, "case-approve", (case_id, body), 200,
+    return _case_once(work, key, "case-approve", (case_id, body), 200,
                  lambda uow: usecases.approve(uow, usecases.CaseStep(case_id, body.note)))
 
 
 @router.post("/cases/{case_id}/receive", response_model=CaseDetail)
 def receive(case_id: str, work: Work, key: IdempotencyKey, body: StepNote | None = None) -> Any:
     body = body or StepNote()
-    return _once(work, key, "case-receive", (case_id, body), 200,
+    return _case_once(work, key, "case-receive", (case_id, body), 200,
                  lambda uow: usecases.receive(uow, usecases.CaseStep(case_id, body.note)))
 
 
 @router.post("/cases/{case_id}/inspect", response_model=CaseDetail)
 def inspect(case_id: str, body: Inspection, work: Work, key: IdempotencyKey) -> Any:
     """Publishes return.received: inventory restocks only when the inspection passed (R23)."""
-    return _once(work, key, "case-inspect", (case_id, body), 200,
+    return _case_once(work, key, "case-inspect", (case_id, body), 200,
                  lambda uow: usecases.inspect(uow, usecases.CaseInspection(case_id, body.passed, body.note)))
 
 
@@ -130,20 +118,20 @@ def inspect(case_id: str, body: Inspection, work: Work, key: IdempotencyKey) -> 
 def refund(case_id: str, work: Work, key: IdempotencyKey, body: StepNote | None = None) -> Any:
     """R23: refunds what was paid for the returned lines after discounts."""
     body = body or StepNote()
-    return _once(work, key, "case-refund", (case_id, body), 200,
+    return _case_once(work, key, "case-refund", (case_id, body), 200,
                  lambda uow: usecases.refund(uow, usecases.CaseStep(case_id, body.note)))
 
 
 @router.post("/cases/{case_id}/exchange", response_model=CaseDetail)
 def exchange(case_id: str, work: Work, key: IdempotencyKey, body: StepNote | None = None) -> Any:
     body = body or StepNote()
-    return _once(work, key, "case-exchange", (case_id, body), 200,
+    return _case_once(work, key, "case-exchange", (case_id, body), 200,
                  lambda uow: usecases.exchange(uow, usecases.CaseStep(case_id, body.note)))
 
 
 @router.post("/cases/{case_id}/reject", response_model=CaseDetail)
 def reject(case_id: str, body: Rejection, work: Work, key: IdempotencyKey) -> Any:
-    return _once(work, key, "case-reject", (case_id, body), 200,
+    return _case_once(work, key, "case-reject", (case_id, body), 200,
                  lambda uow: usecases.reject(uow, usecases.CaseRejection(case_id, body.reason)))
 
 
@@ -151,7 +139,7 @@ def reject(case_id: str, body: Rejection, work: Work, key: IdempotencyKey) -> An
 def dispute(case_id: str, work: Work, key: IdempotencyKey, body: StepNote | None = None) -> Any:
     """R22: escalate; the case moves to the head of GET /cases."""
     body = body or StepNote()
-    return _once(work, key, "case-dispute", (case_id, body), 200,
+    return _case_once(work, key, "case-dispute", (case_id, body), 200,
                  lambda uow: usecases.mark_dispute(uow, usecases.CaseStep(case_id, body.note)))
 
 
@@ -163,25 +151,8 @@ def returnable(order_id: str, runtime: RuntimeDep, settings: SettingsDep, lines:
         return views.returnable(session, order_id, lines, runtime.clock.now(), settings.gift_policy)
 
 
-def _once(work: Work, key: str | None, operation: str, request: BaseModel | tuple[str, BaseModel], status_code: int,
-          act: Callable[[UnitOfWork], Case]) -> Any:
-    """Runs a case-changing use case and answers the case, once per Idempotency-Key (the pattern
-    of shared/idempotency.py): the answer is kept in the change's own transaction."""
-    digest = request_digest(request)
-    try:
-        with work() as uow:
-            scope = scope_for(operation, uow.actor.name)
-            if (answer := replay(uow.session, scope=scope, key=key, digest=digest)) is not None:
-                return answer
-            case = views.case_detail(uow.session, act(uow), uow.now)
-            remember(uow.session, scope=scope, key=key, digest=digest, status_code=status_code, body=case,
-                     now=uow.now)
-    except IntegrityError as exc:
-        if not in_flight_conflict(exc):
-            raise
-        with work() as uow:  # the other request has committed by now
-            if (answer := replay(uow.session, scope=scope, key=key, digest=digest)) is not None:
-                return answer
-        raise Problem(409, "idempotency-key-in-flight",
-                      "another request with this Idempotency-Key is being handled; retry shortly") from exc
-    return case
+def _case_once(work: Work, key: str | None, operation: str, request: Any, status_code: int,
+               act: Callable[[UnitOfWork], Case]) -> Any:
+    """A case-changing use case answering the case as it became, once per Idempotency-Key."""
+    return create_once(work, operation, request=request, key=key, status_code=status_code,
+                       create=lambda uow: views.case_detail(uow.session, act(uow), uow.now))

@@ -7,14 +7,12 @@ unknown sku is a 404. Who may call which route: access.py."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel
-from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
 
 from services.inventory import store, usecases
@@ -39,7 +37,7 @@ from shared.contract_types import Sku
 from shared.events import SupplierDelivery
 from shared.http_app import RuntimeDep, Work
 from shared.http_problems import Problem
-from shared.idempotency import idempotency_key, in_flight_conflict, remember, replay, request_digest, scope_for
+from shared.idempotency import IdempotencyKey, create_once
 from shared.pagination import PageRequest, next_cursor, page_request
 from shared.unit_of_work import UnitOfWork
 
@@ -52,7 +50,6 @@ def _policy(request: Request) -> InventoryPolicy:
 
 PolicyDep = Annotated[InventoryPolicy, Depends(_policy)]
 Page = Annotated[PageRequest, Depends(page_request)]
-IdempotencyKey = Annotated[str | None, Depends(idempotency_key)]
 
 router = APIRouter(tags=["inventory"])
 
@@ -130,7 +127,7 @@ def ledger(sku: str, runtime: RuntimeDep, page: Page) -> LedgerPage:
 @router.post("/counts", response_model=CountAnswer)
 def post_counts(count: StockCount, work: Work, policy: PolicyDep, key: IdempotencyKey) -> Any:
     """Reconcile a physical count with the ledger: differences are booked as adjustments."""
-    return once(work, "post-counts", key, count, 200,
+    return create_once(work, "post-counts", key, count, 200,
                 lambda uow: CountAnswer.model_validate(usecases.reconcile_counts(uow, count, policy)))
 
 
@@ -144,7 +141,7 @@ def post_delivery(delivery: Delivery, work: Work, policy: PolicyDep, key: Idempo
         figures = figures_now(uow.session, delivery.sku, policy, uow.now)
         return DeliveryAnswer(delivery_id=delivery.delivery_id, outcome=outcome, **figures.model_dump())
 
-    return once(work, "post-deliveries", key, delivery, 201, receive)
+    return create_once(work, "post-deliveries", key, delivery, 201, receive)
 
 
 @router.get("/reservations/{order_id}", response_model=ReservationAnswer)
@@ -158,31 +155,6 @@ def get_reservation(order_id: str, runtime: RuntimeDep) -> ReservationAnswer:
 
 
 # ---------------------------------------------------------------------------------------------
-
-
-def once(work: Work, operation: str, key: str | None, request: BaseModel, status_code: int,
-         create: Callable[[UnitOfWork], BaseModel]) -> Any:
-    """A creating POST under its `Idempotency-Key` (the pattern of shared/idempotency.py): the
-    answer is remembered in the creation's own transaction, and replayed for the same request."""
-    digest = request_digest(request)
-    scope = ""
-    try:
-        with work() as uow:
-            scope = scope_for(operation, uow.actor.name)
-            if (replayed := replay(uow.session, scope=scope, key=key, digest=digest)) is not None:
-                return replayed
-            answer = create(uow)
-            remember(uow.session, scope=scope, key=key, digest=digest, status_code=status_code, body=answer,
-                     now=uow.now)
-    except IntegrityError as exc:
-        if key is None or not in_flight_conflict(exc):
-            raise
-        with work() as uow:  # the other request has committed by now
-            if (replayed := replay(uow.session, scope=scope, key=key, digest=digest)) is not None:
-                return replayed
-        raise Problem(409, "idempotency-key-in-flight", "a request with this Idempotency-Key is being handled; "
-                                                        "send it again shortly for its answer") from exc
-    return answer
 
 
 def figures_now(session: Session, sku: str, policy: InventoryPolicy, now: datetime) -> StockFigures:

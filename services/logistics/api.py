@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request
-from pydantic import BaseModel
-from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
 
 from services.logistics import usecases, views
@@ -21,8 +19,8 @@ from services.logistics.schemas import (CapacityView, CarriersView, CollectionAn
 from services.logistics.settings import LogisticsPolicy
 from shared.http_app import RuntimeDep, Work
 from shared.http_problems import Problem, problem_responses
-from shared.idempotency import idempotency_key, in_flight_conflict, remember, replay, request_digest, scope_for
-from shared.pagination import MAX_CURSOR_LENGTH, PageRequest, decode_cursor
+from shared.idempotency import IdempotencyKey, create_once
+from shared.pagination import PageRequest, page_request_within
 from shared.unit_of_work import UnitOfWork
 
 router = APIRouter(tags=["logistics"])
@@ -35,22 +33,12 @@ def _policy(request: Request) -> LogisticsPolicy:
 Policy = Annotated[LogisticsPolicy, Depends(_policy)]
 """The service's settings and carrier desk (set by app.py)."""
 
-IdempotencyKey = Annotated[str | None, Depends(idempotency_key)]
 
 QUEUE_DEFAULT_LIMIT, QUEUE_MAX_LIMIT = 100, 5000
 
 
-def queue_page(
-    limit: int = Query(QUEUE_DEFAULT_LIMIT, ge=1, le=QUEUE_MAX_LIMIT,
-                       description=f"Rows per page, 1 to {QUEUE_MAX_LIMIT} (default {QUEUE_DEFAULT_LIMIT})."),
-    cursor: str | None = Query(None, max_length=MAX_CURSOR_LENGTH,
-                               description="Opaque: the `next_cursor` of the previous page; omit it for the first "
-                                           "page. A cursor this API did not hand out is a 400 "
-                                           "`/problems/invalid-cursor`."),
-) -> PageRequest:
-    """shared.pagination's page_request with the queue's own bounds: it always answered up to
-    5,000 rows, 100 by default, and its callers rely on that."""
-    return PageRequest(limit=limit, after=None if cursor is None else decode_cursor(cursor))
+# The queue always answered up to 5,000 rows, 100 by default, and its callers rely on that.
+queue_page = page_request_within(QUEUE_DEFAULT_LIMIT, QUEUE_MAX_LIMIT)
 
 
 @contextmanager
@@ -62,34 +50,6 @@ def _refusals_as_conflict(shipment_id: str) -> Iterator[None]:
         raise Problem(409, "conflict", f"shipment {shipment_id}: {exc}") from exc
 
 
-def _created_once(work: Work, operation: str, key: str | None, request: Any, status_code: int,
-                  create: Callable[[UnitOfWork], BaseModel]) -> Any:
-    """`create` in a unit of work, honouring Idempotency-Key (shared/idempotency.py): the same key
-    and request again gets the stored answer, and nothing is created twice."""
-    digest = request_digest(request)
-    scope = ""
-    try:
-        with work() as uow:
-            scope = scope_for(operation, uow.actor.name)
-            if (answer := replay(uow.session, scope=scope, key=key, digest=digest)) is not None:
-                return answer
-            body = create(uow)
-            remember(uow.session, scope=scope, key=key, digest=digest, status_code=status_code, body=body,
-                     now=uow.now)
-    except IntegrityError as exc:
-        if not in_flight_conflict(exc):
-            raise
-        with work() as uow:  # the other request has committed by now
-            if (answer := replay(uow.session, scope=scope, key=key, digest=digest)) is not None:
-                return answer
-        raise Problem(409, "idempotency-key-in-flight",
-                      "a request with this Idempotency-Key is being handled; retry shortly") from exc
-    return body
-
-
-# -- waves (R13, R16) ---------------------------------------------------------------------------
-
-
 @router.post("/waves", status_code=201, response_model=WaveAnswer)
 def request_wave(request: WaveRequest, work: Work, policy: Policy, key: IdempotencyKey) -> Any:
     """The next pick wave: the highest-priority shipments nobody holds, claimed for this picker
@@ -98,7 +58,7 @@ def request_wave(request: WaveRequest, work: Work, policy: Policy, key: Idempote
         wave = usecases.request_wave(uow, request, policy)
         return views.wave_answer(uow.session, wave, uow.now, policy.desk)
 
-    return _created_once(work, "request-wave", key, request, 201, create)
+    return create_once(work, "request-wave", key, request, 201, create)
 
 
 @router.get("/waves/{wave_id}", response_model=WaveView)
@@ -168,7 +128,7 @@ def report_exception(shipment_id: str, request: ExceptionRequest, work: Work, po
         return views.detail_of(uow.session, shipment, uow.now, policy.desk)
 
     with _refusals_as_conflict(shipment_id):
-        return _created_once(work, "report-exception", key, (shipment_id, request), 201, create)
+        return create_once(work, "report-exception", key, (shipment_id, request), 201, create)
 
 
 # -- the target (R14), the forecast (R18), the reports (R17), the carriers (R15) -----------------
