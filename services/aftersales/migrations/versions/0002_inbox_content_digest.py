@@ -1,24 +1,11 @@
-"""inbox content digest
+"""inbox content digest: the inbox keeps what each event said (shared/messaging: an id reused for other content).
 
 Revision ID: bf33a90c9705
 Revises: e236f2be6719
 Create Date: 2026-12-06 23:00:00.000000
 """
 
-from collections.abc import Sequence
+from shared.migrations import add_inbox_digest as upgrade, drop_inbox_digest as downgrade  # noqa: F401
 
-from shared.migrations import add_inbox_digest, drop_inbox_digest
-
-
-revision: str = 'bf33a90c9705'
-down_revision: str | None = 'e236f2be6719'
-branch_labels: str | Sequence[str] | None = None
-depends_on: str | Sequence[str] | None = None
-
-
-def upgrade() -> None:
-    add_inbox_digest()
-
-
-def downgrade() -> None:
-    drop_inbox_digest()
+revision = "bf33a90c9705"
+down_revision = "e236f2be6719"
