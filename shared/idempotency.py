@@ -212,11 +212,13 @@ IdempotencyKey = Annotated[str | None, Depends(idempotency_key)]
 
 
 def create_once(work: Callable[[], AbstractContextManager[UnitOfWork]], operation: str, key: str | None,
-                request: Any, status_code: int, create: Callable[[UnitOfWork], Any]) -> Any:
+                request: Any, status_code: int | Callable[[Any], int | None],
+                create: Callable[[UnitOfWork], Any]) -> Any:
     """`create(uow)` in one unit of work, at most once per `Idempotency-Key` and caller: the
     answer is remembered in the creation's own transaction and the same request again gets it
     replayed (a JSONResponse marked `Idempotent-Replayed`); returns `create`'s answer otherwise.
-    `operation` names the route in the key's scope, so one key may serve two different routes."""
+    `operation` names the route in the key's scope, so one key may serve two different routes.
+    `status_code` may depend on the answer; None then means: not an answer to keep."""
     digest = request_digest(request)
     scope = ""
     try:
@@ -225,8 +227,10 @@ def create_once(work: Callable[[], AbstractContextManager[UnitOfWork]], operatio
             if (answer := replay(uow.session, scope=scope, key=key, digest=digest)) is not None:
                 return answer
             created = create(uow)
-            remember(uow.session, scope=scope, key=key, digest=digest, status_code=status_code, body=created,
-                     now=uow.now)
+            status = status_code(created) if callable(status_code) else status_code
+            if status is not None:
+                remember(uow.session, scope=scope, key=key, digest=digest, status_code=status, body=created,
+                         now=uow.now)
     except IntegrityError as exc:
         if key is None or not in_flight_conflict(exc):
             raise

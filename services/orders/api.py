@@ -8,7 +8,6 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.routing import APIRoute
-from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
 
 from services.orders import usecases
@@ -19,9 +18,9 @@ from shared.contract_types import describe_validation_error
 from shared.events import OrderPlaced
 from shared.http_app import RuntimeDep, Work
 from shared.http_problems import Problem, problem_responses
-from shared.idempotency import (idempotency_key, idempotent_response, in_flight_conflict, remember, replay,
-                                request_digest, scope_for)
+from shared.idempotency import IdempotencyKey, create_once, idempotent_response
 from shared.pagination import PageRequest, page_request
+from shared.unit_of_work import UnitOfWork
 
 MAX_ROW_ID = 2**63 - 1
 """Row ids are 64-bit: a larger `after_id` is refused (422) rather than overflowing the database."""
@@ -67,7 +66,6 @@ def _policy(request: Request) -> OrderPolicy:
 Policy = Annotated[OrderPolicy, Depends(_policy)]
 """The intake rules of this deployment (settings), set by app.py."""
 Page = Annotated[PageRequest, Depends(page_request)]
-IdempotencyKey = Annotated[str | None, Depends(idempotency_key)]
 AfterId = Annotated[int | None, Query(ge=0, le=MAX_ROW_ID, deprecated=True,
                                       description="Older paging, still read: rows after this id (use `cursor`)")]
 
@@ -80,32 +78,28 @@ def place_order(order: OrderPlaced, work: Work, policy: Policy, key: Idempotency
     """Validates and publishes to platform.orders: the same way in as platform events. 409 for an
     order id accepted with other content; the same request again with the same Idempotency-Key
     gets the first answer."""
-    digest = request_digest(order)
-    try:
-        with work() as uow:
-            scope = scope_for("place-order", uow.actor.name)
-            if (replayed := replay(uow.session, scope=scope, key=key, digest=digest)) is not None:
-                return replayed
-            try:
-                submission = usecases.submit_order(uow, order, policy=policy)
-            except OrderInvalid as exc:
-                raise Problem(422, "invalid-request", str(exc)) from exc
-            status = 202 if submission.outcome == "submitted" else 200
-            answer = OrderSubmitted(order_id=order.order_id, status=submission.outcome, event_id=submission.event_id)
-            if submission.outcome != "conflict":
-                remember(uow.session, scope=scope, key=key, digest=digest, status_code=status, body=answer,
-                         now=uow.now)
-    except IntegrityError as exc:
-        if not in_flight_conflict(exc):
-            raise
-        with work() as uow:  # the other request has committed by now
-            if (replayed := replay(uow.session, scope=scope, key=key, digest=digest)) is not None:
-                return replayed
-        raise Problem(409, "idempotency-key-in-flight", "a request with this Idempotency-Key is being handled; "
-                                                        "send it again shortly for its answer") from exc
-    if submission.outcome == "conflict":  # after the commit, so the conflict stays recorded for operators
-        raise Problem(409, "conflict", submission.reason)
-    return answer if status == 202 else idempotent_response(status, answer)
+    submissions: list[usecases.Submission] = []
+
+    def submit(uow: UnitOfWork) -> OrderSubmitted:
+        try:
+            submission = usecases.submit_order(uow, order, policy=policy)
+        except OrderInvalid as exc:
+            raise Problem(422, "invalid-request", str(exc)) from exc
+        submissions.append(submission)
+        return OrderSubmitted(order_id=order.order_id, status=submission.outcome, event_id=submission.event_id)
+
+    answer = create_once(work, "place-order", key, order, _status_of, submit)
+    if not submissions:
+        return answer  # the first answer to this Idempotency-Key, replayed
+    if submissions[0].outcome == "conflict":  # after the commit, so the conflict stays recorded for operators
+        raise Problem(409, "conflict", submissions[0].reason)
+    return answer if answer.status == "submitted" else idempotent_response(200, answer)
+
+
+def _status_of(answer: OrderSubmitted) -> int | None:
+    """202 for a new submission, 200 for one already accepted; a conflict is not kept (it is
+    answered 409 once its record has committed)."""
+    return None if answer.status == "conflict" else 202 if answer.status == "submitted" else 200
 
 
 @router.post("/orders/{order_id}/cancel", response_model=CancelAnswer)
