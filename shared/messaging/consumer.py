@@ -10,7 +10,7 @@ import logging
 import time
 from collections import Counter
 from contextlib import nullcontext
-from dataclasses import dataclass
+from collections.abc import Callable
 from typing import Any
 
 import anyio
@@ -77,8 +77,7 @@ class EventConsumer:
         self.compared_by_content: set[str] = set()
         self._retries = retries
         self._wake_relay = wake_relay
-        self._dead_letters = DeadLetters(engine, outbox, clock, metrics, consumer_name=consumer_name,
-                                         wake_relay=wake_relay)
+        self._dead_letters = DeadLetters(engine, outbox, clock, metrics, consumer_name, wake_relay)
         self._dead_letter = self._dead_letters.write
 
     async def process(self, record: Record, handlers: dict[str, Handler],

@@ -4,6 +4,7 @@ the reason, through the outbox (so it is not lost either), once per source offse
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from collections.abc import Callable
 from datetime import datetime
 
@@ -37,17 +38,16 @@ def dead_letter_headers(*, reason: str, topic: str, partition: int, offset: int,
     }
 
 
+@dataclass
 class DeadLetters:
     """Writes one consumer's dead letters."""
 
-    def __init__(self, engine: Engine, outbox: Outbox, clock: Clock, metrics: ServiceMetrics, *, consumer_name: str,
-                 wake_relay: Callable[[], None]) -> None:
-        self._engine = engine
-        self._outbox = outbox
-        self._clock = clock
-        self._metrics = metrics
-        self._consumer_name = consumer_name
-        self._wake_relay = wake_relay
+    engine: Engine
+    outbox: Outbox
+    clock: Clock
+    metrics: ServiceMetrics
+    consumer_name: str
+    wake_relay: Callable[[], None]
 
     async def write(self, record: Record, reason: str, *, event: CloudEvent | None,
                     on_invalid: InvalidHandler | None) -> str:
@@ -57,8 +57,8 @@ class DeadLetters:
 
         def write() -> bool:
             try:
-                with transaction(self._engine) as session:
-                    if session.get(InboxEntry, (self._consumer_name, inbox_id)) is not None:
+                with transaction(self.engine) as session:
+                    if session.get(InboxEntry, (self.consumer_name, inbox_id)) is not None:
                         return False
                     self.add(session, record, reason)
                     if on_invalid is not None:
@@ -66,30 +66,30 @@ class DeadLetters:
                             # In a savepoint: if telling the sender fails, the dead letter is still
                             # written and the consumer moves on instead of retrying it forever.
                             with session.begin_nested():
-                                on_invalid(UnitOfWork(session, self._outbox, self._clock, event=event, topic=record.topic),
+                                on_invalid(UnitOfWork(session, self.outbox, self.clock, event=event, topic=record.topic),
                                        reason)
                         except Exception:
                             log.exception("on_invalid failed for %s[%d]@%d; dead-lettering without it",
                                           record.topic, record.partition, record.offset)
-                    session.add(InboxEntry(consumer=self._consumer_name, event_id=inbox_id,
-                                           topic=record.topic, processed_at=self._clock.now()))
+                    session.add(InboxEntry(consumer=self.consumer_name, event_id=inbox_id,
+                                           topic=record.topic, processed_at=self.clock.now()))
                     return True
             except IntegrityError:
                 return False
 
         log.warning("dead-lettering %s[%d]@%d: %s", record.topic, record.partition, record.offset, reason)
         await anyio.to_thread.run_sync(write)
-        self._wake_relay()
+        self.wake_relay()
         return "dead_lettered"
 
     def add(self, session: Session, record: Record, reason: str, *, count: bool = True) -> None:
         if count:
-            self._metrics.dead_letters.labels(topic=record.topic).inc()
+            self.metrics.dead_letters.labels(topic=record.topic).inc()
         headers = dead_letter_headers(reason=reason, topic=record.topic, partition=record.partition,
-                                      offset=record.offset, consumer=self._consumer_name, failed_at=self._clock.now())
+                                      offset=record.offset, consumer=self.consumer_name, failed_at=self.clock.now())
         key = record.key.decode("utf-8", "replace") if record.key is not None else None
         if key is not None and (key.encode() != record.key or "\x00" in key):
             # Kept exactly in a header; the record key itself must be text a database stores.
             headers["dlq.source.key_hex"] = record.key.hex()
             key = key.replace("\x00", "\ufffd")
-        self._outbox.add_raw(session, dlq_name(record.topic), key=key, value=record.value, headers=headers)
+        self.outbox.add_raw(session, dlq_name(record.topic), key=key, value=record.value, headers=headers)

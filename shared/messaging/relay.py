@@ -17,7 +17,7 @@ from aiokafka import AIOKafkaProducer
 from aiokafka.errors import (InvalidProducerEpoch, InvalidTopicError, MessageSizeTooLargeError, OutOfOrderSequenceNumber,
                              ProducerFenced, RecordListTooLargeError, RecordTooLargeError, UnknownProducerId)
 from sqlalchemy import Engine, or_, update
-from sqlmodel import col, select
+from sqlmodel import select
 
 from shared.clock import Clock
 from shared.db import read_only, transaction
