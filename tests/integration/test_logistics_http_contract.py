@@ -12,6 +12,7 @@ import httpx
 import pytest
 
 from shared.pagination import encode_cursor
+from tests.support.openapi import assert_every_answer_has_a_schema
 from tests.support.world import World
 
 pytestmark = pytest.mark.integration
@@ -140,15 +141,7 @@ def test_an_exception_reported_again_with_its_idempotency_key_is_recorded_and_pu
 def test_every_operation_documents_the_schema_of_its_answer_and_errors_are_problem_bodies(service) -> None:
     with service.client() as http:
         document = http.get("/openapi.json").json()
-        for path, item in document["paths"].items():
-            for method, operation in item.items():
-                answers = {code: answer for code, answer in operation["responses"].items() if code.startswith("2")}
-                assert answers, f"{method.upper()} {path} documents no 2xx answer"
-                for code, answer in answers.items():
-                    schemas = [media.get("schema") for media in answer.get("content", {}).values()]
-                    assert schemas and all(schemas), f"{method.upper()} {path} {code}: no schema"
-                if method in ("post", "put"):
-                    assert operation["requestBody"]["content"]["application/json"]["schema"], path
+        assert_every_answer_has_a_schema(document)
         creating = {("post", "/waves"), ("post", "/shipments/{shipment_id}/exception")}
         for method, path in creating:
             names = {p["name"] for p in document["paths"][path][method].get("parameters", [])}
