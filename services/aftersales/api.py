@@ -93,54 +93,38 @@ def get_case(case_id: str, runtime: RuntimeDep) -> CaseDetail:
         return views.case_by_id(session, case_id, runtime.clock.now())
 
 
-@router.post("/cases/{case_id}/approve", response_model=CaseDetail)
-def approve(case_id: str, work: Work, key: IdempotencyKey, body: StepNote | None = None) -> Any:
-    body = body or StepNote()
-    return _case_once(work, key, "case-approve", (case_id, body), 200,
-                 lambda uow: usecases.approve(uow, usecases.CaseStep(case_id, body.note)))
+def _note_step(step: str, use_case: Callable[[UnitOfWork, usecases.CaseStep], Case], doc: str) -> None:
+    """A case step whose body is an optional note: POST /cases/{case_id}/<step>."""
+
+    def route(case_id: str, work: Work, key: IdempotencyKey, body: StepNote | None = None) -> Any:
+        body = body or StepNote()
+        return _case_once(work, key, f"case-{step}", (case_id, body), 200,
+                          lambda uow: use_case(uow, usecases.CaseStep(case_id, body.note)))
+
+    route.__name__, route.__doc__ = step, doc
+    router.post(f"/cases/{{case_id}}/{step}", response_model=CaseDetail)(route)
 
 
-@router.post("/cases/{case_id}/receive", response_model=CaseDetail)
-def receive(case_id: str, work: Work, key: IdempotencyKey, body: StepNote | None = None) -> Any:
-    body = body or StepNote()
-    return _case_once(work, key, "case-receive", (case_id, body), 200,
-                 lambda uow: usecases.receive(uow, usecases.CaseStep(case_id, body.note)))
+for _step, _use_case, _doc in (
+        ("approve", usecases.approve, "Approve a requested return; the customer sends it back."),
+        ("receive", usecases.receive, "The returned parcel arrived at the warehouse."),
+        ("refund", usecases.refund, "R23: refunds what was paid for the returned lines after discounts."),
+        ("exchange", usecases.exchange, "Ship a replacement instead of a refund."),
+        ("dispute", usecases.mark_dispute, "R22: escalate; the case moves to the head of GET /cases.")):
+    _note_step(_step, _use_case, _doc)
 
 
 @router.post("/cases/{case_id}/inspect", response_model=CaseDetail)
 def inspect(case_id: str, body: Inspection, work: Work, key: IdempotencyKey) -> Any:
     """Publishes return.received: inventory restocks only when the inspection passed (R23)."""
     return _case_once(work, key, "case-inspect", (case_id, body), 200,
-                 lambda uow: usecases.inspect(uow, usecases.CaseInspection(case_id, body.passed, body.note)))
-
-
-@router.post("/cases/{case_id}/refund", response_model=CaseDetail)
-def refund(case_id: str, work: Work, key: IdempotencyKey, body: StepNote | None = None) -> Any:
-    """R23: refunds what was paid for the returned lines after discounts."""
-    body = body or StepNote()
-    return _case_once(work, key, "case-refund", (case_id, body), 200,
-                 lambda uow: usecases.refund(uow, usecases.CaseStep(case_id, body.note)))
-
-
-@router.post("/cases/{case_id}/exchange", response_model=CaseDetail)
-def exchange(case_id: str, work: Work, key: IdempotencyKey, body: StepNote | None = None) -> Any:
-    body = body or StepNote()
-    return _case_once(work, key, "case-exchange", (case_id, body), 200,
-                 lambda uow: usecases.exchange(uow, usecases.CaseStep(case_id, body.note)))
+                      lambda uow: usecases.inspect(uow, usecases.CaseInspection(case_id, body.passed, body.note)))
 
 
 @router.post("/cases/{case_id}/reject", response_model=CaseDetail)
 def reject(case_id: str, body: Rejection, work: Work, key: IdempotencyKey) -> Any:
     return _case_once(work, key, "case-reject", (case_id, body), 200,
-                 lambda uow: usecases.reject(uow, usecases.CaseRejection(case_id, body.reason)))
-
-
-@router.post("/cases/{case_id}/dispute", response_model=CaseDetail)
-def dispute(case_id: str, work: Work, key: IdempotencyKey, body: StepNote | None = None) -> Any:
-    """R22: escalate; the case moves to the head of GET /cases."""
-    body = body or StepNote()
-    return _case_once(work, key, "case-dispute", (case_id, body), 200,
-                 lambda uow: usecases.mark_dispute(uow, usecases.CaseStep(case_id, body.note)))
+                      lambda uow: usecases.reject(uow, usecases.CaseRejection(case_id, body.reason)))
 
 
 @router.get("/orders/{order_id}/returnable", response_model=Returnable)
