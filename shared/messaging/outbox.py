@@ -44,12 +44,16 @@ class Outbox:
         """Adds the event to the outbox of the session's transaction; returns its id."""
         event_id, value = encode_new_event(type_, payload, source=self.source, subject=subject or key,
                                            time=self.clock.now(), event_id=event_id)
-        self.add_raw(session, self.topic_prefix + spec.name, key=key, value=value,
-                     event_id=event_id, headers={"ce_type": type_})
+        self._add(session, self.topic_prefix + spec.name, key, value, event_id, _event_headers_json(type_))
         return event_id
 
     def add_raw(self, session: Session, topic: str, *, key: str | None, value: bytes,
                 headers: dict[str, str] | None = None, event_id: str | None = None) -> None:
+        """A record as given (a dead letter's copy of what came in, with its own headers)."""
+        self._add(session, topic, key, value, event_id, json.dumps(headers or {}))
+
+    def _add(self, session: Session, topic: str, key: str | None, value: bytes, event_id: str | None,
+             headers_json: str) -> None:
         # One created time and one lease end for all of a transaction's rows (they commit
         # together): two objects, converted for the database once each instead of per row.
         times = session.info.get(_OUTBOX_TIMES)
@@ -57,7 +61,7 @@ class Outbox:
             times = session.info[_OUTBOX_TIMES] = (self.clock.now(), self.relay.lease_end() if self.relay else None)
         row = {
             "event_id": event_id or str(uuid.uuid4()), "topic": topic, "key": key, "value": value,
-            "headers_json": _headers_json(headers), "state": "not_published", "attempts": 0,
+            "headers_json": headers_json, "state": "not_published", "attempts": 0,
             "created_at": times[0], "lease_until": None,
         }
         relay = self.relay
@@ -71,14 +75,8 @@ class Outbox:
         defer_insert(session, OutboxMessage.__table__, row)
 
 
-def _headers_json(headers: dict[str, str] | None) -> str:
-    if headers is not None and len(headers) == 1 and "ce_type" in headers:
-        return _type_header_json(headers["ce_type"])  # every event the services publish
-    return json.dumps(headers or {})
-
-
 @lru_cache(maxsize=256)
-def _type_header_json(type_: str) -> str:
+def _event_headers_json(type_: str) -> str:
     # Structured mode, as the CloudEvents Kafka binding marks it; `ce_type` besides lets a
     # consumer pass over a type it does not handle without reading the value.
     return json.dumps({"ce_type": type_, "content-type": STRUCTURED_CONTENT_TYPE})
