@@ -103,3 +103,44 @@ def test_a_binary_cancellation_request_cancels_the_order(world: World) -> None:
     with orders.client() as http:
         assert http.get(f"/orders/{order_id}").json()["status"] == "cancelled"
     assert json.loads(cancelled.value)["datacontenttype"] == "application/json"
+
+
+def test_hostile_binary_records_are_dead_lettered_and_stop_nothing(world: World) -> None:
+    """Binary-mode records an attacker or a careless SDK could send: attribute headers that are
+    not UTF-8, data nested 100,000 deep, a number past 64 bits, a look-alike id, the same event
+    id twice with other content. Each is refused or handled on its own; the canary after them
+    is accepted."""
+    world.start("orders")
+    accepted = world.reader("orders.events")
+    dlq = world.reader("platform.orders.dlq")
+    twice = str(uuid.uuid4())
+
+    def binary(data: bytes, **attributes: bytes) -> tuple[bytes, bytes, list[tuple[bytes, bytes]]]:
+        headers = {"ce_specversion": b"1.0", "ce_id": str(uuid.uuid4()).encode(), "ce_source": b"attacker",
+                   "ce_type": b"order.placed", "ce_time": b"2026-11-11T00:00:03Z", "content-type": b"application/json",
+                   **attributes}
+        return b"K", data, [(k.encode(), v) for k, v in headers.items()]
+
+    good = json.dumps(order_data(new_id())).encode()
+    first, second = new_id(), new_id()
+    hostile = [
+        binary(good, ce_source=b"\xff\xfe not utf-8"),
+        binary(b"[" * 100_000 + b"]" * 100_000),
+        binary(json.dumps({**order_data(new_id()), "lines": [
+            {"sku": "SKU-TEA-01", "quantity": 2**70, "unit_price": "49.90"}]}).encode()),
+        binary(json.dumps(order_data("O-\uff21\u200b")).encode()),  # full-width A, zero-width space
+        binary(json.dumps(order_data(first)).encode(), ce_id=twice.encode()),
+        binary(json.dumps(order_data(second)).encode(), ce_id=twice.encode()),
+    ]
+    world.publisher.send_records(world.topic("platform.orders"), hostile)
+    canary = new_id()
+    send(world, "platform.orders", to_binary(sdk_event("order.placed", order_data(canary), subject=canary)))
+
+    accepted.wait_for(lambda m: m.type == "order.accepted" and m.data["order_id"] == canary)
+    accepted.wait_for(lambda m: m.type == "order.accepted" and m.data["order_id"] == first)
+    letters = dlq.wait_for(lambda m: True, count=5, timeout_s=60)
+    reasons = [m.headers["dlq.reason"] for m in letters]
+    assert any("already used" in r for r in reasons)  # the second use of the id, with other content
+    assert any("source" in r for r in reasons) and any("nested deeper" in r for r in reasons)
+    assert not [m for m in accepted.settle(quiet_s=1.0)
+                if m.type == "order.accepted" and m.data["order_id"] == second]
