@@ -40,22 +40,15 @@ class Node:
     home: Path
     pid: int | None = None
     proc: subprocess.Popen | None = field(default=None, repr=False)
+    # Where the node keeps things, all under `home`; fixed once the node is made.
+    config: Path = field(init=False)
+    data_dir: Path = field(init=False)
+    log: Path = field(init=False)
+    address: str = field(init=False)
 
-    @property
-    def config(self) -> Path:
-        return self.home / "server.properties"
-
-    @property
-    def data_dir(self) -> Path:
-        return self.home / "data"
-
-    @property
-    def log(self) -> Path:
-        return self.home / "broker.log"
-
-    @property
-    def address(self) -> str:
-        return f"{HOST}:{self.port}"
+    def __post_init__(self) -> None:
+        self.config, self.data_dir = self.home / "server.properties", self.home / "data"
+        self.log, self.address = self.home / "broker.log", f"{HOST}:{self.port}"
 
     def is_alive(self) -> bool:
         if self.proc is not None:

@@ -118,13 +118,13 @@ for _step, _use_case, _doc in (
 def inspect(case_id: str, body: Inspection, work: Work, key: IdempotencyKey) -> Any:
     """Publishes return.received: inventory restocks only when the inspection passed (R23)."""
     return _case_once(work, key, "case-inspect", (case_id, body), 200,
-                      lambda uow: usecases.inspect(uow, usecases.CaseInspection(case_id, body.passed, body.note)))
+                      lambda uow: usecases.inspect(uow, usecases.CaseStep(case_id, body.note, passed=body.passed)))
 
 
 @router.post("/cases/{case_id}/reject", response_model=CaseDetail)
 def reject(case_id: str, body: Rejection, work: Work, key: IdempotencyKey) -> Any:
     return _case_once(work, key, "case-reject", (case_id, body), 200,
-                      lambda uow: usecases.reject(uow, usecases.CaseRejection(case_id, body.reason)))
+                      lambda uow: usecases.reject(uow, usecases.CaseStep(case_id, body.reason)))
 
 
 @router.get("/orders/{order_id}/returnable", response_model=Returnable)

@@ -6,10 +6,12 @@ from __future__ import annotations
 
 import logging
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from services.aftersales import cases, store
-from services.aftersales.cases import Case, CaseKind, CaseLine, CaseNotFound
+from services.aftersales.cases import Case, CaseChange, CaseKind, CaseLine, CaseNotFound
 from services.aftersales.domain import (
     GiftPolicy,
     PurchasedLine,
@@ -44,23 +46,12 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class CaseStep:
-    """An agent's step on a case (approve, receive, refund, exchange, dispute)."""
+    """An agent's step on a case: `note` is the agent's words (a rejection's reason);
+    `passed` is an inspection's result and means nothing to the other steps."""
 
     case_id: str
     note: str = ""
-
-
-@dataclass(frozen=True)
-class CaseInspection:
-    case_id: str
-    passed: bool
-    note: str = ""
-
-
-@dataclass(frozen=True)
-class CaseRejection:
-    case_id: str
-    reason: str
+    passed: bool = False
 
 
 # ---------------------------------------------------------------------------------------------
@@ -134,33 +125,24 @@ def _new_case_id() -> str:
 
 
 def approve(uow: UnitOfWork, step: CaseStep) -> Case:
-    case = _locked_case(uow, step.case_id)
-    change = cases.approve(case, uow.now, step.note)
-    store.save_case(uow.session, change)
-    uow.publish(ReturnApproved(case_id=case.case_id, order_id=case.order_id, kind=case.kind.value,
-                               approved_at=uow.now), key=case.order_id)
-    return change.case
+    return _take_step(uow, step.case_id, lambda case: cases.approve(case, uow.now, step.note),
+                      lambda case: ReturnApproved(case_id=case.case_id, order_id=case.order_id,
+                                                  kind=case.kind.value, approved_at=uow.now))
 
 
 def receive(uow: UnitOfWork, step: CaseStep) -> Case:
-    case = _locked_case(uow, step.case_id)
-    change = cases.receive(case, uow.now, step.note)
-    store.save_case(uow.session, change)
-    uow.publish(ReturnArrived(case_id=case.case_id, order_id=case.order_id,
-                              lines=_return_lines(store.case_lines(uow.session, case.case_id)), arrived_at=uow.now),
-                key=case.order_id)
-    return change.case
+    return _take_step(uow, step.case_id, lambda case: cases.receive(case, uow.now, step.note),
+                      lambda case: ReturnArrived(case_id=case.case_id, order_id=case.order_id,
+                                                 lines=_return_lines(store.case_lines(uow.session, case.case_id)),
+                                                 arrived_at=uow.now))
 
 
-def inspect(uow: UnitOfWork, inspection: CaseInspection) -> Case:
+def inspect(uow: UnitOfWork, step: CaseStep) -> Case:
     """Publishes return.received with the inspection result: inventory restocks only when passed (R23)."""
-    case = _locked_case(uow, inspection.case_id)
-    change = cases.inspect(case, inspection.passed, uow.now, inspection.note)
-    store.save_case(uow.session, change)
-    uow.publish(ReturnReceived(case_id=case.case_id, order_id=case.order_id,
-                               lines=_return_lines(store.case_lines(uow.session, case.case_id)),
-                               inspection_passed=inspection.passed, received_at=uow.now), key=case.order_id)
-    return change.case
+    return _take_step(uow, step.case_id, lambda case: cases.inspect(case, step.passed, uow.now, step.note),
+                      lambda case: ReturnReceived(case_id=case.case_id, order_id=case.order_id,
+                                                  lines=_return_lines(store.case_lines(uow.session, case.case_id)),
+                                                  inspection_passed=step.passed, received_at=uow.now))
 
 
 def refund(uow: UnitOfWork, step: CaseStep) -> Case:
@@ -197,20 +179,27 @@ def exchange(uow: UnitOfWork, step: CaseStep) -> Case:
     return change.case
 
 
-def reject(uow: UnitOfWork, rejection: CaseRejection) -> Case:
-    case = _locked_case(uow, rejection.case_id)
-    change = cases.reject(case, rejection.reason, uow.now)
-    store.save_case(uow.session, change)
-    uow.publish(ReturnRejected(case_id=case.case_id, order_id=case.order_id, reason=rejection.reason,
-                               rejected_at=uow.now), key=case.order_id)
-    return change.case
+def reject(uow: UnitOfWork, step: CaseStep) -> Case:
+    """The step's note is the reason the customer is given."""
+    return _take_step(uow, step.case_id, lambda case: cases.reject(case, step.note, uow.now),
+                      lambda case: ReturnRejected(case_id=case.case_id, order_id=case.order_id, reason=step.note,
+                                                  rejected_at=uow.now))
 
 
 def mark_dispute(uow: UnitOfWork, step: CaseStep) -> Case:
     """R22: escalated; it goes to the head of the queue. Nothing is published."""
-    case = _locked_case(uow, step.case_id)
-    change = cases.escalate(case, uow.now, step.note)
+    return _take_step(uow, step.case_id, lambda case: cases.escalate(case, uow.now, step.note))
+
+
+def _take_step(uow: UnitOfWork, case_id: str, decide: Callable[[Case], CaseChange],
+               tell: Callable[[Case], Any] | None = None) -> Case:
+    """The shape of a plain step: lock the case, let the domain decide, save, and publish what
+    `tell` makes of the case (keyed by order, so a case's events stay in order)."""
+    case = _locked_case(uow, case_id)
+    change = decide(case)
     store.save_case(uow.session, change)
+    if tell is not None:
+        uow.publish(tell(case), key=case.order_id)
     return change.case
 
 

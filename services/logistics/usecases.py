@@ -14,6 +14,7 @@ import logging
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
+from typing import NamedTuple
 
 from services.logistics import domain, store
 from services.logistics.carriers import CarrierDesk, CarrierRefused, parcel_of_shipment
@@ -29,8 +30,7 @@ from shared.unit_of_work import UnitOfWork
 log = logging.getLogger(__name__)
 
 
-@dataclass(frozen=True)
-class Step:
+class Step(NamedTuple):
     """A warehouse step's shipment, and whether the step changed it (False: a repeat)."""
 
     shipment: Shipment

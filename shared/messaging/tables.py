@@ -7,7 +7,7 @@ from datetime import datetime, timedelta
 
 from typing import Any
 
-from sqlalchemy import Column, Engine, LargeBinary, Text, bindparam, func, insert
+from sqlalchemy import Column, Engine, LargeBinary, PrimaryKeyConstraint, Text, bindparam, func, insert
 from sqlmodel import Field, SQLModel, col, select
 
 from shared.db import read_only
@@ -22,7 +22,25 @@ MAX_BATCH_BYTES = 512 * 1024
 MARK_EVERY_S = 0.1
 """How long sent rows may wait to be marked published (OutboxRelay)."""
 
+class InboxEntry(SQLModel, table=True):
+    """An event a consumer has handled: a second copy of the same id is skipped."""
+
+    __tablename__ = "inbox_entry"
+    # The key is (consumer group, event id): two groups of one service each handle the event once.
+    __table_args__ = (PrimaryKeyConstraint("consumer", "event_id"),)
+
+    consumer: str
+    event_id: str
+    # Where it came from and when it was handled: for operators, and for pruning old rows.
+    topic: str
+    processed_at: datetime
+    # What the event said (content_digest), so an id reused for other content is caught.
+    digest: str | None = None
+
+
 class OutboxMessage(SQLModel, table=True):
+    """An event written in the same transaction as the change it reports; the relay sends it."""
+
     __tablename__ = "outbox_message"
 
     id: int | None = Field(default=None, primary_key=True)
@@ -39,17 +57,6 @@ class OutboxMessage(SQLModel, table=True):
     lease_until: datetime | None = None
     published_at: datetime | None = None
     last_error: str | None = None
-
-
-class InboxEntry(SQLModel, table=True):
-    __tablename__ = "inbox_entry"
-
-    consumer: str = Field(primary_key=True)
-    event_id: str = Field(primary_key=True)
-    topic: str
-    processed_at: datetime
-    # What the event said (content_digest), so an id reused for other content is caught.
-    digest: str | None = None
 
 
 MESSAGING_TABLES = [OutboxMessage.__table__, InboxEntry.__table__]

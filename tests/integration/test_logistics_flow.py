@@ -65,10 +65,7 @@ def wait_handled(http: httpx.Client, world: World, topic: str, count: float, tim
 
 @pytest.fixture(scope="module")
 def service(module_world: World):
-    logistics = module_world.start("logistics", settings={"CLOCK": "settable"})
-    with logistics.client() as http:
-        http.put("/clock", json={"now": (BASE + timedelta(hours=2)).isoformat()}).raise_for_status()
-    return logistics
+    return module_world.start_at("logistics", BASE + timedelta(hours=2))
 
 
 @pytest.fixture(scope="module")

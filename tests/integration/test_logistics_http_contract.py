@@ -57,10 +57,7 @@ def assert_problem(response: httpx.Response, status: int, kind: str) -> None:
 
 @pytest.fixture(scope="module")
 def service(module_world: World):
-    logistics = module_world.start("logistics", settings={"CLOCK": "settable"})
-    with logistics.client() as http:
-        http.put("/clock", json={"now": (BASE + timedelta(hours=2)).isoformat()}).raise_for_status()
-    return logistics
+    return module_world.start_at("logistics", BASE + timedelta(hours=2))
 
 
 def test_the_queue_pages_through_every_waiting_shipment_exactly_once(module_world: World, service) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import uuid
 from collections.abc import Callable
+from datetime import datetime
 from pathlib import Path
 
 from shared.topics import create_topics, dlq_name
@@ -48,6 +49,13 @@ class World:
                                  instance=instance, settings=settings, database_url=url)
         self.services.append(service)
         return service.start()
+
+    def start_at(self, name: str, now: datetime, settings: dict[str, str] | None = None) -> ServiceProcess:
+        """Start a service on a settable clock (CLOCK=settable) that reads `now`."""
+        service = self.start(name, settings={"CLOCK": "settable"} | (settings or {}))
+        with service.client() as http:
+            http.put("/clock", json={"now": now.isoformat()}).raise_for_status()
+        return service
 
     def reader(self, name: str) -> TopicReader:
         """Reads the (prefixed) topic `name`, e.g. 'orders.events' or 'orders.events.dlq'."""

@@ -117,17 +117,15 @@ CASES = {
     "body-too-large (streamed)": (lambda c: c.post("/things", content=iter([b"x" * MAX_HTTP_BODY_BYTES, b"x"])), 413),
     "not-found": (lambda c: c.get("/nowhere"), 404),
     "method-not-allowed": (lambda c: c.delete("/things"), 405),
-    "bad-request": (lambda c: c.get("/http/400"), 400),
-    "unauthorized": (lambda c: c.get("/http/401"), 401),
-    "forbidden": (lambda c: c.get("/http/403"), 403),
-    "conflict": (lambda c: c.get("/http/409"), 409),
-    "unavailable": (lambda c: c.get("/http/503"), 503),
     "idempotency-key-reused": (lambda c: c.get("/problem"), 422),
     "invalid-cursor": (lambda c: c.get("/dependency"), 400),
     "invalid-request (a domain rule)": (lambda c: c.get("/value-error"), 422),
     "value-out-of-range": (lambda c: c.get("/data-error"), 422),
-    "about:blank": (lambda c: c.get("/http/418"), 418),
 }
+# The handlers for HTTPException: each status raised by /http/{status} has its kind.
+CASES |= {kind: (lambda c, status=status: c.get(f"/http/{status}"), status) for kind, status in (
+    ("bad-request", 400), ("unauthorized", 401), ("forbidden", 403), ("conflict", 409), ("unavailable", 503),
+    ("about:blank", 418))}
 
 
 @pytest.mark.parametrize("case", CASES)
