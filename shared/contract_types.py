@@ -99,6 +99,10 @@ def Text(max_length: int, *, min_length: int = 0, multiline: bool = False) -> An
                      AfterValidator(bounded)]
 
 
+AddressKey = Text(200, min_length=1)
+"""A delivery address as a platform keys it (the address text or a digest): compared, not shown."""
+
+
 MAX_REASON_LENGTH = 2000
 """A reason a service writes (order.rejected, order.cancellation_refused); dlq.reason is cut there too."""
 Reason = Text(MAX_REASON_LENGTH)

@@ -62,6 +62,13 @@ def read_only(engine: Engine) -> Iterator[Connection]:
             conn.rollback()
 
 
+@contextmanager
+def read_session(engine: Engine) -> Iterator[Session]:
+    """An ORM session on a `read_only` connection, for HTTP reads."""
+    with read_only(engine) as conn, Session(bind=conn) as session:
+        yield session
+
+
 def create_tables(engine: Engine, tables: Iterable[Table]) -> None:
     """Create only the given tables: every service's models share SQLModel's metadata, but each
     service's database holds its own tables and nothing else."""

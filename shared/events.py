@@ -14,19 +14,18 @@ Changes to this module are additive: new optional fields with defaults, new even
 from __future__ import annotations
 
 from decimal import Decimal
-from typing import Annotated, Literal
+from typing import Literal
 
-from pydantic import Field, TypeAdapter
+from pydantic import Field
 
 from shared.contract_types import (
+    AddressKey,
     MAX_PROMOTIONS_PER_ORDER,
     Currency,
     DerivedId,
     EntityId,
-    LineQuantity,
     Reason,
     Sku,
-    SkuUnits,
     StockUnits,
     Text,
     describe_validation_error,  # noqa: F401 (re-exported: the services import it from here)
@@ -34,65 +33,12 @@ from shared.contract_types import (
 from shared.envelope import (  # noqa: F401 (re-exported: older callers import them from here)
     CloudEvent, Contract, UndecodableEvent, UtcDatetime, data_field, decode_envelope, encode,
 )
-from shared.limits import MAX_LINE_QUANTITY, MAX_LINES_PER_ORDER
+from shared.event_parts import (  # noqa: F401 (re-exported: the contract is one module to its readers)
+    PRIORITY_CLASSES, Code, KnownRegion, Note, OrderLine, OrderLines, OrderType, PriorityClass, Promotion,
+    PromotionKind, Region, ShortText, SkuQuantity, order_lines_json,
+)
+from shared.limits import MAX_LINES_PER_ORDER
 from shared.money import Amount
-
-PriorityClass = Literal["presale", "high_value", "standard"]
-OrderType = Literal["standard", "presale"]
-
-PRIORITY_CLASSES: tuple[str, ...] = ("presale", "high_value", "standard")
-"""Dispatch order (R2, R13): presale first, then high-value, then standard."""
-
-
-# ---------------------------------------------------------------------------------------------
-# Shared pieces. The field types (ids, skus, free text, quantities, amounts) and their bounds
-# are in shared/contract_types.py and shared/money.py; docs/events.md lists them under Limits.
-
-Region = Text(64, min_length=1)
-Note = Text(1000, multiline=True)
-ShortText = Text(500, multiline=True)
-Code = Text(64)
-KnownRegion = Text(64)  # empty when the sender does not know it
-
-
-class OrderLine(Contract):
-    sku: Sku = Field(examples=["SKU-TEA-01"])
-    quantity: LineQuantity = Field(description=f"Units ordered: 1 to {MAX_LINE_QUANTITY:,} per line.", examples=[2])
-    unit_price: Amount = Field(description="Price per unit before order-level discounts.", examples=["49.90"])
-    gift: bool = Field(default=False, description="A free gift with purchase (R5, R20).")
-    weight_kg: Amount | None = Field(default=None, description="Per unit, for carrier choice (R15).")
-    volume_l: Amount | None = Field(default=None, description="Per unit, litres, for carrier choice (R15).")
-    gift_for_sku: Sku | None = Field(default=None,
-                                     description="On a gift line: the sku of the paid line whose purchase brought "
-                                                 "the gift (R20). Absent: the gift came with the order as a whole.")
-
-
-_ORDER_LINES: TypeAdapter[list[OrderLine]] = TypeAdapter(list[OrderLine])
-
-
-def order_lines_json(lines: list[OrderLine]) -> str:
-    """Order lines as JSON text, for a service's own tables (read back with json.loads). One
-    call into pydantic's serializer: a dict and a json.dumps per line took 12 us for a one-line
-    order, this 3 us."""
-    return _ORDER_LINES.dump_json(lines).decode()
-
-
-OrderLines = Annotated[list[OrderLine], Field(max_length=MAX_LINES_PER_ORDER)]
-
-
-class Promotion(Contract):
-    """A promotion the platform applied; kept so returns can tell when a refund loses it (R5, R23)."""
-
-    kind: Literal["spend_threshold", "tiered_discount", "first_order_coupon", "gift_with_purchase"]
-    code: Code | None = None  # type: ignore[valid-type]
-    threshold: Amount | None = Field(default=None, description="Spend threshold, e.g. 200.00 in '200 off 30'.")
-    amount: Amount = Field(description="Discount this promotion gave, e.g. 30.00.")
-
-
-class SkuQuantity(Contract):
-    sku: Sku
-    quantity: SkuUnits
-
 
 # ---------------------------------------------------------------------------------------------
 # Inbound from platform services: topic platform.orders
@@ -114,6 +60,19 @@ class OrderPlaced(Contract):
     balance_paid_at: UtcDatetime | None = Field(default=None, description="When a presale's final payment was made.")
     promotions: list[Promotion] = Field(default_factory=list, max_length=MAX_PROMOTIONS_PER_ORDER)
     first_order: bool = False
+    delivery_address: AddressKey | None = Field(
+        default=None, description="The delivery address as the platform keys it (the address itself or a stable "
+                                  "digest of it): compared, never shown, to spot many orders or many customers at "
+                                  "one address (R6).", examples=["addr-3f9c2a"])
+
+
+class OrderBalancePaid(Contract):
+    """The final payment of a deposit presale (R1): `balance_amount` must be the lines less the
+    discount less the deposit times its expansion, to the cent; paid within the balance window."""
+
+    order_id: EntityId = Field(examples=["O-2001"])
+    balance_amount: Amount = Field(examples=["259.00"])
+    paid_at: UtcDatetime
 
 
 class OrderCancellationRequested(Contract):
@@ -146,12 +105,65 @@ class OrderAccepted(Contract):
     balance_paid_at: UtcDatetime | None = None
     promotions: list[Promotion] = Field(default_factory=list, max_length=MAX_PROMOTIONS_PER_ORDER)
     accepted_at: UtcDatetime
+    balance_due_by: UtcDatetime | None = Field(
+        default=None, description="A deposit presale awaiting its balance (`awaiting_balance`) until then: its stock "
+                                  "is held as presale quota, it is not picked and not in the 24h/48h figures.")
 
 
 class OrderRejected(Contract):
     order_id: EntityId | None = Field(description="Absent when the order id itself was unreadable or invalid.")
     reason: Reason  # type: ignore[valid-type]
     source_event_id: str | None = Field(default=None, max_length=200)
+
+
+class OrderBalanceReceived(Contract):
+    """A deposit presale's balance was paid and checked: the order goes on like any other, ranked
+    in the presale class by `balance_paid_at`, its 24h/48h clock starting then."""
+
+    order_id: EntityId
+    balance_amount: Amount
+    paid_amount: Amount = Field(description="Deposit plus balance: what refunds are bounded by (R23).")
+    balance_paid_at: UtcDatetime
+    priority_rank: DerivedId
+    received_at: UtcDatetime
+
+
+class OrderDepositForfeited(Contract):
+    """The balance was not paid by the end of the window: the order is closed `balance_unpaid`
+    and its stock released (an `order.cancelled` follows); what happens to the deposit is the
+    platform's policy."""
+
+    order_id: EntityId
+    customer_id: EntityId
+    deposit: Amount
+    balance_due_by: UtcDatetime
+    closed_at: UtcDatetime
+
+
+HoldFigure = Text(100)
+Subject = Text(200)
+
+
+class OrderHeld(Contract):
+    """An order that looks like abuse (R6) is kept but held: nothing reserves or ships it until
+    support or admin releases it (`order.released`, then `order.accepted`) or cancels it."""
+
+    order_id: EntityId
+    customer_id: EntityId
+    rule: Code = Field(examples=["purchase_limit"])  # type: ignore[valid-type]
+    reason: Reason = Field(examples=["C-9 bought 3 of SKU-PHONE-01 (limit 2 per customer)"])  # type: ignore[valid-type]
+    figures: dict[Code, HoldFigure] = Field(default_factory=dict, max_length=20,  # type: ignore[valid-type]
+                                           description="The rule's figures, e.g. {\"bought\": \"3\", \"limit\": \"2\"}.")
+    held_at: UtcDatetime
+
+
+class OrderReleased(Contract):
+    """Support or admin released a held order; its `order.accepted` follows."""
+
+    order_id: EntityId
+    released_by: Subject = Field(description="Who released it (the signed-in subject).")  # type: ignore[valid-type]
+    note: ShortText = ""  # type: ignore[valid-type]
+    released_at: UtcDatetime
 
 
 class OrderCancelled(Contract):
@@ -190,6 +202,17 @@ class StockReserved(Contract):
     region: Region  # type: ignore[valid-type]
     paid_at: UtcDatetime
     reserved_at: UtcDatetime
+    awaiting_balance: bool = Field(default=False, description="A deposit presale's stock, held as presale quota: not "
+                                                              "picked until `order.balance_received`.")
+
+
+class StockSkuUnknown(Contract):
+    """An order names skus the catalogue does not know: nothing is reserved and nothing waits
+    for them (not backordered); orders marks the order as needing attention."""
+
+    order_id: EntityId
+    skus: list[Sku] = Field(min_length=1, max_length=MAX_LINES_PER_ORDER)
+    found_at: UtcDatetime
 
 
 class StockBackordered(Contract):
@@ -269,75 +292,7 @@ class CarrierDelivery(Contract):
     delivered_at: UtcDatetime
 
 
-# ---------------------------------------------------------------------------------------------
-# Aftersales service: topic aftersales.cases
-
-
-class ReturnLine(Contract):
-    sku: Sku
-    quantity: LineQuantity
-    gift: bool = False
-
-
-ReturnLines = Annotated[list[ReturnLine], Field(max_length=MAX_LINES_PER_ORDER)]
-
-
-class ReturnRequested(Contract):
-    case_id: EntityId
-    order_id: EntityId
-    kind: Literal["return", "exchange"]
-    lines: ReturnLines
-    reason: ShortText = ""  # type: ignore[valid-type]
-    requested_at: UtcDatetime
-
-
-class ReturnRejected(Contract):
-    case_id: EntityId
-    order_id: EntityId
-    reason: ShortText  # type: ignore[valid-type]
-    rejected_at: UtcDatetime
-
-
-class ReturnApproved(Contract):
-    """A support agent approved the request; the customer may send the goods back."""
-
-    case_id: EntityId
-    order_id: EntityId
-    kind: Literal["return", "exchange", "shipment_exception"] = "return"
-    approved_at: UtcDatetime
-
-
-class ReturnArrived(Contract):
-    """The returned goods reached the warehouse; inspection follows (`return.received` carries its result)."""
-
-    case_id: EntityId
-    order_id: EntityId
-    lines: ReturnLines
-    arrived_at: UtcDatetime
-
-
-class ReturnReceived(Contract):
-    """Goods are back and inspected; inventory restocks only when inspection passed (R23)."""
-
-    case_id: EntityId
-    order_id: EntityId
-    lines: ReturnLines
-    inspection_passed: bool
-    received_at: UtcDatetime
-
-
-class RefundIssued(Contract):
-    case_id: EntityId
-    order_id: EntityId
-    amount: Amount = Field(description="Never more than what was paid for the order, all refunds together.")
-    issued_at: UtcDatetime
-
-
-class ExchangeRequested(Contract):
-    """Asks logistics for a replacement shipment of the same lines."""
-
-    case_id: EntityId
-    order_id: EntityId
-    lines: list[OrderLine] = Field(max_length=MAX_LINES_PER_ORDER)
-    region: KnownRegion  # type: ignore[valid-type]
-    requested_at: UtcDatetime
+from shared.aftersales_events import (  # noqa: E402,F401 (re-exported; that module imports nothing from here)
+    ExchangeRequested, RefundIssued, ReturnApproved, ReturnArrived, ReturnLine, ReturnLines, ReturnReceived,
+    ReturnRejected, ReturnRequested,
+)

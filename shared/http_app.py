@@ -157,9 +157,16 @@ def ops_router(runtime: ServiceRuntime) -> APIRouter:
     return router
 
 
+def service_policy(request: Request) -> Any:
+    """A dependency: the service's policy given to `create_http_app`; each service names its type,
+    e.g. `Policy = Annotated[OrderPolicy, Depends(service_policy)]`."""
+    return request.app.state.policy
+
+
 def create_http_app(runtime: ServiceRuntime, routers: Iterable[APIRouter], *, title: str,
-                    description: str = "", access: AccessTable | None = None) -> FastAPI:
-    """`access` maps (method, path) to the roles allowed; see shared/auth.py."""
+                    description: str = "", access: AccessTable | None = None, policy: Any = None) -> FastAPI:
+    """`access` maps (method, path) to the roles allowed; see shared/auth.py. `policy` is the
+    service's settings as its routes read them (`service_policy`)."""
     @asynccontextmanager
     async def lifespan(_app: FastAPI):  # type: ignore[no-untyped-def]
         await runtime.start()
@@ -174,6 +181,7 @@ def create_http_app(runtime: ServiceRuntime, routers: Iterable[APIRouter], *, ti
     app = FastAPI(title=title, description=description, version="1.0.0", lifespan=lifespan,
                   dependencies=dependencies)
     app.state.runtime = runtime
+    app.state.policy = policy
     app.include_router(ops_router(runtime))
     for router in routers:
         app.include_router(router)

@@ -17,16 +17,19 @@ nothing more to say than the status).
 
 from __future__ import annotations
 
+from collections.abc import Callable, Coroutine
 from http import HTTPStatus
 from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
+from fastapi.routing import APIRoute
 from sqlalchemy.exc import DataError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from shared.contract_types import describe_validation_error
 from shared.limits import MAX_HTTP_BODY_BYTES
 
 PROBLEM_JSON = "application/problem+json"
@@ -219,6 +222,40 @@ def _jsonable_errors(errors: list[dict[str, Any]]) -> list[dict[str, Any]]:
     # `input` and `ctx` may hold anything the caller sent (bytes, Decimals): kept out.
     return [{"loc": [str(p) for p in err.get("loc", ())], "msg": str(err.get("msg", "")),
              "type": str(err.get("type", ""))} for err in errors[:50]]
+
+
+class ContractRoute(APIRoute):
+    """A route whose body is an event contract: a body that breaks it is answered in the
+    contract's own words, the reason a Kafka sender hears too (e.g. `lines.0.quantity must be
+    positive, got 0`), not in FastAPI's. Malformed JSON and errors outside the body take the
+    common handlers below."""
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        handler = super().get_route_handler()
+
+        async def route(request: Request) -> Response:
+            try:
+                return await handler(request)
+            except RequestValidationError as exc:
+                errors = list(exc.errors())
+                if any(e.get("type") == "json_invalid" for e in errors) or not any(
+                        e.get("loc", ())[:1] == ("body",) for e in errors):
+                    raise
+                raise Problem(422, "invalid-request", describe_validation_error(_BodyErrors(errors)),  # type: ignore[arg-type]
+                              errors=_jsonable_errors(errors)) from exc
+
+        return route
+
+
+class _BodyErrors:
+    """FastAPI's errors as describe_validation_error() reads a ValidationError's: paths in the body."""
+
+    def __init__(self, errors: list[dict[str, Any]]) -> None:
+        self._errors = [{**e, "loc": tuple(e.get("loc", ()))[1:] if tuple(e.get("loc", ()))[:1] == ("body",)
+                         else e.get("loc", ())} for e in errors]
+
+    def errors(self, include_url: bool = False) -> list[dict[str, Any]]:
+        return self._errors
 
 
 def install(app: FastAPI) -> None:

@@ -38,21 +38,25 @@ class TopicSpec:
 
 PLATFORM_ORDERS = TopicSpec(
     "platform.orders", "order id", ("platform services", "orders (POST /orders)"), ("orders",),
-    ("order.placed", "order.cancellation_requested", "order.cancelled"),
-    "The public way in: orders placed and cancellations asked for by platform services "
+    ("order.placed", "order.balance_paid", "order.cancellation_requested", "order.cancelled"),
+    "The public way in: orders placed (a deposit presale's balance paid later) and cancellations asked for "
+    "by platform services "
     "(`order.cancelled` here is the older name of `order.cancellation_requested`, still accepted).",
     written_outside=True, legacy_types=("order.cancelled",),
 )
 ORDERS_EVENTS = TopicSpec(
     "orders.events", "order id", ("orders",), ("inventory", "logistics", "aftersales"),
-    ("order.accepted", "order.rejected", "order.cancelled", "order.cancellation_refused"),
+    ("order.accepted", "order.rejected", "order.cancelled", "order.cancellation_refused", "order.balance_received",
+     "order.deposit_forfeited", "order.held", "order.released"),
     "Validated orders with their priority class and rank, rejections with reasons, confirmed cancellations "
-    "and refused ones.",
+    "and refused ones; presale balances received and deposits forfeited; orders held as possible abuse and "
+    "released.",
 )
 INVENTORY_RESERVATIONS = TopicSpec(
     "inventory.reservations", "order id", ("inventory",), ("orders", "logistics"),
-    ("stock.reserved", "stock.backordered", "stock.released"),
-    "Per-order outcome of reservation: all lines reserved, or backordered with the missing lines.",
+    ("stock.reserved", "stock.backordered", "stock.released", "stock.sku_unknown"),
+    "Per-order outcome of reservation: all lines reserved, backordered with the missing lines, or refused "
+    "because a sku is not in the catalogue.",
 )
 INVENTORY_STOCK = TopicSpec(
     "inventory.stock", "sku", ("inventory",), ("suppliers", "operators"),

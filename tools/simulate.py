@@ -6,7 +6,7 @@ It starts its own platform: a local Kafka broker (or KAFKA_BOOTSTRAP_SERVERS whe
 topic prefix, and the four services as processes with settable clocks. Then it plays the
 outside actors while the services do the real work:
 
-- the platform publishes order.placed (and a few order.cancelled) to platform.orders;
+- the platform publishes order.placed (and a few order.cancellation_requested) to platform.orders;
 - suppliers answer replenishment.requested on inventory.stock with supplier.delivery after
   their lead time;
 - warehouse staff pick in waves, pack and hand over through logistics' HTTP API at the pace
@@ -535,7 +535,7 @@ class Simulation:
             self.counts["supplier_deliveries"] += 1
             self.counts["supplier_units"] += d["quantity"]
         elif item.kind == "cancel":
-            self.publish("platform.orders", "order.cancelled",
+            self.publish("platform.orders", "order.cancellation_requested",
                          {"order_id": d["order_id"], "reason": "customer changed their mind"}, d["order_id"], "checkout")
             self.counts["cancel_requests"] += 1
         elif item.kind == "carrier_delivery":
@@ -662,11 +662,23 @@ class Simulation:
         else:
             self.refusals[f"return {r.status_code}: {detail(r)[:80]}"] += 1
 
+    def open_cases(self, most: int) -> list[dict]:
+        """The desk's queue as aftersales orders it, page after page (next_cursor), up to `most`."""
+        cases: list[dict] = []
+        params: dict[str, object] = {"limit": 1000}
+        while len(cases) < most:
+            page = self.call("aftersales", "GET", "/cases", params=params).json()
+            cases += page["cases"]
+            if not page.get("next_cursor"):
+                break
+            params = {"limit": 1000, "cursor": page["next_cursor"]}
+        return cases[:most]
+
     def support_desk(self) -> int:
         """Agents work through the open cases in the order aftersales gives them (disputes first)."""
         if self.support.left < 1 or self.desk_may_hold_work <= 0:
             return 0
-        cases = self.call("aftersales", "GET", "/cases").json()["cases"]
+        cases = self.open_cases(most=5000)
         self.desk_may_hold_work -= 1
         done = 0
         for case in cases[:5000]:

@@ -13,7 +13,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse
 
-from services.aftersales import store, usecases, views
+from services.aftersales import usecases, views
 from services.aftersales.cases import Case
 from services.aftersales.schemas import (
     CaseDetail,
@@ -26,7 +26,8 @@ from services.aftersales.schemas import (
     StepNote,
 )
 from services.aftersales.settings import AftersalesSettings
-from shared.http_app import RuntimeDep, Work
+from shared.db import read_session
+from shared.http_app import RuntimeDep, Work, service_policy
 from shared.http_problems import Problem
 from shared.idempotency import IdempotencyKey, create_once
 from shared.pagination import PageRequest, page_request_within
@@ -45,11 +46,7 @@ async def refused(_request: Request, exc: Exception) -> JSONResponse:
     return Problem(status, PROBLEM_OF_STATUS[status], str(exc)).response()
 
 
-def _settings(request: Request) -> AftersalesSettings:
-    return request.app.state.aftersales_settings  # set by app.py
-
-
-SettingsDep = Annotated[AftersalesSettings, Depends(_settings)]
+SettingsDep = Annotated[AftersalesSettings, Depends(service_policy)]
 
 CASES_DEFAULT_LIMIT, CASES_MAX_LIMIT = 1000, 5000
 
@@ -76,20 +73,20 @@ def request_return(request: ReturnRequest, work: Work, settings: SettingsDep, ke
 def list_cases(runtime: RuntimeDep, page: Page, include_closed: bool = False) -> CaseList:
     """Open cases (all with `include_closed`), disputes first (R22), then shipment exceptions,
     then by 48-hour deadline; a page at a time (`limit`, `cursor` from `next_cursor`)."""
-    with store.reading(runtime.engine) as session:
+    with read_session(runtime.engine) as session:
         return views.queue_page(session, include_closed=include_closed, page=page, now=runtime.clock.now())
 
 
 @router.get("/cases/sla", response_model=CaseSla)
 def case_sla(runtime: RuntimeDep, settings: SettingsDep) -> CaseSla:
     """R21: share of cases handled (approved or closed) within 48 hours, and cases at risk."""
-    with store.reading(runtime.engine) as session:
+    with read_session(runtime.engine) as session:
         return views.sla(session, runtime.clock.now(), settings.at_risk_hours)
 
 
 @router.get("/cases/{case_id}", response_model=CaseDetail)
 def get_case(case_id: str, runtime: RuntimeDep) -> CaseDetail:
-    with store.reading(runtime.engine) as session:
+    with read_session(runtime.engine) as session:
         return views.case_by_id(session, case_id, runtime.clock.now())
 
 
@@ -131,7 +128,7 @@ def reject(case_id: str, body: Rejection, work: Work, key: IdempotencyKey) -> An
 def returnable(order_id: str, runtime: RuntimeDep, settings: SettingsDep, lines: str | None = None) -> Returnable:
     """What can still be returned, the gift rule, and the refund it would give now.
     `lines=SKU-A:2,SKU-B:1` previews exactly that return (gift rule applied)."""
-    with store.reading(runtime.engine) as session:
+    with read_session(runtime.engine) as session:
         return views.returnable(session, order_id, lines, runtime.clock.now(), settings.gift_policy)
 
 

@@ -26,9 +26,8 @@ def build_app(settings: AftersalesSettings, kafka: KafkaSettings) -> FastAPI:
             store.forget_expired_answers(session, runtime.clock.now())
 
     runtime.on_start.append(forget_expired_answers)
-    app = create_http_app(runtime, [api.router], access=ACCESS, title="Aftersales service",
+    app = create_http_app(runtime, [api.router], access=ACCESS, policy=settings, title="Aftersales service",
                           description="Seven-day returns and exchanges, the gift rule, 48-hour case handling, "
                                       "disputes first, refunds of what was paid (R19-R23).")
-    app.state.aftersales_settings = settings
     app.add_exception_handler(Refusal, api.refused)
     return app

@@ -8,13 +8,12 @@ identity map to a later read in the same transaction.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Iterable, Sequence
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Engine, Integer, and_, case, insert, literal, select, true, tuple_, update
+from sqlalchemy import Integer, and_, case, insert, literal, select, true, tuple_, update
 from sqlmodel import Session, col
 
 from services.aftersales.cases import CLOSED, Case, CaseChange, CaseKind, CaseLine, CaseStatus, Step
@@ -26,7 +25,6 @@ from services.aftersales.models import (
     PurchaseLineRecord,
     PurchaseRecord,
 )
-from shared.db import read_only
 from shared.events import OrderAccepted
 from shared.idempotency import forget_expired
 
@@ -34,13 +32,6 @@ CASES = AftersalesCase.__table__
 CASE_LINES = AftersalesCaseLine.__table__
 CASE_STEPS = AftersalesCaseStep.__table__
 OPEN_STATUSES = [s.value for s in CaseStatus if s not in CLOSED]
-
-
-@contextmanager
-def reading(engine: Engine) -> Iterator[Session]:
-    """A session for reads only: on SQLite it neither waits for nor takes the write lock."""
-    with read_only(engine) as conn, Session(bind=conn) as session:
-        yield session
 
 
 # ---------------------------------------------------------------------------------------------

@@ -33,22 +33,16 @@ from services.inventory.schemas import (
     StockFigures,
     StockPage,
 )
+from shared.db import read_session
 from shared.contract_types import Sku
 from shared.events import SupplierDelivery
-from shared.http_app import RuntimeDep, Work
+from shared.http_app import RuntimeDep, Work, service_policy
 from shared.http_problems import Problem
 from shared.idempotency import IdempotencyKey, create_once
 from shared.pagination import PageRequest, next_cursor, page_request
 from shared.unit_of_work import UnitOfWork
 
-POLICY_STATE = "inventory_policy"  # app.state: the service's InventoryPolicy (app.py sets it)
-
-
-def _policy(request: Request) -> InventoryPolicy:
-    return getattr(request.app.state, POLICY_STATE)
-
-
-PolicyDep = Annotated[InventoryPolicy, Depends(_policy)]
+PolicyDep = Annotated[InventoryPolicy, Depends(service_policy)]
 Page = Annotated[PageRequest, Depends(page_request)]
 
 router = APIRouter(tags=["inventory"])
@@ -68,7 +62,7 @@ def list_stock(runtime: RuntimeDep, policy: PolicyDep, page: Page) -> StockPage:
     """Every sku in name order, a page at a time."""
     after = page.after_matching(str)
     now = runtime.clock.now()
-    with store.reading(runtime.engine) as session:
+    with read_session(runtime.engine) as session:
         rows = store.skus_after(session, after[0] if after else None, page.fetch_limit)
         return StockPage(as_of=now, skus=describe(session, rows[:page.limit], policy, now),
                          next_cursor=next_cursor(rows, page.limit, _sku_key))
@@ -85,7 +79,7 @@ def low_stock(runtime: RuntimeDep, policy: PolicyDep, page: Page) -> StockPage:
     after = page.after_matching(str)
     cursor = after[0] if after else None
     now = runtime.clock.now()
-    with store.reading(runtime.engine) as session:
+    with read_session(runtime.engine) as session:
         low: list[InventorySku] = []
         while len(low) < page.fetch_limit:
             rows = store.skus_after(session, cursor, LOW_SCAN)
@@ -100,7 +94,7 @@ def low_stock(runtime: RuntimeDep, policy: PolicyDep, page: Page) -> StockPage:
 
 @router.get("/stock/{sku}", response_model=StockFigures)
 def get_stock(sku: str, runtime: RuntimeDep, policy: PolicyDep) -> StockFigures:
-    with store.reading(runtime.engine) as session:
+    with read_session(runtime.engine) as session:
         return figures_now(session, sku, policy, runtime.clock.now())
 
 
@@ -109,7 +103,7 @@ def ledger(sku: str, runtime: RuntimeDep, page: Page) -> LedgerPage:
     """Every change to the sku's figures with its cause and actor, oldest first, a page at a
     time; the totals and `consistent` are the whole ledger's."""
     after = page.after_matching(int)
-    with store.reading(runtime.engine) as session:
+    with read_session(runtime.engine) as session:
         row = store.load_sku(session, sku)
         if row is None:
             raise Problem(404, "not-found", f"unknown sku {sku!r}")
@@ -146,7 +140,7 @@ def post_delivery(delivery: Delivery, work: Work, policy: PolicyDep, key: Idempo
 
 @router.get("/reservations/{order_id}", response_model=ReservationAnswer)
 def get_reservation(order_id: str, runtime: RuntimeDep) -> ReservationAnswer:
-    with store.reading(runtime.engine) as session:
+    with read_session(runtime.engine) as session:
         r = store.load_reservation(session, order_id)
     if r is None:
         raise Problem(404, "not-found", f"no reservation for order {order_id}")

@@ -9,6 +9,7 @@ from services.inventory.domain import InventoryPolicy, is_low
 from services.inventory.handlers import SUBSCRIPTIONS, handlers_for
 from services.inventory.models import TABLES
 from services.inventory.settings import InventorySettings
+from shared.db import read_session
 from shared.http_app import create_http_app
 from shared.service import ServiceRuntime
 from shared.settings import KafkaSettings
@@ -22,7 +23,7 @@ def export_stock_gauges(runtime: ServiceRuntime, policy: InventoryPolicy) -> Non
     """R9/R26 on the dashboard: how many skus are below their replenishment threshold."""
 
     def low_skus() -> float:
-        with store.reading(runtime.engine) as session:
+        with read_session(runtime.engine) as session:
             return float(sum(1 for row in store.all_skus(session) if is_low(store.sku_state(row), policy)))
 
     runtime.metrics.gauge_from("stock_low_skus", "Skus whose available stock is below the threshold", low_skus)
@@ -53,9 +54,8 @@ def build_app(settings: InventorySettings, kafka: KafkaSettings) -> FastAPI:
 
         runtime.on_start.append(load)
 
-    app = create_http_app(runtime, [api.router], title="Inventory service",
+    app = create_http_app(runtime, [api.router], policy=policy, title="Inventory service",
                           description="Stock ledger, all-or-nothing reservation, backorders, replenishment, "
                                       "sell-out playbook.", access=ACCESS)
-    setattr(app.state, api.POLICY_STATE, policy)
     app.add_exception_handler(store.UnknownSku, api.unknown_sku)
     return app

@@ -6,7 +6,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, Query
 from sqlmodel import Session
 
 from services.logistics import usecases, views
@@ -17,7 +17,7 @@ from services.logistics.schemas import (CapacityView, CarriersView, CollectionAn
                                         ShipmentDetail, ShipRequest, SlaView, StepAnswer, WaveAnswer, WaveRequest,
                                         WaveView)
 from services.logistics.settings import LogisticsPolicy
-from shared.http_app import RuntimeDep, Work
+from shared.http_app import RuntimeDep, Work, service_policy
 from shared.http_problems import Problem, problem_responses
 from shared.idempotency import IdempotencyKey, create_once
 from shared.pagination import PageRequest, page_request_within
@@ -26,11 +26,7 @@ from shared.unit_of_work import UnitOfWork
 router = APIRouter(tags=["logistics"])
 
 
-def _policy(request: Request) -> LogisticsPolicy:
-    return request.app.state.logistics
-
-
-Policy = Annotated[LogisticsPolicy, Depends(_policy)]
+Policy = Annotated[LogisticsPolicy, Depends(service_policy)]
 """The service's settings and carrier desk (set by app.py)."""
 
 

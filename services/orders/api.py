@@ -2,22 +2,18 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Coroutine
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query, Request, Response
-from fastapi.exceptions import RequestValidationError
-from fastapi.routing import APIRoute
+from fastapi import APIRouter, Depends, Query
 from sqlmodel import Session
 
 from services.orders import usecases
 from services.orders.domain import OrderInvalid, OrderPolicy
 from services.orders.schemas import (CancelAnswer, CancelRequest, ConflictPage, OrderPage, OrderSubmitted, OrderView,
                                      RejectedOrder, RejectionPage, Stats)
-from shared.contract_types import describe_validation_error
 from shared.events import OrderPlaced
-from shared.http_app import RuntimeDep, Work
-from shared.http_problems import Problem, problem_responses
+from shared.http_app import RuntimeDep, Work, service_policy
+from shared.http_problems import ContractRoute, Problem, problem_responses
 from shared.idempotency import IdempotencyKey, create_once, idempotent_response
 from shared.pagination import PageRequest, page_request
 from shared.unit_of_work import UnitOfWork
@@ -26,44 +22,7 @@ MAX_ROW_ID = 2**63 - 1
 """Row ids are 64-bit: a larger `after_id` is refused (422) rather than overflowing the database."""
 
 
-class ContractRoute(APIRoute):
-    """A body that breaks its contract is answered in the contract's own words, the reason the
-    platform also hears on order.rejected (e.g. `lines.0.quantity must be positive, got 0`)."""
-
-    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
-        handler = super().get_route_handler()
-
-        async def route(request: Request) -> Response:
-            try:
-                return await handler(request)
-            except RequestValidationError as exc:
-                errors = list(exc.errors())
-                if any(e.get("type") == "json_invalid" for e in errors) or not any(
-                        e.get("loc", ())[:1] == ("body",) for e in errors):
-                    raise
-                raise Problem(422, "invalid-request", describe_validation_error(_BodyErrors(errors)),  # type: ignore[arg-type]
-                              errors=[{"loc": [str(p) for p in e.get("loc", ())], "msg": str(e.get("msg", "")),
-                                       "type": str(e.get("type", ""))} for e in errors[:50]]) from exc
-
-        return route
-
-
-class _BodyErrors:
-    """FastAPI's errors as describe_validation_error() reads a ValidationError's: paths in the body."""
-
-    def __init__(self, errors: list[dict[str, Any]]) -> None:
-        self._errors = [{**e, "loc": tuple(e.get("loc", ()))[1:] if tuple(e.get("loc", ()))[:1] == ("body",)
-                         else e.get("loc", ())} for e in errors]
-
-    def errors(self, include_url: bool = False) -> list[dict[str, Any]]:
-        return self._errors
-
-
-def _policy(request: Request) -> OrderPolicy:
-    return request.app.state.order_policy
-
-
-Policy = Annotated[OrderPolicy, Depends(_policy)]
+Policy = Annotated[OrderPolicy, Depends(service_policy)]
 """The intake rules of this deployment (settings), set by app.py."""
 Page = Annotated[PageRequest, Depends(page_request)]
 AfterId = Annotated[int | None, Query(ge=0, le=MAX_ROW_ID, deprecated=True,

@@ -32,7 +32,6 @@ def build_app(settings: OrdersSettings, kafka: KafkaSettings) -> FastAPI:
             forget_expired(uow.session, uow.now)
 
     runtime.on_start.append(forget_old_idempotent_answers)
-    app = create_http_app(runtime, [api.router], access=ACCESS, title="Orders service",
+    app = create_http_app(runtime, [api.router], access=ACCESS, policy=policy, title="Orders service",
                           description="Validated intake, priority and lifecycle of orders.")
-    app.state.order_policy = policy
     return app

@@ -103,6 +103,16 @@ def sample(type_: str, order_id: str = "O-FUZZ", *, sku: str = "SKU-TEA-01", cas
         "refund.issued": {"case_id": case_id, "order_id": order_id, "amount": "49.90", "issued_at": T0},
         "exchange.requested": {"case_id": case_id, "order_id": order_id, "lines": lines, "region": "Shanghai",
                                "requested_at": T0},
+        "order.balance_paid": {"order_id": order_id, "balance_amount": paid, "paid_at": T0},
+        "order.balance_received": {"order_id": order_id, "balance_amount": paid, "paid_amount": paid,
+                                   "balance_paid_at": T0, "priority_rank": f"0-{T0}-{order_id}", "received_at": T0},
+        "order.deposit_forfeited": {"order_id": order_id, "customer_id": "C-1", "deposit": "10.00",
+                                    "balance_due_by": T0, "closed_at": T0},
+        "order.held": {"order_id": order_id, "customer_id": "C-1", "rule": "purchase_limit",
+                       "reason": "C-1 bought 3 of SKU-TEA-01 (limit 2)", "figures": {"bought": "3", "limit": "2"},
+                       "held_at": T0},
+        "order.released": {"order_id": order_id, "released_by": "agent-1", "note": "checked", "released_at": T0},
+        "stock.sku_unknown": {"order_id": order_id, "skus": [sku], "found_at": T0},
     }
     missing = set(KNOWN_TYPES) - set(data)
     assert not missing, f"no sample for {sorted(missing)}: add one (every registered type is fuzzed)"

@@ -180,7 +180,7 @@ _SHIPMENT = {"order_id": "O-1", "shipment_id": "SHP-O-1"}
 _CASE = {"case_id": "CASE-1", "order_id": "O-1"}
 _RETURN_LINES = [{"sku": "SKU-1", "quantity": 1, "gift": False}]
 SAMPLES: dict[str, dict] = {
-    "order.placed": {**_ORDER, "order_type": "standard"},
+    "order.placed": {**_ORDER, "order_type": "standard", "delivery_address": "上海 浦东 1号"},
     "order.accepted": {**_ORDER, "order_type": "standard", "priority_class": "standard", "priority_rank": "2-1-O-1",
                        "accepted_at": T},
     "order.rejected": {"order_id": "O-1", "reason": "why", "source_event_id": "e-1"},
@@ -207,6 +207,15 @@ SAMPLES: dict[str, dict] = {
     "return.received": {**_CASE, "lines": _RETURN_LINES, "inspection_passed": True, "received_at": T},
     "refund.issued": {**_CASE, "amount": "1.00", "issued_at": T},
     "exchange.requested": {**_CASE, "lines": [_LINE], "region": "Shanghai", "requested_at": T},
+    "order.balance_paid": {"order_id": "O-1", "balance_amount": "1.00", "paid_at": T},
+    "order.balance_received": {"order_id": "O-1", "balance_amount": "1.00", "paid_amount": "2.00", "balance_paid_at": T,
+                               "priority_rank": "0-1-O-1", "received_at": T},
+    "order.deposit_forfeited": {"order_id": "O-1", "customer_id": "C-1", "deposit": "1.00", "balance_due_by": T,
+                                "closed_at": T},
+    "order.held": {"order_id": "O-1", "customer_id": "C-1", "rule": "purchase_limit", "reason": "over the limit",
+                   "figures": {"bought": "3"}, "held_at": T},
+    "order.released": {"order_id": "O-1", "released_by": "agent-1", "note": "checked", "released_at": T},
+    "stock.sku_unknown": {"order_id": "O-1", "skus": ["SKU-1"], "found_at": T},
 }
 
 
@@ -221,6 +230,9 @@ def _bounded_leaves(data, schema, root, path=()):
     if "anyOf" in schema:
         schema = next(s for s in schema["anyOf"] if s.get("type") != "null")
         yield from _bounded_leaves(data, schema, root, path)
+    elif isinstance(data, dict) and "properties" not in schema:  # a map: its values are bounded
+        for name, value in data.items():
+            yield from _bounded_leaves(value, schema["additionalProperties"], root, (*path, name))
     elif isinstance(data, dict):
         for name, value in data.items():
             yield from _bounded_leaves(value, schema["properties"][name], root, (*path, name))

@@ -26,7 +26,6 @@ from services.inventory.store.queries import (
     all_skus,
     forget_expired_answers,
     open_requests,
-    reading,
     skus_after,
     waiting_orders,
 )
@@ -56,7 +55,7 @@ __all__ = [
     "add_restock", "add_sku", "add_to_queue", "all_skus", "change_on_hand", "claim_mode_change",
     "claim_replenishment", "close_replenishment", "close_request", "delivery_known", "forget_expired_answers",
     "is_decided", "ledger_entries", "ledger_totals", "load_reservation", "load_sku", "load_skus", "needs_of",
-    "open_requests", "order_outlook", "reading", "record", "release", "remove_from_queue", "require_sku",
+    "open_requests", "order_outlook", "record", "release", "remove_from_queue", "require_sku",
     "restock_known", "save_catalog_fields", "save_status", "ship_out", "sku_state", "sku_view", "sku_views",
     "try_reserve", "waiting_backorders", "waiting_orders",
 ]

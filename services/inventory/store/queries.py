@@ -2,22 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
+from collections.abc import Iterable
 from datetime import datetime
-from sqlalchemy import Engine, func
+from sqlalchemy import func
 from sqlmodel import Session, col, select
 
 from services.inventory.models import InventoryBackorderLine, InventoryReplenishmentRequest, InventorySku
-from shared.db import read_only
 from shared.idempotency import forget_expired
-
-
-@contextmanager
-def reading(engine: Engine) -> Iterator[Session]:
-    """A session for reads only: on SQLite it does not wait for the writers' turn."""
-    with read_only(engine) as connection, Session(bind=connection) as session:
-        yield session
 
 
 def skus_after(session: Session, after: str | None, limit: int) -> list[InventorySku]:
