@@ -481,7 +481,7 @@ class Simulation:
     def await_dispatch_news(self) -> None:
         """An hour of simulated time passes in a fraction of a second: let the orders service hear of
         this tick's hand-overs before the next tick's cancellations arrive, as it would in an hour."""
-        forward = ("shipped", "delivered", "return_requested", "returned", "refunded")
+        forward = ("shipped", "delivered", "return_requested", "returned", "partially_refunded", "refunded")
         deadline = time.monotonic() + self.args.settle_timeout_s
         while time.monotonic() < deadline:
             stats = self.call("orders-admin", "GET", "/stats").json()

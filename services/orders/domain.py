@@ -141,13 +141,14 @@ SHIPPED = "shipped"
 DELIVERED = "delivered"
 RETURN_REQUESTED = "return_requested"
 RETURNED = "returned"
-REFUNDED = "refunded"
+PARTIALLY_REFUNDED = "partially_refunded"  # refunds so far less than what was paid (a partial return)
+REFUNDED = "refunded"  # refunded in full
 CANCELLED = "cancelled"
 REJECTED = "rejected"  # never an OrderRecord state: refused orders are kept apart
 
 # The forward path; a later position means more evidence of progress.
 FORWARD: tuple[str, ...] = (ACCEPTED, BACKORDERED, RESERVED, SHIPPED, DELIVERED, RETURN_REQUESTED,
-                            RETURNED, REFUNDED)
+                            RETURNED, PARTIALLY_REFUNDED, REFUNDED)
 STATES: tuple[str, ...] = (*FORWARD, CANCELLED)
 CANCELLABLE: frozenset[str] = frozenset({ACCEPTED, BACKORDERED, RESERVED})
 """Before dispatch (R4). After it the customer returns the goods instead."""
@@ -196,6 +197,7 @@ class Transition:
     outcome: Outcome
     state: str  # the order's state after the event
     reason: str = ""
+    evidence: str = ""  # the state the event is evidence of, when not its type's (a partial refund)
 
 
 class EventRefused(Exception):
@@ -203,11 +205,12 @@ class EventRefused(Exception):
     nothing changes (handlers.py dead-letters it)."""
 
 
-def apply_event(state: str, event_type: str, *, replacement: bool = False) -> Transition:
+def apply_event(state: str, event_type: str, *, replacement: bool = False, partial_refund: bool = False) -> Transition:
     """Decide what a lifecycle event does to an order in `state`.
 
     `replacement` marks a shipment.dispatched that ships an exchange (it does not re-ship the
-    order itself)."""
+    order itself); `partial_refund` a refund.issued after which less than what was paid is
+    refunded (the order is then `partially_refunded`, a later refund completing it `refunded`)."""
     if state not in STATES:
         raise ValueError(f"unknown order state {state!r}")
     if event_type not in TARGET and event_type not in NOTES:
@@ -232,16 +235,17 @@ def apply_event(state: str, event_type: str, *, replacement: bool = False) -> Tr
     if event_type == "shipment.exception" or (event_type == "shipment.dispatched" and replacement):
         return Transition("noted", state)
 
-    target = TARGET[event_type]
+    target = PARTIALLY_REFUNDED if event_type == REFUND and partial_refund else TARGET[event_type]
     here, there = FORWARD.index(state), FORWARD.index(target)
     if state == RESERVED and target == BACKORDERED:
         # Reservation is all lines or none (R7) and inventory reports per order in sequence.
         return Transition("refused", state, "stock.backordered after every line was already reserved")
+    evidence = target if target != TARGET[event_type] else ""
     if there > here:
-        return Transition("advanced", target)
+        return Transition("advanced", target, evidence=evidence)
     if there == here:
-        return Transition("noted", state, f"already {state}")
-    return Transition("late", state, f"arrived after the order was already {state}")
+        return Transition("noted", state, f"already {state}", evidence=evidence)
+    return Transition("late", state, f"arrived after the order was already {state}", evidence=evidence)
 
 
 @dataclass(frozen=True)
@@ -266,7 +270,9 @@ def decide_event(order_id: str, state: str, event_type: str, payload: Any, refun
             if strict:
                 raise EventRefused(f"{event_type} for order {order_id} refused: {refusal}")
             return Transition("refused", state, refusal)
-    return apply_event(state, event_type, replacement=bool(getattr(payload, "replacement_for_case", None)))
+    partial = refund is not None and refund.refunded_cents + refund_cents(payload) < refund.paid_cents
+    return apply_event(state, event_type, replacement=bool(getattr(payload, "replacement_for_case", None)),
+                       partial_refund=partial)
 
 
 def refund_cents(payload: Any) -> int:
@@ -279,7 +285,7 @@ def timeline_step(event_type: str, payload: Any, transition: Transition) -> tupl
     if getattr(payload, "replacement_for_case", None):
         label = "replacement_shipped"
     else:
-        label = TARGET.get(event_type) or event_type.replace(".", "_")
+        label = transition.evidence or TARGET.get(event_type) or event_type.replace(".", "_")
     note = "; ".join(p for p in (describe(event_type, payload), transition.reason) if p)
     return label, getattr(payload, OCCURRED_AT_FIELD[event_type]), note
 

@@ -74,6 +74,7 @@ class OrderView(OrderSummary):
     deposit: Money | None
     balance_paid_at: TimeText | None
     promotions: list[dict[str, Any]]
+    refunded_amount: Money = Field(description="All refunds issued on the order together (R23)")
     status_changed_at: Moment
     steps_reached: dict[str, Moment] = Field(description="State -> when the order first reached it")
     timeline: list[Step]
@@ -99,7 +100,9 @@ class Figures(BaseModel):
 
 class Stats(BaseModel):
     orders: int = Field(description="Accepted orders, cancelled ones excluded")
-    gmv: Money = Field(description="What they paid; refunds are not netted off")
+    gmv: Money = Field(description="GMV gross: what they paid, refunds not netted off")
+    gmv_net: Money = Field(description="GMV net of refunds: `gmv` less `refunded`")
+    refunded: Money = Field(description="What was refunded on them, all refunds together")
     average_basket: Money
     by_class: dict[str, Figures]
     by_state: dict[str, Figures]

@@ -8,6 +8,7 @@ from __future__ import annotations
 import time
 import uuid
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 
 import pytest
 
@@ -67,9 +68,9 @@ class Others:
             "case_id": self.case_id, "order_id": self.order_id, "lines": [{"sku": "SKU-TEA-01", "quantity": 2}],
             "inspection_passed": True, "received_at": at(minute)}, key=self.order_id)
 
-    def refunded(self, minute: float = 3100) -> str:
+    def refunded(self, minute: float = 3100, amount: str = "89.80") -> str:
         return self.world.publish("aftersales.cases", "refund.issued", {
-            "case_id": self.case_id, "order_id": self.order_id, "amount": "89.80", "issued_at": at(minute)},
+            "case_id": self.case_id, "order_id": self.order_id, "amount": amount, "issued_at": at(minute)},
             key=self.order_id)
 
 
@@ -260,3 +261,34 @@ def test_a_hand_over_that_crossed_a_cancellation_moves_the_order_on_because_the_
     assert body["status"] == "shipped"
     [crossed] = [s for s in body["timeline"] if s["status"] == "shipped"]
     assert crossed["outcome"] == "advanced" and "before the cancellation reached" in crossed["note"]
+
+
+def stats(orders) -> dict:
+    with orders.client() as http:
+        return http.get("/stats").json()
+
+
+def test_a_partial_return_leaves_the_order_partially_refunded_and_gmv_net_of_it(module_world: World, orders) -> None:
+    order_id = new_id()
+    others = Others(module_world, order_id)
+    place(module_world, order_id)
+    wait_for_order(orders, order_id, status_is("accepted"))
+    for say in (others.reserved, others.dispatched, others.delivered, others.return_requested, others.return_received):
+        say()
+    wait_for_order(orders, order_id, status_is("returned"))
+    before = stats(orders)
+
+    others.refunded(amount="30.00")  # one of the two teas came back
+    body = wait_for_order(orders, order_id, status_is("partially_refunded"))
+    assert body["refunded_amount"] == "30.00" and body["paid_amount"] == "89.80"
+    assert steps(body)[-1] == "partially_refunded"
+    after = stats(orders)
+    assert after["gmv"] == before["gmv"]  # gross: what was paid
+    assert Decimal(after["refunded"]) - Decimal(before["refunded"]) == Decimal("30.00")
+    assert Decimal(after["gmv_net"]) == Decimal(after["gmv"]) - Decimal(after["refunded"])
+    assert after["by_state"]["partially_refunded"]["orders"] == before["by_state"]["partially_refunded"]["orders"] + 1
+
+    others.refunded(minute=3200, amount="59.80")  # the rest: refunded in full
+    body = wait_for_order(orders, order_id, status_is("refunded"))
+    assert body["refunded_amount"] == "89.80"
+    assert steps(body)[-2:] == ["partially_refunded", "refunded"]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -153,3 +155,24 @@ def test_all_refunds_of_an_order_together_stay_within_what_was_paid() -> None:
         "refunds would total 89.81, more than the 89.80 paid (49.90 refunded before)")
     assert refusal("returned", amount=0, refunded=PAID) == ""
     assert refusal("shipped", amount=5) == ""
+
+
+def _refund(paid: int, before: int, amount: int, state: str = "returned"):
+    from types import SimpleNamespace
+
+    from services.orders.domain import RefundFacts, decide_event
+    return decide_event("O-1", state, "refund.issued", SimpleNamespace(amount=Decimal(amount) / 100),
+                        RefundFacts(paid_cents=paid, refunded_cents=before, exception_reported=False), strict=True)
+
+
+def test_a_refund_short_of_what_was_paid_is_partial_and_the_one_completing_it_is_full() -> None:
+    partial = _refund(8980, 0, 3000)
+    assert (partial.outcome, partial.state, partial.evidence) == ("advanced", "partially_refunded", "partially_refunded")
+    assert _refund(8980, 0, 8979).state == "partially_refunded"  # one cent short
+    full = _refund(8980, 0, 8980)
+    assert (full.state, full.evidence) == ("refunded", "")
+    assert _refund(8980, 3000, 5980, "partially_refunded").state == "refunded"
+    again = _refund(8980, 3000, 1000, "partially_refunded")
+    assert (again.outcome, again.state) == ("noted", "partially_refunded")
+    late = _refund(8980, 3000, 1000, "refunded")  # cannot be: refunds would pass what was paid
+    assert late.state == "refunded"

@@ -257,12 +257,13 @@ def page_of_rejections(session: Session, page: PageRequest, after_id: int | None
     return session.exec(query).all()
 
 
-def totals_by_class_and_state(session: Session) -> list[tuple[str, str, int, int]]:
-    """(priority class, status, orders, paid cents) for every pair that has orders."""
+def totals_by_class_and_state(session: Session) -> list[tuple[str, str, int, int, int]]:
+    """(priority class, status, orders, paid cents, refunded cents) for every pair that has orders."""
     rows = session.exec(select(OrderRecord.priority_class, OrderRecord.status, func.count(),
-                               func.sum(OrderRecord.paid_cents))
+                               func.sum(OrderRecord.paid_cents), func.sum(OrderRecord.refunded_cents))
                         .group_by(OrderRecord.priority_class, OrderRecord.status)).all()
-    return [(klass, status, count, int(cents or 0)) for klass, status, count, cents in rows]
+    return [(klass, status, count, int(cents or 0), int(refunded or 0))
+            for klass, status, count, cents, refunded in rows]
 
 
 def counts_beside_orders(session: Session) -> dict[str, int]:

@@ -37,7 +37,8 @@ def order_view(session: Session, order_id: str) -> OrderView | RejectedOrder | N
         **_summary(record).model_dump(),
         customer_id=record.customer_id, region=record.region, order_type=record.order_type,
         lines=content["lines"], deposit=content.get("deposit"), balance_paid_at=content.get("balance_paid_at"),
-        promotions=content.get("promotions", []), status_changed_at=aware(record.status_changed_at),
+        promotions=content.get("promotions", []), refunded_amount=_money(record.refunded_cents or 0),
+        status_changed_at=aware(record.status_changed_at),
         steps_reached=reached,
         timeline=[Step(status=s.status, outcome=s.outcome, at=aware(s.at),
                        recorded_at=aware(s.recorded_at) if s.recorded_at else None, event_type=s.event_type,
@@ -84,17 +85,19 @@ def _after_id(page: PageRequest, after_id: int | None) -> int | None:
 def stats(session: Session) -> Stats:
     """Orders and GMV by priority class and by state, and the average basket (R26).
 
-    GMV counts what accepted orders paid, cancelled orders excluded; refunds are not netted off
-    (they show as the `refunded` state)."""
+    GMV (gross) counts what accepted orders paid, cancelled orders excluded; `gmv_net` takes
+    off what was refunded on them (R23: a partial return leaves the order `partially_refunded`)."""
     by_class = {k: [0, 0] for k in PRIORITY_CLASSES}
     by_state = {s: [0, 0] for s in STATES}
     total = [0, 0]
-    for klass, status, count, cents in store.totals_by_class_and_state(session):
+    refunded = 0
+    for klass, status, count, cents, refunded_cents in store.totals_by_class_and_state(session):
         _add(by_state.setdefault(status, [0, 0]), count, cents)
         if status != CANCELLED:
             _add(by_class.setdefault(klass, [0, 0]), count, cents)
             _add(total, count, cents)
-    return Stats(orders=total[0], gmv=_money(total[1]),
+            refunded += refunded_cents
+    return Stats(orders=total[0], gmv=_money(total[1]), gmv_net=_money(total[1] - refunded), refunded=_money(refunded),
                  average_basket=_money(Decimal(total[1]) / total[0] if total[0] else 0),
                  by_class={k: Figures(orders=n, gmv=_money(c)) for k, (n, c) in by_class.items()},
                  by_state={k: Figures(orders=n, gmv=_money(c)) for k, (n, c) in by_state.items()},
