@@ -7,7 +7,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
-from pydantic import AwareDatetime, BaseModel, Field, PlainSerializer, WithJsonSchema
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, PlainSerializer, WithJsonSchema
 
 from shared.events import ShortText
 from shared.money import Money
@@ -99,10 +99,16 @@ class Figures(BaseModel):
 
 
 class Stats(BaseModel):
-    orders: int = Field(description="Accepted orders, cancelled ones excluded")
-    gmv: Money = Field(description="GMV gross: what they paid, refunds not netted off")
-    gmv_net: Money = Field(description="GMV net of refunds: `gmv` less `refunded`")
-    refunded: Money = Field(description="What was refunded on them, all refunds together")
+    model_config = ConfigDict(use_attribute_docstrings=True)
+
+    orders: int
+    """Accepted orders, cancelled ones excluded"""
+    gmv: Money
+    """GMV gross: what they paid, refunds not netted off"""
+    gmv_net: Money
+    """GMV net of refunds: `gmv` less `refunded`"""
+    refunded: Money
+    """What was refunded on them, all refunds together"""
     average_basket: Money
     by_class: dict[str, Figures]
     by_state: dict[str, Figures]
