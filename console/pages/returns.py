@@ -47,17 +47,23 @@ def chosen_lines(skus: list[str], quantities: list[str]) -> list[tuple[str, int]
     return lines
 
 
+PAGE = 200
+"""Cases a page of the returns desk shows."""
+
+
 def router(console: "Console") -> APIRouter:
     r = APIRouter()
     up = lambda: console.up  # noqa: E731
 
     @r.get("/returns")
-    async def desk(request: Request, closed: bool = False) -> Response:
+    async def desk(request: Request, closed: bool = False, cursor: str | None = None) -> Response:
         viewer = require(request, "returns")
-        cases, error = await console.attempt(up().get("aftersales", "/cases", viewer.token,
-                                                      include_closed="true" if closed else None))
+        # A page of the queue as aftersales orders it; `cursor` (its next_cursor) turns the page.
+        cases, error = await console.attempt(up().get("aftersales", "/cases", viewer.token, limit=PAGE,
+                                                      include_closed="true" if closed else None, cursor=cursor))
         return console.render(request, "returns.html", viewer, cases=(cases or {}).get("cases"), error=error,
-                              closed=closed, can_act="support" in viewer.roles)
+                              closed=closed, can_act="support" in viewer.roles,
+                              next_cursor=(cases or {}).get("next_cursor"))
 
     @r.get("/returns/new")
     async def new_return(request: Request) -> Response:
