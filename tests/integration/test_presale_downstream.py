@@ -72,7 +72,8 @@ def wait_handled(http: httpx.Client, world: World, topic: str, count: float) -> 
 def balance_received(order_id: str, *, balance: str = "699.00", paid: str = "799.00", at: datetime = BALANCE_AT,
                      priority_rank: str | None = None) -> dict:
     return {"order_id": order_id, "balance_amount": balance, "paid_amount": paid, "balance_paid_at": at.isoformat(),
-            "priority_rank": priority_rank or rank(0, at, order_id), "received_at": (at + timedelta(seconds=1)).isoformat()}
+            "priority_rank": priority_rank or rank(0, at, order_id),
+            "received_at": (at + timedelta(seconds=1)).isoformat()}
 
 
 @pytest.fixture(scope="module")
@@ -95,7 +96,8 @@ def reserved_awaiting(order_id: str, *, paid_at: datetime = DEPOSIT_AT, awaiting
         "priority_rank": rank(0, paid_at, order_id),
         "lines": [{"sku": "SKU-PHONE-01", "quantity": 1, "unit_price": "899.00", "weight_kg": "0.40",
                    "volume_l": "1.50"}],
-        "region": "Zhejiang", "paid_at": paid_at.isoformat(), "reserved_at": (paid_at + timedelta(seconds=2)).isoformat(),
+        "region": "Zhejiang", "paid_at": paid_at.isoformat(),
+        "reserved_at": (paid_at + timedelta(seconds=2)).isoformat(),
         "awaiting_balance": awaiting,
     }
 
