@@ -33,6 +33,12 @@ class PurchaseRecord(SQLModel, table=True):
     thresholds_json: str = Field(default="[]", sa_column=Column(Text, nullable=False, server_default="[]"))
     delivered_at: datetime | None = None
     delivered_shipment_id: str | None = None
+    # A deposit presale's (presale.py): the deposit it was accepted with (paid_amount until the
+    # balance), and the balance received (kept from order.balance_received, even before order.accepted).
+    deposit: Decimal | None = Field(default=None, sa_column=_money(nullable=True))
+    balance_amount: Decimal | None = Field(default=None, sa_column=_money(nullable=True))
+    balance_paid_amount: Decimal | None = Field(default=None, sa_column=_money(nullable=True))
+    balance_paid_at: datetime | None = None
 
 
 class PurchaseLineRecord(SQLModel, table=True):

@@ -155,6 +155,10 @@ class Returnable(BaseModel):
     window_open: bool
     gift_policy: Literal["return_with_item", "deduct_value"]
     paid_amount: Money
+    deposit: Money | None = Field(default=None, description="A deposit presale's deposit: `paid_amount` is it "
+                                                            "alone until its balance is received")
+    balance_amount: Money | None = Field(default=None, description="A deposit presale's balance, once received "
+                                                                   "(then `paid_amount` is deposit + balance)")
     refunded_so_far: Money
     lines: list[ReturnableLine]
     refund_preview: RefundPreview | None = Field(

@@ -25,6 +25,7 @@ from services.aftersales.models import (
     PurchaseLineRecord,
     PurchaseRecord,
 )
+from services.aftersales.presale import Balance
 from shared.events import OrderAccepted
 from shared.idempotency import forget_expired
 
@@ -72,16 +73,18 @@ def to_purchase(order_id: str, record: PurchaseRecord | None, lines: Iterable[Pu
 
 
 def save_accepted_order(session: Session, record: PurchaseRecord | None, accepted: OrderAccepted,
-                        purchase: Purchase) -> None:
+                        purchase: Purchase, deposit: Decimal | None = None) -> None:
     """The order's details beside a delivery that may already be known; lines with what was paid
-    for each (the weight and volume an exchange's replacement ships with come from the event)."""
+    for each (the weight and volume an exchange's replacement ships with come from the event).
+    `purchase.paid_amount` is what was paid: the deposit's, or with a balance received first."""
     if record is None:
         record = PurchaseRecord(order_id=accepted.order_id)
     record.accepted = True
     record.customer_id = accepted.customer_id
     record.region = accepted.region
     record.currency = accepted.currency
-    record.paid_amount = accepted.paid_amount
+    record.paid_amount = purchase.paid_amount
+    record.deposit = deposit
     record.discount = accepted.discount
     record.thresholds_json = json.dumps([{"threshold": f"{t.threshold:.2f}", "amount": f"{t.amount:.2f}"}
                                          for t in purchase.thresholds])
@@ -100,6 +103,38 @@ def save_delivery(session: Session, record: PurchaseRecord | None, order_id: str
     record.delivered_at = delivered_at
     record.delivered_shipment_id = shipment_id
     session.add(record)
+
+
+# ---------------------------------------------------------------------------------------------
+# A deposit presale's balance (presale.py)
+
+
+def kept_balance(record: PurchaseRecord | None) -> Balance | None:
+    if record is None or record.balance_paid_at is None:
+        return None
+    return Balance(balance_amount=record.balance_amount, paid_amount=record.balance_paid_amount,
+                   balance_paid_at=record.balance_paid_at)
+
+
+def keep_balance(session: Session, record: PurchaseRecord | None, order_id: str, balance: Balance | None) -> None:
+    """The balance received for the order (None: forget one that could not be applied); a record
+    is made when the order's details have not arrived yet."""
+    if record is None:
+        record = PurchaseRecord(order_id=order_id)
+    record.balance_amount = balance.balance_amount if balance else None
+    record.balance_paid_amount = balance.paid_amount if balance else None
+    record.balance_paid_at = balance.balance_paid_at if balance else None
+    session.add(record)
+
+
+def save_paid(session: Session, record: PurchaseRecord, purchase: Purchase) -> None:
+    """What was paid in all and for each line, once the balance came."""
+    record.paid_amount = purchase.paid_amount
+    session.add(record)
+    rows = purchase_lines(session, record.order_id)
+    for row, line in zip(rows, purchase.lines, strict=True):
+        row.paid = line.paid
+        session.add(row)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -8,12 +8,14 @@ import logging
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import Any
 
-from services.aftersales import cases, store
+from services.aftersales import cases, presale, store
 from services.aftersales.cases import Case, CaseChange, CaseKind, CaseLine, CaseNotFound
 from services.aftersales.domain import (
     GiftPolicy,
+    Purchase,
     PurchasedLine,
     SpendThreshold,
     check_described,
@@ -24,10 +26,12 @@ from services.aftersales.domain import (
     refund_amount,
     with_paid_amounts,
 )
+from services.aftersales.models import PurchaseRecord
 from services.aftersales.schemas import ReturnRequest
 from shared.events import (
     ExchangeRequested,
     OrderAccepted,
+    OrderBalanceReceived,
     OrderLine,
     RefundIssued,
     ReturnApproved,
@@ -69,7 +73,52 @@ def record_order_accepted(uow: UnitOfWork, accepted: OrderAccepted) -> None:
     thresholds = [SpendThreshold(threshold=p.threshold, amount=p.amount) for p in accepted.promotions
                   if p.kind == "spend_threshold" and p.threshold is not None]
     purchase = with_paid_amounts(accepted.order_id, lines, accepted.paid_amount, thresholds)
-    store.save_accepted_order(uow.session, record, accepted, purchase)
+    deposit = presale.deposit_of(accepted.paid_amount, accepted.balance_due_by)
+    balance = store.kept_balance(record)
+    if balance is not None:
+        purchase = _with_early_balance(uow, record, purchase, deposit, balance)
+    store.save_accepted_order(uow.session, record, accepted, purchase, deposit)
+
+
+def _with_early_balance(uow: UnitOfWork, record: PurchaseRecord, purchase: Purchase, deposit: Decimal | None,
+                        balance: presale.Balance) -> Purchase:
+    """A balance that came before order.accepted: applied now, or, when it does not fit the
+    order, forgotten (a corrected one can still come) and dead-lettered with the reason, the
+    order recorded at its deposit."""
+    try:
+        paid = presale.paid_after_balance(purchase.order_id, presale.check_awaits_balance(purchase.order_id, deposit),
+                                          balance)
+        return with_paid_amounts(purchase.order_id, purchase.lines, paid, purchase.thresholds)
+    except ValueError as exc:
+        store.keep_balance(uow.session, record, purchase.order_id, None)
+        uow.dead_letter(f"the balance received before order {purchase.order_id} was not applied "
+                        f"(refunds stay bounded by {purchase.paid_amount}): {exc}")
+        return purchase
+
+
+def record_balance_received(uow: UnitOfWork, event: OrderBalanceReceived) -> str:
+    """order.balance_received: what a deposit presale paid becomes deposit + balance, so refunds
+    follow it (R23); kept when the order's details have not arrived yet. A repeat changes
+    nothing; a second balance with other content is dead-lettered. Raises ValueError (handlers.py
+    dead-letters the event, nothing changes) when it does not fit the order."""
+    session, order_id = uow.session, event.order_id
+    received = presale.Balance(event.balance_amount, event.paid_amount, event.balance_paid_at)
+    record = store.get_purchase_record(session, order_id, for_update=True)
+    kept = store.kept_balance(record)
+    if kept is not None:
+        if not presale.is_same_balance(kept, received):
+            uow.dead_letter(f"order {order_id}: a balance of {kept.balance_amount} paid at "
+                            f"{kept.balance_paid_at.isoformat()} was received already; this one differs and is ignored")
+        return "duplicate"
+    if record is None or not record.accepted:
+        store.keep_balance(session, record, order_id, received)
+        return "kept until order.accepted"
+    paid = presale.paid_after_balance(order_id, presale.check_awaits_balance(order_id, record.deposit), received)
+    _, purchase = store.load_purchase(session, order_id)
+    after = with_paid_amounts(order_id, purchase.lines, paid, purchase.thresholds)
+    store.keep_balance(session, record, order_id, received)
+    store.save_paid(session, record, after)
+    return "applied"
 
 
 def record_delivery(uow: UnitOfWork, delivered: ShipmentDelivered) -> None:

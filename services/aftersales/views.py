@@ -115,6 +115,8 @@ def returnable(session: Session, order_id: str, lines: str | None, now: datetime
                       window_closes_at=return_window_closes_at(delivered_at),
                       window_open=within_return_window(delivered_at, now), gift_policy=policy.value,
                       paid_amount=purchase.paid_amount, refunded_so_far=refunded_so_far, lines=rows,
+                      deposit=record.deposit,
+                      balance_amount=record.balance_amount if record.deposit is not None else None,
                       refund_preview=preview)
 
 

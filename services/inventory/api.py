@@ -145,7 +145,7 @@ def get_reservation(order_id: str, runtime: RuntimeDep) -> ReservationAnswer:
     if r is None:
         raise Problem(404, "not-found", f"no reservation for order {order_id}")
     return ReservationAnswer(order_id=r.order_id, status=r.status, priority_rank=r.priority_rank, presale=r.presale,
-                             needs=store.needs_of(r), updated_at=r.updated_at)
+                             awaiting_balance=r.awaiting_balance, needs=store.needs_of(r), updated_at=r.updated_at)
 
 
 # ---------------------------------------------------------------------------------------------

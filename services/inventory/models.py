@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import CheckConstraint, Column, Index, Text
+from sqlalchemy import CheckConstraint, Column, Index, Text, false
 from sqlmodel import Field, SQLModel
 from sqlmodel.sql.sqltypes import UTCDateTime
 
@@ -62,6 +62,9 @@ class InventoryReservation(SQLModel, table=True):
     lines_json: str = Field(default="[]", sa_column=Column(Text, nullable=False))
     needs_json: str = Field(default="{}", sa_column=Column(Text, nullable=False))
     presale: bool = False
+    # A deposit presale's order (order.accepted with balance_due_by): its stock is held as presale
+    # quota (reserved like any order's) and its stock.reserved says it awaits the balance.
+    awaiting_balance: bool = Field(default=False, sa_column_kwargs={"server_default": false()})
     created_at: datetime = Field(sa_column=utc_column(nullable=False))
     updated_at: datetime = Field(sa_column=utc_column(nullable=False))
 

@@ -156,5 +156,6 @@ class ReservationAnswer(BaseModel):
     status: str = Field(description="reserved, backordered, released, cancelled or shipped")
     priority_rank: str
     presale: bool
+    awaiting_balance: bool = Field(description="A deposit presale's stock, held (reserved) until its balance is paid")
     needs: dict[str, int]
     updated_at: Moment

@@ -167,7 +167,7 @@ def fill_waiting_orders(uow: UnitOfWork, policy: InventoryPolicy) -> list[str]:
         store.save_status(session, order_id, status, now=uow.now)
         record_reserved(uow, order_id, needs)
         lines = [OrderLine.model_validate(line) for line in json.loads(reservation.lines_json)]
-        uow.publish(stock_reserved(reservation, lines, uow.now), key=order_id)
+        uow.publish(stock_reserved(reservation, lines, uow.now, reservation.awaiting_balance), key=order_id)
         filled.append(order_id)
 
     touched = {sku for order in waiting if order.order_id in filled for sku in order.needs}
@@ -185,17 +185,18 @@ def record_reserved(uow: UnitOfWork, order_id: str, needs: dict[str, int]) -> No
 
 def decided(order: OrderAccepted, decision: ReservationDecision, at: datetime) -> StockReserved | StockBackordered:
     if decision.reserve:
-        return stock_reserved(order, list(order.lines), at)
+        return stock_reserved(order, list(order.lines), at, order.balance_due_by is not None)
     return StockBackordered(order_id=order.order_id, presale=decision.presale, expected_date=decision.expected_date,
                             missing=[SkuQuantity(sku=s, quantity=q) for s, q in sorted(decision.missing.items())],
                             backordered_at=at)
 
 
-def stock_reserved(order: Any, lines: list[OrderLine], at: datetime) -> StockReserved:
-    """`order`: the incoming order, or a waiting one's reservation row: both carry these fields."""
+def stock_reserved(order: Any, lines: list[OrderLine], at: datetime, awaiting_balance: bool = False) -> StockReserved:
+    """`order`: the incoming order, or a waiting one's reservation row: both carry these fields.
+    `awaiting_balance`: a deposit presale's stock, held until its balance (logistics does not pick it)."""
     return StockReserved(order_id=order.order_id, order_type=order.order_type, priority_class=order.priority_class,
                          priority_rank=order.priority_rank, lines=lines, region=order.region, paid_at=order.paid_at,
-                         reserved_at=at)
+                         reserved_at=at, awaiting_balance=awaiting_balance)
 
 
 # ---------------------------------------------------------------------------------------------

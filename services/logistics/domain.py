@@ -29,6 +29,7 @@ SHIPPED = "shipped"      # handed over to a carrier
 DELIVERED = "delivered"
 LOST = "lost"
 WITHDRAWN = "withdrawn"  # the order was cancelled before dispatch (R4)
+AWAITING_BALANCE = "awaiting_balance"  # a deposit presale's, neither queued nor timed until its balance (presale.py)
 
 NOT_YET_SHIPPED = (QUEUED, PICKING, PACKED)
 
@@ -121,7 +122,7 @@ def check_can_report_exception(status: str, kind: str) -> None:
 
 def can_withdraw(status: str) -> bool:
     """A cancelled order's shipment is withdrawn while it has not left the warehouse (R4)."""
-    return status in NOT_YET_SHIPPED
+    return status in NOT_YET_SHIPPED or status == AWAITING_BALANCE
 
 
 def new_shipment(*, shipment_id: str, order_id: str, order_type: str, priority_class: str, priority_rank: str,

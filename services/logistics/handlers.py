@@ -14,7 +14,8 @@ SUBSCRIPTIONS: dict[TopicSpec, dict[str, Handler]] = {
         "stock.reserved": EventHandler(usecases.queue_reserved_order, prefetch=store.SHIPMENT_OUTLOOKS,
                                        name="queue_reserved_order"),
     },
-    ORDERS_EVENTS: {"order.cancelled": usecases.withdraw_cancelled_order},
+    ORDERS_EVENTS: {"order.cancelled": usecases.withdraw_cancelled_order,
+                    "order.balance_received": usecases.apply_balance},
     CARRIER_EVENTS: {"carrier.delivery": usecases.apply_carrier_delivery},
     AFTERSALES_CASES: {"exchange.requested": usecases.queue_replacement},
 }

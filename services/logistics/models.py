@@ -47,6 +47,10 @@ class Shipment(SQLModel, table=True):
     delivered_at: datetime | None = None
     withdrawn_at: datetime | None = None
     withdraw_reason: str | None = None
+    # A deposit presale's (presale.py): when the deposit was paid, and when the balance was (then
+    # also `paid_at`, which the 24h/48h clock counts from).
+    deposit_paid_at: datetime | None = None
+    balance_paid_at: datetime | None = None
 
 
 class PickWave(SQLModel, table=True):
@@ -106,5 +110,17 @@ class EarlyCarrierDelivery(SQLModel, table=True):
     delivered_at: datetime
 
 
+class OrderBalance(SQLModel, table=True):
+    """A deposit presale's balance received (the first one), kept so a stock.reserved arriving
+    after it (different topics) queues the shipment at once, from the balance's payment."""
+
+    __tablename__ = "logistics_order_balance"
+
+    order_id: str = Field(primary_key=True)
+    balance_paid_at: datetime
+    priority_rank: str  # as the event gave it; presale.rank_after_balance decides whether it ranks
+    received_at: datetime
+
+
 TABLES = [Shipment.__table__, PickWave.__table__, ShipmentIncident.__table__, CarrierDayLoad.__table__,
-          OrderWithdrawal.__table__, EarlyCarrierDelivery.__table__, IDEMPOTENCY_TABLE]
+          OrderWithdrawal.__table__, EarlyCarrierDelivery.__table__, IDEMPOTENCY_TABLE, OrderBalance.__table__]

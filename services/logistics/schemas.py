@@ -20,7 +20,7 @@ Moment = Annotated[AwareDatetime, PlainSerializer(lambda d: d.isoformat(), retur
                    WithJsonSchema({"type": "string", "format": "date-time"})]
 Measure = Annotated[Decimal, PlainSerializer(lambda d: f"{d:.2f}", return_type=str, when_used="json"),
                     WithJsonSchema({"type": "string", "pattern": r"^\d+\.\d{2}$", "description": "decimal string"})]
-Status = Literal["queued", "picking", "packed", "shipped", "delivered", "lost", "withdrawn"]
+Status = Literal["queued", "picking", "packed", "shipped", "delivered", "lost", "withdrawn", "awaiting_balance"]
 
 # ---------------------------------------------------------------------------------------------
 # Requests
@@ -89,9 +89,10 @@ class ShipmentSummary(BaseModel):
     priority_class: str
     priority_rank: str
     region: str
-    paid_at: Moment
-    deadline_24h: Moment
-    deadline_48h: Moment
+    paid_at: Moment = Field(description="When the order was paid; a deposit presale's: when its balance was "
+                                        "(its deposit's until then).")
+    deadline_24h: Moment | None = Field(description="None while a deposit presale awaits its balance: no clock runs.")
+    deadline_48h: Moment | None = Field(description="None while a deposit presale awaits its balance.")
     weight_kg: Measure
     volume_l: Measure
     replacement_for_case: str | None
@@ -119,6 +120,9 @@ class ShipmentDetail(ShipmentSummary):
     delivered_at: Moment | None
     withdrawn_at: Moment | None
     withdraw_reason: str | None
+    deposit_paid_at: Moment | None = Field(default=None, description="A deposit presale's: when its deposit was paid.")
+    balance_paid_at: Moment | None = Field(default=None, description="A deposit presale's: when its balance was paid "
+                                                                     "(none while it awaits it).")
     shipped_within_24h: bool | None = Field(description="None until handed over.")
     exceptions: list[Incident]
 

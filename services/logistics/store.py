@@ -13,10 +13,11 @@ from sqlalchemy import and_, bindparam, exists, func, insert, or_, tuple_, updat
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
-from services.logistics.domain import (NOT_YET_SHIPPED, PICKING, QUEUED, ShipmentFacts, SlaOrder, shipment_id_for_order,
-                                      wave_claim)
-from services.logistics.models import (CarrierDayLoad, EarlyCarrierDelivery, OrderWithdrawal, PickWave, Shipment,
-                                       ShipmentIncident)
+from services.logistics.domain import (AWAITING_BALANCE, NOT_YET_SHIPPED, PICKING, QUEUED, ShipmentFacts, SlaOrder,
+                                      shipment_id_for_order, wave_claim)
+from services.logistics.models import (CarrierDayLoad, EarlyCarrierDelivery, OrderBalance, OrderWithdrawal, PickWave,
+                                       Shipment, ShipmentIncident)
+from services.logistics.presale import Balance
 from shared.events import StockReserved
 from shared.fastsql import FastStatement, in_list_chunks
 from shared.unit_of_work import Prefetch
@@ -143,6 +144,18 @@ def remember_withdrawal(session: Session, order_id: str, reason: str, cancelled_
     """Kept (the first one) so a reservation arriving after the cancellation is not queued."""
     if session.get(OrderWithdrawal, order_id) is None:
         session.add(OrderWithdrawal(order_id=order_id, reason=reason, cancelled_at=cancelled_at))
+
+
+def kept_balance(session: Session, order_id: str) -> Balance | None:
+    """The balance received for a deposit presale, if it was (presale.py)."""
+    kept = session.get(OrderBalance, order_id)
+    return None if kept is None else Balance(kept.balance_paid_at, kept.priority_rank)
+
+
+def keep_balance(session: Session, order_id: str, balance: Balance, received_at: datetime) -> None:
+    """The first balance of an order, kept whether or not its shipment is open yet."""
+    session.add(OrderBalance(order_id=order_id, balance_paid_at=balance.balance_paid_at,
+                             priority_rank=balance.priority_rank, received_at=received_at))
 
 
 def early_delivery(session: Session, carrier: str, tracking_number: str) -> EarlyCarrierDelivery | None:
@@ -297,11 +310,13 @@ def unshipped_deadlines_in_dispatch_order(session: Session, now: datetime) -> li
 
 
 def sla_orders(session: Session) -> list[SlaOrder]:
-    """Every customer order counted by the SLA: replacements and withdrawn orders are not."""
+    """Every customer order counted by the SLA: replacements and withdrawn orders are not, nor a
+    deposit presale awaiting its balance (no clock runs for it yet)."""
     rows = session.exec(
         select(Shipment.order_id, Shipment.shipment_id, Shipment.priority_class, Shipment.paid_at,
                Shipment.shipped_at, Shipment.status)
-        .where(col(Shipment.replacement_for_case).is_(None), col(Shipment.withdrawn_at).is_(None))
+        .where(col(Shipment.replacement_for_case).is_(None), col(Shipment.withdrawn_at).is_(None),
+               col(Shipment.status) != AWAITING_BALANCE)
     ).all()
     return [SlaOrder(*row) for row in rows]
 

@@ -16,14 +16,14 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import NamedTuple
 
-from services.logistics import domain, store
+from services.logistics import domain, presale, store
 from services.logistics.carriers import CarrierDesk, CarrierRefused, parcel_of_shipment
 from services.logistics.models import PickWave, Shipment, ShipmentIncident
 from services.logistics.schemas import (DeliveredRequest, ExceptionRequest, HandoverBatch, PackRequest, ShipRequest,
                                         WaveRequest)
 from services.logistics.settings import LogisticsPolicy
-from shared.events import (CarrierDelivery, ExchangeRequested, OrderCancelled, OrderLine, ShipmentDelivered,
-                           ShipmentDispatched, ShipmentException, StockReserved)
+from shared.events import (CarrierDelivery, ExchangeRequested, OrderBalanceReceived, OrderCancelled, OrderLine,
+                           ShipmentDelivered, ShipmentDispatched, ShipmentException, StockReserved)
 from shared.http_problems import Problem
 from shared.unit_of_work import UnitOfWork
 
@@ -59,12 +59,13 @@ class Collection:
 
 def queue_reserved_order(uow: UnitOfWork, event: StockReserved) -> str | None:
     """stock.reserved: queue the order's shipment (recorded withdrawn if the order was cancelled
-    first). Returns its status, or None when it was queued already."""
+    first; a deposit presale's awaits its balance, unless the balance came first). Returns its
+    status, or None when it was queued already."""
     return _open_shipment(
         uow, shipment_id=domain.shipment_id_for_order(event.order_id), order_id=event.order_id,
         order_type=event.order_type, priority_class=event.priority_class, priority_rank=event.priority_rank,
         lines=event.lines, region=event.region, paid_at=event.paid_at,
-        batch_read=uow.batch.read(store.SHIPMENT_OUTLOOKS))
+        batch_read=uow.batch.read(store.SHIPMENT_OUTLOOKS), awaiting_balance=event.awaiting_balance)
 
 
 def queue_replacement(uow: UnitOfWork, event: ExchangeRequested) -> str | None:
@@ -81,7 +82,7 @@ def queue_replacement(uow: UnitOfWork, event: ExchangeRequested) -> str | None:
 def _open_shipment(uow: UnitOfWork, *, shipment_id: str, order_id: str, order_type: str, priority_class: str,
                    priority_rank: str, lines: list[OrderLine], region: str, paid_at: datetime,
                    batch_read: dict[str, store.ShipmentOutlook] | None,
-                   replacement_for_case: str | None = None) -> str | None:
+                   replacement_for_case: str | None = None, awaiting_balance: bool = False) -> str | None:
     session = uow.session
     outlook = store.shipment_outlook(session, shipment_id, order_id, batch_read)
     if outlook.exists:
@@ -91,6 +92,8 @@ def _open_shipment(uow: UnitOfWork, *, shipment_id: str, order_id: str, order_ty
         priority_rank=priority_rank, lines=lines, region=region, paid_at=paid_at, now=uow.now,
         replacement_for_case=replacement_for_case, withdrawn_at=outlook.withdrawal_cancelled_at,
         withdrawal_reason=outlook.withdrawal_reason)
+    if awaiting_balance:
+        row = presale.open_awaiting(row, store.kept_balance(session, order_id))
     store.add_shipment(session, row, batch_read)
     return row["status"]
 
@@ -112,6 +115,35 @@ def withdraw_cancelled_order(uow: UnitOfWork, event: OrderCancelled) -> list[str
     if withdrawn:
         log.info("order %s cancelled: withdrew %s", event.order_id, ", ".join(withdrawn))
     return withdrawn
+
+
+def apply_balance(uow: UnitOfWork, event: OrderBalanceReceived) -> str:
+    """order.balance_received: a deposit presale's shipment awaiting its balance enters the
+    queue, its clock starting at the balance's payment (presale.py). The first balance is kept,
+    so a stock.reserved arriving after it opens the shipment queued. A repeat changes nothing; a
+    second balance with other content, or a rank outside the presale class (the shipment keeps
+    its reservation's), is dead-lettered with the reason."""
+    session = uow.session
+    received = presale.Balance(event.balance_paid_at, event.priority_rank)
+    kept = store.kept_balance(session, event.order_id)
+    if kept is not None:
+        if not presale.is_same_balance(kept, received):
+            uow.dead_letter(f"order {event.order_id}: a balance paid at {kept.balance_paid_at.isoformat()} "
+                            f"(rank {kept.priority_rank}) was received already; this one differs and is ignored")
+        return "duplicate"
+    store.keep_balance(session, event.order_id, received, event.received_at)
+    refusal = presale.rank_refusal(received.priority_rank)
+    if refusal is not None:
+        uow.dead_letter(f"order {event.order_id}: {refusal}")
+    shipment = store.shipment(session, domain.shipment_id_for_order(event.order_id))
+    if shipment is None:
+        return "kept until the reservation arrives"
+    changes = presale.receive_balance(shipment.status, shipment.priority_rank, received)
+    if changes is None:
+        return f"kept; the shipment is {shipment.status}"
+    store.save_shipment(session, shipment, changes)
+    log.info("order %s balance paid at %s: shipment queued", event.order_id, event.balance_paid_at.isoformat())
+    return "queued"
 
 
 def apply_carrier_delivery(uow: UnitOfWork, event: CarrierDelivery) -> str:

@@ -36,6 +36,8 @@ def _summary(session: Session, shipment: Shipment, now: datetime, desk: CarrierD
         "weight_kg": shipment.weight_kg, "volume_l": shipment.volume_l,
         "replacement_for_case": shipment.replacement_for_case,
     }
+    if shipment.status == domain.AWAITING_BALANCE:  # no clock runs before the balance
+        fields["deadline_24h"] = fields["deadline_48h"] = None
     if shipment.status in domain.NOT_YET_SHIPPED:
         used = used if used is not None else store.used_capacity(session, desk.day(now))
         fields["suggested_carrier"] = desk.table.suggest(parcel_of_shipment(shipment), used).as_dict()
@@ -49,6 +51,7 @@ def _detail(session: Session, shipment: Shipment, now: datetime, desk: CarrierDe
         "packed_at": shipment.packed_at, "carrier": shipment.carrier, "tracking_number": shipment.tracking_number,
         "shipped_at": shipment.shipped_at, "delivered_at": shipment.delivered_at,
         "withdrawn_at": shipment.withdrawn_at, "withdraw_reason": shipment.withdraw_reason,
+        "deposit_paid_at": shipment.deposit_paid_at, "balance_paid_at": shipment.balance_paid_at,
         "shipped_within_24h": None if shipment.shipped_at is None else shipment.shipped_at <= shipment.deadline_24h,
         "exceptions": [{"kind": i.kind, "note": i.note, "reported_by": i.reported_by, "reported_at": i.reported_at}
                        for i in store.incidents(session, shipment.shipment_id)],

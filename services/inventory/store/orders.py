@@ -75,7 +75,7 @@ def add_reservation(session: Session, order: OrderAccepted, needs: Mapping[str, 
         "order_id": order.order_id, "status": status, "order_type": order.order_type,
         "priority_class": order.priority_class, "priority_rank": order.priority_rank, "region": order.region,
         "paid_at": order.paid_at, "lines_json": order_lines_json(order.lines), "needs_json": json.dumps(needs),
-        "presale": presale, "created_at": now, "updated_at": now,
+        "presale": presale, "awaiting_balance": order.balance_due_by is not None, "created_at": now, "updated_at": now,
     })
 
 
@@ -84,7 +84,7 @@ def add_early_cancellation(session: Session, order_id: str, *, now: datetime) ->
     _ADD_RESERVATION.execute(session, {
         "order_id": order_id, "status": CANCELLED, "order_type": "standard", "priority_class": "standard",
         "priority_rank": "", "region": "", "paid_at": None, "lines_json": "[]", "needs_json": "{}",
-        "presale": False, "created_at": now, "updated_at": now,
+        "presale": False, "awaiting_balance": False, "created_at": now, "updated_at": now,
     })
 
 
