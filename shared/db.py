@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 import threading
+import zlib
 import weakref
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 
@@ -67,6 +68,17 @@ def read_session(engine: Engine) -> Iterator[Session]:
     """An ORM session on a `read_only` connection, for HTTP reads."""
     with read_only(engine) as conn, Session(bind=conn) as session:
         yield session
+
+
+def serialise_per_key(session: Session, namespace: str, key: str) -> None:
+    """Transactions naming the same key run one after the other until they commit, where two
+    would otherwise each miss what the other is writing (e.g. an event kept for a row that the
+    other is creating). SQLite's BEGIN IMMEDIATE already serialises writers; on PostgreSQL a
+    transaction-scoped advisory lock per key does it."""
+    if session.get_bind().dialect.name != "postgresql":
+        return
+    lock = (1 << 32) + zlib.crc32(f"{namespace}:{key}".encode())  # above the 32-bit keys of migrations
+    session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": lock})
 
 
 def create_tables(engine: Engine, tables: Iterable[Table]) -> None:

@@ -18,6 +18,7 @@ from services.logistics.domain import (AWAITING_BALANCE, NOT_YET_SHIPPED, PICKIN
 from services.logistics.models import (CarrierDayLoad, EarlyCarrierDelivery, OrderBalance, OrderWithdrawal, PickWave,
                                        Shipment, ShipmentIncident)
 from services.logistics.presale import Balance
+from shared.db import serialise_per_key
 from shared.events import StockReserved
 from shared.fastsql import FastStatement, in_list_chunks
 from shared.unit_of_work import Prefetch
@@ -144,6 +145,13 @@ def remember_withdrawal(session: Session, order_id: str, reason: str, cancelled_
     """Kept (the first one) so a reservation arriving after the cancellation is not queued."""
     if session.get(OrderWithdrawal, order_id) is None:
         session.add(OrderWithdrawal(order_id=order_id, reason=reason, cancelled_at=cancelled_at))
+
+
+def serialise_balance_and_reservation(session: Session, order_id: str) -> None:
+    """A deposit presale's balance and its reservation come on two topics, possibly to two
+    instances at once: each looks for the other (the shipment, the kept balance), so they must
+    not both look before either commits (PostgreSQL; SQLite serialises writers already)."""
+    serialise_per_key(session, "logistics-presale", order_id)
 
 
 def kept_balance(session: Session, order_id: str) -> Balance | None:

@@ -93,6 +93,7 @@ def _open_shipment(uow: UnitOfWork, *, shipment_id: str, order_id: str, order_ty
         replacement_for_case=replacement_for_case, withdrawn_at=outlook.withdrawal_cancelled_at,
         withdrawal_reason=outlook.withdrawal_reason)
     if awaiting_balance:
+        store.serialise_balance_and_reservation(session, order_id)
         row = presale.open_awaiting(row, store.kept_balance(session, order_id))
     store.add_shipment(session, row, batch_read)
     return row["status"]
@@ -124,6 +125,7 @@ def apply_balance(uow: UnitOfWork, event: OrderBalanceReceived) -> str:
     second balance with other content, or a rank outside the presale class (the shipment keeps
     its reservation's), is dead-lettered with the reason."""
     session = uow.session
+    store.serialise_balance_and_reservation(session, event.order_id)
     received = presale.Balance(event.balance_paid_at, event.priority_rank)
     kept = store.kept_balance(session, event.order_id)
     if kept is not None:

@@ -9,18 +9,18 @@ building and flushing an ORM object was half of the intake's time at peak.
 from __future__ import annotations
 
 import json
-import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import bindparam, exists, func, insert, text, update
+from sqlalchemy import bindparam, exists, func, insert, update
 from sqlmodel import Session, col, delete, select
 
 from services.orders.domain import RefundFacts
 from services.orders.models import (OrderConflict, OrderParkedEvent, OrderRecord, OrderRejection, OrderStep,
                                     OrderSubmission)
+from shared.db import serialise_per_key
 from shared.deferred import defer_insert, pending_rows
 from shared.event_registry import EVENT_MODELS
 from shared.events import Contract
@@ -54,10 +54,7 @@ def serialise_per_order(session: Session, order_id: str) -> None:
     """Accepting an order and parking an event for it must not interleave, or the parked event
     would miss the acceptance that should apply it. SQLite's BEGIN IMMEDIATE already serialises
     writers; on PostgreSQL a transaction-scoped advisory lock per order id does it."""
-    if session.get_bind().dialect.name != "postgresql":
-        return
-    key = (1 << 32) + zlib.crc32(f"orders:{order_id}".encode())  # above the 32-bit keys of migrations
-    session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": key})
+    serialise_per_key(session, "orders", order_id)
 
 
 def intake_state(session: Session, order_id: str, event_id: str | None, content_hash: str) -> Any:
