@@ -53,4 +53,4 @@ class PeriodicJob:
                 raise
             except Exception:
                 self.failures += 1
-                log.warning("%s failed; it runs again in %.0f s", self.name, self.interval_s, exc_info=True)
+                log.warning("%s failed; it runs again in %g s", self.name, self.interval_s, exc_info=True)

@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from decimal import Decimal
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import insert, select, update
 from sqlmodel import Session
@@ -82,7 +82,16 @@ def mark_closed(session: Session, order_id: str, now: datetime) -> None:
     session.execute(update(_PRESALE).where(_PRESALE.c.order_id == order_id).values(closed_at=now))
 
 
-def overdue(session: Session, now: datetime, limit: int) -> Sequence[Any]:
+class Overdue(NamedTuple):
+    order_id: str
+    customer_id: str
+    status: str
+    deposit: Decimal
+    balance_due_by: datetime
+    closes_at: datetime
+
+
+def overdue(session: Session, now: datetime, limit: int) -> Sequence[Overdue]:
     """Up to `limit` orders still awaiting their balance after their window (and its grace),
     oldest window first: `order_id`, `customer_id`, `deposit`, `balance_due_by`, `closes_at`.
 
@@ -97,7 +106,8 @@ def overdue(session: Session, now: datetime, limit: int) -> Sequence[Any]:
              .order_by(_PRESALE.c.closes_at, _PRESALE.c.order_id).limit(limit)
              .with_for_update(of=_RECORDS, skip_locked=True))
     rows = session.execute(query).all()
-    return [row._replace(balance_due_by=_utc(row.balance_due_by), closes_at=_utc(row.closes_at)) for row in rows]
+    return [Overdue(row.order_id, row.customer_id, row.status, row.deposit, _utc(row.balance_due_by),  # type: ignore[arg-type]
+                    _utc(row.closes_at)) for row in rows]
 
 
 def view(session: Session, order_id: str) -> OrderPresale | None:
