@@ -102,7 +102,8 @@ class Figures(BaseModel):
 
 
 class Stats(BaseModel):
-    orders: int = Field(description="Accepted orders, cancelled ones excluded")
+    orders: int = Field(description="Accepted orders, cancelled ones (and deposit presales closed `balance_unpaid`) "
+                                    "excluded")
     gmv: Money = Field(description="What they paid; refunds are not netted off")
     average_basket: Money
     by_class: dict[str, Figures]

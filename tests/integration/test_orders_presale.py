@@ -413,3 +413,33 @@ def test_two_instances_close_each_unpaid_deposit_exactly_once(world: World) -> N
                    for i in instances]
     assert sum(by_instance) == len(order_ids)
     print(f"[presale] {len(order_ids)} deposits closed once each by two instances in batches of 3: {by_instance}")
+
+
+def test_refunds_are_bounded_by_the_deposit_plus_the_balance(module_world: World, orders) -> None:
+    """R23: once the balance is paid, refunds together may reach deposit + balance, not a cent more."""
+    now = new_day(orders)
+    order_id, case_id = new_id(), f"CASE-{uuid.uuid4().hex[:6]}"
+    place_deposit(module_world, orders, order_id, now - timedelta(minutes=1))
+    with orders.client("platform") as http:
+        paid = http.post(f"/orders/{order_id}/balance", json={"balance_amount": "49.80", "paid_at": now.isoformat()})
+        assert (paid.status_code, paid.json()["paid_amount"]) == (200, "69.80")
+    at = now.isoformat()
+    parcel = {"order_id": order_id, "shipment_id": f"S-{order_id}"}
+    returned = {"case_id": case_id, "order_id": order_id, "lines": [{"sku": "SKU-TEA-01", "quantity": 2}]}
+    for topic, type_, data in [
+        ("logistics.shipments", "shipment.dispatched", {**parcel, "carrier": "SF", "tracking_number": "SF1",
+                                                        "dispatched_at": at}),
+        ("logistics.shipments", "shipment.delivered", {**parcel, "delivered_at": at}),
+        ("aftersales.cases", "return.requested", {**returned, "kind": "return", "requested_at": at}),
+        ("aftersales.cases", "return.received", {**returned, "inspection_passed": True, "received_at": at}),
+    ]:
+        module_world.publish(topic, type_, data, key=order_id)
+    wait_for_order(orders, order_id, status_is("returned"))
+    dlq = module_world.reader("aftersales.cases.dlq")
+    too_much = module_world.publish("aftersales.cases", "refund.issued", {
+        "case_id": case_id, "order_id": order_id, "amount": "69.81", "issued_at": at}, key=order_id)
+    [letter] = dlq.wait_for(lambda m: json.loads(m.value)["id"] == too_much)
+    assert "refunds would total 69.81, more than the 69.80 paid" in letter.headers["dlq.reason"]
+    module_world.publish("aftersales.cases", "refund.issued", {
+        "case_id": case_id, "order_id": order_id, "amount": "69.80", "issued_at": at}, key=order_id)
+    wait_for_order(orders, order_id, status_is("refunded"))
