@@ -38,6 +38,7 @@ from shared.messaging.records import record_from_kafka
 from shared.logs import configure_logging
 from shared.metrics import ServiceMetrics
 from shared.migrations import has_migrations, upgrade
+from shared.periodic import PeriodicJob
 from shared.settings import KafkaSettings, ServiceSettings
 from shared.topics import TopicSpec, create_topics
 from shared.unit_of_work import SYSTEM, Actor, UnitOfWork
@@ -81,6 +82,7 @@ class ServiceRuntime:
         self.broker_connected = False
         self._connect_task: asyncio.Task[None] | None = None
         self.on_start: list[Callable[[], None]] = []
+        self.periodic: list[PeriodicJob] = []
 
     # -- wiring ---------------------------------------------------------------------------
 
@@ -126,6 +128,10 @@ class ServiceRuntime:
         self.subscriptions.append((spec, sorted(handlers)))
         self.handlers[spec.name] = (handlers, on_invalid)
 
+    def every(self, interval_s: float, name: str, job: Callable[[], Any]) -> None:
+        """Run `job` every `interval_s` seconds while the service runs (shared/periodic.py)."""
+        self.periodic.append(PeriodicJob(name, interval_s, job))
+
     def document_publications(self, spec: TopicSpec, types: Iterable[str]) -> None:
         """Declare, for the AsyncAPI document, what this service publishes on `spec`.
         Publishing itself goes through the outbox relay."""
@@ -169,6 +175,8 @@ class ServiceRuntime:
             await anyio.to_thread.run_sync(hook)
         if self.settings.relay_enabled:
             await self.relay.start()
+        for job in self.periodic:
+            job.start()
         self._connect_task = asyncio.create_task(self._connect_broker(), name="connect-broker")
 
     def migrate(self) -> None:
@@ -205,6 +213,8 @@ class ServiceRuntime:
         if self._connect_task and not self._connect_task.done():
             self._connect_task.cancel()
         await self.stall_watch.stop()
+        for job in self.periodic:
+            await job.stop()
         try:
             await asyncio.wait_for(self.broker.stop(), timeout=15)
         except Exception:

@@ -6,6 +6,7 @@ READERS = frozenset({"platform", "warehouse", "support", "admin"})
 ACCESS = {
     ("POST", "/orders"): frozenset({"platform"}),
     ("POST", "/orders/{order_id}/cancel"): frozenset({"platform", "support"}),
+    ("POST", "/orders/{order_id}/balance"): frozenset({"platform", "admin"}),
     ("GET", "/orders/{order_id}"): READERS,
     ("GET", "/orders"): READERS,
     ("GET", "/stats"): READERS,

@@ -2,29 +2,35 @@
 
 from fastapi import FastAPI
 
-from services.orders import api
+from services.orders import api, api_presale
 from services.orders.access import ACCESS
 from services.orders.domain import OrderPolicy
 from services.orders.handlers import ON_INVALID, subscriptions
 from services.orders.models import TABLES
+from services.orders.usecases.presale import close_overdue_deposits
 from services.orders.settings import OrdersSettings
 from shared.http_app import create_http_app
 from shared.idempotency import forget_expired
 from shared.service import ServiceRuntime
 from shared.settings import KafkaSettings
 from shared.topics import ORDERS_EVENTS, PLATFORM_ORDERS
+from shared.unit_of_work import Actor
+
+WINDOW_JOB = Actor("job", "presale-balance-window")
 
 
 def build_app(settings: OrdersSettings, kafka: KafkaSettings) -> FastAPI:
     runtime = ServiceRuntime(settings, kafka, TABLES)
     policy = OrderPolicy(high_value_threshold=settings.high_value_threshold,
-                         accepted_currencies=frozenset(settings.accepted_currencies))
+                         accepted_currencies=frozenset(settings.accepted_currencies),
+                         presale=settings.presale_terms())
     # Everything this service consumes (handlers.py)...
     for spec, handlers in subscriptions(policy).items():
         runtime.subscribe(spec, handlers, on_invalid=ON_INVALID.get(spec))
     # ...and everything it publishes.
     runtime.document_publications(ORDERS_EVENTS, ["order.accepted", "order.rejected", "order.cancelled",
-                                                  "order.cancellation_refused"])
+                                                  "order.cancellation_refused", "order.balance_received",
+                                                  "order.deposit_forfeited"])
     runtime.document_publications(PLATFORM_ORDERS, ["order.placed"])
 
     def forget_old_idempotent_answers() -> None:
@@ -32,6 +38,19 @@ def build_app(settings: OrdersSettings, kafka: KafkaSettings) -> FastAPI:
             forget_expired(uow.session, uow.now)
 
     runtime.on_start.append(forget_old_idempotent_answers)
-    app = create_http_app(runtime, [api.router], access=ACCESS, policy=policy, title="Orders service",
+
+    def close_unpaid_balances() -> str:
+        """Deposit presales past their balance window: bounded batches, one transaction each."""
+        closed = 0
+        for _ in range(settings.presale_window_job_max_batches):
+            with runtime.unit_of_work(WINDOW_JOB) as uow:
+                batch = close_overdue_deposits(uow, limit=settings.presale_window_job_batch)
+            closed += batch
+            if batch < settings.presale_window_job_batch:
+                break
+        return f"closed {closed} deposit presales with their balance unpaid" if closed else ""
+
+    runtime.every(settings.presale_window_job_interval_s, "presale-balance-window", close_unpaid_balances)
+    app = create_http_app(runtime, [api.router, api_presale.router], access=ACCESS, policy=policy, title="Orders service",
                           description="Validated intake, priority and lifecycle of orders.")
     return app

@@ -14,11 +14,13 @@ exception: the goods did leave, so the order follows them.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any, Literal
 
+from services.orders import presale
+from services.orders.presale import AWAITING_BALANCE, BALANCE_UNPAID
 from shared.events import PRIORITY_CLASSES, OrderPlaced
 
 ORDER_TYPES = ("standard", "presale")
@@ -32,6 +34,7 @@ class OrderInvalid(ValueError):
 class OrderPolicy:
     high_value_threshold: Decimal
     accepted_currencies: frozenset[str]
+    presale: presale.PresaleTerms = field(default_factory=presale.PresaleTerms)
 
 
 def validate_order(order: OrderPlaced, policy: OrderPolicy) -> None:
@@ -46,6 +49,12 @@ def validate_order(order: OrderPlaced, policy: OrderPolicy) -> None:
         raise OrderInvalid("order has only gift lines: a gift comes with a purchase")
     total = lines_total(order)
     expected = total - order.discount
+    if order.paid_amount != expected and presale.pays_deposit(order):
+        try:  # the first payment of a deposit presale (presale.py)
+            presale.balance_due(order, policy.presale, total)
+        except presale.DepositRefused as exc:
+            raise OrderInvalid(str(exc)) from None
+        return
     if order.paid_amount != expected:
         raise OrderInvalid(f"paid_amount {order.paid_amount} does not equal lines total "
                            f"{total} minus discount {order.discount} = {expected}")
@@ -66,6 +75,15 @@ def _validate_presale(order: OrderPlaced) -> None:
 
 def lines_total(order: OrderPlaced) -> Decimal:
     return sum((line.unit_price * line.quantity for line in order.lines), Decimal("0.00"))
+
+
+def deposit_due(order: OrderPlaced, policy: OrderPolicy) -> presale.BalanceDue | None:
+    """A valid order's balance still to pay when it is a deposit presale's deposit; None for any
+    other order (a presale paid in full is today's one-phase presale)."""
+    if not presale.pays_deposit(order):
+        return None
+    total = lines_total(order)
+    return None if order.paid_amount == total - order.discount else presale.balance_due(order, policy.presale, total)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -150,7 +168,11 @@ REJECTED = "rejected"  # never an OrderRecord state: refused orders are kept apa
 FORWARD: tuple[str, ...] = (ACCEPTED, BACKORDERED, RESERVED, SHIPPED, DELIVERED, RETURN_REQUESTED,
                             RETURNED, PARTIALLY_REFUNDED, REFUNDED)
 STATES: tuple[str, ...] = (*FORWARD, CANCELLED)
-CANCELLABLE: frozenset[str] = frozenset({ACCEPTED, BACKORDERED, RESERVED})
+ALL_STATES: tuple[str, ...] = (*STATES, AWAITING_BALANCE, BALANCE_UNPAID)
+"""With a deposit presale's two (presale.py): before its balance, and closed without it."""
+CLOSED: frozenset[str] = frozenset({CANCELLED, BALANCE_UNPAID})
+"""Closed before dispatch: order.cancelled was published, inventory releases the stock."""
+CANCELLABLE: frozenset[str] = frozenset({ACCEPTED, BACKORDERED, RESERVED, AWAITING_BALANCE})
 """Before dispatch (R4). After it the customer returns the goods instead."""
 
 PLACEMENT = "order.placed"
@@ -211,12 +233,12 @@ def apply_event(state: str, event_type: str, *, replacement: bool = False, parti
     `replacement` marks a shipment.dispatched that ships an exchange (it does not re-ship the
     order itself); `partial_refund` a refund.issued after which less than what was paid is
     refunded (the order is then `partially_refunded`, a later refund completing it `refunded`)."""
-    if state not in STATES:
+    if state not in ALL_STATES:
         raise ValueError(f"unknown order state {state!r}")
     if event_type not in TARGET and event_type not in NOTES:
         raise ValueError(f"{event_type!r} is not a lifecycle event")
 
-    if state == CANCELLED:
+    if state in CLOSED:
         if event_type in _STOCK_EVENTS:
             return Transition("noted", state)
         if event_type in _HAND_OVER and not replacement:
@@ -224,7 +246,13 @@ def apply_event(state: str, event_type: str, *, replacement: bool = False, parti
             # wins, so the order follows the goods; the customer can return it (R19).
             return Transition("advanced", TARGET[event_type],
                               "handed to the carrier before the cancellation reached the warehouse")
-        return Transition("refused", state, f"{event_type} for an order that was cancelled before dispatch")
+        closed = "cancelled before dispatch" if state == CANCELLED else "closed with its balance unpaid"
+        return Transition("refused", state, f"{event_type} for an order that was {closed}")
+    if state == AWAITING_BALANCE and event_type not in NOTES:
+        # Inventory holds a deposit's stock as presale quota; nothing else may happen before the balance.
+        if event_type in _STOCK_EVENTS:
+            return Transition("noted", state, "held as presale quota until the balance is paid")
+        return Transition("refused", state, f"{event_type} for a deposit presale whose balance is not paid")
 
     if event_type == "stock.released":
         return Transition("refused", state, "stock.released for an order that was not cancelled")
@@ -246,6 +274,15 @@ def apply_event(state: str, event_type: str, *, replacement: bool = False, parti
     if there == here:
         return Transition("noted", state, f"already {state}", evidence=evidence)
     return Transition("late", state, f"arrived after the order was already {state}", evidence=evidence)
+
+
+def state_after_balance(stock_events: list[str]) -> str:
+    """Where a deposit presale stands once its balance is paid: inventory's reports while it
+    waited (noted, the stock held as presale quota) replayed from `accepted`, in order."""
+    state = ACCEPTED
+    for event_type in stock_events:
+        state = apply_event(state, event_type).state
+    return state
 
 
 @dataclass(frozen=True)
@@ -304,7 +341,7 @@ class CancelDecision:
 
 def decide_cancellation(state: str) -> CancelDecision:
     """Cancel before dispatch (R4); after it, refuse with the reason the customer should hear."""
-    if state == CANCELLED:
+    if state in CLOSED:
         return CancelDecision(allowed=True, already_cancelled=True)
     if state in CANCELLABLE:
         return CancelDecision(allowed=True)
@@ -316,7 +353,8 @@ def decide_cancellation(state: str) -> CancelDecision:
 # ---------------------------------------------------------------------------------------------
 # Refunds (finding 10: internal topics are not trusted blindly)
 
-NOT_SHIPPED: frozenset[str] = frozenset({ACCEPTED, BACKORDERED, RESERVED, CANCELLED})
+NOT_SHIPPED: frozenset[str] = frozenset({ACCEPTED, BACKORDERED, RESERVED, CANCELLED, AWAITING_BALANCE,
+                                        BALANCE_UNPAID})
 """No evidence that the goods ever left: a hand-over moves even a cancelled order to shipped."""
 
 

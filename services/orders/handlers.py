@@ -8,6 +8,7 @@ from typing import Any
 
 from services.orders import store, usecases
 from services.orders.domain import EventRefused, OrderPolicy
+from services.orders.usecases import presale as presale_usecases
 from shared.messaging import EventHandler, Handler, InvalidEvent, InvalidHandler
 from shared.topics import AFTERSALES_CASES, INVENTORY_RESERVATIONS, LOGISTICS_SHIPMENTS, PLATFORM_ORDERS, TopicSpec
 from shared.unit_of_work import UnitOfWork
@@ -36,6 +37,7 @@ def subscriptions(policy: OrderPolicy) -> dict[TopicSpec, dict[str, Handler]]:
             "order.placed": partial(usecases.place_order, policy=policy),
             "order.cancellation_requested": usecases.request_cancellation,
             "order.cancelled": usecases.request_cancellation,  # the older name, still accepted
+            "order.balance_paid": presale_usecases.receive_balance,  # a deposit presale's balance
         },
         INVENTORY_RESERVATIONS: dict.fromkeys(("stock.reserved", "stock.backordered", "stock.released"), LIFECYCLE),
         LOGISTICS_SHIPMENTS: dict.fromkeys(("shipment.dispatched", "shipment.delivered", "shipment.exception"),

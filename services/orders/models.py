@@ -113,5 +113,28 @@ class OrderRejection(SQLModel, table=True):
     rejected_at: datetime
 
 
+class OrderPresale(SQLModel, table=True):
+    """A deposit presale's terms, fixed when its deposit was accepted (services/orders/presale.py),
+    and its balance once received. One row per deposit order; none for any other order."""
+
+    __tablename__ = "order_presale"
+
+    order_id: str = Field(primary_key=True)
+    deposit: Decimal = Field(sa_column=Column(Numeric(14, 2), nullable=False))
+    deposit_paid_at: datetime
+    price: Decimal = Field(sa_column=Column(Numeric(14, 2), nullable=False))  # lines less discount
+    expansion: Decimal = Field(sa_column=Column(Numeric(8, 2), nullable=False))
+    deposit_value: Decimal = Field(sa_column=Column(Numeric(14, 2), nullable=False))  # deposit x expansion
+    balance_due: Decimal = Field(sa_column=Column(Numeric(14, 2), nullable=False))  # what the balance must be
+    balance_due_by: datetime
+    # balance_due_by plus the grace for payments in flight: the window job closes the order after it.
+    closes_at: datetime = Field(index=True)
+    balance_amount: Decimal | None = Field(default=None, sa_column=Column(Numeric(14, 2), nullable=True))
+    balance_paid_at: datetime | None = None
+    balance_event_id: str | None = None
+    balance_received_at: datetime | None = None
+    closed_at: datetime | None = None  # closed balance_unpaid
+
+
 TABLES = [OrderRecord.__table__, OrderStep.__table__, OrderParkedEvent.__table__, OrderConflict.__table__,
-          OrderRejection.__table__, OrderSubmission.__table__, IDEMPOTENCY_TABLE]
+          OrderRejection.__table__, OrderSubmission.__table__, IDEMPOTENCY_TABLE, OrderPresale.__table__]

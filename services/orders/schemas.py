@@ -5,12 +5,15 @@ strings with two places; times ISO 8601 with their UTC offset."""
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from decimal import Decimal
 from typing import Annotated, Any
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, PlainSerializer, WithJsonSchema
 
+from shared.contract_types import EntityId
+from shared.envelope import UtcDatetime
 from shared.events import ShortText
-from shared.money import Money
+from shared.money import Amount, Money
 
 Moment = Annotated[
     AwareDatetime,
@@ -78,6 +81,7 @@ class OrderView(OrderSummary):
     status_changed_at: Moment
     steps_reached: dict[str, Moment] = Field(description="State -> when the order first reached it")
     timeline: list[Step]
+    presale: PresaleView | None = Field(default=None, description="A deposit presale's terms and balance")
 
 
 class RejectedOrder(BaseModel):
@@ -102,7 +106,7 @@ class Stats(BaseModel):
     model_config = ConfigDict(use_attribute_docstrings=True)
 
     orders: int
-    """Accepted orders, cancelled ones excluded"""
+    """Accepted orders, cancelled ones (and deposit presales closed `balance_unpaid`) excluded"""
     gmv: Money
     """GMV gross: what they paid, refunds not netted off"""
     gmv_net: Money
@@ -147,3 +151,43 @@ class RejectionPage(BaseModel):
     items: list[Rejection]
     next_after_id: int | None = Field(description="Older paging: the `after_id` of the next page")
     next_cursor: str | None
+
+
+class BalancePayment(BaseModel):
+    """POST /orders/{order_id}/balance: `order.balance_paid`'s fields; `order_id` may be left out
+    (the path names the order) and must be the path's when given."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    order_id: EntityId | None = None
+    balance_amount: Amount = Field(examples=["259.00"])
+    paid_at: UtcDatetime
+
+
+class BalanceAnswer(BaseModel):
+    order_id: str
+    status: str = Field(description="`received` (order.balance_received published) or `already_received` (this "
+                                    "same payment was received before: nothing done)")
+    state: str = Field(description="The order's state after the balance: `accepted`, `backordered` or `reserved`")
+    balance_amount: Money
+    paid_amount: Money = Field(description="Deposit plus balance")
+    balance_paid_at: Moment
+    priority_rank: str = Field(description="The presale class, ranked by the balance time")
+
+
+class PresaleView(BaseModel):
+    """A deposit presale's terms, fixed when its deposit was accepted, and its balance."""
+
+    deposit: Money
+    expansion: Decimal
+    deposit_value: Money = Field(description="deposit x expansion: what the deposit takes off the price")
+    price: Money = Field(description="Lines less discount")
+    balance_due: Money = Field(description="What the balance must be, to the cent")
+    balance_due_by: Moment
+    closes_at: Moment = Field(description="balance_due_by plus the grace for payments in flight")
+    balance_amount: Money | None
+    balance_paid_at: Moment | None
+    closed_at: Moment | None = Field(description="When it was closed `balance_unpaid`")
+
+
+OrderView.model_rebuild()  # its `presale` part is defined after it

@@ -53,7 +53,8 @@ T0 = "2026-11-11T00:00:00Z"
 # services/<name>/app.py; test_the_map_matches_what_the_services_declare checks it against the
 # services' AsyncAPI documents.
 CONSUMERS: dict[str, dict[str, frozenset[str]]] = {
-    "platform.orders": {"orders": frozenset({"order.placed", "order.cancellation_requested", "order.cancelled"})},
+    "platform.orders": {"orders": frozenset({"order.placed", "order.cancellation_requested", "order.cancelled",
+                                             "order.balance_paid"})},
     "inventory.reservations": {
         "orders": frozenset({"stock.reserved", "stock.backordered", "stock.released"}),
         "logistics": frozenset({"stock.reserved"}),
@@ -106,6 +107,7 @@ def sample(type_: str, order_id: str = "O-SAMPLE", *, sku: str = "SKU-TEA-01", c
         "order.cancellation_requested": {"order_id": order_id, "reason": "changed my mind"},
         "order.balance_received": {"order_id": order_id, "balance_amount": "39.90", "paid_amount": "49.90",
                                    "balance_paid_at": T0, "priority_rank": f"0-{T0}-{order_id}", "received_at": T0},
+        "order.balance_paid": {"order_id": order_id, "balance_amount": paid, "paid_at": T0},
         "order.accepted": {"order_id": order_id, "customer_id": "C-1", "order_type": "standard",
                            "priority_class": "standard", "priority_rank": f"2-{T0}-{order_id}", "lines": lines,
                            "discount": "0.00", "paid_amount": paid, "paid_at": T0, "region": "Shanghai",

@@ -8,8 +8,10 @@ from dataclasses import dataclass
 from services.orders import domain, store
 from services.orders.origin import Origin, origin_of
 from services.orders.store import LIFECYCLE_STATES, LifecycleState
+from services.orders.usecases.presale import apply_parked_balance
 from shared.event_registry import publication_of
-from shared.events import Contract, OrderCancellationRefused, OrderCancellationRequested, OrderCancelled
+from shared.events import (Contract, OrderBalancePaid, OrderCancellationRefused, OrderCancellationRequested,
+                           OrderCancelled)
 from shared.unit_of_work import UnitOfWork
 
 log = logging.getLogger(__name__)
@@ -86,6 +88,8 @@ def apply_parked(uow: UnitOfWork, order_id: str) -> bool:
         assert status is not None  # the order being accepted, or the one an event is about
         if isinstance(payload, (OrderCancelled, OrderCancellationRequested)):
             _cancel(uow, order_id, status, payload.reason, who)
+        elif isinstance(payload, OrderBalancePaid):
+            apply_parked_balance(uow, payload, who)
         else:
             _apply(uow, order_id, status, row.event_type, payload, who, strict=False)
     if parked:

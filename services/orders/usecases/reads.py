@@ -9,10 +9,11 @@ from decimal import Decimal
 from sqlmodel import Session
 
 from services.orders import store
-from services.orders.domain import CANCELLED, STATES
+from services.orders.domain import ALL_STATES, CANCELLED, CLOSED
+from services.orders.store import presale as presale_store
 from services.orders.models import OrderConflict, OrderRecord, OrderRejection
 from services.orders.schemas import (Conflict, ConflictPage, Figures, OrderPage, OrderSummary, OrderView,
-                                     RejectedOrder, Rejection, RejectionPage, Stats, Step, aware)
+                                     PresaleView, RejectedOrder, Rejection, RejectionPage, Stats, Step, aware)
 from shared.events import PRIORITY_CLASSES
 from shared.http_problems import Problem
 from shared.money import CENT
@@ -42,7 +43,19 @@ def order_view(session: Session, order_id: str) -> OrderView | RejectedOrder | N
         steps_reached=reached,
         timeline=[Step(status=s.status, outcome=s.outcome, at=aware(s.at),
                        recorded_at=aware(s.recorded_at) if s.recorded_at else None, event_type=s.event_type,
-                       event_id=s.event_id, actor=s.actor, note=s.note) for s in steps])
+                       event_id=s.event_id, actor=s.actor, note=s.note) for s in steps],
+        presale=_presale(session, order_id) if record.order_type == "presale" else None)
+
+
+def _presale(session: Session, order_id: str) -> PresaleView | None:
+    row = presale_store.view(session, order_id)
+    if row is None:
+        return None
+    return PresaleView(deposit=row.deposit, expansion=row.expansion, deposit_value=row.deposit_value, price=row.price,
+                       balance_due=row.balance_due, balance_due_by=aware(row.balance_due_by),
+                       closes_at=aware(row.closes_at), balance_amount=row.balance_amount,
+                       balance_paid_at=aware(row.balance_paid_at) if row.balance_paid_at else None,
+                       closed_at=aware(row.closed_at) if row.closed_at else None)
 
 
 def _summary(record: OrderRecord) -> OrderSummary:
@@ -54,8 +67,8 @@ def _summary(record: OrderRecord) -> OrderSummary:
 def list_orders(session: Session, page: PageRequest, *, status: str | None, priority_class: str | None,
                 customer_id: str | None) -> OrderPage:
     """In dispatch priority order (the rank), one page at a time."""
-    if status is not None and status not in STATES:
-        raise Problem(422, "invalid-request", f"unknown status {status!r}; expected one of {', '.join(STATES)}")
+    if status is not None and status not in ALL_STATES:
+        raise Problem(422, "invalid-request", f"unknown status {status!r}; expected one of {', '.join(ALL_STATES)}")
     if priority_class is not None and priority_class not in PRIORITY_CLASSES:
         raise Problem(422, "invalid-request",
                       f"unknown priority_class {priority_class!r}; expected one of {', '.join(PRIORITY_CLASSES)}")
@@ -85,15 +98,17 @@ def _after_id(page: PageRequest, after_id: int | None) -> int | None:
 def stats(session: Session) -> Stats:
     """Orders and GMV by priority class and by state, and the average basket (R26).
 
-    GMV (gross) counts what accepted orders paid, cancelled orders excluded; `gmv_net` takes
-    off what was refunded on them (R23: a partial return leaves the order `partially_refunded`)."""
+    GMV (gross) counts what accepted orders paid, cancelled orders excluded (and deposit presales
+    closed with their balance unpaid: nothing was sold); a deposit presale counts its deposit until
+    its balance is paid. `gmv_net` takes off what was refunded on them (R23: a partial return
+    leaves the order `partially_refunded`)."""
     by_class = {k: [0, 0] for k in PRIORITY_CLASSES}
-    by_state = {s: [0, 0] for s in STATES}
+    by_state = {s: [0, 0] for s in ALL_STATES}
     total = [0, 0]
     refunded = 0
     for klass, status, count, cents, refunded_cents in store.totals_by_class_and_state(session):
         _add(by_state.setdefault(status, [0, 0]), count, cents)
-        if status != CANCELLED:
+        if status not in CLOSED:
             _add(by_class.setdefault(klass, [0, 0]), count, cents)
             _add(total, count, cents)
             refunded += refunded_cents
