@@ -2,17 +2,19 @@
 
 from fastapi import FastAPI
 
-from services.orders import api
+from services.orders import api, api_holds
 from services.orders.access import ACCESS
 from services.orders.domain import OrderPolicy
 from services.orders.handlers import ON_INVALID, subscriptions
 from services.orders.models import TABLES
 from services.orders.settings import OrdersSettings
+from services.orders.usecases import holds
 from shared.http_app import create_http_app
 from shared.idempotency import forget_expired
 from shared.service import ServiceRuntime
 from shared.settings import KafkaSettings
 from shared.topics import ORDERS_EVENTS, PLATFORM_ORDERS
+from shared.unit_of_work import Actor
 
 
 def build_app(settings: OrdersSettings, kafka: KafkaSettings) -> FastAPI:
@@ -24,7 +26,7 @@ def build_app(settings: OrdersSettings, kafka: KafkaSettings) -> FastAPI:
         runtime.subscribe(spec, handlers, on_invalid=ON_INVALID.get(spec))
     # ...and everything it publishes.
     runtime.document_publications(ORDERS_EVENTS, ["order.accepted", "order.rejected", "order.cancelled",
-                                                  "order.cancellation_refused"])
+                                                  "order.cancellation_refused", "order.held", "order.released"])
     runtime.document_publications(PLATFORM_ORDERS, ["order.placed"])
 
     def forget_old_idempotent_answers() -> None:
@@ -32,6 +34,15 @@ def build_app(settings: OrdersSettings, kafka: KafkaSettings) -> FastAPI:
             forget_expired(uow.session, uow.now)
 
     runtime.on_start.append(forget_old_idempotent_answers)
-    app = create_http_app(runtime, [api.router], access=ACCESS, policy=policy, title="Orders service",
+    if settings.abuse_rules_file is not None and str(settings.abuse_rules_file) not in ("", "."):
+        rules_file = settings.abuse_rules_file
+        rules = holds.read_rules_file(rules_file)  # a bad rules file stops start-up with the reason
+
+        def load_abuse_rules() -> None:
+            with runtime.unit_of_work(Actor("rules", rules_file.name)) as uow:
+                holds.load_rules_at_start(uow, rules, f"file:{rules_file.name}")
+
+        runtime.on_start.append(load_abuse_rules)
+    app = create_http_app(runtime, [api.router, api_holds.router], access=ACCESS, policy=policy, title="Orders service",
                           description="Validated intake, priority and lifecycle of orders.")
     return app

@@ -19,6 +19,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any, Literal
 
+from services.orders.attention import ATTENTION_STATES, HELD, NEEDS_ATTENTION, SKU_UNKNOWN, attention_step
 from shared.events import PRIORITY_CLASSES, OrderPlaced
 
 ORDER_TYPES = ("standard", "presale")
@@ -148,8 +149,8 @@ REJECTED = "rejected"  # never an OrderRecord state: refused orders are kept apa
 # The forward path; a later position means more evidence of progress.
 FORWARD: tuple[str, ...] = (ACCEPTED, BACKORDERED, RESERVED, SHIPPED, DELIVERED, RETURN_REQUESTED,
                             RETURNED, REFUNDED)
-STATES: tuple[str, ...] = (*FORWARD, CANCELLED)
-CANCELLABLE: frozenset[str] = frozenset({ACCEPTED, BACKORDERED, RESERVED})
+STATES: tuple[str, ...] = (*FORWARD, CANCELLED, HELD, NEEDS_ATTENTION)  # the last two: attention.py
+CANCELLABLE: frozenset[str] = frozenset({ACCEPTED, BACKORDERED, RESERVED, HELD, NEEDS_ATTENTION})
 """Before dispatch (R4). After it the customer returns the goods instead."""
 
 PLACEMENT = "order.placed"
@@ -166,6 +167,7 @@ TARGET: dict[str, str] = {
     "return.requested": RETURN_REQUESTED,
     "return.received": RETURNED,
     REFUND: REFUNDED,
+    SKU_UNKNOWN: NEEDS_ATTENTION,
 }
 # The payload field that says when each lifecycle event happened.
 OCCURRED_AT_FIELD: dict[str, str] = {
@@ -179,6 +181,7 @@ OCCURRED_AT_FIELD: dict[str, str] = {
     "return.rejected": "rejected_at",
     "return.received": "received_at",
     REFUND: "issued_at",
+    SKU_UNKNOWN: "found_at",
 }
 
 # Events that add to the timeline without being a step of their own.
@@ -213,6 +216,8 @@ def apply_event(state: str, event_type: str, *, replacement: bool = False) -> Tr
     if event_type not in TARGET and event_type not in NOTES:
         raise ValueError(f"{event_type!r} is not a lifecycle event")
 
+    if state in ATTENTION_STATES or event_type == SKU_UNKNOWN:
+        return Transition(*attention_step(state, event_type))  # type: ignore[arg-type]
     if state == CANCELLED:
         if event_type in _STOCK_EVENTS:
             return Transition("noted", state)
@@ -310,7 +315,7 @@ def decide_cancellation(state: str) -> CancelDecision:
 # ---------------------------------------------------------------------------------------------
 # Refunds (finding 10: internal topics are not trusted blindly)
 
-NOT_SHIPPED: frozenset[str] = frozenset({ACCEPTED, BACKORDERED, RESERVED, CANCELLED})
+NOT_SHIPPED: frozenset[str] = frozenset({ACCEPTED, BACKORDERED, RESERVED, CANCELLED, HELD, NEEDS_ATTENTION})
 """No evidence that the goods ever left: a hand-over moves even a cancelled order to shipped."""
 
 
@@ -339,6 +344,8 @@ def describe(event_type: str, payload: Any) -> str:
     if event_type == "stock.backordered":
         missing = ", ".join(f"{m.sku} x{m.quantity}" for m in payload.missing)
         return f"missing {missing}" + (" (presale)" if payload.presale else "")
+    if event_type == SKU_UNKNOWN:
+        return "skus the catalogue does not know: " + ", ".join(payload.skus)
     if event_type == "stock.released":
         return "released " + ", ".join(f"{line.sku} x{line.quantity}" for line in payload.lines)
     if event_type == "shipment.dispatched":

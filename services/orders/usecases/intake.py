@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 from services.orders import domain, store
 from services.orders.origin import Origin, content_hash, origin_of
+from services.orders.usecases import holds
 from services.orders.usecases.lifecycle import apply_parked
 from shared.contract_types import reason_text
 from shared.envelope import data_field
@@ -58,17 +59,22 @@ def place_order(uow: UnitOfWork, order: OrderPlaced, *, policy: domain.OrderPoli
         region=order.region, currency=order.currency, deposit=order.deposit,
         balance_paid_at=order.balance_paid_at, promotions=order.promotions, accepted_at=now,
     )
+    flags = holds.screen_order(uow, order)  # R6 (abuse.py): a flagged order is kept, but held
     store.add_order(session, {
         "order_id": order.order_id, "customer_id": order.customer_id, "order_type": order.order_type,
-        "priority_class": klass, "priority_rank": accepted.priority_rank, "status": domain.ACCEPTED,
+        "priority_class": klass, "priority_rank": accepted.priority_rank,
+        "status": domain.HELD if flags else domain.ACCEPTED,
         "paid_amount": order.paid_amount, "paid_cents": int(order.paid_amount * 100), "discount": order.discount,
         "currency": order.currency, "region": order.region, "paid_at": order.paid_at, "accepted_at": now,
         "status_changed_at": now, "content_json": canonical, "content_hash": digest, "refunded_cents": 0,
     })
-    store.add_step(session, order_id=order.order_id, status=domain.ACCEPTED, outcome="advanced", at=now,
-                   recorded_at=now, event_type=domain.PLACEMENT, event_id=who.event_id, actor=who.actor,
-                   note=f"class {klass}, via {who.channel}")
-    uow.publish(accepted, key=order.order_id)
+    store.add_step(session, order_id=order.order_id, status=domain.HELD if flags else domain.ACCEPTED,
+                   outcome="advanced", at=now, recorded_at=now, event_type=domain.PLACEMENT, event_id=who.event_id,
+                   actor=who.actor, note=f"class {klass}, via {who.channel}" + holds.step_note(flags))
+    if flags:
+        holds.hold_order(uow, accepted, flags)  # order.held now; its order.accepted when released
+    else:
+        uow.publish(accepted, key=order.order_id)
     if known.has_parked:
         apply_parked(uow, order.order_id)
     return "accepted"
