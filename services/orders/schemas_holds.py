@@ -5,7 +5,7 @@ from __future__ import annotations
 from pydantic import BaseModel, Field
 
 from services.orders.abuse import AbuseRules
-from services.orders.schemas import Moment
+from services.orders.schemas import HoldInfo, Moment
 from shared.events import ShortText
 from shared.money import Money
 
@@ -18,20 +18,6 @@ class ReleaseAnswer(BaseModel):
     order_id: str
     status: str = Field(description="The order's state now: `accepted` once released")
     already_released: bool = Field(description="True when an earlier call released it (nothing was published again)")
-
-
-class HoldInfo(BaseModel):
-    """Why an order was held or needs attention, and what a person did about it."""
-
-    kind: str = Field(description="`hold` (the abuse guard, R6) or `attention` (e.g. a sku the catalogue lacks)")
-    rule: str = Field(description="purchase_limit | customer_orders | address_orders | address_customers | "
-                                  "threshold_return | sku_unknown")
-    reason: str = Field(description="In words, with the figures")
-    figures: dict[str, str]
-    since: Moment
-    released_at: Moment | None = None
-    released_by: str | None = None
-    release_note: str = ""
 
 
 class HoldItem(HoldInfo):

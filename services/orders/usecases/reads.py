@@ -13,6 +13,7 @@ from services.orders.domain import CANCELLED, STATES
 from services.orders.models import OrderConflict, OrderRecord, OrderRejection
 from services.orders.schemas import (Conflict, ConflictPage, Figures, OrderPage, OrderSummary, OrderView,
                                      RejectedOrder, Rejection, RejectionPage, Stats, Step, aware)
+from services.orders.usecases import holds
 from shared.events import PRIORITY_CLASSES
 from shared.http_problems import Problem
 from shared.money import CENT
@@ -41,7 +42,8 @@ def order_view(session: Session, order_id: str) -> OrderView | RejectedOrder | N
         steps_reached=reached,
         timeline=[Step(status=s.status, outcome=s.outcome, at=aware(s.at),
                        recorded_at=aware(s.recorded_at) if s.recorded_at else None, event_type=s.event_type,
-                       event_id=s.event_id, actor=s.actor, note=s.note) for s in steps])
+                       event_id=s.event_id, actor=s.actor, note=s.note) for s in steps],
+        hold=holds.hold_info(session, order_id))
 
 
 def _summary(record: OrderRecord) -> OrderSummary:
