@@ -175,10 +175,6 @@ class Questions:
     address_customers_since: datetime | None = None
     returns: bool = False
 
-    @property
-    def about_address(self) -> bool:
-        return self.address_orders_since is not None or self.address_customers_since is not None
-
 
 @dataclass(frozen=True)
 class History:

@@ -134,12 +134,12 @@ def test_questions_ask_only_what_the_rules_and_the_order_need() -> None:
                        address_customers=SharedAddress(max_customers=3, minutes=30), threshold_returns=RETURNS)
     asked = abuse.questions(rules, plain, NOW)
     assert asked.limited_since == {} and asked.customer_orders_since == NOW - timedelta(minutes=10)
-    assert asked.address_orders_since is None and asked.address_customers_since is None and not asked.about_address
+    assert asked.address_orders_since is None and asked.address_customers_since is None
     assert not asked.returns  # 1.00 is just over no threshold
     asked = abuse.questions(rules, order(("SKU-PHONE", 1, "101.00"), address="a"), NOW)
     assert asked.limited_since == {"SKU-PHONE": None}
     assert asked.address_orders_since == NOW - timedelta(minutes=20)
-    assert asked.address_customers_since == NOW - timedelta(minutes=30) and asked.about_address
+    assert asked.address_customers_since == NOW - timedelta(minutes=30)
     assert asked.returns
 
 

@@ -123,11 +123,13 @@ def release_hold(uow: UnitOfWork, request: ReleaseHold) -> ReleaseResult:
     hold = holds_store.latest_hold(session, order_id, holds_store.HOLD)
     if hold is not None and hold.released_at is not None:
         return ReleaseResult("already_released", status=status)
+    if status == NEEDS_ATTENTION:
+        return ReleaseResult("not_held", status=status, reason=(
+            f"order {order_id} needs attention, it is not held: inventory cannot reserve it (a sku the catalogue "
+            "does not know), so a release would change nothing; cancel it"))
     if status != HELD or hold is None or hold.accepted_json is None:
         return ReleaseResult("not_held", status=status, reason=(
-            f"order {order_id} is {status.replace('_', ' ')}, not held: there is nothing to release"
-            + ("; it needs attention because inventory cannot reserve it: cancel it" if status == NEEDS_ATTENTION
-               else "")))
+            f"order {order_id} is {status.replace('_', ' ')}, not held: there is nothing to release"))
     actor = uow.actor
     accepted = OrderAccepted.model_validate_json(hold.accepted_json).model_copy(update={"accepted_at": now})
     resume = hold.resume_status or ACCEPTED
