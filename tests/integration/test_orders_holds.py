@@ -304,3 +304,50 @@ def test_what_an_outsider_may_try(platform) -> None:
         assert replaced.status_code == 200, replaced.text
         assert replaced.json()["version"] == current["version"] + 1
         assert replaced.json()["source"] == "PUT /abuse-rules by http:ops(admin)"
+
+
+def test_two_instances_sharing_one_database_stop_a_customer_exactly_at_the_limit(world: World, tmp_path) -> None:
+    """Scaled out: two orders instances in one consumer group, each applying other partitions of
+    the same customer's orders at the same time (SQLite: the file's write lock; PostgreSQL: the
+    per-customer advisory lock). Neither may count below the limit while the other accepts."""
+    rules_file = tmp_path / "abuse_rules.json"
+    rules_file.write_text(json.dumps(rules("SKU-TWIN")))
+    settings = {"ABUSE_RULES_FILE": str(rules_file), "CONSUMER_BATCH_SIZE": "4"}
+    first = world.start("orders", instance="1", settings=settings)
+    second = world.start("orders", instance="2", settings=settings)
+    events = world.reader("orders.events")
+    # Both instances own partitions before the burst: canaries until each has applied one.
+    for _ in range(60):
+        if min(placed_count(first), placed_count(second)) > 0:
+            break
+        canary = new_id("O-CANARY")
+        world.publish("platform.orders", "order.placed", order_data(canary, "SKU-TEA-01", customer=new_id("C")),
+                      key=canary)
+        time.sleep(0.5)
+    before = placed_count(first), placed_count(second)
+    assert min(before) > 0, f"an instance never got a partition: {before}"
+    customer = new_id("C")
+    ids = [new_id() for _ in range(24)]
+    world.publisher.send_many_raw(world.topic("platform.orders"), [
+        (order_id, json.dumps(cloud_event("order.placed", order_data(order_id, "SKU-TWIN", customer=customer),
+                                          subject=order_id)).encode()) for order_id in ids])
+    decided = events.wait_for(lambda m: m.data.get("order_id") in ids and m.type in ("order.accepted", "order.held"),
+                              count=len(ids), timeout_s=60)
+    assert sorted(m.type for m in decided) == ["order.accepted"] * FLASH_LIMIT + ["order.held"] * (len(ids) - FLASH_LIMIT)
+    assert sorted(int(m.data["figures"]["total"]) for m in decided if m.type == "order.held") == list(
+        range(FLASH_LIMIT + 1, len(ids) + 1))
+    shares = placed_count(first) - before[0], placed_count(second) - before[1]
+    assert min(shares) > 0, f"one instance applied the whole burst: {shares}"
+    print(f"\n[holds] the burst's orders applied by each instance: {shares}")
+    with first.client("support") as a, second.client("support") as b:
+        assert len([i for i in a.get("/holds", params={"limit": 100}).json()["items"] if i["customer_id"] == customer]) \
+            == len(ids) - FLASH_LIMIT
+        assert b.get("/abuse-rules").json()["rules"]["purchase_limits"][0]["sku"] == "SKU-TWIN"
+
+
+def placed_count(service) -> float:
+    """order.placed events the instance consumed (its /metrics)."""
+    with service.anonymous_client() as client:
+        text = client.get("/metrics").text
+    return sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines()
+               if line.startswith("events_consumed_total{") and 'type="order.placed"' in line)
