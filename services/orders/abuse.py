@@ -33,7 +33,7 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, model_validator
 
 from shared.contract_types import MAX_SKU_UNITS_PER_ORDER, Sku
 from shared.envelope import UtcDatetime
@@ -95,16 +95,29 @@ class AbuseRules(_Rule):
     address_customers: SharedAddress | None = None
     threshold_returns: ThresholdReturns | None = None
 
+    _limits: dict[str, PurchaseLimit] = PrivateAttr(default_factory=dict)
+    _limits_of: list[PurchaseLimit] | None = PrivateAttr(default=None)
+
     @model_validator(mode="after")
     def _one_limit_per_sku(self) -> AbuseRules:
-        skus = [limit.sku for limit in self.purchase_limits]
-        twice = sorted({sku for sku in skus if skus.count(sku) > 1})
-        if twice:
+        limits = {limit.sku: limit for limit in self.purchase_limits}
+        if len(limits) < len(self.purchase_limits):
+            skus = [limit.sku for limit in self.purchase_limits]
+            twice = sorted({sku for sku in skus if skus.count(sku) > 1})
             raise ValueError(f"purchase_limits names {', '.join(twice)} more than once: one limit per sku")
+        self._limits, self._limits_of = limits, self.purchase_limits  # looked up per order line
         return self
 
     def limit_of(self, sku: str) -> PurchaseLimit | None:
-        return next((limit for limit in self.purchase_limits if limit.sku == sku), None)
+        if self._limits_of is not self.purchase_limits:  # a copy with other limits (model_copy(update=...))
+            self._limits, self._limits_of = {limit.sku: limit for limit in self.purchase_limits}, self.purchase_limits
+        return self._limits.get(sku)
+
+    @property
+    def any(self) -> bool:
+        """Whether any rule is on (none: orders are not screened at all)."""
+        return bool(self.purchase_limits or self.customer_orders or self.address_orders or self.address_customers
+                    or self.threshold_returns)
 
 
 NO_RULES = AbuseRules()

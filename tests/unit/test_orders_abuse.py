@@ -70,6 +70,24 @@ def test_purchased_units_add_up_repeated_lines_of_a_limited_sku_and_leave_gifts_
     assert abuse.purchased_units(placed, AbuseRules()) == {}
 
 
+def test_a_limit_is_found_by_its_sku_in_a_copy_with_other_limits_too() -> None:
+    rules = AbuseRules(purchase_limits=[PHONE])
+    assert rules.limit_of("SKU-PHONE") == PHONE and rules.limit_of("SKU-TEA") is None
+    watch = PurchaseLimit(sku="SKU-WATCH", limit=1)
+    copied = rules.model_copy(update={"purchase_limits": [watch]})
+    assert copied.limit_of("SKU-WATCH") == watch and copied.limit_of("SKU-PHONE") is None
+    assert AbuseRules.model_validate_json(rules.model_dump_json()).limit_of("SKU-PHONE") == PHONE
+
+
+def test_rules_are_on_when_any_rule_is_given() -> None:
+    assert not AbuseRules().any
+    for on in (AbuseRules(purchase_limits=[PHONE]), AbuseRules(customer_orders=OrderBurst(max_orders=1, minutes=1)),
+               AbuseRules(address_orders=OrderBurst(max_orders=1, minutes=1)),
+               AbuseRules(address_customers=SharedAddress(max_customers=1, minutes=1)),
+               AbuseRules(threshold_returns=RETURNS)):
+        assert on.any
+
+
 def test_screen_applies_each_limit_to_the_units_bought_before() -> None:
     rules = AbuseRules(purchase_limits=[PHONE, PurchaseLimit(sku="SKU-WATCH", limit=1)])
     placed = order(("SKU-PHONE", 1, "999.00"), ("SKU-WATCH", 1, "500.00"))

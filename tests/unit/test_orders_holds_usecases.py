@@ -263,3 +263,20 @@ def test_a_bad_rules_file_says_what_is_wrong(tmp_path) -> None:
         holds.read_rules_file(path)
     with pytest.raises(ValueError, match="abuse rules file"):
         holds.read_rules_file(tmp_path / "missing.json")
+
+
+def test_address_counts_keep_each_rules_window(tmp_path) -> None:
+    orders = Orders(tmp_path, None)
+    digest = holds_store.address_digest("Room 5")
+    with orders.uow() as uow:
+        for n, minutes_ago in enumerate((90, 30, 5, 0)):
+            holds_store.add_address(uow.session, order_id=f"O-{n}", digest=digest, customer_id=f"C-{n % 3}",
+                                    placed_at=NOW - timedelta(minutes=minutes_ago))
+        count = lambda **since: holds_store.address_counts(uow.session, digest, "C-0", **since)  # noqa: E731
+        assert count(orders_since=None, customers_since=None) == (0, 0)
+        assert count(orders_since=NOW - timedelta(minutes=30), customers_since=None) == (3, 0)
+        # C-0 placed O-0 (90 min ago) and O-3: the others are C-1 and C-2, both within 60 minutes.
+        assert count(orders_since=None, customers_since=NOW - timedelta(minutes=60)) == (0, 2)
+        assert count(orders_since=NOW - timedelta(minutes=5), customers_since=NOW - timedelta(minutes=10)) == (2, 1)
+        assert holds_store.address_counts(uow.session, holds_store.address_digest("ROOM  5"), "C-9",
+                                          orders_since=NOW - timedelta(days=1), customers_since=None) == (4, 0)

@@ -14,11 +14,11 @@ import hashlib
 import json
 import zlib
 from collections.abc import Mapping, Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import and_, bindparam, func, insert, or_, select, text, update
+from sqlalchemy import and_, bindparam, case, func, insert, or_, select, text, update
 from sqlmodel import Session
 
 from services.orders.abuse import AbuseRules, EarlierReturn, address_key, goods_value
@@ -98,20 +98,27 @@ _parsed: dict[str, tuple[int, AbuseRules]] = {}
 """Per database: the rules last parsed and their version (parsing the JSON per order would cost)."""
 
 
+_IN_TRANSACTION = "orders.abuse_rules"  # session.info: the rules this transaction read
+
+
 def current_rules(session: Session) -> AbuseRules | None:
-    """The rules in force, None before any were loaded. One small read per call; parsed again
-    only when another instance (or PUT) changed them."""
+    """The rules in force, None before any were loaded: read once per transaction (a consumer
+    batch applies one rule set), parsed again only when another instance (or PUT) changed them."""
+    if _IN_TRANSACTION in session.info:
+        return session.info[_IN_TRANSACTION]  # type: ignore[no-any-return]
     version = _RULES_VERSION.execute(session).scalar_one_or_none()
-    if version is None:
-        return None
-    where = str(session.get_bind().engine.url)
-    cached = _parsed.get(where)
-    if cached is not None and cached[0] == version:
-        return cached[1]
-    row = session.get(OrderAbuseRules, 1)
-    assert row is not None
-    rules = AbuseRules.model_validate_json(row.rules_json)
-    _parsed[where] = (row.version, rules)
+    rules: AbuseRules | None = None
+    if version is not None:
+        where = str(session.get_bind().engine.url)
+        cached = _parsed.get(where)
+        if cached is not None and cached[0] == version:
+            rules = cached[1]
+        else:
+            row = session.get(OrderAbuseRules, 1)
+            assert row is not None
+            rules = AbuseRules.model_validate_json(row.rules_json)
+            _parsed[where] = (row.version, rules)
+    session.info[_IN_TRANSACTION] = rules
     return rules
 
 
@@ -129,6 +136,7 @@ def save_rules(session: Session, rules: AbuseRules, *, source: str, now: datetim
     else:
         row.version, row.rules_json, row.source, row.updated_at = row.version + 1, body, source, now
     session.flush()
+    session.info.pop(_IN_TRANSACTION, None)
     return row
 
 
@@ -167,22 +175,28 @@ def customer_orders_since(session: Session, customer_id: str, since: datetime) -
     return int(_CUSTOMER_ORDERS.execute(session, {"cid": customer_id, "since": since}).scalar_one())
 
 
-_ADDRESS_ORDERS = FastStatement(select(func.count()).select_from(_ADDRESSES).where(
-    _ADDRESSES.c.address_digest == bindparam("digest"), _ADDRESSES.c.placed_at >= bindparam("since")))
-_ADDRESS_CUSTOMERS = FastStatement(select(func.count(_ADDRESSES.c.customer_id.distinct())).where(
-    _ADDRESSES.c.address_digest == bindparam("digest"), _ADDRESSES.c.placed_at >= bindparam("since"),
-    _ADDRESSES.c.customer_id != bindparam("cid")))
+# Both address counts in one statement over the wider window, each with its own start.
+_ADDRESS_COUNTS = FastStatement(
+    select(func.count(case((_ADDRESSES.c.placed_at >= bindparam("orders_since"), 1))).label("orders"),
+           func.count(case((and_(_ADDRESSES.c.placed_at >= bindparam("customers_since"),
+                                 _ADDRESSES.c.customer_id != bindparam("cid")), _ADDRESSES.c.customer_id))
+                      .distinct()).label("other_customers"))
+    .where(_ADDRESSES.c.address_digest == bindparam("digest"), _ADDRESSES.c.placed_at >= bindparam("since")))
 _ADD_ADDRESS = FastStatement(insert(_ADDRESSES))
+_NEVER = datetime.max.replace(tzinfo=UTC)
 
 
-def address_orders_since(session: Session, digest: str, since: datetime) -> int:
-    return int(_ADDRESS_ORDERS.execute(session, {"digest": digest, "since": since}).scalar_one())
-
-
-def other_customers_at_address(session: Session, digest: str, since: datetime, customer_id: str) -> int:
-    """Customers other than `customer_id` with orders to the address at or after `since`."""
-    return int(_ADDRESS_CUSTOMERS.execute(session, {"digest": digest, "since": since, "cid": customer_id})
-               .scalar_one())
+def address_counts(session: Session, digest: str, customer_id: str, *, orders_since: datetime | None,
+                   customers_since: datetime | None) -> tuple[int, int]:
+    """(orders to the address at or after `orders_since`, customers other than `customer_id`
+    with orders to it at or after `customers_since`); 0 for a window that is None."""
+    starts = [s for s in (orders_since, customers_since) if s is not None]
+    if not starts:
+        return 0, 0
+    row = _ADDRESS_COUNTS.execute(session, {
+        "digest": digest, "cid": customer_id, "since": min(starts), "orders_since": orders_since or _NEVER,
+        "customers_since": customers_since or _NEVER}).one()
+    return int(row.orders), int(row.other_customers)
 
 
 def add_address(session: Session, *, order_id: str, digest: str, customer_id: str, placed_at: datetime) -> None:

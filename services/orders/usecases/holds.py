@@ -49,19 +49,18 @@ def screen_order(uow: UnitOfWork, order: OrderPlaced) -> list[abuse.Flag]:
     digest = holds_store.address_digest(order.delivery_address) if order.delivery_address else None
     rules = holds_store.current_rules(session)
     flags: list[abuse.Flag] = []
-    if rules is not None and rules != abuse.NO_RULES:
+    if rules is not None and rules.any:
         holds_store.serialise_screening(session, order.customer_id, digest)
         asked = abuse.questions(rules, order, now)
+        address_orders, address_customers = (holds_store.address_counts(
+            session, digest, order.customer_id, orders_since=asked.address_orders_since,
+            customers_since=asked.address_customers_since) if digest is not None else (0, 0))
         history = abuse.History(
             units_before=(holds_store.units_bought(session, order.customer_id, asked.limited_since)
                           if asked.limited_since else {}),
             customer_orders=(holds_store.customer_orders_since(session, order.customer_id, asked.customer_orders_since)
                              if asked.customer_orders_since is not None else 0),
-            address_orders=(holds_store.address_orders_since(session, digest, asked.address_orders_since)
-                            if digest is not None and asked.address_orders_since is not None else 0),
-            address_customers=(holds_store.other_customers_at_address(session, digest, asked.address_customers_since,
-                                                                      order.customer_id)
-                               if digest is not None and asked.address_customers_since is not None else 0),
+            address_orders=address_orders, address_customers=address_customers,
             returned=holds_store.returned_orders(session, order.customer_id) if asked.returns else (),
         )
         flags = abuse.screen(rules, order, history)
