@@ -138,8 +138,8 @@ def order_event(order_id: str, sku: str, paid_at: str) -> bytes:
         '"order_type":"standard","lines":[{"sku":"%s","quantity":1,"unit_price":"59.90","gift":false}],'
         '"discount":"0.00","paid_amount":"59.90","paid_at":"%s","region":"Shanghai","currency":"CNY"}}'
         # The customer is the order number's last six digits, so a customer places one order in a
-        # million: with four digits a 300,000-order run gave each 30 orders, and the abuse guard's
-        # customer rule (20 in 10 minutes by default) would hold some, which the bench waits for.
+        # million: with four digits a 400,000-order run gave each 40 orders, and the abuse guard's
+        # customer rule (30 in 10 minutes by default) would hold some, which the bench waits for.
         % (uuid.uuid4(), paid_at, order_id, order_id, order_id[-6:], sku, paid_at)
     ).encode()
 
