@@ -35,7 +35,8 @@ def build_app(settings: InventorySettings, kafka: KafkaSettings) -> FastAPI:
     for spec in SUBSCRIPTIONS:  # everything this service consumes (handlers.py)
         runtime.subscribe(spec, handlers_for(spec, policy))
     export_stock_gauges(runtime, policy)
-    runtime.document_publications(INVENTORY_RESERVATIONS, ["stock.reserved", "stock.backordered", "stock.released"])
+    runtime.document_publications(INVENTORY_RESERVATIONS, ["stock.reserved", "stock.backordered", "stock.released",
+                                                          "stock.sku_unknown"])
     runtime.document_publications(INVENTORY_STOCK, ["replenishment.requested", "sku.mode_changed"])
 
     def forget_expired_answers() -> None:

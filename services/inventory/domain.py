@@ -173,6 +173,13 @@ def decide_reservation(needs: Mapping[str, int], stock: Mapping[str, SkuView],
                                expected_date=max(expected) if expected else None)
 
 
+def unknown_skus(needs: Mapping[str, int], stock: Mapping[str, SkuView]) -> list[str]:
+    """The order's skus the catalogue does not know, sorted. Such an order is not backordered:
+    no delivery is ever booked for a sku that is not in the catalogue, so it would wait for ever;
+    it is refused with `stock.sku_unknown` and orders puts it in front of a person."""
+    return sorted(sku for sku in needs if sku not in stock)
+
+
 def decide_after_refusal(needs: Mapping[str, int], stock: Mapping[str, SkuView],
                          protected: Mapping[str, int] | None = None) -> ReservationDecision:
     """Another transaction took the stock between the read and the conditional update: decided

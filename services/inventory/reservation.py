@@ -6,6 +6,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 RESERVED, BACKORDERED, RELEASED, CANCELLED, SHIPPED = "reserved", "backordered", "released", "cancelled", "shipped"
+SKU_UNKNOWN = "sku_unknown"
+"""Refused: a sku of the order is not in the catalogue (stock.sku_unknown). Nothing was reserved
+and nothing waits, so a cancellation or a hand-over finds nothing to do."""
 
 
 @dataclass(frozen=True)

@@ -153,7 +153,8 @@ class CountAnswer(BaseModel):
 
 class ReservationAnswer(BaseModel):
     order_id: str
-    status: str = Field(description="reserved, backordered, released, cancelled or shipped")
+    status: str = Field(description="reserved, backordered, released, cancelled, shipped or "
+                                    "sku_unknown (refused: a sku the catalogue lacks; nothing waits)")
     priority_rank: str
     presale: bool
     awaiting_balance: bool = Field(description="A deposit presale's stock, held (reserved) until its balance is paid")

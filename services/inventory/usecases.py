@@ -35,8 +35,9 @@ from services.inventory.domain import (
     shelf_short,
     shipped_after_release,
     stock_signals,
+    unknown_skus,
 )
-from services.inventory.reservation import dispatch, fill, release
+from services.inventory.reservation import SKU_UNKNOWN, dispatch, fill, release
 from services.inventory.schemas import SkuEdit, StockCount
 from shared.events import (
     OrderAccepted,
@@ -50,6 +51,7 @@ from shared.events import (
     StockBackordered,
     StockReleased,
     StockReserved,
+    StockSkuUnknown,
     SupplierDelivery,
 )
 from shared.unit_of_work import UnitOfWork
@@ -60,8 +62,8 @@ from shared.unit_of_work import UnitOfWork
 
 
 def reserve_order(uow: UnitOfWork, order: OrderAccepted, policy: InventoryPolicy) -> str:
-    """All lines or none (R7): reserved, backordered, or duplicate (decided before, or cancelled
-    before it arrived)."""
+    """All lines or none (R7): reserved, backordered, sku_unknown (a sku the catalogue lacks:
+    refused, nothing waits), or duplicate (decided before, or cancelled before it arrived)."""
     session, now = uow.session, uow.now
     needs = needed_per_sku((line.sku, line.quantity) for line in order.lines)
     outlook = store.order_outlook(session, order.order_id, needs, order.priority_rank)
@@ -69,6 +71,11 @@ def reserve_order(uow: UnitOfWork, order: OrderAccepted, policy: InventoryPolicy
         return "duplicate"
 
     stock = outlook.stock
+    unknown = unknown_skus(needs, stock)
+    if unknown:
+        store.add_reservation(session, order, needs, status=SKU_UNKNOWN, presale=False, now=now)
+        uow.publish(StockSkuUnknown(order_id=order.order_id, skus=unknown, found_at=now), key=order.order_id)
+        return SKU_UNKNOWN
     decision = decide_reservation(needs, stock, outlook.ahead)
 
     fresh: dict[str, Any] = {}  # the skus as the conditional updates left them
@@ -326,7 +333,8 @@ def upsert_sku(uow: UnitOfWork, policy: InventoryPolicy, entry: CatalogEntry, *,
         change_mode(uow, sku, change)
 
     if row is None or change is not None:
-        fill_waiting_orders(uow, policy)  # orders may be waiting for a sku the catalog lacked, or for presale to end
+        fill_waiting_orders(uow, policy)  # orders may be waiting for presale to end (or, backordered before
+        # stock.sku_unknown existed, for a sku the catalog lacked)
     react_to_level(uow, policy, sku, sold_out_hint=False)
     return "created" if row is None else "updated"
 

@@ -12,4 +12,9 @@ ACCESS = {
     ("GET", "/stats"): READERS,
     ("GET", "/conflicts"): frozenset({"platform", "admin"}),
     ("GET", "/rejections"): frozenset({"platform", "admin"}),
+    # Holds (R6): support and admin decide on held orders and orders needing attention.
+    ("POST", "/orders/{order_id}/release"): frozenset({"support", "admin"}),
+    ("GET", "/holds"): frozenset({"support", "admin"}),
+    ("GET", "/abuse-rules"): frozenset({"support", "admin"}),
+    ("PUT", "/abuse-rules"): frozenset({"admin"}),
 }

@@ -2,13 +2,14 @@
 
 from fastapi import FastAPI
 
-from services.orders import api, api_presale
+from services.orders import api, api_holds, api_presale
 from services.orders.access import ACCESS
 from services.orders.domain import OrderPolicy
 from services.orders.handlers import ON_INVALID, subscriptions
 from services.orders.models import TABLES
 from services.orders.usecases.presale import close_overdue_deposits
 from services.orders.settings import OrdersSettings
+from services.orders.usecases import holds
 from shared.http_app import create_http_app
 from shared.idempotency import forget_expired
 from shared.service import ServiceRuntime
@@ -30,7 +31,7 @@ def build_app(settings: OrdersSettings, kafka: KafkaSettings) -> FastAPI:
     # ...and everything it publishes.
     runtime.document_publications(ORDERS_EVENTS, ["order.accepted", "order.rejected", "order.cancelled",
                                                   "order.cancellation_refused", "order.balance_received",
-                                                  "order.deposit_forfeited"])
+                                                  "order.deposit_forfeited", "order.held", "order.released"])
     runtime.document_publications(PLATFORM_ORDERS, ["order.placed"])
 
     def forget_old_idempotent_answers() -> None:
@@ -51,6 +52,15 @@ def build_app(settings: OrdersSettings, kafka: KafkaSettings) -> FastAPI:
         return f"closed {closed} deposit presales with their balance unpaid" if closed else ""
 
     runtime.every(settings.presale_window_job_interval_s, "presale-balance-window", close_unpaid_balances)
-    app = create_http_app(runtime, [api.router, api_presale.router], access=ACCESS, policy=policy, title="Orders service",
+    if settings.abuse_rules_file is not None and str(settings.abuse_rules_file) not in ("", "."):
+        rules_file = settings.abuse_rules_file
+        rules = holds.read_rules_file(rules_file)  # a bad rules file stops start-up with the reason
+
+        def load_abuse_rules() -> None:
+            with runtime.unit_of_work(Actor("rules", rules_file.name)) as uow:
+                holds.load_rules_at_start(uow, rules, f"file:{rules_file.name}")
+
+        runtime.on_start.append(load_abuse_rules)
+    app = create_http_app(runtime, [api.router, api_presale.router, api_holds.router], access=ACCESS, policy=policy, title="Orders service",
                           description="Validated intake, priority and lifecycle of orders.")
     return app

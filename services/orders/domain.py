@@ -21,6 +21,8 @@ from typing import Any, Literal
 
 from services.orders import presale
 from services.orders.presale import AWAITING_BALANCE, BALANCE_UNPAID
+from services.orders.timeline_notes import describe
+from services.orders.attention import ATTENTION_STATES, HELD, NEEDS_ATTENTION, SKU_UNKNOWN, attention_step
 from shared.events import PRIORITY_CLASSES, OrderPlaced
 
 ORDER_TYPES = ("standard", "presale")
@@ -167,12 +169,12 @@ REJECTED = "rejected"  # never an OrderRecord state: refused orders are kept apa
 # The forward path; a later position means more evidence of progress.
 FORWARD: tuple[str, ...] = (ACCEPTED, BACKORDERED, RESERVED, SHIPPED, DELIVERED, RETURN_REQUESTED,
                             RETURNED, PARTIALLY_REFUNDED, REFUNDED)
-STATES: tuple[str, ...] = (*FORWARD, CANCELLED)
+STATES: tuple[str, ...] = (*FORWARD, CANCELLED, HELD, NEEDS_ATTENTION)  # the last two: attention.py
 ALL_STATES: tuple[str, ...] = (*STATES, AWAITING_BALANCE, BALANCE_UNPAID)
 """With a deposit presale's two (presale.py): before its balance, and closed without it."""
 CLOSED: frozenset[str] = frozenset({CANCELLED, BALANCE_UNPAID})
 """Closed before dispatch: order.cancelled was published, inventory releases the stock."""
-CANCELLABLE: frozenset[str] = frozenset({ACCEPTED, BACKORDERED, RESERVED, AWAITING_BALANCE})
+CANCELLABLE: frozenset[str] = frozenset({ACCEPTED, BACKORDERED, RESERVED, AWAITING_BALANCE, HELD, NEEDS_ATTENTION})
 """Before dispatch (R4). After it the customer returns the goods instead."""
 
 PLACEMENT = "order.placed"
@@ -189,6 +191,7 @@ TARGET: dict[str, str] = {
     "return.requested": RETURN_REQUESTED,
     "return.received": RETURNED,
     REFUND: REFUNDED,
+    SKU_UNKNOWN: NEEDS_ATTENTION,
 }
 # The payload field that says when each lifecycle event happened.
 OCCURRED_AT_FIELD: dict[str, str] = {
@@ -202,6 +205,7 @@ OCCURRED_AT_FIELD: dict[str, str] = {
     "return.rejected": "rejected_at",
     "return.received": "received_at",
     REFUND: "issued_at",
+    SKU_UNKNOWN: "found_at",
 }
 
 # Events that add to the timeline without being a step of their own.
@@ -238,6 +242,8 @@ def apply_event(state: str, event_type: str, *, replacement: bool = False, parti
     if event_type not in TARGET and event_type not in NOTES:
         raise ValueError(f"{event_type!r} is not a lifecycle event")
 
+    if state in ATTENTION_STATES or event_type == SKU_UNKNOWN:
+        return Transition(*attention_step(state, event_type))  # type: ignore[arg-type]
     if state in CLOSED:
         if event_type in _STOCK_EVENTS:
             return Transition("noted", state)
@@ -354,7 +360,7 @@ def decide_cancellation(state: str) -> CancelDecision:
 # Refunds (finding 10: internal topics are not trusted blindly)
 
 NOT_SHIPPED: frozenset[str] = frozenset({ACCEPTED, BACKORDERED, RESERVED, CANCELLED, AWAITING_BALANCE,
-                                        BALANCE_UNPAID})
+                                        BALANCE_UNPAID, HELD, NEEDS_ATTENTION})
 """No evidence that the goods ever left: a hand-over moves even a cancelled order to shipped."""
 
 
@@ -376,25 +382,3 @@ def refund_refusal(state: str, *, amount_cents: int, paid_cents: int, refunded_c
 
 def _cents(cents: int) -> str:
     return f"{cents // 100}.{cents % 100:02d}"
-
-
-def describe(event_type: str, payload: Any) -> str:
-    """A short human note for the timeline."""
-    if event_type == "stock.backordered":
-        missing = ", ".join(f"{m.sku} x{m.quantity}" for m in payload.missing)
-        return f"missing {missing}" + (" (presale)" if payload.presale else "")
-    if event_type == "stock.released":
-        return "released " + ", ".join(f"{line.sku} x{line.quantity}" for line in payload.lines)
-    if event_type == "shipment.dispatched":
-        return f"{payload.carrier} {payload.tracking_number}"
-    if event_type == "shipment.exception":
-        return f"{payload.kind}: {payload.note}" if payload.note else payload.kind
-    if event_type == "return.requested":
-        return f"case {payload.case_id}: {payload.kind}"
-    if event_type == "return.rejected":
-        return f"case {payload.case_id}: {payload.reason}"
-    if event_type == "return.received":
-        return f"case {payload.case_id}: inspection {'passed' if payload.inspection_passed else 'failed'}"
-    if event_type == REFUND:
-        return f"case {payload.case_id}: refunded {payload.amount:.2f}"
-    return ""

@@ -9,6 +9,7 @@ from typing import Any
 from services.orders import store, usecases
 from services.orders.domain import EventRefused, OrderPolicy
 from services.orders.usecases import presale as presale_usecases
+from services.orders.store import holds as holds_store
 from shared.messaging import EventHandler, Handler, InvalidEvent, InvalidHandler
 from shared.topics import AFTERSALES_CASES, INVENTORY_RESERVATIONS, LOGISTICS_SHIPMENTS, PLATFORM_ORDERS, TopicSpec
 from shared.unit_of_work import UnitOfWork
@@ -34,12 +35,15 @@ def subscriptions(policy: OrderPolicy) -> dict[TopicSpec, dict[str, Handler]]:
     """Everything this service consumes. `policy`: the service's intake settings."""
     return {
         PLATFORM_ORDERS: {
-            "order.placed": partial(usecases.place_order, policy=policy),
+            # A batch of orders takes its customers' and addresses' locks first (abuse guard, R6).
+            "order.placed": EventHandler(partial(usecases.place_order, policy=policy),
+                                         prefetch=holds_store.SCREENING_LOCKS, name="place_order"),
             "order.cancellation_requested": usecases.request_cancellation,
             "order.cancelled": usecases.request_cancellation,  # the older name, still accepted
             "order.balance_paid": presale_usecases.receive_balance,  # a deposit presale's balance
         },
-        INVENTORY_RESERVATIONS: dict.fromkeys(("stock.reserved", "stock.backordered", "stock.released"), LIFECYCLE),
+        INVENTORY_RESERVATIONS: dict.fromkeys(("stock.reserved", "stock.backordered", "stock.released",
+                                               "stock.sku_unknown"), LIFECYCLE),
         LOGISTICS_SHIPMENTS: dict.fromkeys(("shipment.dispatched", "shipment.delivered", "shipment.exception"),
                                            LIFECYCLE),
         AFTERSALES_CASES: dict.fromkeys(("return.requested", "return.rejected", "return.received", "refund.issued"),

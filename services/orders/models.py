@@ -138,3 +138,7 @@ class OrderPresale(SQLModel, table=True):
 
 TABLES = [OrderRecord.__table__, OrderStep.__table__, OrderParkedEvent.__table__, OrderConflict.__table__,
           OrderRejection.__table__, OrderSubmission.__table__, IDEMPOTENCY_TABLE, OrderPresale.__table__]
+
+from services.orders.models_holds import HOLD_TABLES  # noqa: E402 (the abuse guard's tables, R6)
+
+TABLES += HOLD_TABLES

@@ -69,6 +69,20 @@ class Step(BaseModel):
     note: str
 
 
+class HoldInfo(BaseModel):
+    """Why an order was held or needs attention, and what a person did about it."""
+
+    kind: str = Field(description="`hold` (the abuse guard, R6) or `attention` (e.g. a sku the catalogue lacks)")
+    rule: str = Field(description="purchase_limit | customer_orders | address_orders | address_customers | "
+                                  "threshold_return | sku_unknown")
+    reason: str = Field(description="In words, with the figures")
+    figures: dict[str, str]
+    since: Moment
+    released_at: Moment | None = None
+    released_by: str | None = None
+    release_note: str = ""
+
+
 class OrderView(OrderSummary):
     customer_id: str
     region: str
@@ -82,6 +96,7 @@ class OrderView(OrderSummary):
     steps_reached: dict[str, Moment] = Field(description="State -> when the order first reached it")
     timeline: list[Step]
     presale: PresaleView | None = Field(default=None, description="A deposit presale's terms and balance")
+    hold: HoldInfo | None = Field(default=None, description="Why it is (or was) held or needs attention (R6)")
 
 
 class RejectedOrder(BaseModel):

@@ -2,6 +2,7 @@
 
 from datetime import UTC, timedelta
 from decimal import Decimal
+from pathlib import Path
 
 from pydantic import AwareDatetime, Field, field_validator
 from pydantic_settings import SettingsConfigDict
@@ -55,3 +56,7 @@ class OrdersSettings(ServiceSettings):
                             balance_due_by=due_by.astimezone(UTC) if (due_by := self.presale_balance_due_by) else None,
                             balance_window=timedelta(hours=self.presale_balance_window_hours),
                             grace=timedelta(seconds=self.presale_balance_grace_s))
+    abuse_rules_file: Path | None = Field(
+        default=Path(__file__).with_name("abuse_rules.json"),
+        description="The abuse rules (R6, services/orders/abuse.py) loaded at start-up, unless an admin set rules "
+                    "with PUT /abuse-rules; empty: none from a file.")

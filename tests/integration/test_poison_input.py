@@ -56,7 +56,7 @@ CONSUMERS: dict[str, dict[str, frozenset[str]]] = {
     "platform.orders": {"orders": frozenset({"order.placed", "order.cancellation_requested", "order.cancelled",
                                              "order.balance_paid"})},
     "inventory.reservations": {
-        "orders": frozenset({"stock.reserved", "stock.backordered", "stock.released"}),
+        "orders": frozenset({"stock.reserved", "stock.backordered", "stock.released", "stock.sku_unknown"}),
         "logistics": frozenset({"stock.reserved"}),
     },
     "logistics.shipments": {
@@ -118,6 +118,7 @@ def sample(type_: str, order_id: str = "O-SAMPLE", *, sku: str = "SKU-TEA-01", c
         "stock.backordered": {"order_id": order_id, "missing": [{"sku": sku, "quantity": quantity}],
                               "backordered_at": T0},
         "stock.released": {"order_id": order_id, "lines": [{"sku": sku, "quantity": quantity}], "released_at": T0},
+        "stock.sku_unknown": {"order_id": order_id, "skus": [sku], "found_at": T0},
         "shipment.dispatched": {"order_id": order_id, "shipment_id": f"SHP-{order_id}", "carrier": "SF",
                                 "tracking_number": f"TN-{order_id}", "dispatched_at": T0},
         "shipment.delivered": {"order_id": order_id, "shipment_id": f"SHP-{order_id}", "delivered_at": T0},
@@ -278,7 +279,8 @@ def poison_strategy(topic: str) -> st.SearchStrategy[Poison]:
             data[draw(st.text(min_size=1, max_size=20).filter(lambda k: k not in model.model_fields))] = \
                 draw(json_values)
         else:
-            lists = [name for name, value in data.items() if isinstance(value, list) and value]
+            lists = [name for name, value in data.items()  # lists of objects (stock.sku_unknown's skus are text)
+                     if isinstance(value, list) and value and isinstance(value[0], dict)]
             numeric = [name for name in data if name in ("quantity", "amount", "paid_amount", "discount")]
             big = draw(st.one_of(st.integers(10**19, 10**40), st.just(10**30)))
             if how == "huge_number" and numeric:

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 from services.orders import domain, store
 from services.orders.origin import Origin, content_hash, origin_of
+from services.orders.usecases import holds
 from services.orders.usecases.lifecycle import apply_parked
 from services.orders.usecases.presale import open_deposit
 from shared.contract_types import reason_text
@@ -53,7 +54,6 @@ def place_order(uow: UnitOfWork, order: OrderPlaced, *, policy: domain.OrderPoli
     now = uow.now
     klass = domain.priority_class(order, policy)
     due = domain.deposit_due(order, policy)  # a deposit presale's first payment: accepted, awaiting its balance
-    status = domain.AWAITING_BALANCE if due is not None else domain.ACCEPTED
     accepted = OrderAccepted(
         order_id=order.order_id, customer_id=order.customer_id, order_type=order.order_type,
         priority_class=klass, priority_rank=domain.priority_rank(klass, order.paid_at, order.order_id),
@@ -62,6 +62,9 @@ def place_order(uow: UnitOfWork, order: OrderPlaced, *, policy: domain.OrderPoli
         balance_paid_at=order.balance_paid_at, promotions=order.promotions, accepted_at=now,
         balance_due_by=due.due_by if due is not None else None,
     )
+    flags = holds.screen_order(uow, order)  # R6 (abuse.py): a flagged order is kept, but held
+    resumed = domain.AWAITING_BALANCE if due is not None else domain.ACCEPTED
+    status = domain.HELD if flags else resumed
     store.add_order(session, {
         "order_id": order.order_id, "customer_id": order.customer_id, "order_type": order.order_type,
         "priority_class": klass, "priority_rank": accepted.priority_rank, "status": status,
@@ -69,14 +72,17 @@ def place_order(uow: UnitOfWork, order: OrderPlaced, *, policy: domain.OrderPoli
         "currency": order.currency, "region": order.region, "paid_at": order.paid_at, "accepted_at": now,
         "status_changed_at": now, "content_json": canonical, "content_hash": digest, "refunded_cents": 0,
     })
-    note = f"class {klass}, via {who.channel}"
+    note = f"class {klass}, via {who.channel}" + holds.step_note(flags)
     if due is not None:
         open_deposit(uow, order, due)
         note += (f"; deposit {order.deposit} x {due.expansion} = {due.deposit_value} of {due.price}: balance "
                  f"{due.balance} due by {due.due_by.isoformat()}")
     store.add_step(session, order_id=order.order_id, status=status, outcome="advanced", at=now,
                    recorded_at=now, event_type=domain.PLACEMENT, event_id=who.event_id, actor=who.actor, note=note)
-    uow.publish(accepted, key=order.order_id)
+    if flags:  # order.held now; its order.accepted when released, the order then as it would have been
+        holds.hold_order(uow, accepted, flags, resume_status=resumed)
+    else:
+        uow.publish(accepted, key=order.order_id)
     if known.has_parked:
         apply_parked(uow, order.order_id)
     return "accepted"

@@ -14,6 +14,7 @@ from services.orders.store import presale as presale_store
 from services.orders.models import OrderConflict, OrderRecord, OrderRejection
 from services.orders.schemas import (Conflict, ConflictPage, Figures, OrderPage, OrderSummary, OrderView,
                                      PresaleView, RejectedOrder, Rejection, RejectionPage, Stats, Step, aware)
+from services.orders.usecases import holds
 from shared.events import PRIORITY_CLASSES
 from shared.http_problems import Problem
 from shared.money import CENT
@@ -44,7 +45,8 @@ def order_view(session: Session, order_id: str) -> OrderView | RejectedOrder | N
         timeline=[Step(status=s.status, outcome=s.outcome, at=aware(s.at),
                        recorded_at=aware(s.recorded_at) if s.recorded_at else None, event_type=s.event_type,
                        event_id=s.event_id, actor=s.actor, note=s.note) for s in steps],
-        presale=_presale(session, order_id) if record.order_type == "presale" else None)
+        presale=_presale(session, order_id) if record.order_type == "presale" else None,
+        hold=holds.hold_info(session, order_id))
 
 
 def _presale(session: Session, order_id: str) -> PresaleView | None:

@@ -1,0 +1,32 @@
+"""The short human notes an order's timeline shows beside each event (pure formatting: which
+step an event is, domain.py decides)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from services.orders.attention import SKU_UNKNOWN
+
+
+def describe(event_type: str, payload: Any) -> str:
+    """A short human note for the timeline."""
+    if event_type == "stock.backordered":
+        missing = ", ".join(f"{m.sku} x{m.quantity}" for m in payload.missing)
+        return f"missing {missing}" + (" (presale)" if payload.presale else "")
+    if event_type == SKU_UNKNOWN:
+        return "skus the catalogue does not know: " + ", ".join(payload.skus)
+    if event_type == "stock.released":
+        return "released " + ", ".join(f"{line.sku} x{line.quantity}" for line in payload.lines)
+    if event_type == "shipment.dispatched":
+        return f"{payload.carrier} {payload.tracking_number}"
+    if event_type == "shipment.exception":
+        return f"{payload.kind}: {payload.note}" if payload.note else payload.kind
+    if event_type == "return.requested":
+        return f"case {payload.case_id}: {payload.kind}"
+    if event_type == "return.rejected":
+        return f"case {payload.case_id}: {payload.reason}"
+    if event_type == "return.received":
+        return f"case {payload.case_id}: inspection {'passed' if payload.inspection_passed else 'failed'}"
+    if event_type == "refund.issued":
+        return f"case {payload.case_id}: refunded {payload.amount:.2f}"
+    return ""
