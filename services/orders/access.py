@@ -11,4 +11,6 @@ ACCESS = {
     ("GET", "/stats"): READERS,
     ("GET", "/conflicts"): frozenset({"platform", "admin"}),
     ("GET", "/rejections"): frozenset({"platform", "admin"}),
+    ("GET", "/promotions"): frozenset({"platform", "support", "admin"}),
+    ("PUT", "/promotions"): frozenset({"admin"}),
 }

@@ -2,12 +2,13 @@
 
 from fastapi import FastAPI
 
-from services.orders import api
+from services.orders import api, api_promotions
 from services.orders.access import ACCESS
 from services.orders.domain import OrderPolicy
 from services.orders.handlers import ON_INVALID, subscriptions
 from services.orders.models import TABLES
 from services.orders.settings import OrdersSettings
+from services.orders.usecases.promotions import promotions_at_start
 from shared.http_app import create_http_app
 from shared.idempotency import forget_expired
 from shared.service import ServiceRuntime
@@ -32,6 +33,7 @@ def build_app(settings: OrdersSettings, kafka: KafkaSettings) -> FastAPI:
             forget_expired(uow.session, uow.now)
 
     runtime.on_start.append(forget_old_idempotent_answers)
-    app = create_http_app(runtime, [api.router], access=ACCESS, policy=policy, title="Orders service",
-                          description="Validated intake, priority and lifecycle of orders.")
+    runtime.on_start.append(lambda: promotions_at_start(runtime, settings.promotions_file))
+    app = create_http_app(runtime, [api.router, api_promotions.router], access=ACCESS, policy=policy,
+                          title="Orders service", description="Validated intake, priority and lifecycle of orders.")
     return app
