@@ -80,7 +80,7 @@ def half_price_sold(session: Session, codes: list[str], *, lock: bool) -> dict[s
     if lock:
         _ensure_counts(session, codes)
     query = select(_COUNTS.c.code, _COUNTS.c.sold).where(_COUNTS.c.code.in_(codes)).order_by(_COUNTS.c.code)
-    return dict(session.execute(query.with_for_update() if lock else query).tuples())
+    return {code: sold for code, sold in session.execute(query.with_for_update() if lock else query)}
 
 
 def add_half_price_sold(session: Session, code: str, units: int) -> None:
@@ -90,8 +90,8 @@ def add_half_price_sold(session: Session, code: str, units: int) -> None:
 
 def usage(session: Session) -> tuple[dict[str, int], dict[str, int]]:
     """(first-order coupon code -> customers who used it, half-price code -> units sold)."""
-    uses = dict(session.execute(select(_USES.c.code, func.count()).group_by(_USES.c.code)).tuples())
-    sold = dict(session.execute(select(_COUNTS.c.code, _COUNTS.c.sold)).tuples())
+    uses = {code: n for code, n in session.execute(select(_USES.c.code, func.count()).group_by(_USES.c.code))}
+    sold = {code: n for code, n in session.execute(select(_COUNTS.c.code, _COUNTS.c.sold))}
     return uses, sold
 
 
