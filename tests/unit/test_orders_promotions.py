@@ -281,6 +281,24 @@ def test_a_first_order_coupon_with_a_threshold_needs_it_reached(price: str, expe
     assert amounts(o, cat) == {"NEW30-10": D(expected)}
 
 
+def test_a_discount_that_just_fits_what_is_left_is_not_capped() -> None:
+    assert refusal(order([line("SKU-A", 1, "10.00")], {"NEW10": "9.00"}, first_order=True)) == (
+        "promotion NEW10: expected discount 10.00, the order says 9.00")
+
+
+def test_what_the_rules_decide_cannot_be_changed_afterwards() -> None:
+    evaluation = evaluate(order([line("SKU-A", 1, "10.00")], {"NEW10": "0"}, first_order=True), CATALOGUE, Ledger())
+    for value, name in ((evaluation, "coupons"), (evaluation.applied[0], "amount"), (Ledger(), "coupon_uses")):
+        with pytest.raises(AttributeError):
+            setattr(value, name, None)
+
+
+def test_an_order_claiming_an_amount_finer_than_a_cent_is_refused_by_the_contract() -> None:
+    with pytest.raises(ValidationError) as exc:
+        order([line("SKU-A", 1, "250.00")], {"FULL200-30": "30." + "0" * 29 + "1"}, discount="30.00")
+    assert "promotions.0.amount: Value error, amount has more than two decimal places" in describe_validation_error(exc.value)
+
+
 def test_order_discounts_never_take_more_than_is_left_to_pay() -> None:
     o = order([line("SKU-A", 1, "6.00")], {"NEW10": "6.00"}, first_order=True)
     assert check(o, CATALOGUE, Ledger()).total == D("6.00") and o.paid_amount == D("0.00")
