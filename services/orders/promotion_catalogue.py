@@ -129,7 +129,8 @@ class Catalogue(BaseModel):
             # Case apart is not apart enough: FULL200 and full200 would read as one code to a person.
             other = seen.setdefault(entry.code.casefold(), entry.code)
             if other != entry.code or entry.code in self._by_code:
-                raise ValueError(f"code {entry.code} is listed twice" + (f" (as {other})" if other != entry.code else ""))
+                apart = f" (as {other})" if other != entry.code else ""
+                raise ValueError(f"code {entry.code} is listed twice{apart}")
             self._by_code[entry.code] = entry
             if isinstance(entry, FirstUnitsHalfPrice):
                 earlier = half_price.setdefault(entry.sku, entry.code)

@@ -1,7 +1,7 @@
 """The rule that recomputes an order's discount from the event's promotion catalogue (R5; the
-catalogue's models are in promotion_catalogue.py). No I/O: what lives in the database (the customer's earlier first-order coupons, the
-units a first-N-half-price offer has sold so far) comes in as a `Ledger`; usecases/promotions.py
-loads it and records what an accepted order used.
+catalogue's models are in promotion_catalogue.py). No I/O: what lives in the database (the
+customer's earlier first-order coupons, the units a first-N-half-price offer has sold so far)
+comes in as a `Ledger`; usecases/promotions.py loads it and records what an accepted order used.
 
 How the amounts combine (docs/orders.md, "Promotions"):
 1. Item discounts, on the paid (non-gift) lines at their listed prices. A unit takes at most one:
@@ -215,16 +215,14 @@ def _tiered(entry: TieredDiscount, paid: list[tuple[int, OrderLine]], taken: dic
 
 def _order_discount(entry: Any, catalogue: Catalogue, base: Decimal, first_order: bool) -> tuple[Decimal, str]:
     """The face value of an order discount for this base, and why it is nothing when it is."""
-    if isinstance(entry, FirstOrderCoupon):
-        if not first_order:
-            return ZERO, "a first-order coupon, and this is not the customer's first order (first_order is false)"
-        if base < entry.threshold:
-            return ZERO, f"the paid lines come to {base:.2f} after item discounts, under its threshold {entry.threshold:.2f}"
-        return entry.amount, ""
+    if isinstance(entry, FirstOrderCoupon) and not first_order:
+        return ZERO, "a first-order coupon, and this is not the customer's first order (first_order is false)"
     if entry.kind == "returning_customer_threshold" and first_order:
         return ZERO, "for returning customers, and this is the customer's first order (first_order is true)"
     if base < entry.threshold:
         return ZERO, f"the paid lines come to {base:.2f} after item discounts, under its threshold {entry.threshold:.2f}"
+    if isinstance(entry, FirstOrderCoupon):
+        return entry.amount, ""
     # The entry itself is reached, so there is a best one; one of the same amount is as good.
     best = max((e for e in catalogue.of_kind(entry.kind) if base >= e.threshold), key=lambda e: e.amount)
     if best.amount > entry.amount:
@@ -246,7 +244,7 @@ def _gift(entry: GiftWithPurchase, lines: list[OrderLine], paid: list[tuple[int,
         return Applied(entry.code, entry.kind, ZERO, _gift_needs(entry, units, value))
     room, amount = entry.gift_quantity, ZERO
     for i, line in enumerate(lines):
-        if line.gift and line.sku == entry.gift_sku and room > 0:
+        if line.gift and line.sku == entry.gift_sku:  # (a unit covered by an earlier offer is not taken again)
             units_here = min(line.quantity - covered.get(i, 0), room)
             covered[i] = covered.get(i, 0) + units_here
             room -= units_here

@@ -157,6 +157,11 @@ def test_a_discount_without_promotions_is_refused() -> None:
         "(GET /promotions)")
 
 
+def test_a_discount_of_a_cent_without_promotions_is_refused_as_such() -> None:
+    assert refusal(order([line("SKU-TEA", 1, "10.00")], discount="0.01")).startswith(
+        "discount 0.01 but the order names no promotion")
+
+
 def test_an_order_without_promotions_discount_or_gift_passes() -> None:
     assert check(order([line("SKU-TEA", 1, "10.00")]), CATALOGUE, Ledger()).applied == ()
 
@@ -379,6 +384,17 @@ def test_half_price_rounds_half_up_and_its_units_take_no_tiered_discount() -> No
     assert amounts(without, cat) == {"T": D("6.00")}  # not naming the half price leaves every unit to the tier
 
 
+def test_a_spent_half_price_quota_leaves_every_unit_to_the_tier() -> None:
+    cat = catalogue({"kind": "first_units_half_price", "code": "H", "sku": "SKU-TEA", "units": 1},
+                    {"kind": "tiered_discount", "code": "T", "min_items": 3, "percent": "20"})
+    o = order([line("SKU-TEA", 2, "10.00")], {"H": "0", "T": "0"}, kinds={"H": "first_units_half_price",
+                                                                         "T": "tiered_discount"})
+    evaluation = evaluate(o, cat, Ledger(half_price_sold={"H": 1}))
+    assert [(a.amount, a.note) for a in evaluation.applied] == [
+        (D("0.00"), "0 of the order's 2 x SKU-TEA are within the first 1 (1 sold before)"),
+        (D("0.00"), "it needs 3 items, the order has 2")]
+
+
 def test_half_price_takes_units_in_line_order() -> None:
     cat = catalogue({"kind": "first_units_half_price", "code": "H", "sku": "SKU-TEA", "units": 3})
     o = order([line("SKU-TEA", 2, "10.00"), line("SKU-TEA", 2, "20.00")], {"H": "0"}, kinds={"H": "first_units_half_price"})
@@ -422,6 +438,20 @@ def test_a_gift_with_a_minimum_amount_on_any_paid_line(price: str, earned: bool)
         assert check(o, cat, Ledger()).total == D("2.00")
     else:
         assert refusal(o, cat).endswith(f"(G50 needs 1 x paid items worth 50.00; the order has 1 worth {price})")
+
+
+def test_a_gift_minimum_amount_counts_every_unit_of_the_trigger() -> None:
+    cat = catalogue({"kind": "gift_with_purchase", "code": "G", "gift_sku": "SKU-CUP", "trigger_sku": "SKU-TEA",
+                     "min_quantity": 2, "min_amount": "50.00"})
+    o = order([line("SKU-TEA", 2, "25.00"), line("SKU-A", 1, "100.00"), gift()], {"G": "0.00"},
+              kinds={"G": "gift_with_purchase"})
+    assert check(o, cat, Ledger()).total == D("0.00")
+
+
+def test_a_gift_minimum_of_one_unit_of_money_is_named_in_the_reason() -> None:
+    cat = catalogue({"kind": "gift_with_purchase", "code": "G1", "gift_sku": "SKU-CUP", "min_amount": "1.00"})
+    o = order([line("SKU-A", 1, "0.99"), gift()], {"G1": "0.00"}, kinds={"G1": "gift_with_purchase"})
+    assert refusal(o, cat).endswith("(G1 needs 1 x paid items worth 1.00; the order has 1 worth 0.99)")
 
 
 def test_two_gift_offers_cover_their_units_once() -> None:
