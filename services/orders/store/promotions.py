@@ -69,7 +69,10 @@ def claim_coupon(session: Session, *, customer_id: str, code: str, order_id: str
     """Record the use; False when the customer had used it already (another order got there
     first, possibly in another instance: on PostgreSQL this waits for that one to commit)."""
     statement = _insert(session, _USES).values(customer_id=customer_id, code=code, order_id=order_id, used_at=now)
-    return session.execute(statement.on_conflict_do_nothing()).rowcount == 1
+    # RETURNING says whether the row went in; the driver's rowcount is not to be trusted for it
+    # (on PostgreSQL, through this engine, it is -1 whether or not the row went in).
+    inserted = session.execute(statement.on_conflict_do_nothing().returning(_USES.c.order_id)).scalar_one_or_none()
+    return inserted is not None
 
 
 def half_price_sold(session: Session, codes: list[str], *, lock: bool) -> dict[str, int]:
