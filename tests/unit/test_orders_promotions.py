@@ -113,6 +113,26 @@ def test_a_tiered_percent_is_more_than_0_at_most_100_in_hundredths_and_never_a_f
         refused_catalogue(entry)
 
 
+def test_a_percent_refused_says_what_a_percent_looks_like() -> None:
+    entry = {"kind": "tiered_discount", "code": "T", "min_items": 3, "percent": 20.5}
+    assert refused_catalogue(entry) == ('promotions.0.tiered_discount.percent: Value error, a percent is a whole '
+                                        'number or a plain decimal string such as "20" or "12.5"')
+
+
+def test_a_catalogue_and_its_entries_cannot_be_changed_once_checked() -> None:
+    with pytest.raises(ValidationError):
+        CATALOGUE.promotions[0].amount = D("99.00")
+    with pytest.raises(ValidationError):
+        CATALOGUE.promotions = []
+
+
+def test_a_tiered_discount_names_at_most_500_skus() -> None:
+    skus = [f"SKU-{i}" for i in range(501)]
+    entry = {"kind": "tiered_discount", "code": "T", "min_items": 3, "percent": 20}
+    assert len(catalogue({**entry, "skus": skus[:500]}).promotions[0].skus) == 500
+    assert "skus must have at most 500 items, got 501" in refused_catalogue({**entry, "skus": skus})
+
+
 def test_codes_are_unique_even_apart_from_case_and_are_ids_so_a_look_alike_is_refused() -> None:
     first = {"kind": "first_order_coupon", "code": "NEW10", "amount": "10"}
     assert "code NEW10 is listed twice" in refused_catalogue(first, first)
@@ -135,6 +155,7 @@ def test_other_entry_rules_are_checked() -> None:
 
 
 def test_at_most_so_many_entries() -> None:
+    assert MAX_CATALOGUE_ENTRIES == 500  # as docs/orders.md says
     entries = [{"kind": "first_order_coupon", "code": f"C{i}", "amount": "1"} for i in range(MAX_CATALOGUE_ENTRIES + 1)]
     assert len(catalogue(*entries[:-1]).promotions) == MAX_CATALOGUE_ENTRIES
     assert f"must have at most {MAX_CATALOGUE_ENTRIES} items" in refused_catalogue(*entries)
@@ -452,6 +473,14 @@ def test_a_gift_minimum_of_one_unit_of_money_is_named_in_the_reason() -> None:
     cat = catalogue({"kind": "gift_with_purchase", "code": "G1", "gift_sku": "SKU-CUP", "min_amount": "1.00"})
     o = order([line("SKU-A", 1, "0.99"), gift()], {"G1": "0.00"}, kinds={"G1": "gift_with_purchase"})
     assert refusal(o, cat).endswith("(G1 needs 1 x paid items worth 1.00; the order has 1 worth 0.99)")
+
+
+def test_every_unmet_offer_for_a_gift_is_named() -> None:
+    cat = catalogue({"kind": "gift_with_purchase", "code": "G1", "gift_sku": "SKU-CUP", "min_quantity": 2},
+                    {"kind": "gift_with_purchase", "code": "G2", "gift_sku": "SKU-CUP", "trigger_sku": "SKU-TEA"})
+    o = order([line("SKU-A", 1, "5.00"), gift()], {"G1": "0", "G2": "0"}, kinds={"G1": "gift_with_purchase",
+                                                                                "G2": "gift_with_purchase"})
+    assert refusal(o, cat).endswith("(G1 needs 2 x paid items; the order has 1; G2 needs 1 x SKU-TEA; the order has 0)")
 
 
 def test_two_gift_offers_cover_their_units_once() -> None:
