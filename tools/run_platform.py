@@ -1,8 +1,9 @@
 """`make run`: the whole platform on this machine.
 
 Starts the local Apache Kafka broker on 127.0.0.1:9092 (or KAFKA_BOOTSTRAP_SERVERS if set),
-creates the topics, starts the four services with the sample catalog loaded and the web console
-in front of them, prints their URLs, and on Ctrl-C stops them and then the broker.
+creates the topics, starts the four services with the sample catalog and the seeds' promotions
+loaded and the web console in front of them, prints their URLs, and on Ctrl-C stops them and then
+the broker.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ CONSOLE_PORT = int(os.environ.get("CONSOLE_HTTP_PORT", 8100))
 PROCESSES = {**{name: (f"services.{name}", port) for name, port in SERVICES.items()},
              "console": ("console", CONSOLE_PORT)}
 SAMPLE_CATALOG = REPO_ROOT / "services" / "inventory" / "sample_catalog.csv"
+SAMPLE_PROMOTIONS = REPO_ROOT / "services" / "orders" / "sample_promotions.json"  # the seeds' promotions (R5)
 LOG_DIR = REPO_ROOT / "var" / "log"
 
 
@@ -58,6 +60,8 @@ def main() -> int:
     env = {**os.environ, "KAFKA_BOOTSTRAP_SERVERS": bootstrap, "PYTHONUNBUFFERED": "1"}
     if SAMPLE_CATALOG.exists():
         env.setdefault("INVENTORY_CATALOG_PATH", str(SAMPLE_CATALOG))
+    if SAMPLE_PROMOTIONS.exists():
+        env.setdefault("ORDERS_PROMOTIONS_FILE", str(SAMPLE_PROMOTIONS))
     # The console calls the services where they really listen, whatever ports were chosen.
     env.update({f"CONSOLE_{name.upper()}_URL": f"http://127.0.0.1:{port}" for name, port in SERVICES.items()})
     LOG_DIR.mkdir(parents=True, exist_ok=True)

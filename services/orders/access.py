@@ -17,4 +17,6 @@ ACCESS = {
     ("GET", "/holds"): frozenset({"support", "admin"}),
     ("GET", "/abuse-rules"): frozenset({"support", "admin"}),
     ("PUT", "/abuse-rules"): frozenset({"admin"}),
+    ("GET", "/promotions"): frozenset({"platform", "support", "admin"}),
+    ("PUT", "/promotions"): frozenset({"admin"}),
 }

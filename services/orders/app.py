@@ -2,7 +2,7 @@
 
 from fastapi import FastAPI
 
-from services.orders import api, api_holds, api_presale
+from services.orders import api, api_holds, api_presale, api_promotions
 from services.orders.access import ACCESS
 from services.orders.domain import OrderPolicy
 from services.orders.handlers import ON_INVALID, subscriptions
@@ -10,6 +10,7 @@ from services.orders.models import TABLES
 from services.orders.usecases.presale import close_overdue_deposits
 from services.orders.settings import OrdersSettings
 from services.orders.usecases import holds
+from services.orders.usecases.promotions import promotions_at_start
 from shared.http_app import create_http_app
 from shared.idempotency import forget_expired
 from shared.service import ServiceRuntime
@@ -61,6 +62,8 @@ def build_app(settings: OrdersSettings, kafka: KafkaSettings) -> FastAPI:
                 holds.load_rules_at_start(uow, rules, f"file:{rules_file.name}")
 
         runtime.on_start.append(load_abuse_rules)
-    app = create_http_app(runtime, [api.router, api_presale.router, api_holds.router], access=ACCESS, policy=policy, title="Orders service",
+    runtime.on_start.append(lambda: promotions_at_start(runtime, settings.promotions_file))
+    app = create_http_app(runtime, [api.router, api_presale.router, api_holds.router, api_promotions.router],
+                          access=ACCESS, policy=policy, title="Orders service",
                           description="Validated intake, priority and lifecycle of orders.")
     return app

@@ -142,3 +142,45 @@ TABLES = [OrderRecord.__table__, OrderStep.__table__, OrderParkedEvent.__table__
 from services.orders.models_holds import HOLD_TABLES  # noqa: E402 (the abuse guard's tables, R6)
 
 TABLES += HOLD_TABLES
+
+
+# ---------------------------------------------------------------------------------------------
+# Promotions (R5): services/orders/promotions.py, store/promotions.py
+
+
+class OrderPromotionCatalogue(SQLModel, table=True):
+    """The event's promotion catalogue: one row (id 1) once set by PUT /promotions or the start-up
+    file, read by every instance; no row means promotions are not checked."""
+
+    __tablename__ = "order_promotion_catalogue"
+
+    id: int = Field(primary_key=True)
+    body_json: str = Field(sa_column=Column(Text, nullable=False))
+    digest: str  # SHA-256 of body_json: instances cache the parsed catalogue by it
+    source: str  # `file:<path>` or `http`
+    set_by: str
+    set_at: datetime
+
+
+class OrderCouponUse(SQLModel, table=True):
+    """A first-order coupon a customer used: the key makes it once per customer, whichever
+    instance accepts the order (the database decides between two at once)."""
+
+    __tablename__ = "order_coupon_use"
+
+    customer_id: str = Field(primary_key=True)
+    code: str = Field(primary_key=True)
+    order_id: str
+    used_at: datetime
+
+
+class OrderHalfPriceCount(SQLModel, table=True):
+    """Units a first-N-half-price offer has sold across the event's accepted orders."""
+
+    __tablename__ = "order_half_price_count"
+
+    code: str = Field(primary_key=True)
+    sold: int = Field(sa_column=Column(BigInteger, nullable=False))
+
+
+TABLES += [OrderPromotionCatalogue.__table__, OrderCouponUse.__table__, OrderHalfPriceCount.__table__]

@@ -60,3 +60,7 @@ class OrdersSettings(ServiceSettings):
         default=Path(__file__).with_name("abuse_rules.json"),
         description="The abuse rules (R6, services/orders/abuse.py) loaded at start-up, unless an admin set rules "
                     "with PUT /abuse-rules; empty: none from a file.")
+    promotions_file: Path | None = Field(
+        default=None, description="The event's promotion catalogue (JSON, as PUT /promotions takes it), put in force "
+                                  "at start-up unless an admin's PUT is (R5); unset and never PUT: promotions are "
+                                  "not checked.")

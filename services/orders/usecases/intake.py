@@ -13,6 +13,7 @@ from services.orders.origin import Origin, content_hash, origin_of
 from services.orders.usecases import holds
 from services.orders.usecases.lifecycle import apply_parked
 from services.orders.usecases.presale import open_deposit
+from services.orders.usecases.promotions import check_promotions
 from shared.contract_types import reason_text
 from shared.envelope import data_field
 from shared.event_registry import EVENT_MODELS
@@ -50,6 +51,12 @@ def place_order(uow: UnitOfWork, order: OrderPlaced, *, policy: domain.OrderPoli
             _reject(uow, reason)  # the conflict row is kept: dead_letter() commits
             return "conflict"
         return "duplicate"
+    try:  # a new order only: a re-send must not use its own coupon a second time
+        check_promotions(uow, order, claim=True)
+    except domain.OrderInvalid as exc:
+        store.add_rejection(session, order.order_id, str(exc), now=uow.now, event_id=who.event_id)
+        _reject(uow, str(exc))
+        return "rejected"
 
     now = uow.now
     klass = domain.priority_class(order, policy)
@@ -121,6 +128,7 @@ def submit_order(uow: UnitOfWork, order: OrderPlaced, *, policy: domain.OrderPol
     if accepted is not None:
         reason = _resend(uow, order, accepted, who)
         return Submission("conflict", reason=reason) if reason else Submission("already_accepted")
+    check_promotions(uow, order, claim=False)
     event_id = uow.publish(order, key=order.order_id)
     store.record_submission(session, event_id=event_id, order_id=order.order_id,
                             content_hash=content_hash(domain.content_json(order)), actor=who.actor, now=uow.now)
