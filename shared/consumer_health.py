@@ -21,6 +21,7 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from shared.periodic import BackgroundTask
 from shared.metrics import ServiceMetrics
 
 log = logging.getLogger(__name__)
@@ -62,8 +63,10 @@ class _Progress:
     since: float = 0.0
 
 
-class StallWatch:
+class StallWatch(BackgroundTask):
     """Checks each started subscriber's partitions every `interval_s`."""
+
+    name = "stall-watch"
 
     def __init__(self, subscribers: Callable[[], list[Any]], metrics: ServiceMetrics, *,
                  stall_after_s: float, interval_s: float = 5.0) -> None:
@@ -73,17 +76,6 @@ class StallWatch:
         self._interval = interval_s
         self._progress: dict[tuple[str, int], _Progress] = {}
         self.stalled: dict[str, float] = {}  # "topic[partition]" -> seconds without progress
-        self._task: asyncio.Task[None] | None = None
-
-    def start(self) -> None:
-        if self._task is None:
-            self._task = asyncio.create_task(self._run(), name="stall-watch")
-
-    async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
-            self._task = None
 
     async def _run(self) -> None:
         while True:

@@ -19,16 +19,11 @@ import anyio
 log = logging.getLogger(__name__)
 
 
-class PeriodicJob:
-    def __init__(self, name: str, interval_s: float, job: Callable[[], Any]) -> None:
-        if interval_s <= 0:
-            raise ValueError(f"{name}: the interval must be positive, got {interval_s}")
-        self.name = name
-        self.interval_s = interval_s
-        self._job = job
-        self._task: asyncio.Task[None] | None = None
-        self.runs = 0
-        self.failures = 0
+class BackgroundTask:
+    """An asyncio task a service starts with itself and cancels when it stops; `_run` loops."""
+
+    name = "background"
+    _task: asyncio.Task[None] | None = None
 
     def start(self) -> None:
         if self._task is None:
@@ -39,6 +34,20 @@ class PeriodicJob:
             self._task.cancel()
             await asyncio.gather(self._task, return_exceptions=True)
             self._task = None
+
+    async def _run(self) -> None:
+        raise NotImplementedError
+
+
+class PeriodicJob(BackgroundTask):
+    def __init__(self, name: str, interval_s: float, job: Callable[[], Any]) -> None:
+        if interval_s <= 0:
+            raise ValueError(f"{name}: the interval must be positive, got {interval_s}")
+        self.name = name
+        self.interval_s = interval_s
+        self._job = job
+        self.runs = 0
+        self.failures = 0
 
     async def _run(self) -> None:
         while True:

@@ -27,7 +27,7 @@ Nothing here reads the database: the use case (usecases/holds.py) asks the store
 from __future__ import annotations
 
 import unicodedata
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -245,22 +245,20 @@ def check_purchase_limit(limit: PurchaseLimit, customer_id: str, bought_before: 
 
 
 def check_customer_orders(rule: OrderBurst, customer_id: str, earlier: int) -> Flag | None:
-    orders = earlier + 1
-    if orders <= rule.max_orders:
-        return None
-    return Flag(CUSTOMER_ORDERS,
-                f"customer {customer_id} placed {orders} orders within {rule.minutes} minutes (this one "
-                f"included): more than the {rule.max_orders} allowed",
-                {"orders": str(orders), "max_orders": str(rule.max_orders), "minutes": str(rule.minutes)})
+    return _burst(CUSTOMER_ORDERS, rule, earlier, lambda n: f"customer {customer_id} placed {n} orders")
 
 
 def check_address_orders(rule: OrderBurst, earlier: int) -> Flag | None:
+    return _burst(ADDRESS_ORDERS, rule, earlier, lambda n: f"{n} orders to one delivery address")
+
+
+def _burst(kind: str, rule: OrderBurst, earlier: int, what: Callable[[int], str]) -> Flag | None:
+    """More orders than the rule allows within its minutes, this one included."""
     orders = earlier + 1
     if orders <= rule.max_orders:
         return None
-    return Flag(ADDRESS_ORDERS,
-                f"{orders} orders to one delivery address within {rule.minutes} minutes (this one included): "
-                f"more than the {rule.max_orders} allowed",
+    return Flag(kind, f"{what(orders)} within {rule.minutes} minutes (this one included): "
+                      f"more than the {rule.max_orders} allowed",
                 {"orders": str(orders), "max_orders": str(rule.max_orders), "minutes": str(rule.minutes)})
 
 

@@ -16,6 +16,7 @@ import pytest
 
 from services.orders.domain import priority_rank
 from tests.integration.test_orders_intake import new_id
+from tests.integration.test_orders_lifecycle import status_is, view, wait_for_order
 from tests.support.world import World
 
 pytestmark = pytest.mark.integration
@@ -63,29 +64,6 @@ def new_day(orders, days: int = 1) -> datetime:
 def set_clock(orders, moment: datetime) -> None:
     with orders.client() as http:
         http.put("/clock", json={"now": moment.isoformat()}).raise_for_status()
-
-
-def view(orders, order_id: str) -> dict:
-    with orders.client() as http:
-        return http.get(f"/orders/{order_id}").json()
-
-
-def wait_for_order(orders, order_id: str, condition, timeout_s: float = 30.0) -> dict:
-    deadline = time.monotonic() + timeout_s
-    body: dict = {}
-    while time.monotonic() < deadline:
-        with orders.client() as http:
-            response = http.get(f"/orders/{order_id}")
-        if response.status_code == 200:
-            body = response.json()
-            if condition(body):
-                return body
-        time.sleep(0.1)
-    raise AssertionError(f"order {order_id} never met the condition; last seen: {body}")
-
-
-def status_is(status: str):
-    return lambda body: body.get("status") == status
 
 
 def place_deposit(world: World, orders, order_id: str, paid_at: datetime, **overrides: Any) -> dict:

@@ -14,7 +14,6 @@ under test.
 
 from __future__ import annotations
 
-import time
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -23,6 +22,8 @@ import httpx
 import pytest
 
 from tests.support.services import ServiceProcess
+from tests.support.waiting import eventually as wait_until
+from tests.support.waiting import handled
 from tests.support.world import World
 
 pytestmark = pytest.mark.integration
@@ -43,26 +44,6 @@ def rank(klass_digit: int, at: datetime, order_id: str) -> str:
     elapsed = at - datetime(1, 1, 1, tzinfo=UTC)
     micros = (elapsed.days * 86_400 + elapsed.seconds) * 1_000_000 + elapsed.microseconds
     return f"{klass_digit}-{micros:018d}-{order_id}"
-
-
-def wait_until(condition, timeout_s: float = 30.0, what: str = "condition"):
-    deadline = time.monotonic() + timeout_s
-    last = None
-    while time.monotonic() < deadline:
-        last = condition()
-        if last:
-            return last
-        time.sleep(0.1)
-    raise AssertionError(f"{what} not met within {timeout_s}s (last: {last!r})")
-
-
-def handled(http: httpx.Client, world: World, topic: str) -> float:
-    """Messages from `topic` the service has finished processing (its handler_seconds count)."""
-    wanted = f'handler_seconds_count{{topic="{world.topic(topic)}"}}'
-    for line in http.get("/metrics").text.splitlines():
-        if line.startswith(wanted):
-            return float(line.split()[-1])
-    return 0.0
 
 
 def wait_handled(http: httpx.Client, world: World, topic: str, count: float) -> None:

@@ -6,12 +6,12 @@ after the window refused and the order closed `balance_unpaid` with its stock gi
 
 from __future__ import annotations
 
-import time
 import uuid
 from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from tests.support.waiting import eventually
 from tests.support.world import World
 
 pytestmark = pytest.mark.integration
@@ -32,17 +32,6 @@ def deposit(order_id: str) -> dict:
 
 def balance(order_id: str, amount: str, at: datetime) -> dict:
     return {"order_id": order_id, "balance_amount": amount, "paid_at": at.isoformat()}
-
-
-def eventually(read, what: str, timeout_s: float = 30.0):
-    deadline = time.monotonic() + timeout_s
-    last = None
-    while time.monotonic() < deadline:
-        last = read()
-        if last:
-            return last
-        time.sleep(0.1)
-    raise AssertionError(f"{what}: not seen in {timeout_s}s (last: {last})")
 
 
 @pytest.fixture(scope="module")
@@ -85,7 +74,7 @@ def test_deposit_then_balance_then_shipped_with_the_clock_from_the_balance(modul
     module_world.publish("platform.orders", "order.placed", deposit(order_id), key=order_id)
 
     waiting = eventually(lambda: (s := shipment(platform, order_id)) and s["status"] == "awaiting_balance" and s,
-                         "the shipment opened awaiting the balance")
+                         what="the shipment opened awaiting the balance")
     assert status(platform, order_id) == "awaiting_balance"
     assert available(platform) == 8  # held as presale quota
     assert waiting["deadline_24h"] is None and sla_paid(platform) == paid_before  # no clock, not in the figures
@@ -103,10 +92,10 @@ def test_deposit_then_balance_then_shipped_with_the_clock_from_the_balance(modul
     module_world.publish("platform.orders", "order.balance_paid", balance(order_id, "1598.00", balance_at),
                          key=order_id)
     queued = eventually(lambda: (s := shipment(platform, order_id)) and s["status"] == "queued" and s,
-                        "the shipment queued after the balance")
+                        what="the shipment queued after the balance")
     assert queued["deadline_24h"] == (balance_at + timedelta(hours=24)).isoformat()
     assert queued["priority_class"] == "presale"
-    assert eventually(lambda: status(platform, order_id) == "reserved", "orders reserved after the balance")
+    assert eventually(lambda: status(platform, order_id) == "reserved", what="orders reserved after the balance")
     assert sla_paid(platform) == paid_before + 1
 
     with platform["logistics"].client() as http:
@@ -115,7 +104,7 @@ def test_deposit_then_balance_then_shipped_with_the_clock_from_the_balance(modul
         http.post(f"/shipments/SHP-{order_id}/pack", json={"picker_id": "P-J2"}).raise_for_status()
         shipped = http.post(f"/shipments/SHP-{order_id}/ship", json={"tracking_number": f"ZT{order_id[2:]}"})
         assert shipped.status_code == 200 and shipped.json()["shipped_within_24h"] is True
-    assert eventually(lambda: status(platform, order_id) == "shipped", "orders heard of the hand-over")
+    assert eventually(lambda: status(platform, order_id) == "shipped", what="orders heard of the hand-over")
 
 
 def test_a_balance_after_the_window_closes_the_order_balance_unpaid_and_gives_the_stock_back(
@@ -124,11 +113,11 @@ def test_a_balance_after_the_window_closes_the_order_balance_unpaid_and_gives_th
     before = available(platform)
     module_world.publish("platform.orders", "order.placed", deposit(order_id), key=order_id)
     eventually(lambda: status(platform, order_id) == "awaiting_balance" and available(platform) == before - 2,
-               "the deposit's stock held")
+               what="the deposit's stock held")
 
     late = DUE_BY + timedelta(hours=1)
     module_world.publish("platform.orders", "order.balance_paid", balance(order_id, "1598.00", late), key=order_id)
-    assert eventually(lambda: status(platform, order_id) == "balance_unpaid", "the order closed balance_unpaid")
-    assert eventually(lambda: available(platform) == before, "the stock given back")
+    assert eventually(lambda: status(platform, order_id) == "balance_unpaid", what="the order closed balance_unpaid")
+    assert eventually(lambda: available(platform) == before, what="the stock given back")
     assert eventually(lambda: (s := shipment(platform, order_id)) and s["status"] == "withdrawn",
-                      "the awaiting shipment withdrawn")
+                      what="the awaiting shipment withdrawn")
