@@ -11,7 +11,6 @@ and a real service process:
 from __future__ import annotations
 
 import json
-import time
 import uuid
 from datetime import UTC, datetime
 
@@ -23,6 +22,7 @@ from services.inventory.access import ACCESS
 from shared.db import make_engine
 from shared.limits import MAX_STOCK_UNITS
 from shared.migrations import alembic_config
+from tests.support.waiting import eventually as wait_until
 from tests.support.world import World
 
 pytestmark = pytest.mark.integration
@@ -72,17 +72,6 @@ def ledger(inventory, sku: str) -> dict:
 def mentions(response, *words: str) -> bool:
     """The error's reason names all `words` (whatever the body's exact shape)."""
     return all(word in response.text for word in words)
-
-
-def wait_until(condition, timeout_s: float = 30.0):
-    deadline = time.monotonic() + timeout_s
-    last = None
-    while time.monotonic() < deadline:
-        last = condition()
-        if last:
-            return last
-        time.sleep(0.1)
-    raise AssertionError(f"condition not met within {timeout_s}s (last: {last!r})")
 
 
 def deliver(world: World, sku: str, quantity: int) -> str:

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from tests.support.kafka import Message
+from tests.support.waiting import eventually as wait_until
 from tests.support.world import World
 
 pytestmark = pytest.mark.integration
@@ -97,17 +98,6 @@ def stock(service, sku: str) -> dict:
         response = http.get(f"/stock/{sku}")
     assert response.status_code == 200, response.text
     return response.json()
-
-
-def wait_until(condition, timeout_s: float = 30.0):
-    deadline = time.monotonic() + timeout_s
-    last = None
-    while time.monotonic() < deadline:
-        last = condition()
-        if last:
-            return last
-        time.sleep(0.1)
-    raise AssertionError(f"condition not met within {timeout_s}s (last: {last!r})")
 
 
 def requests_for(messages: list[Message], sku: str) -> list[Message]:

@@ -13,6 +13,7 @@ import httpx
 import pytest
 
 from tests.support.kafka import cloud_event
+from tests.support.waiting import handled
 from tests.support.world import World
 
 pytestmark = pytest.mark.integration
@@ -44,15 +45,6 @@ def wait_for_shipment(http: httpx.Client, shipment_id: str, status: str | None =
         if time.monotonic() > deadline:
             raise AssertionError(f"{shipment_id} not {status or 'there'}: {response.text}")
         time.sleep(0.1)
-
-
-def handled(http: httpx.Client, world: World, topic: str) -> float:
-    """Messages from `topic` the service has finished processing (its handler_seconds count)."""
-    wanted = f'handler_seconds_count{{topic="{world.topic(topic)}"}}'
-    for line in http.get("/metrics").text.splitlines():
-        if line.startswith(wanted):
-            return float(line.split()[-1])
-    return 0.0
 
 
 def wait_handled(http: httpx.Client, world: World, topic: str, count: float, timeout_s: float = 30.0) -> None:

@@ -15,6 +15,7 @@ import httpx
 import pytest
 
 from tests.support.kafka import cloud_event
+from tests.support.waiting import eventually
 from tests.support.world import World
 
 pytestmark = pytest.mark.integration
@@ -67,17 +68,6 @@ def of(order_id: str, type_: str):
     return lambda m: m.type == type_ and m.data.get("order_id") == order_id
 
 
-def eventually(check, what: str, timeout_s: float = 30.0):
-    deadline = time.monotonic() + timeout_s
-    last = None
-    while time.monotonic() < deadline:
-        last = check()
-        if last:
-            return last
-        time.sleep(0.1)
-    raise AssertionError(f"{what} not reached in {timeout_s}s (last: {last!r})")
-
-
 def status(http: httpx.Client, order_id: str) -> str | None:
     r = http.get(f"/orders/{order_id}")
     return r.json()["status"] if r.status_code == 200 else None
@@ -95,7 +85,7 @@ def ship(logistics, order_id: str) -> None:
     """The warehouse steps: the order's shipment comes out in a wave, is packed and handed over."""
     with logistics.client("warehouse", subject="picker-7") as warehouse:
         eventually(lambda: any(s["order_id"] == order_id for s in warehouse.get("/queue").json()["shipments"]),
-                   "the released order in logistics' dispatch queue")
+                   what="the released order in logistics' dispatch queue")
         shipment = None
         for _ in range(20):
             wave = warehouse.post("/waves", json={"size": 50, "picker_id": "picker-7"})
@@ -156,11 +146,11 @@ def test_a_purchase_over_the_flash_sale_limit_is_held_and_once_released_reserves
         assert accepted.data["priority_class"] == first_accepted.data["priority_class"] == "standard"
         assert accepted.data["priority_rank"].endswith(second)
         reservations.wait_for(of(second, "stock.reserved"))
-        eventually(lambda: status(support, second) == "reserved", "the released order reserved")
+        eventually(lambda: status(support, second) == "reserved", what="the released order reserved")
         assert second not in [i["order_id"] for i in support.get("/holds").json()["items"]]
 
         ship(services["logistics"], second)
-        eventually(lambda: status(support, second) == "shipped", "the released order shipped")
+        eventually(lambda: status(support, second) == "shipped", what="the released order shipped")
         body = support.get(f"/orders/{second}").json()
         assert body["hold"]["released_by"] == "http:agent-3(support)" and body["hold"]["rule"] == "purchase_limit"
 
@@ -198,10 +188,10 @@ def test_many_orders_to_one_address_are_held_and_a_cancelled_hold_releases_nothi
     for order_id in (cancel_http, cancel_event):
         events.wait_for(of(order_id, "order.cancelled"))
     with orders.client("support") as support, inventory.client("admin") as admin:
-        eventually(lambda: all(status(support, o) == "cancelled" for o in (cancel_http, cancel_event)), "cancelled")
+        eventually(lambda: all(status(support, o) == "cancelled" for o in (cancel_http, cancel_event)), what="cancelled")
         # Inventory heard order.cancelled for orders it never reserved: it remembers them, releases nothing.
         for order_id in (cancel_http, cancel_event):
-            eventually(lambda o=order_id: admin.get(f"/reservations/{o}").status_code == 200, "cancellation seen")
+            eventually(lambda o=order_id: admin.get(f"/reservations/{o}").status_code == 200, what="cancellation seen")
             assert admin.get(f"/reservations/{order_id}").json()["status"] == "cancelled"
         reservations.settle(quiet_s=1.5)
         assert not [m for m in reservations.seen if m.data.get("order_id") in (cancel_http, cancel_event)]
@@ -227,7 +217,7 @@ def test_an_unknown_sku_needs_attention_within_seconds_and_is_not_backordered(pl
     assert unknown.data["skus"] == [ghost]
     orders, inventory = services["orders"], services["inventory"]
     with orders.client("support") as support, inventory.client("admin") as admin:
-        eventually(lambda: status(support, order_id) == "needs_attention", "needs attention", timeout_s=10)
+        eventually(lambda: status(support, order_id) == "needs_attention", what="needs attention", timeout_s=10)
         took = time.monotonic() - started
         body = support.get(f"/orders/{order_id}").json()
         assert body["hold"]["kind"] == "attention" and body["hold"]["rule"] == "sku_unknown"
@@ -244,7 +234,7 @@ def test_an_unknown_sku_needs_attention_within_seconds_and_is_not_backordered(pl
         assert support.post(f"/orders/{order_id}/cancel", json={"reason": "sku unknown"}).status_code == 200
         events.wait_for(of(order_id, "order.cancelled"))
         eventually(lambda: order_id not in [i["order_id"] for i in support.get("/holds").json()["items"]],
-                   "off the list once cancelled")
+                   what="off the list once cancelled")
     print(f"\n[holds] unknown sku visible as needing attention after {took:.1f}s")
 
 
@@ -274,7 +264,7 @@ def test_what_an_outsider_may_try(platform) -> None:
         world.publish("platform.orders", "order.placed", order_data(fine, "SKU-TEA-01", customer=new_id("C")),
                       key=fine)
         events.wait_for(of(fine, "order.accepted"))
-        eventually(lambda: status(support, fine) is not None, "accepted")
+        eventually(lambda: status(support, fine) is not None, what="accepted")
         body = assert_problem(support.post(f"/orders/{fine}/release", json={"note": "x"}), 409, "conflict")
         assert "not held" in body["detail"]
         assert_problem(support.post(f"/orders/{fine}/release", json={"note": "x" * 501}), 422, "invalid-request")
