@@ -36,7 +36,7 @@ browser:
 
 # The default suite against the real broker (started by the tests when KAFKA_BOOTSTRAP_SERVERS is unset).
 test: kafka browser
-	$(PYTEST) -m "not slow and not faults"
+	$(PYTEST) -m "not slow and not faults" --durations=20
 
 test-unit: install
 	$(PYTEST) tests/unit
