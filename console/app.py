@@ -165,7 +165,11 @@ def build_app(settings: ConsoleSettings | None = None, kafka: KafkaSettings | No
             response = await call_next(request)
         route = getattr(request.scope.get("route"), "path", "unmatched")
         console.metrics.requests.labels(route=route, status=str(response.status_code)).inc()
-        console.metrics.seconds.labels(route=route).observe(time.perf_counter() - started)
+        elapsed = time.perf_counter() - started
+        console.metrics.seconds.labels(route=route).observe(elapsed)
+        # The page's own time on the server (the services' calls included), for tools/console_bench.py
+        # and the browser's network panel; a stream's counts only up to its first byte.
+        response.headers.setdefault("Server-Timing", f"app;dur={elapsed * 1000:.1f}")
         response.headers.setdefault(
             "Content-Security-Policy",
             "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
