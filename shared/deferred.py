@@ -10,14 +10,20 @@ not see rows still waiting here (`pending_rows` lets a reader add them itself).
 
 Savepoints are respected: rolling one back drops the rows added since it began, so what is
 written always matches what the transaction keeps.
+
+Running totals go the same way (`defer_increment`): the increments a transaction makes to one
+row of a tally table are summed and written as one upsert per row at commit, rows in key order
+(two instances adding to the same rows lock them in the same order, so they never deadlock).
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from functools import cache
 from typing import Any
 
 from sqlalchemy import event, insert
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.schema import Table
 from sqlmodel import Session
 
@@ -27,6 +33,7 @@ from shared.fastsql import FastStatement
 _PENDING = "deferred.rows"  # {table: [row, ...]}, tables in the order they were first used
 _SAVEPOINT_MARKS = "deferred.savepoint_marks"  # {id(savepoint): {table: rows it had at the start}}
 _WRITTEN = "deferred.written"  # {table: rows}: what the commit under way wrote
+_TALLY_KEYS: dict[Table, tuple[str, ...]] = {}  # tally table -> its key columns
 
 
 def defer_insert(session: Session, table: Table, row: dict[str, Any]) -> None:
@@ -36,6 +43,15 @@ def defer_insert(session: Session, table: Table, row: dict[str, Any]) -> None:
         # silently never be written.
         raise TypeError(f"deferred rows need a shared.db.PlatformSession (shared.db.transaction), not {type(session).__name__}")
     session.info.setdefault(_PENDING, {}).setdefault(table, []).append(row)
+
+
+def defer_increment(session: Session, table: Table, key: Mapping[str, Any], counts: Mapping[str, int]) -> None:
+    """Adds `counts` to the row of `table` whose key columns hold `key`, at commit (a missing row
+    is created from them). Columns of the table not named are left as they are."""
+    keys = tuple(key)
+    if _TALLY_KEYS.setdefault(table, keys) != keys:
+        raise ValueError(f"{table.name} is keyed by {_TALLY_KEYS[table]}, not {keys}")
+    defer_insert(session, table, {**key, **counts})
 
 
 def pending_rows(session: Session, table: Table) -> list[dict[str, Any]]:
@@ -76,8 +92,33 @@ def _insert_pending_rows(session: Session) -> None:
     session.info.pop(_SAVEPOINT_MARKS, None)
     session.info[_WRITTEN] = pending or {}
     for table, rows in (pending or {}).items():
-        if rows:
+        if rows and table in _TALLY_KEYS:
+            _add_to_tallies(session, table, _TALLY_KEYS[table], rows)
+        elif rows:
             _insert_into(table).executemany(session, rows)
+
+
+def _add_to_tallies(session: Session, table: Table, keys: tuple[str, ...], increments: list[dict[str, Any]]) -> None:
+    counters = [column.name for column in table.columns if column.name not in keys]
+    summed: dict[tuple[Any, ...], dict[str, int]] = {}
+    for increment in increments:
+        totals = summed.setdefault(tuple(increment[k] for k in keys), dict.fromkeys(counters, 0))
+        for name, value in increment.items():
+            if name not in keys:
+                totals[name] += value
+    rows = [{**dict(zip(keys, key)), **totals} for key, totals in sorted(summed.items()) if any(totals.values())]
+    if rows:
+        session.execute(_add_to(table, keys, session.get_bind().dialect.name), rows)
+
+
+@cache
+def _add_to(table: Table, keys: tuple[str, ...], dialect: str) -> Any:
+    """INSERT, or on the key's conflict add to what the row holds (SQLite and PostgreSQL)."""
+    statement = {"postgresql": postgresql.insert, "sqlite": sqlite.insert}[dialect](table)
+    return statement.on_conflict_do_update(
+        index_elements=[table.c[k] for k in keys],
+        set_={column.name: column + statement.excluded[column.name]
+              for column in table.columns if column.name not in keys})
 
 
 @cache

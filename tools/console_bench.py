@@ -10,7 +10,9 @@ shipments stored). The run:
 3. signs in as an administrator and as warehouse and support staff, and asks each page R times
    in turn, reading the console's own `Server-Timing` header (the time from the request reaching
    the console to its answer, the services' calls included), and prints p50 / p95 / max per
-   page as JSON and as a table.
+   page as JSON and as a table;
+4. asks the services' own read routes behind the busiest screens (`/sla`, `/stats`, `/queue`)
+   the same way, timed at the client over loopback (an upper bound of their server time).
 
 `--reuse` keeps the databases of an earlier run in `--run-dir` and skips the publishing when
 they already hold the orders (the services start on fresh topics; only their stored rows count).
@@ -37,6 +39,7 @@ import httpx
 
 from console.users import hash_password
 from deploy import localkafka
+from shared.auth import AuthSettings, issue_token
 from shared.topics import create_topics
 from tools.bench import SKUS, cpu_reference_s, order_event, publish, shipment_count, write_catalog
 from tools.processes import REPO_ROOT, ServiceProcess, free_port
@@ -49,6 +52,10 @@ PAGES = {
     "warehouse": ["/dispatch", "/dispatch/sla", "/dock"],
     "support": ["/returns", "/complaints", "/orders/360?q={order}"],
 }
+# The services' routes behind those pages, asked directly with an administrator's token.
+SERVICE_ROUTES = {"logistics": ["/sla", "/sla/series?bucket=hour", "/queue?limit=50"],
+                  "orders": ["/stats", "/stats/series?bucket=minute", "/orders/{order}"],
+                  "inventory": ["/stock?limit=50"]}
 
 
 def start_console(services: dict[str, ServiceProcess], bootstrap: str, prefix: str, passwords: dict[str, str],
@@ -107,11 +114,33 @@ def time_pages(clients: dict[str, httpx.Client], fill: dict[str, str], repeats: 
                 answer = clients[role].get(path)
                 statuses.add(answer.status_code)
                 timings.append(server_ms(answer))
-            timings.sort()
-            results[label] = {"status": sorted(statuses), "p50_ms": round(statistics.median(timings), 1),
-                              "p95_ms": round(timings[max(0, int(len(timings) * 0.95) - 1)], 1),
-                              "max_ms": round(timings[-1], 1)}
+            results[label] = _quantiles(timings, statuses)
     return results
+
+
+def time_routes(services: dict[str, ServiceProcess], fill: dict[str, str], repeats: int) -> dict[str, dict]:
+    token = issue_token(AuthSettings(), "console-bench", ["admin"])
+    results: dict[str, dict] = {}
+    for name, paths in SERVICE_ROUTES.items():
+        with httpx.Client(base_url=services[name].url, timeout=60,
+                          headers={"Authorization": f"Bearer {token}"}) as client:
+            for template in paths:
+                path = template.format(**fill)
+                timings, statuses = [], set()
+                for _ in range(repeats):
+                    started = time.perf_counter()
+                    answer = client.get(path)
+                    timings.append((time.perf_counter() - started) * 1000)
+                    statuses.add(answer.status_code)
+                results[f"{name} {template}"] = _quantiles(timings, statuses)
+    return results
+
+
+def _quantiles(timings: list[float], statuses: set[int]) -> dict:
+    timings.sort()
+    return {"status": sorted(statuses), "p50_ms": round(statistics.median(timings), 1),
+            "p95_ms": round(timings[max(0, int(len(timings) * 0.95) - 1)], 1),
+            "p99_ms": round(timings[max(0, int(len(timings) * 0.99) - 1)], 1), "max_ms": round(timings[-1], 1)}
 
 
 def seed(services: dict[str, ServiceProcess], bootstrap: str, prefix: str, orders: int, timeout_s: float) -> str:
@@ -166,6 +195,7 @@ def main(argv: list[str] | None = None) -> int:
                                      args.run_dir / "logs" / "console.log")
         clients = {role: signed_in(url, role, password) for role, password in passwords.items()}
         figures = time_pages(clients, {"order": order, "sku": SKUS[0]}, args.repeats)
+        figures |= time_routes(services, {"order": order}, args.repeats * 5)
         report = {"orders_stored": shipment_count(services["logistics"]), "repeats": args.repeats,
                   "cpu_reference_s": cpu_reference_s(), "pages": figures}
     finally:
@@ -178,12 +208,13 @@ def main(argv: list[str] | None = None) -> int:
             service.stop()
         cluster.stop()
     print(json.dumps(report, indent=2))
-    print(f"\n{'page':<42} {'p50 ms':>8} {'p95 ms':>8} {'max ms':>8}")
+    print(f"\n{'page or route':<46} {'p50 ms':>8} {'p95 ms':>8} {'p99 ms':>8} {'max ms':>8}")
     for label, row in figures.items():
         if "p50_ms" in row:
-            print(f"{label:<42} {row['p50_ms']:>8} {row['p95_ms']:>8} {row['max_ms']:>8}  {row['status']}")
+            print(f"{label:<46} {row['p50_ms']:>8} {row['p95_ms']:>8} {row['p99_ms']:>8} {row['max_ms']:>8}"
+                  f"  {row['status']}")
         else:
-            print(f"{label:<42} {'(no such page)':>26}")
+            print(f"{label:<46} {'(no such page)':>35}")
     return 0
 
 

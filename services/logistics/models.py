@@ -53,6 +53,30 @@ class Shipment(SQLModel, table=True):
     balance_paid_at: datetime | None = None
 
 
+class SlaPaidHour(SQLModel, table=True):
+    """Running totals per priority class and hour of payment (sla_tally.py): the SLA figures
+    read these instead of every shipment."""
+
+    __tablename__ = "logistics_sla_paid_hour"
+
+    priority_class: str = Field(primary_key=True)
+    paid_hour: datetime = Field(primary_key=True)
+    paid: int = 0
+    shipped: int = 0
+    shipped_within_24h: int = 0
+    shipped_within_48h: int = 0
+
+
+class SlaShippedHour(SQLModel, table=True):
+    """Shipments handed over per priority class and hour (the dispatch speed), kept with the above."""
+
+    __tablename__ = "logistics_sla_shipped_hour"
+
+    priority_class: str = Field(primary_key=True)
+    shipped_hour: datetime = Field(primary_key=True)
+    dispatched: int = 0
+
+
 class PickWave(SQLModel, table=True):
     __tablename__ = "logistics_pick_wave"
 
@@ -123,4 +147,5 @@ class OrderBalance(SQLModel, table=True):
 
 
 TABLES = [Shipment.__table__, PickWave.__table__, ShipmentIncident.__table__, CarrierDayLoad.__table__,
-          OrderWithdrawal.__table__, EarlyCarrierDelivery.__table__, IDEMPOTENCY_TABLE, OrderBalance.__table__]
+          OrderWithdrawal.__table__, EarlyCarrierDelivery.__table__, IDEMPOTENCY_TABLE, OrderBalance.__table__,
+          SlaPaidHour.__table__, SlaShippedHour.__table__]

@@ -17,6 +17,7 @@ from services.logistics.domain import (AWAITING_BALANCE, NOT_YET_SHIPPED, PICKIN
                                       shipment_id_for_order, wave_claim)
 from services.logistics.models import (CarrierDayLoad, EarlyCarrierDelivery, OrderBalance, OrderWithdrawal, PickWave,
                                        Shipment, ShipmentIncident)
+from services.logistics import sla_store
 from services.logistics.presale import Balance
 from shared.db import serialise_per_key
 from shared.events import StockReserved
@@ -107,6 +108,7 @@ def add_shipment(session: Session, row: dict[str, Any], batch_read: dict[str, Sh
     # A plain INSERT at once (the next event may look the shipment up): an ORM object built and
     # flushed per reserved order was most of this handler's time at peak.
     _ADD_SHIPMENT.execute(session, row)
+    sla_store.count_change(session, None, row)
     if batch_read is not None:  # a second event for it in this batch finds it there
         batch_read[row["shipment_id"]] = ShipmentOutlook(True)
 
@@ -126,10 +128,12 @@ def shipments(session: Session, shipment_ids: Sequence[str]) -> list[Shipment]:
 
 
 def save_shipment(session: Session, shipment: Shipment, changes: Mapping[str, Any]) -> None:
-    """Write what a domain transition decided."""
+    """Write what a domain transition decided (and what it changes in the SLA's totals)."""
+    before = sla_store.fields_of(shipment)
     for name, value in changes.items():
         setattr(shipment, name, value)
     session.add(shipment)
+    sla_store.count_change(session, before, sla_store.fields_of(shipment))
 
 
 def shipments_of_order(session: Session, order_id: str) -> list[Shipment]:

@@ -10,7 +10,7 @@ from typing import Any
 
 from sqlmodel import Session
 
-from services.logistics import domain, forecast, store
+from services.logistics import domain, forecast, sla_store, sla_tally, store
 from services.logistics.carriers import CarrierDesk, parcel_of_shipment
 from services.logistics.models import Shipment
 from services.logistics.schemas import (CapacityView, CarriersView, CollectionAnswer, PackAnswer, QueuePage, Reports,
@@ -135,23 +135,28 @@ def _counts(counts: dict[str, Any]) -> dict[str, Any]:
 
 def sla_view(session: Session, now: datetime, policy: LogisticsPolicy, horizon_h: float | None,
              at_risk_limit: int) -> SlaView:
+    """From the running totals (sla_tally.py) and two index ranges, not a pass over every shipment."""
     horizon = timedelta(hours=horizon_h if horizon_h is not None else policy.settings.at_risk_horizon_h)
     targets = policy.targets
-    orders = store.sla_orders(session)
-    risky = domain.at_risk(orders, now, horizon)
+    hours = sla_store.paid_hours(session)
+    cut_24h, cut_48h = sla_tally.late_cuts(now)
+    late = (sla_store.late_cut(session, cut_24h), sla_store.late_cut(session, cut_48h))
+    risky_count, risky = sla_store.at_risk(session, now, horizon, at_risk_limit)
+    chart_hours = policy.settings.sla_chart_hours
+    dispatched = sla_store.dispatched_per_hour(session, domain.hour_floor(now) - timedelta(hours=chart_hours - 1))
     return SlaView(
         now=now, targets={"within_24h_pct": targets.within_24h_pct, "within_48h_pct": targets.within_48h_pct},
-        overall=_counts(domain.sla_counts(orders, now, targets)),
-        by_class={klass: _counts(domain.sla_counts([o for o in orders if o.priority_class == klass], now, targets))
+        overall=_counts(sla_tally.summarise(hours, *late, targets)),
+        by_class={klass: _counts(sla_tally.summarise(hours, *late, targets, priority_class=klass))
                   for klass in domain.PRIORITY_CLASSES},
         at_risk={
-            "horizon_h": horizon.total_seconds() / 3600, "count": len(risky),
+            "horizon_h": horizon.total_seconds() / 3600, "count": risky_count,
             "orders": [{"order_id": o.order_id, "shipment_id": o.shipment_id, "priority_class": o.priority_class,
                         "status": o.status, "paid_at": o.paid_at, "deadline_24h": o.deadline_24h,
                         "hours_left": round((o.deadline_24h - now).total_seconds() / 3600, 2)}
-                       for o in risky[:at_risk_limit]],
+                       for o in risky],
         },
-        hourly=domain.hourly_buckets(orders, now, policy.settings.sla_chart_hours))
+        hourly=sla_tally.hourly_from_totals(hours, dispatched, now, chart_hours))
 
 
 def capacity_view(session: Session, now: datetime, policy: LogisticsPolicy, pickers: int | None,
