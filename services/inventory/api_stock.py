@@ -58,6 +58,7 @@ class SnapshotDetail(SnapshotSummary):
     next_cursor: str | None = Field(description="The next page's `cursor`; null on the last page")
 
 
+CSV_SCHEMA = {"schema": {"type": "string"}}
 CSV_COLUMNS = ("sku", "name", "on_hand", "reserved", "available", "mode", "sell_rate_per_hour", "cover_hours",
                "replenishment_request_id", "replenishment_quantity")
 
@@ -82,7 +83,7 @@ def list_snapshots(runtime: RuntimeDep, page: Page) -> SnapshotPage:
 
 
 @router.get("/stock/snapshots/{snapshot_id}.csv", response_class=Response,
-            responses={200: {"content": {"text/csv": {}}, "description": "Every row of the snapshot as CSV"}})
+            responses={200: {"content": {"text/csv": CSV_SCHEMA}, "description": "Every row of the snapshot as CSV"}})
 def snapshot_csv(snapshot_id: int, runtime: RuntimeDep) -> Response:
     """The whole snapshot as CSV (a header line, then one line per sku). Text cells that a
     spreadsheet would run as a formula (starting with = + - @) are prefixed with '."""
@@ -90,7 +91,7 @@ def snapshot_csv(snapshot_id: int, runtime: RuntimeDep) -> Response:
 
 
 @router.get("/stock/snapshots/{snapshot_id}", response_model=SnapshotDetail,
-            responses={200: {"content": {"text/csv": {}}, "description": "With format=csv: the CSV export"}})
+            responses={200: {"content": {"text/csv": CSV_SCHEMA}, "description": "With format=csv: the CSV export"}})
 def get_snapshot(snapshot_id: int, runtime: RuntimeDep, page: Page,
                  format: Annotated[Literal["json", "csv"], Query(description="csv: the whole snapshot as CSV "
                                                                              "(as /stock/snapshots/{id}.csv)")] = "json"
