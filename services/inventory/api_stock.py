@@ -8,7 +8,7 @@ import csv
 import io
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Depends, Path, Query
 from fastapi.responses import Response
 from pydantic import BaseModel, Field
 
@@ -22,6 +22,7 @@ from shared.http_problems import Problem
 from shared.pagination import PageRequest, next_cursor, page_request
 
 Page = Annotated[PageRequest, Depends(page_request)]
+SnapshotId = Annotated[int, Path(ge=1, le=2**63 - 1, description="A snapshot's id (GET /stock/snapshots)")]
 
 router = APIRouter(tags=["stock snapshots"])
 
@@ -84,7 +85,7 @@ def list_snapshots(runtime: RuntimeDep, page: Page) -> SnapshotPage:
 
 @router.get("/stock/snapshots/{snapshot_id}.csv", response_class=Response,
             responses={200: {"content": {"text/csv": CSV_SCHEMA}, "description": "Every row of the snapshot as CSV"}})
-def snapshot_csv(snapshot_id: int, runtime: RuntimeDep) -> Response:
+def snapshot_csv(snapshot_id: SnapshotId, runtime: RuntimeDep) -> Response:
     """The whole snapshot as CSV (a header line, then one line per sku). Text cells that a
     spreadsheet would run as a formula (starting with = + - @) are prefixed with '."""
     return _csv(runtime, snapshot_id)
@@ -92,7 +93,7 @@ def snapshot_csv(snapshot_id: int, runtime: RuntimeDep) -> Response:
 
 @router.get("/stock/snapshots/{snapshot_id}", response_model=SnapshotDetail,
             responses={200: {"content": {"text/csv": CSV_SCHEMA}, "description": "With format=csv: the CSV export"}})
-def get_snapshot(snapshot_id: int, runtime: RuntimeDep, page: Page,
+def get_snapshot(snapshot_id: SnapshotId, runtime: RuntimeDep, page: Page,
                  format: Annotated[Literal["json", "csv"], Query(description="csv: the whole snapshot as CSV "
                                                                              "(as /stock/snapshots/{id}.csv)")] = "json"
                  ) -> Any:
