@@ -58,7 +58,8 @@ def test_stock_figures_a_snapshot_after_two_simulated_hours_its_csv_and_a_count(
     # 1:59:59 after the skus were created: still no snapshot. At 2 h: one, for the 02:00 slot.
     with inventory.client("admin") as http:
         http.put("/clock", json={"now": (T0 + timedelta(hours=1, minutes=59, seconds=59)).isoformat()})
-        page.wait_for_timeout(800)  # four checks of the snapshot job
+        accept(world, tea, 2)  # sold in the hour before the snapshot: 2 an hour
+        wait_until(lambda: http.get(f"/stock/{tea}").json()["reserved"] == 8, "the third order reserved")
         assert http.get("/stock/snapshots").json()["snapshots"] == []
         http.put("/clock", json={"now": (T0 + timedelta(hours=2)).isoformat()}).raise_for_status()
         wait_until(lambda: http.get("/stock/snapshots").json()["snapshots"], "the first stock snapshot")
@@ -66,16 +67,18 @@ def test_stock_figures_a_snapshot_after_two_simulated_hours_its_csv_and_a_count(
     listed = page.locator("#snapshot-list tbody tr")
     assert listed.count() == 1
     assert "11 Nov 2026 02:00" in listed.first.inner_text()
+    assert page.locator(f"#stock-table tr[data-sku='{tea}'] td.cover").inner_text() == "6 h 00 min"  # 12 at 2/h
     screenshot(page, "stock")
 
     with page.expect_navigation():
         listed.first.locator("a").first.click()
-    assert page.locator(f"#snapshot-rows tr[data-sku='{tea}'] td.available").inner_text() == "14"
+    assert page.locator(f"#snapshot-rows tr[data-sku='{tea}'] td.available").inner_text() == "12"
     with page.expect_download() as download:
         page.click("#download-csv")
     assert download.value.suggested_filename == "stock-snapshot-20261111T0200Z.csv"
     table = {r["sku"]: r for r in csv.DictReader(io.StringIO(open(download.value.path(), encoding="utf-8").read()))}
-    assert (table[tea]["on_hand"], table[tea]["reserved"], table[tea]["available"]) == ("20", "6", "14")
+    assert (table[tea]["on_hand"], table[tea]["reserved"], table[tea]["available"]) == ("20", "8", "12")
+    assert (table[tea]["sell_rate_per_hour"], table[tea]["cover_hours"]) == ("2.0", "6.0")
     assert table[cup]["name"] == "'=cmd|' /C calc'!A0"  # a spreadsheet shows it, never runs it
     screenshot(page, "stock-snapshot")
 
@@ -98,7 +101,7 @@ def test_stock_figures_a_snapshot_after_two_simulated_hours_its_csv_and_a_count(
     page.locator("input.count-qty").first.fill("2")
     with page.expect_navigation():
         page.click("#book-count")
-    assert flash(page) == (f"The count was not booked: {tea}: counted 2 is below the 6 units reserved for orders; "
+    assert flash(page) == (f"The count was not booked: {tea}: counted 2 is below the 8 units reserved for orders; "
                            "release or re-check those orders first.")
     screenshot(page, "stock-count")
     with inventory.client("admin") as http:

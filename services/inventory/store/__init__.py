@@ -2,7 +2,8 @@
 
 `stock`: a sku's figures (conditional updates), mode and replenishment claims; `orders`:
 reservations, the waiting queue and business keys; `ledger`: the stock ledger; `queries`: the
-HTTP side's reads; `snapshots`: the sell rate and the 2-hourly stock snapshots. One flat namespace, `store.<name>`."""
+HTTP side's reads; `snapshots`: the sell rate and the 2-hourly stock snapshots. One flat
+namespace, `store.<name>`."""
 
 from services.inventory.store.ledger import ledger_entries, ledger_totals, record
 from services.inventory.store.orders import (

@@ -48,7 +48,8 @@ def upgrade() -> None:
     )
     op.create_index('ix_inventory_stock_snapshot_row_snapshot_sku', 'inventory_stock_snapshot_row',
                     ['snapshot_id', 'sku'], unique=True)
-    op.create_index('ix_inventory_ledger_entry_sku_at', 'inventory_ledger_entry', ['sku', 'at'], unique=False)
+    op.create_index('ix_inventory_ledger_entry_sku_at', 'inventory_ledger_entry',
+                    ['sku', 'at', 'cause', 'reserved_delta'], unique=False)
 
 
 def downgrade() -> None:
