@@ -124,3 +124,9 @@ def test_formula_cells_are_disarmed(text: str) -> None:
 @pytest.mark.parametrize("text", ["SKU-1", "Green tea 250g", "", "a=b", " =1", "'quoted"])
 def test_plain_cells_stay_as_they_are(text: str) -> None:
     assert csv_text(text) == text
+
+
+def test_the_rate_counts_reservations_net_of_releases_and_not_dispatches() -> None:
+    from services.inventory.stock_cover import SELLING_CAUSES
+
+    assert set(SELLING_CAUSES) == {"reservation", "release"}
