@@ -23,6 +23,7 @@ PAGES = {
     "dispatch": ("Dispatch board", "/dispatch", frozenset({"warehouse", "admin"})),
     "returns": ("Returns desk", "/returns", frozenset({"support", "admin"})),
     "overview": ("Overview", "/overview", frozenset({"admin"})),
+    "stock": ("Stock", "/stock", frozenset({"warehouse", "support", "admin"})),
 }
 ROLE_WORDS = {"warehouse": "warehouse staff", "support": "support agents", "admin": "administrators"}
 

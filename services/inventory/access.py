@@ -1,8 +1,8 @@
 """Who may call which inventory route (R3, R28), as docs/security.md gives the roles: admins
 change the catalogue (create skus, tier, planned stock, threshold, mode); warehouse staff receive
 deliveries and count stock, as admins may; warehouse, support and admins read stock and the
-ledger; platform services read only their orders' reservations. Unlisted routes (e.g. PUT /clock)
-are admin-only."""
+ledger (and the 2-hourly stock snapshots); platform services read only their orders'
+reservations. Unlisted routes (e.g. PUT /clock) are admin-only."""
 
 ADMIN = frozenset({"admin"})
 STOCK_KEEPERS = frozenset({"warehouse", "admin"})
@@ -17,5 +17,8 @@ ACCESS = {
     ("GET", "/stock/low"): STOCK_READERS,
     ("GET", "/stock/{sku}"): STOCK_READERS,
     ("GET", "/ledger/{sku}"): STOCK_READERS,
+    ("GET", "/stock/snapshots"): STOCK_READERS,
+    ("GET", "/stock/snapshots/{snapshot_id}"): STOCK_READERS,
+    ("GET", "/stock/snapshots/{snapshot_id}.csv"): STOCK_READERS,
     ("GET", "/reservations/{order_id}"): ORDER_READERS,
 }

@@ -33,6 +33,8 @@ from services.inventory.schemas import (
     StockFigures,
     StockPage,
 )
+from services.inventory.stock_cover import cover_hours
+from services.inventory.stock_snapshots import sell_rates
 from shared.db import read_session
 from shared.contract_types import Sku
 from shared.events import SupplierDelivery
@@ -163,6 +165,7 @@ def describe(session: Session, rows: Sequence[InventorySku], policy: InventoryPo
     """The skus' figures with their threshold, waiting orders and open request."""
     requests = store.open_requests(session, (row.open_request_id for row in rows))
     waiting = store.waiting_orders(session, (row.sku for row in rows))
+    pace = sell_rates(session, rows, policy, now)
     answers = []
     for row in rows:
         state = store.sku_state(row)
@@ -175,7 +178,8 @@ def describe(session: Session, rows: Sequence[InventorySku], policy: InventoryPo
             open_replenishment=None if request is None else OpenReplenishment(
                 request_id=request.request_id, quantity=request.quantity, urgent=request.urgent,
                 requested_at=request.requested_at, expires_at=request.expires_at,
-                expired=request.expires_at <= now)))
+                expired=request.expires_at <= now),
+            sell_rate_per_hour=pace[row.sku], cover_hours=cover_hours(row.available, pace[row.sku])))
     return answers
 
 

@@ -1,14 +1,17 @@
 """Composition root of the inventory service."""
 
+from datetime import timedelta
+
 from fastapi import FastAPI
 
-from services.inventory import api, store, usecases
+from services.inventory import api, api_stock, store, usecases
 from services.inventory.access import ACCESS
 from services.inventory.catalog import load_catalog
 from services.inventory.domain import InventoryPolicy, is_low
 from services.inventory.handlers import SUBSCRIPTIONS, handlers_for
 from services.inventory.models import TABLES
 from services.inventory.settings import InventorySettings
+from services.inventory.stock_snapshots import schedule_snapshots
 from shared.db import read_session
 from shared.http_app import create_http_app
 from shared.service import ServiceRuntime
@@ -35,6 +38,8 @@ def build_app(settings: InventorySettings, kafka: KafkaSettings) -> FastAPI:
     for spec in SUBSCRIPTIONS:  # everything this service consumes (handlers.py)
         runtime.subscribe(spec, handlers_for(spec, policy))
     export_stock_gauges(runtime, policy)
+    schedule_snapshots(runtime, policy, period=timedelta(hours=settings.stock_snapshot_period_hours),
+                       interval_s=settings.stock_snapshot_check_interval_s)
     runtime.document_publications(INVENTORY_RESERVATIONS, ["stock.reserved", "stock.backordered", "stock.released",
                                                           "stock.sku_unknown"])
     runtime.document_publications(INVENTORY_STOCK, ["replenishment.requested", "sku.mode_changed"])
@@ -55,7 +60,8 @@ def build_app(settings: InventorySettings, kafka: KafkaSettings) -> FastAPI:
 
         runtime.on_start.append(load)
 
-    app = create_http_app(runtime, [api.router], policy=policy, title="Inventory service",
+    # api_stock first: its /stock/snapshots must not be taken for /stock/{sku} of api.router.
+    app = create_http_app(runtime, [api_stock.router, api.router], policy=policy, title="Inventory service",
                           description="Stock ledger, all-or-nothing reservation, backorders, replenishment, "
                                       "sell-out playbook.", access=ACCESS)
     app.add_exception_handler(store.UnknownSku, api.unknown_sku)

@@ -108,6 +108,7 @@ class InventoryPolicy:
     default_threshold_percent: int = 20
     request_expiry: timedelta = timedelta(hours=72)
     presale_lead: timedelta = timedelta(days=7)
+    sell_rate_window: timedelta = timedelta(hours=1)  # the recent past a sku's sell rate is taken over
 
 
 # ---------------------------------------------------------------------------------------------

@@ -98,6 +98,10 @@ class StockFigures(BaseModel):
     discount_until: Moment | None
     waiting_orders: int = Field(description="Backordered orders that need this sku")
     open_replenishment: OpenReplenishment | None
+    sell_rate_per_hour: float = Field(default=0.0, description=(
+        "Units reserved per hour over the recent window (setting sell_rate_window_hours, 1 h), net of releases"))
+    cover_hours: float | None = Field(default=None, description=(
+        "Hours the available units last at the sell rate; null when nothing sells"))
 
 
 class SkuAnswer(StockFigures):

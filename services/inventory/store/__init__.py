@@ -2,7 +2,8 @@
 
 `stock`: a sku's figures (conditional updates), mode and replenishment claims; `orders`:
 reservations, the waiting queue and business keys; `ledger`: the stock ledger; `queries`: the
-HTTP side's reads. One flat namespace, `store.<name>`."""
+HTTP side's reads; `snapshots`: the sell rate and the 2-hourly stock snapshots. One flat
+namespace, `store.<name>`."""
 
 from services.inventory.store.ledger import ledger_entries, ledger_totals, record
 from services.inventory.store.orders import (
@@ -28,6 +29,15 @@ from services.inventory.store.queries import (
     open_requests,
     skus_after,
     waiting_orders,
+)
+from services.inventory.store.snapshots import (
+    add_snapshot,
+    first_ledger_at,
+    last_snapshot_slot,
+    load_snapshot,
+    net_reserved,
+    snapshot_rows,
+    snapshots_before,
 )
 from services.inventory.store.stock import (
     UnknownSku,
@@ -58,4 +68,6 @@ __all__ = [
     "open_requests", "order_outlook", "record", "release", "remove_from_queue", "require_sku",
     "restock_known", "save_catalog_fields", "save_status", "ship_out", "sku_state", "sku_view", "sku_views",
     "try_reserve", "waiting_backorders", "waiting_orders",
+    "add_snapshot", "first_ledger_at", "last_snapshot_slot", "load_snapshot", "net_reserved", "snapshot_rows",
+    "snapshots_before",
 ]
