@@ -78,9 +78,10 @@ class Upstream:
         await self.client.aclose()
 
     async def call(self, service: str, method: str, path: str, token: str | None, *,
-                   params: dict[str, Any] | None = None, json: Any = None) -> Any:
+                   params: dict[str, Any] | None = None, json: Any = None,
+                   extra_headers: dict[str, str] | None = None) -> Any:
         name = SERVICE_NAMES.get(service, service)
-        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        headers = ({"Authorization": f"Bearer {token}"} if token else {}) | (extra_headers or {})
         try:
             response = await self.client.request(method, self.urls[service] + path, params=params, json=json,
                                                   headers=headers)
@@ -112,3 +113,8 @@ class Upstream:
             return (await self.client.get(self.urls[service] + "/healthz", timeout=2)).status_code == 200
         except httpx.HTTPError:
             return False
+
+    async def post_once(self, service: str, path: str, token: str | None, body: Any, key: str) -> Any:
+        """A creating POST with an `Idempotency-Key` (the form's own): a form sent twice, or
+        retried after a timeout, creates one thing."""
+        return await self.call(service, "POST", path, token, json=body, extra_headers={"Idempotency-Key": key})

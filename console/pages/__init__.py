@@ -13,4 +13,10 @@ if TYPE_CHECKING:
 def routers(console: "Console") -> list[APIRouter]:
     from console.pages import dispatch, overview, returns
 
-    return [dispatch.router(console), returns.router(console), overview.router(console)]
+    return [dispatch.router(console), returns.router(console), overview.router(console)] + support_routers(console)
+
+
+def support_routers(console: "Console") -> list[APIRouter]:
+    from console.pages import complaints, order360
+
+    return [order360.router(console), complaints.router(console)]
