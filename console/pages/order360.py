@@ -76,7 +76,7 @@ def router(console: "Console") -> APIRouter:
             return console.redirect(f"/orders/{seg(order['order_id'])}")
         if len(matches) == 1 and not order_error:
             return console.redirect(f"/orders/{seg(matches.pop())}")
-        errors = [e for e in (order_error, customer_error, parcel_error) if e]
+        errors = list(dict.fromkeys(e for e in (order_error, customer_error, parcel_error) if e))  # one per service
         return console.render(request, "order360_search.html", viewer, q=q, searched=True, by_customer=by_customer,
                               by_tracking=by_tracking, errors=errors)
 
