@@ -36,6 +36,7 @@ def complaint(channel: str = "private", at: datetime = OPENED, cid: str = "CMP-1
 
 def test_the_clocks_are_one_hour_and_twenty_four_hours() -> None:
     assert FIRST_RESPONSE_TIME == timedelta(hours=1) and RESOLUTION_TIME == timedelta(hours=24)
+    assert (MAX_SUBJECT, MAX_TEXT, MAX_NOTE) == (200, 4000, 2000)  # the documented HTTP contract
     c = complaint()
     assert c.first_response_due == datetime(2026, 11, 11, 11, 0, tzinfo=UTC)
     assert c.resolution_due == datetime(2026, 11, 12, 10, 0, tzinfo=UTC)
