@@ -62,6 +62,8 @@ def router(console: "Console") -> APIRouter:
     @r.post("/complaints/new")
     async def open_complaint(request: Request) -> Response:
         viewer = require(request, "complaints")
+        if "support" not in viewer.roles:  # aftersales would refuse it too
+            return console.redirect("/complaints", error="Only support agents open complaints.")
         form = await request.form()
         fields = {k: str(form.get(k, "")).strip() for k in ("order_id", "customer_id", "channel", "subject", "text")}
         again = "/complaints?" + urlencode(fields)
@@ -94,6 +96,8 @@ def router(console: "Console") -> APIRouter:
     async def complaint_step(request: Request, complaint_id: str, step: str) -> Response:
         viewer = require(request, "complaints")
         back = f"/complaints/{seg(complaint_id)}"
+        if "support" not in viewer.roles:
+            return console.redirect(back, error="Only support agents answer and resolve complaints.")
         if step not in ("respond", "resolve"):
             return console.redirect(back, error=f"Unknown step {step[:30]!r}.")
         form = await request.form()

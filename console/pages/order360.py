@@ -122,6 +122,8 @@ def router(console: "Console") -> APIRouter:
     async def cancel(request: Request, order_id: str) -> Response:
         viewer = require(request, "order360")
         back = f"/orders/{seg(order_id)}"
+        if not viewer.roles & CANCELLERS:  # orders would refuse it too; say so before asking
+            return console.redirect(back, error="Only support agents cancel orders for customers.")
         reason = str((await request.form()).get("reason", "")).strip()[:200]
         try:
             answer = await up().post("orders", f"{back}/cancel", viewer.token, {"reason": reason})
@@ -136,6 +138,8 @@ def router(console: "Console") -> APIRouter:
     async def release(request: Request, order_id: str) -> Response:
         viewer = require(request, "order360")
         back = f"/orders/{seg(order_id)}"
+        if not viewer.roles & RELEASERS:
+            return console.redirect(back, error="Only support agents and administrators release held orders.")
         note = str((await request.form()).get("note", "")).strip()[:200]
         try:
             answer = await up().post("orders", f"{back}/release", viewer.token, {"note": note})
