@@ -23,6 +23,8 @@ PAGES = {
     "dispatch": ("Dispatch board", "/dispatch", frozenset({"warehouse", "admin"})),
     "returns": ("Returns desk", "/returns", frozenset({"support", "admin"})),
     "overview": ("Overview", "/overview", frozenset({"admin"})),
+    "order360": ("Order 360", "/orders", frozenset({"support", "admin", "warehouse"})),
+    "complaints": ("Complaints desk", "/complaints", frozenset({"support", "admin"})),
     "stock": ("Stock", "/stock", frozenset({"warehouse", "support", "admin"})),
 }
 ROLE_WORDS = {"warehouse": "warehouse staff", "support": "support agents", "admin": "administrators"}

@@ -78,9 +78,11 @@ class Upstream:
         await self.client.aclose()
 
     async def call(self, service: str, method: str, path: str, token: str | None, *,
-                   params: dict[str, Any] | None = None, json: Any = None) -> Any:
+                   params: dict[str, Any] | None = None, json: Any = None,
+                   extra_headers: dict[str, str] | None = None, raw: bool = False) -> Any:
+        """The service's JSON answer (`raw`: the response itself), refusals as UpstreamError in plain words."""
         name = SERVICE_NAMES.get(service, service)
-        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        headers = ({"Authorization": f"Bearer {token}"} if token else {}) | (extra_headers or {})
         try:
             response = await self.client.request(method, self.urls[service] + path, params=params, json=json,
                                                   headers=headers)
@@ -95,6 +97,8 @@ class Upstream:
         if response.status_code >= 400:
             self.metrics.upstream_errors.labels(service=service, kind=str(response.status_code)).inc()
             raise UpstreamError(service, plain_words(service, response), response.status_code)
+        if raw:
+            return response
         try:
             return response.json()
         except ValueError as exc:
@@ -114,34 +118,11 @@ class Upstream:
             return False
 
     async def post_once(self, service: str, path: str, token: str | None, body: Any, key: str) -> Any:
-        """A creating POST with its Idempotency-Key: sent again with the same key, it is booked once."""
-        return await self._call_with(service, "POST", path, token, json=body, headers={"Idempotency-Key": key})
+        """A creating POST with an `Idempotency-Key` (the form's own): a form sent twice, or
+        retried after a timeout, creates one thing."""
+        return await self.call(service, "POST", path, token, json=body, extra_headers={"Idempotency-Key": key})
 
     async def get_text(self, service: str, path: str, token: str | None) -> tuple[str, str | None]:
         """A text answer (a CSV export) and its Content-Disposition, refusals in plain words."""
-        response = await self._call_with(service, "GET", path, token, raw=True)
+        response = await self.call(service, "GET", path, token, raw=True)
         return response.text, response.headers.get("content-disposition")
-
-    async def _call_with(self, service: str, method: str, path: str, token: str | None, *, json: Any = None,
-                         headers: dict[str, str] | None = None, raw: bool = False) -> Any:
-        """As `call`, with extra headers, or the raw answer (not JSON)."""
-        name = SERVICE_NAMES.get(service, service)
-        sent = {**({"Authorization": f"Bearer {token}"} if token else {}), **(headers or {})}
-        try:
-            response = await self.client.request(method, self.urls[service] + path, json=json, headers=sent)
-        except httpx.TimeoutException as exc:
-            self.metrics.upstream_errors.labels(service=service, kind="timeout").inc()
-            raise UpstreamError(service, f"The {name} service did not answer in time. Try again in a moment.") from exc
-        except httpx.HTTPError as exc:
-            self.metrics.upstream_errors.labels(service=service, kind="unreachable").inc()
-            raise UpstreamError(service, f"The {name} service cannot be reached right now. Try again in a "
-                                         "minute; if it persists, tell the on-call engineer.") from exc
-        if response.status_code >= 400:
-            self.metrics.upstream_errors.labels(service=service, kind=str(response.status_code)).inc()
-            raise UpstreamError(service, plain_words(service, response), response.status_code)
-        if raw:
-            return response
-        try:
-            return response.json()
-        except ValueError as exc:
-            raise UpstreamError(service, f"The {name} service sent an answer the console cannot read.") from exc

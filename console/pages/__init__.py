@@ -1,4 +1,4 @@
-"""The three pages and their actions, one module each."""
+"""The console's pages and their actions, one module each."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ if TYPE_CHECKING:
 
 
 def routers(console: "Console") -> list[APIRouter]:
-    from console.pages import dispatch, overview, returns, stock
+    from console.pages import complaints, dispatch, order360, overview, returns, stock
 
-    return [dispatch.router(console), returns.router(console), overview.router(console), stock.router(console)]
+    return [dispatch.router(console), returns.router(console), overview.router(console), stock.router(console),
+            order360.router(console), complaints.router(console)]

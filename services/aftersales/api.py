@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import JSONResponse
 
 from services.aftersales import usecases, views
@@ -26,6 +26,7 @@ from services.aftersales.schemas import (
     StepNote,
 )
 from services.aftersales.settings import AftersalesSettings
+from shared.contract_types import EntityId
 from shared.db import read_session
 from shared.http_app import RuntimeDep, Work, service_policy
 from shared.http_problems import Problem
@@ -70,11 +71,13 @@ def request_return(request: ReturnRequest, work: Work, settings: SettingsDep, ke
 
 
 @router.get("/cases", response_model=CaseList)
-def list_cases(runtime: RuntimeDep, page: Page, include_closed: bool = False) -> CaseList:
+def list_cases(runtime: RuntimeDep, page: Page, include_closed: bool = False,
+               order_id: Annotated[EntityId | None, Query(description="Only this order's cases")] = None) -> CaseList:
     """Open cases (all with `include_closed`), disputes first (R22), then shipment exceptions,
     then by 48-hour deadline; a page at a time (`limit`, `cursor` from `next_cursor`)."""
     with read_session(runtime.engine) as session:
-        return views.queue_page(session, include_closed=include_closed, page=page, now=runtime.clock.now())
+        return views.queue_page(session, include_closed=include_closed, page=page, now=runtime.clock.now(),
+                                order_id=order_id)
 
 
 @router.get("/cases/sla", response_model=CaseSla)

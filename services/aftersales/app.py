@@ -2,7 +2,8 @@
 
 from fastapi import FastAPI
 
-from services.aftersales import api, handlers, store
+from services.aftersales import api, api_complaints, handlers, store
+from services.aftersales.complaints import ComplaintRefused
 from services.aftersales.access import ACCESS
 from services.aftersales.domain import Refusal
 from services.aftersales.models import TABLES
@@ -26,8 +27,9 @@ def build_app(settings: AftersalesSettings, kafka: KafkaSettings) -> FastAPI:
             store.forget_expired_answers(session, runtime.clock.now())
 
     runtime.on_start.append(forget_expired_answers)
-    app = create_http_app(runtime, [api.router], access=ACCESS, policy=settings, title="Aftersales service",
+    app = create_http_app(runtime, [api.router, api_complaints.router], access=ACCESS, policy=settings, title="Aftersales service",
                           description="Seven-day returns and exchanges, the gift rule, 48-hour case handling, "
                                       "disputes first, refunds of what was paid (R19-R23).")
     app.add_exception_handler(Refusal, api.refused)
+    app.add_exception_handler(ComplaintRefused, api_complaints.refused)
     return app

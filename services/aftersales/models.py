@@ -101,3 +101,7 @@ class AftersalesCaseStep(SQLModel, table=True):
 
 TABLES = [PurchaseRecord.__table__, PurchaseLineRecord.__table__, AftersalesCase.__table__,
           AftersalesCaseLine.__table__, AftersalesCaseStep.__table__, IDEMPOTENCY_TABLE]
+
+from services.aftersales.models_complaints import AftersalesComplaint  # noqa: E402  (complaints, R27)
+
+TABLES.append(AftersalesComplaint.__table__)

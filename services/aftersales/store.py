@@ -240,9 +240,12 @@ _QUEUE_ORDER = (_TIER, CASES.c.deadline_at, CASES.c.opened_at, CASES.c.case_id)
 
 
 def queue_page(session: Session, *, include_closed: bool, after: tuple[int, datetime, datetime, str] | None,
-               fetch: int) -> list[Case]:
-    """Up to `fetch` cases in queue order after the key `after` (cases.queue_position)."""
+               fetch: int, order_id: str | None = None) -> list[Case]:
+    """Up to `fetch` cases in queue order after the key `after` (cases.queue_position); only
+    `order_id`'s when given."""
     query = select(CASES).order_by(*_QUEUE_ORDER).limit(fetch)
+    if order_id is not None:
+        query = query.where(CASES.c.order_id == order_id)
     if not include_closed:
         query = query.where(CASES.c.status.in_(OPEN_STATUSES))
     if after is not None:

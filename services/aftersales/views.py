@@ -71,11 +71,12 @@ def case_by_id(session: Session, case_id: str, now: datetime) -> CaseDetail:
     return case_detail(session, case, now)
 
 
-def queue_page(session: Session, *, include_closed: bool, page: PageRequest, now: datetime) -> CaseList:
+def queue_page(session: Session, *, include_closed: bool, page: PageRequest, now: datetime,
+               order_id: str | None = None) -> CaseList:
     """Keyset pages of the handling queue; the page key is the queue position itself."""
     after = page.after_matching(int, datetime, datetime, str)
     rows = store.queue_page(session, include_closed=include_closed, after=after,  # type: ignore[arg-type]
-                            fetch=page.fetch_limit)
+                            fetch=page.fetch_limit, order_id=order_id)
     return CaseList(cases=summaries(session, rows[:page.limit], now),
                     next_cursor=next_cursor(rows, page.limit, cases.queue_position))
 

@@ -10,6 +10,7 @@ ACCESS = {
     ("GET", "/waves/{wave_id}"): READERS,
     ("GET", "/queue"): READERS,
     ("GET", "/shipments/{shipment_id}"): READERS,
+    ("GET", "/shipments"): READERS,  # search by order id or tracking number (order 360)
     ("POST", "/shipments/{shipment_id}/pack"): WAREHOUSE,
     ("POST", "/shipments/{shipment_id}/ship"): WAREHOUSE,
     ("POST", "/shipments/ship-batch"): WAREHOUSE,

@@ -42,7 +42,7 @@ class Shipment(SQLModel, table=True):
     packed_at: datetime | None = None
     packed_by: str | None = None
     carrier: str | None = None
-    tracking_number: str | None = None
+    tracking_number: str | None = Field(default=None, index=True)  # GET /shipments?tracking_number=
     shipped_at: datetime | None = Field(default=None, index=True)
     delivered_at: datetime | None = None
     withdrawn_at: datetime | None = None

@@ -342,3 +342,27 @@ def shipment_facts(session: Session) -> list[ShipmentFacts]:
     return [ShipmentFacts(carrier=carrier, paid_at=paid, shipped_at=shipped, delivered_at=delivered,
                           exception_kinds=frozenset(kinds.get(sid, ())))
             for sid, carrier, paid, shipped, delivered in rows]
+
+
+# ---------------------------------------------------------------------------------------------
+# Finding shipments (GET /shipments: order 360 in the console)
+
+SEARCH_KEY = (col(Shipment.created_at), col(Shipment.shipment_id))
+"""Oldest first, the id breaking ties: the sort key a page of a search continues after."""
+
+
+def search(session: Session, *, order_id: str | None, tracking_number: str | None, fetch: int,
+           after: tuple[Any, ...] | None = None) -> list[Shipment]:
+    """Shipments of an order and/or with a tracking number (any carrier), a page at a time."""
+    query = select(Shipment).order_by(*SEARCH_KEY).limit(fetch)
+    if order_id is not None:
+        query = query.where(Shipment.order_id == order_id)
+    if tracking_number is not None:
+        query = query.where(Shipment.tracking_number == tracking_number)
+    if after is not None:
+        query = query.where(tuple_(*SEARCH_KEY) > after)
+    return list(session.exec(query))
+
+
+def search_key(shipment: Shipment) -> tuple[Any, ...]:
+    return shipment.created_at, shipment.shipment_id

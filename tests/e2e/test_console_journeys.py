@@ -250,7 +250,7 @@ def test_the_admin_overview_shows_orders_low_stock_and_dead_letters(world: World
     sign_in(page, console, "admin", people["admin"])
     assert page.url.endswith("/overview")  # an admin's first page
     assert page.locator("header nav").inner_text().split() == ["Dispatch", "board", "Returns", "desk", "Overview",
-                                                           "Stock"]
+                                                           "Order", "360", "Complaints", "desk", "Stock"]
     assert page.locator("#orders-total").inner_text() == "2"
     assert page.locator("#gmv").inner_text() == stats["gmv"]
     assert "SKU-MUG-LOW" in page.locator("#low-stock").inner_text()

@@ -1,7 +1,7 @@
 """SLA running totals: per class and hour of payment, and per class and hour of hand-over (issue 31)
 
 Revision ID: 3b8d2f6e1a47
-Revises: 7c4e1a9b3d62
+Revises: 3b9d4f61a8e2
 Create Date: 2026-12-07 09:30:00.000000
 """
 
@@ -14,7 +14,7 @@ from alembic import op
 from services.logistics import sla_tally
 
 revision: str = '3b8d2f6e1a47'
-down_revision: str | None = '7c4e1a9b3d62'
+down_revision: str | None = '3b9d4f61a8e2'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
