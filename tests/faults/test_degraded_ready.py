@@ -23,7 +23,9 @@ import httpx
 import pytest
 
 from deploy import localkafka
-from tests.faults.support import Sku, make_orders, outbox_states, progress, read_to_end, say, scalar, seeded_rng, wait_until
+from tests.faults.support import (
+    Sku, make_orders, outbox_states, progress, read_to_end, say, scalar, seeded_rng, wait_until,
+)
 from tests.integration.test_ready_without_broker import readiness_probe_path
 from tests.support.world import World
 
@@ -97,7 +99,8 @@ def test_broker_outage_keeps_orders_ready_takes_posts_and_publishes_each_once_af
         during = make_orders(rng, 40, "DD", SKUS)
         posted = post_all(services["orders"], during)
         assert posted == {202: len(during)}, posted
-        held = scalar(services["orders"], "select count(*) from outbox_message where topic = :t and state != 'published'",
+        held = scalar(services["orders"],
+                      "select count(*) from outbox_message where topic = :t and state != 'published'",
                       t=world.topic("platform.orders"))
         assert held == len(during), held
         body = ask("orders")
@@ -135,10 +138,12 @@ def test_broker_outage_keeps_orders_ready_takes_posts_and_publishes_each_once_af
         time.sleep(2.0)  # let any late duplicate arrive before counting
         topics = read_to_end(world.bootstrap, [world.topic("platform.orders"), world.topic("orders.events")])
         placed = Counter(m.data["order_id"] for m in topics[world.topic("platform.orders")] if m.type == "order.placed")
-        accepted = Counter(m.data["order_id"] for m in topics[world.topic("orders.events")] if m.type == "order.accepted")
+        accepted = Counter(m.data["order_id"] for m in topics[world.topic("orders.events")]
+                           if m.type == "order.accepted")
         ids = [o["order_id"] for o in before + during]
         twice = [(m.data["order_id"], m.partition, m.offset, m.json.get("id"))
-                 for m in topics[world.topic("platform.orders")] if m.type == "order.placed" and placed[m.data["order_id"]] > 1]
+                 for m in topics[world.topic("platform.orders")]
+                 if m.type == "order.placed" and placed[m.data["order_id"]] > 1]
         assert {i: placed[i] for i in ids} == dict.fromkeys(ids, 1), f"order.placed not exactly once: {sorted(twice)}"
         assert {i: accepted[i] for i in ids} == dict.fromkeys(ids, 1), "order.accepted not exactly once"
         assert set(placed) == set(accepted) == set(ids), (set(placed) ^ set(ids), set(accepted) ^ set(ids))
