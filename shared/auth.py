@@ -20,7 +20,7 @@ ROLES = ("platform", "warehouse", "support", "admin")
 DEV_SECRET = "dev-secret-not-for-production-0123456789abcdef"
 ALGORITHM = "HS256"
 
-PUBLIC_PATHS = frozenset({"/healthz", "/readyz", "/metrics", "/docs", "/openapi.json", "/asyncapi.json",
+PUBLIC_PATHS = frozenset({"/healthz", "/readyz", "/brokerz", "/metrics", "/docs", "/openapi.json", "/asyncapi.json",
                           "/docs/oauth2-redirect", "/redoc"})
 
 AccessTable = Mapping[tuple[str, str], frozenset[str]]

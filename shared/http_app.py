@@ -69,10 +69,17 @@ class Health(BaseModel):
 
 
 class Readiness(BaseModel):
+    ready: bool = Field(description="The instance can take work: its database answers (what the "
+                                    "readiness probe follows); a broker outage does not make it unready")
     database: bool
-    broker: bool
-    relay: bool
-    ready: bool
+    broker: bool = Field(description="The Kafka broker answered when last asked")
+    relay: bool = Field(description="The outbox relay has connected to the broker at least once")
+    degraded: bool = Field(False, description="Ready, but the broker is away: events wait in the outbox")
+    down: list[str] = Field(default_factory=list, description="The dependencies not answering")
+    broker_down_since: datetime | None = None
+    broker_checked_at: datetime | None = None
+    outbox_backlog: int | None = Field(None, description="Events waiting in the outbox to be published")
+    while_broker_down: str = Field("", description="What this service still does while the broker is away")
 
 
 class RefusedRow(BaseModel):
@@ -114,10 +121,20 @@ def ops_router(runtime: ServiceRuntime) -> APIRouter:
         return JSONResponse({"status": "ok", "service": runtime.name})
 
     @router.get("/readyz", response_model=Readiness,
-                responses={503: {"description": "Not ready: says which part is missing", "model": Readiness}})
+                responses={503: {"description": "Not ready: the database does not answer", "model": Readiness}})
     async def readyz() -> JSONResponse:
+        # Readiness (the probe Kubernetes and docker-compose use): the database alone. While the
+        # broker is away the instance stays ready (degraded) and the body says so.
         state = await runtime.readiness()
         return JSONResponse(state, status_code=200 if state["ready"] else 503)
+
+    @router.get("/brokerz", response_model=Readiness,
+                responses={503: {"description": "The Kafka broker does not answer (body as /readyz)",
+                                 "model": Readiness}})
+    async def brokerz() -> JSONResponse:
+        # Broker connected, asked now: for operators, alerts and start-up scripts, not a probe.
+        state = await runtime.readiness(ask_broker=True)
+        return JSONResponse(state, status_code=200 if state["broker"] else 503)
 
     @router.get("/metrics", response_class=PlainTextResponse)  # documented as text, as served
     def metrics() -> Response:  # sync: business gauges read the database in a worker thread

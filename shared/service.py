@@ -39,6 +39,7 @@ from shared.logs import configure_logging
 from shared.metrics import ServiceMetrics
 from shared.migrations import has_migrations, upgrade
 from shared.periodic import PeriodicJob
+from shared.readiness import BrokerSignal, BrokerWatch, readiness_answer
 from shared.settings import KafkaSettings, ServiceSettings
 from shared.topics import TopicSpec, create_topics
 from shared.unit_of_work import SYSTEM, Actor, UnitOfWork
@@ -83,6 +84,14 @@ class ServiceRuntime:
         self._connect_task: asyncio.Task[None] | None = None
         self.on_start: list[Callable[[], None]] = []
         self.periodic: list[PeriodicJob] = []
+        # Readiness follows the database; the broker is its own signal (shared/readiness.py).
+        self.broker_signal = BrokerSignal()
+        self.broker_watch = BrokerWatch(self.broker_signal, self._ping_broker)
+        self.metrics.gauge_from("broker_connected", "1 while the Kafka broker answers this instance, 0 while "
+                                "it does not (degraded: still ready, events wait in the outbox)",
+                                lambda: 1.0 if self.broker_signal.connected else 0.0)
+        self.metrics.gauge_from("broker_down_seconds", "Seconds since the Kafka broker stopped answering "
+                                "this instance (0 while it answers)", self.broker_signal.down_for_s)
 
     # -- wiring ---------------------------------------------------------------------------
 
@@ -178,6 +187,7 @@ class ServiceRuntime:
         for job in self.periodic:
             job.start()
         self._connect_task = asyncio.create_task(self._connect_broker(), name="connect-broker")
+        self.broker_watch.start()
 
     def migrate(self) -> None:
         """Alembic history when the service has one, else create the tables (new services)."""
@@ -199,6 +209,7 @@ class ServiceRuntime:
                         client_kwargs=kafka_python_kwargs(self.kafka)))
                 await self.broker.start()
                 self.broker_connected = True
+                self.broker_signal.observe(True)
                 self.stall_watch.start()
                 log.info("%s connected to Kafka at %s (%s)", self.name, self.kafka.bootstrap_servers,
                          describe_security(self.kafka))
@@ -212,6 +223,7 @@ class ServiceRuntime:
     async def stop(self) -> None:
         if self._connect_task and not self._connect_task.done():
             self._connect_task.cancel()
+        await self.broker_watch.stop()
         await self.stall_watch.stop()
         for job in self.periodic:
             await job.stop()
@@ -222,16 +234,28 @@ class ServiceRuntime:
         await self.relay.stop()
         self.engine.dispose()
 
-    async def readiness(self) -> dict[str, Any]:
-        db_ok = await anyio.to_thread.run_sync(is_reachable, self.engine)
-        broker_ok = False
-        if self.broker_connected:
-            try:
-                broker_ok = await self.broker.ping(timeout=3)
-            except Exception:
-                broker_ok = False
-        return {"database": db_ok, "broker": broker_ok, "relay": self.relay.connected,
-                "ready": db_ok and broker_ok}
+    async def _ping_broker(self) -> bool:
+        if not self.broker_connected:
+            return False
+        return await self.broker.ping(timeout=3)
+
+    def _database_state(self) -> tuple[bool, int | None]:
+        if not is_reachable(self.engine):
+            return False, None
+        try:
+            return True, self.relay.backlog()
+        except Exception:
+            return True, None
+
+    async def readiness(self, *, ask_broker: bool = False) -> dict[str, Any]:
+        """`ready` while the database answers (shared/readiness.py). The broker state is the
+        watch's last one, so the answer never waits on an unreachable broker; `ask_broker`
+        pings it now (`/brokerz`)."""
+        if ask_broker:
+            await self.broker_watch.check()
+        db_ok, backlog = await anyio.to_thread.run_sync(self._database_state)
+        return readiness_answer(self.name, database=db_ok, broker=self.broker_signal,
+                                relay=self.relay.connected, outbox_backlog=backlog)
 
 
 async def _raw_bytes(message: Any) -> bytes:

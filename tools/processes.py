@@ -65,16 +65,19 @@ class ServiceProcess:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
-    def start(self, timeout_s: float = 60.0) -> "ServiceProcess":
+    def start(self, timeout_s: float = 60.0, *, broker: bool = True) -> "ServiceProcess":
+        """Waits until the service answers with its broker connected (`/brokerz` 200), or, with
+        broker=False, until it is ready to take work (`/readyz` 200: its database answers)."""
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         log = open(self.log_path, "ab")
         self.proc = subprocess.Popen([sys.executable, "-m", f"services.{self.name}"], cwd=REPO_ROOT, env=self.env,
                                      stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
         log.close()
-        self.wait_ready(timeout_s)
+        self.wait_ready(timeout_s, broker=broker)
         return self
 
-    def wait_ready(self, timeout_s: float = 60.0) -> None:
+    def wait_ready(self, timeout_s: float = 60.0, *, broker: bool = True) -> None:
+        probe = "/brokerz" if broker else "/readyz"
         deadline = time.monotonic() + timeout_s
         last = "no answer"
         while time.monotonic() < deadline:
@@ -82,7 +85,7 @@ class ServiceProcess:
                 raise RuntimeError(f"{self.name} exited with {self.proc.returncode}; see {self.log_path}:\n"
                                    + self.log_path.read_text()[-3000:])
             try:
-                r = httpx.get(self.url + "/readyz", timeout=2)
+                r = httpx.get(self.url + probe, timeout=5)
                 if r.status_code == 200:
                     return
                 last = r.text

@@ -25,7 +25,7 @@ DEFAULT_PORTS = {"orders": 8101, "inventory": 8102, "logistics": 8103, "aftersal
 # The same settings the services read (ORDERS_HTTP_PORT, ...), so the URLs printed are the real ones.
 SERVICES = {name: int(os.environ.get(f"{name.upper()}_HTTP_PORT", port)) for name, port in DEFAULT_PORTS.items()}
 CONSOLE_PORT = int(os.environ.get("CONSOLE_HTTP_PORT", 8100))
-# Every process make run starts: its module and the port it answers /readyz on.
+# Every process make run starts: its module and the port it answers /readyz (/brokerz) on.
 PROCESSES = {**{name: (f"services.{name}", port) for name, port in SERVICES.items()},
              "console": ("console", CONSOLE_PORT)}
 SAMPLE_CATALOG = REPO_ROOT / "services" / "inventory" / "sample_catalog.csv"
@@ -102,7 +102,9 @@ def _wait_ready(processes: dict[str, subprocess.Popen[bytes]], timeout_s: float 
             if processes[name].poll() is not None:
                 raise SystemExit(f"{name} exited at start-up; see {LOG_DIR / (name + '.log')}")
             try:
-                if httpx.get(f"http://127.0.0.1:{PROCESSES[name][1]}/readyz", timeout=2).status_code == 200:
+                # Up means connected to Kafka too (/brokerz); a service is ready (/readyz) before that.
+                probe = "/readyz" if name == "console" else "/brokerz"
+                if httpx.get(f"http://127.0.0.1:{PROCESSES[name][1]}{probe}", timeout=5).status_code == 200:
                     waiting.discard(name)
             except httpx.HTTPError:
                 pass

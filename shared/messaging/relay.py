@@ -22,7 +22,7 @@ from sqlmodel import select
 from shared.clock import Clock
 from shared.db import read_only, transaction
 from shared.messaging.tables import (LEASE, MARK_EVERY_S, MAX_BATCH_BYTES, UNPUBLISHED, OutboxMessage, outbox_counts,
-                                     refused_rows)
+                                     refused_rows, take_within_lease)
 from shared.metrics import ServiceMetrics
 
 log = logging.getLogger(__name__)
@@ -208,6 +208,9 @@ class OutboxRelay:
             rows = await anyio.to_thread.run_sync(self._claim_batch)
             if len(rows) == self._batch_size:
                 self._last_scan = 0.0  # more where these came from: look again on the next pass
+        if rows and self._sent_unmarked:  # acknowledged while their lease ran out (a long wait on the broker)
+            acknowledged = set(self._sent_unmarked)
+            rows = [row for row in rows if row["event_id"] not in acknowledged]
         rows += self._take_handed()
         if not rows:
             return 0
@@ -285,13 +288,10 @@ class OutboxRelay:
         """Marks what was sent so far. If that fails the rows stay for the next marking: they are
         still leased to us (or sent again after the lease if this process dies first; consumers
         drop the duplicates)."""
-        done, self._sent_unmarked = self._sent_unmarked, []
+        done = self._sent_unmarked[:]  # kept there until marked, so that no scan sends them again
         if done:
-            try:
-                await anyio.to_thread.run_sync(self._mark, done, [])
-            except BaseException:
-                self._sent_unmarked[:0] = done
-                raise
+            await anyio.to_thread.run_sync(self._mark, done, [])
+            del self._sent_unmarked[:len(done)]  # sends since then were appended after them
 
     async def flush_marks(self) -> None:
         """Mark everything sent so far as published: waits for a marking under way, then marks
@@ -302,10 +302,9 @@ class OutboxRelay:
         await self._mark_sent()
 
     def _take_handed(self) -> list[dict[str, Any]]:
-        rows = []
-        handed = self._handed
-        while handed and len(rows) < self._batch_size:
-            rows.append(handed.popleft())
+        rows, expired = take_within_lease(self._handed, self._batch_size, self._clock_now())
+        if expired:
+            self._last_scan = 0.0  # the table's again: this pass's scan claims them afresh
         if rows:
             self._last_hand_over = time.monotonic()
         return rows

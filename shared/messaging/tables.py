@@ -3,6 +3,7 @@ sent, sent, or refused by the broker) and the inbox (events handled, by consumer
 
 from __future__ import annotations
 
+from collections import deque
 from datetime import datetime, timedelta
 
 from typing import Any
@@ -88,3 +89,20 @@ def refused_rows(engine: Engine, limit: int = 20) -> list[dict[str, Any]]:
                                    table.c.last_error, table.c.created_at)
                             .where(table.c.state == "refused").order_by(table.c.id.desc()).limit(limit)).all()
     return [{**row._asdict(), "created_at": row.created_at.isoformat()} for row in rows]
+
+
+def take_within_lease(queue: deque[dict[str, Any]], limit: int, now: datetime) -> tuple[list[dict[str, Any]], int]:
+    """Up to `limit` handed-over rows from `queue` whose lease still holds, and how many were
+    dropped for having waited out their lease in the queue (a relay pass stuck on a broker
+    outage): those are the table's again, a scan (this relay's or another instance's) claims
+    them afresh. Sent from the queue as well, they were published twice
+    (tests/faults/test_degraded_ready.py)."""
+    rows: list[dict[str, Any]] = []
+    expired = 0
+    while queue and len(rows) < limit:
+        row = queue.popleft()
+        if row.get("lease_until") is not None and row["lease_until"] <= now:
+            expired += 1
+        else:
+            rows.append(row)
+    return rows, expired

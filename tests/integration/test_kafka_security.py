@@ -189,7 +189,7 @@ def test_orders_service_accepts_an_order_over_sasl(cluster, tmp_path) -> None:
     service = ServiceProcess("orders", bootstrap=cluster.bootstrap_servers, topic_prefix=PREFIX,
                              db_dir=tmp_path, settings=env)
     try:
-        service.start(timeout_s=90)  # /readyz is 200 only once its broker client is connected
+        service.start(timeout_s=90)  # waits for /brokerz: 200 only once its broker client is connected
         order_id = f"O-{uuid.uuid4().hex[:8]}"
         platform = settings(cluster, "platform")
         client = producer(platform)

@@ -377,6 +377,14 @@ def test_app_health_check_asks_readyz_on_its_port(services, name):
     assert f":{port}/readyz" in test
 
 
+@pytest.mark.parametrize("name", SERVICES)
+def test_app_health_check_is_readiness_not_the_broker(services, name):
+    """A Kafka outage leaves the apps healthy (degraded, shared/readiness.py): the check asks
+    /readyz (the database), never /brokerz."""
+    test = " ".join(services[name]["healthcheck"]["test"])
+    assert "/brokerz" not in test and "/readyz" in test
+
+
 def test_postgres_init_script_creates_each_service_database_and_role(services):
     mounts = [v for v in services["postgres"]["volumes"] if "docker-entrypoint-initdb.d" in v]
     assert mounts, "postgres mounts no init script"

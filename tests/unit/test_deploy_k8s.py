@@ -20,6 +20,7 @@ import kubernetes_validate
 import pytest
 import yaml
 
+from shared.readiness import DEGRADED_WORK, BrokerSignal, readiness_answer
 from shared.topics import ALL_TOPICS, all_topic_names
 
 REPO = Path(__file__).resolve().parents[2]
@@ -411,6 +412,24 @@ def test_deployment_runs_its_module_with_probes_and_resources(rendered, app):
     assert config[f"{prefix}_HOST"] == "0.0.0.0"
     assert int(config[f"{prefix}_HTTP_PORT"]) == port
     assert {"configMapRef": {"name": "fulfilment-config"}} in container["envFrom"]
+
+
+@pytest.mark.parametrize("app", SERVICES)
+def test_readiness_probe_follows_the_database_not_the_broker(rendered, app):
+    """R25: a Kafka outage must leave the pods in their Service (degraded: orders go into the
+    outbox), so no probe asks /brokerz (the broker alone), and what the readiness probe asks,
+    /readyz, is ready with the database up and the broker down (shared/readiness.py; shown on
+    running services by tests/integration/test_ready_without_broker.py)."""
+    _name, objects = rendered
+    [container] = _by_kind(objects, "Deployment")[app]["spec"]["template"]["spec"]["containers"]
+    paths = {probe: container[probe]["httpGet"]["path"]
+             for probe in ("startupProbe", "readinessProbe", "livenessProbe") if probe in container}
+    assert paths["readinessProbe"] == "/readyz", paths
+    assert "/brokerz" not in paths.values(), paths
+    answer = readiness_answer(app, database=True, broker=BrokerSignal(), relay=False, outbox_backlog=7)
+    assert answer["ready"] and answer["degraded"] and answer["down"] == ["broker"], answer
+    assert app in DEGRADED_WORK, f"say what {app} still does while the broker is away"
+    assert not readiness_answer(app, database=False, broker=BrokerSignal(), relay=False, outbox_backlog=None)["ready"]
 
 
 @pytest.mark.parametrize("app", SERVICES)

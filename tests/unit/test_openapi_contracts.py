@@ -17,7 +17,7 @@ SERVICES = {"orders": "OrdersSettings", "inventory": "InventorySettings", "logis
             "aftersales": "AftersalesSettings"}
 
 
-PROBES = ("/healthz", "/readyz")
+PROBES = ("/healthz", "/readyz", "/brokerz")
 
 
 def openapi_of(name: str, tmp_path) -> dict[str, Any]:
