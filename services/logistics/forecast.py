@@ -24,6 +24,7 @@ class ForecastInput:
     shipped_late: int
     arrivals_per_hour: float
     horizon_h: float
+    within: timedelta = WITHIN_24H  # the deadline an arriving order gets (48h for the second target)
 
 
 def from_orders(now: datetime, orders: Sequence[SlaOrder], queue_deadlines: Sequence[datetime],
@@ -63,7 +64,7 @@ def projected_within_24h(data: ForecastInput, orders_per_hour: float) -> tuple[i
         for k in range(arrivals):
             arrived = data.now + gap * (k + 1)
             done = max(done, arrived) + step
-            in_time += done <= arrived + WITHIN_24H
+            in_time += done <= arrived + data.within
     return in_time, total + arrivals
 
 

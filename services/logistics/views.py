@@ -10,7 +10,7 @@ from typing import Any
 
 from sqlmodel import Session
 
-from services.logistics import domain, forecast, store
+from services.logistics import domain, forecast, projection, store
 from services.logistics.carriers import CarrierDesk, parcel_of_shipment
 from services.logistics.models import Shipment
 from services.logistics.schemas import (CapacityView, CarriersView, CollectionAnswer, PackAnswer, QueuePage, Reports,
@@ -139,9 +139,10 @@ def sla_view(session: Session, now: datetime, policy: LogisticsPolicy, horizon_h
     targets = policy.targets
     orders = store.sla_orders(session)
     risky = domain.at_risk(orders, now, horizon)
+    overall = domain.sla_counts(orders, now, targets)
     return SlaView(
         now=now, targets={"within_24h_pct": targets.within_24h_pct, "within_48h_pct": targets.within_48h_pct},
-        overall=_counts(domain.sla_counts(orders, now, targets)),
+        overall=_counts(overall),
         by_class={klass: _counts(domain.sla_counts([o for o in orders if o.priority_class == klass], now, targets))
                   for klass in domain.PRIORITY_CLASSES},
         at_risk={
@@ -151,7 +152,26 @@ def sla_view(session: Session, now: datetime, policy: LogisticsPolicy, horizon_h
                         "hours_left": round((o.deadline_24h - now).total_seconds() / 3600, 2)}
                        for o in risky[:at_risk_limit]],
         },
-        hourly=domain.hourly_buckets(orders, now, policy.settings.sla_chart_hours))
+        hourly=domain.hourly_buckets(orders, now, policy.settings.sla_chart_hours),
+        projection=_projection(session, now, policy, orders, overall))
+
+
+def _projection(session: Session, now: datetime, policy: LogisticsPolicy, orders: list[domain.SlaOrder],
+                overall: dict[str, Any]) -> dict[str, Any]:
+    """The gauges' projection, from the counts and the same forecast as GET /capacity."""
+    settings = policy.settings
+    data = forecast.from_orders(now, orders, store.unshipped_deadlines_in_dispatch_order(session, now),
+                                settings.forecast_horizon_h)
+    staffing = projection.Staffing(settings.default_pickers, settings.default_picks_per_hour, settings.max_pickers)
+    paid = overall["orders_paid"]
+    return {
+        "within_24h": projection.project(data, paid=paid, missed=overall["missed_24h"], hours=24, staffing=staffing,
+                                         target_pct=policy.targets.within_24h_pct,
+                                         utc_offset_h=settings.warehouse_utc_offset_h).as_dict(),
+        "within_48h": projection.project(projection.for_48h(data, orders), paid=paid, missed=overall["missed_48h"],
+                                         hours=48, staffing=staffing, target_pct=policy.targets.within_48h_pct,
+                                         utc_offset_h=settings.warehouse_utc_offset_h).as_dict(),
+    }
 
 
 def capacity_view(session: Session, now: datetime, policy: LogisticsPolicy, pickers: int | None,
