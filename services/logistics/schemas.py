@@ -105,6 +105,10 @@ class Incident(BaseModel):
     note: str
     reported_by: str | None
     reported_at: Moment
+    customer_notification: Literal["published", "queued", "refused"] | None = Field(
+        default=None, description="The customer's notification (customer.notification_requested): `published` "
+                                  "once the broker has it, `queued` while it waits in the outbox, `refused` when "
+                                  "the broker refused it; none for exceptions recorded before notifications.")
 
 
 class ShipmentDetail(ShipmentSummary):

@@ -21,6 +21,7 @@ from services.logistics.presale import Balance
 from shared.db import serialise_per_key
 from shared.events import StockReserved
 from shared.fastsql import FastStatement, in_list_chunks
+from shared.messaging.tables import OutboxMessage
 from shared.unit_of_work import Prefetch
 
 DISPATCH_ORDER = (col(Shipment.class_order), col(Shipment.deadline_24h), col(Shipment.priority_rank))
@@ -187,6 +188,15 @@ def add_incident(session: Session, incident: ShipmentIncident) -> None:
 def incidents(session: Session, shipment_id: str) -> list[ShipmentIncident]:
     return list(session.exec(select(ShipmentIncident).where(ShipmentIncident.shipment_id == shipment_id)
                              .order_by(col(ShipmentIncident.id))))
+
+
+def outbox_states(session: Session, event_ids: Sequence[str]) -> dict[str, str]:
+    """Event id -> its outbox row's state (not_published, in_progress, published, refused)."""
+    if not event_ids:
+        return {}
+    rows = session.exec(select(OutboxMessage.event_id, OutboxMessage.state)
+                        .where(col(OutboxMessage.event_id).in_(list(event_ids)))).all()
+    return dict(rows)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -10,7 +10,7 @@ from typing import Any
 
 from sqlmodel import Session
 
-from services.logistics import domain, forecast, projection, store
+from services.logistics import domain, forecast, notifications, projection, store
 from services.logistics.carriers import CarrierDesk, parcel_of_shipment
 from services.logistics.models import Shipment
 from services.logistics.schemas import (CapacityView, CarriersView, CollectionAnswer, PackAnswer, QueuePage, Reports,
@@ -53,9 +53,17 @@ def _detail(session: Session, shipment: Shipment, now: datetime, desk: CarrierDe
         "withdrawn_at": shipment.withdrawn_at, "withdraw_reason": shipment.withdraw_reason,
         "deposit_paid_at": shipment.deposit_paid_at, "balance_paid_at": shipment.balance_paid_at,
         "shipped_within_24h": None if shipment.shipped_at is None else shipment.shipped_at <= shipment.deadline_24h,
-        "exceptions": [{"kind": i.kind, "note": i.note, "reported_by": i.reported_by, "reported_at": i.reported_at}
-                       for i in store.incidents(session, shipment.shipment_id)],
+        "exceptions": _exceptions(session, shipment.shipment_id),
     }
+
+
+def _exceptions(session: Session, shipment_id: str) -> list[dict[str, Any]]:
+    """Each exception, with whether the customer's notification was published yet."""
+    found = store.incidents(session, shipment_id)
+    states = store.outbox_states(session, [i.notification_event_id for i in found if i.notification_event_id])
+    return [{"kind": i.kind, "note": i.note, "reported_by": i.reported_by, "reported_at": i.reported_at,
+             "customer_notification": notifications.notification_state(states.get(i.notification_event_id or ""))}
+            for i in found]
 
 
 def shipment_detail(session: Session, shipment_id: str, now: datetime, desk: CarrierDesk) -> ShipmentDetail:
