@@ -62,7 +62,9 @@ def _exceptions(session: Session, shipment_id: str) -> list[dict[str, Any]]:
     found = store.incidents(session, shipment_id)
     states = store.outbox_states(session, [i.notification_event_id for i in found if i.notification_event_id])
     return [{"kind": i.kind, "note": i.note, "reported_by": i.reported_by, "reported_at": i.reported_at,
-             "customer_notification": notifications.notification_state(states.get(i.notification_event_id or ""))}
+             # Asked for but not in the table yet: written as this very transaction commits.
+             "customer_notification": notifications.notification_state(
+                 states.get(i.notification_event_id, "not_published") if i.notification_event_id else None)}
             for i in found]
 
 
