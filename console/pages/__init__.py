@@ -11,6 +11,6 @@ if TYPE_CHECKING:
 
 
 def routers(console: "Console") -> list[APIRouter]:
-    from console.pages import dispatch, overview, returns
+    from console.pages import dispatch, dispatch_scan, overview, returns
 
-    return [dispatch.router(console), returns.router(console), overview.router(console)]
+    return [dispatch.router(console), returns.router(console), overview.router(console)] + [dispatch_scan.router(console)]

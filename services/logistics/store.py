@@ -267,6 +267,13 @@ def queue(session: Session, now: datetime, limit: int, after: tuple[Any, ...] | 
     return list(session.exec(query))
 
 
+def packed(session: Session, limit: int) -> tuple[list[Shipment], int]:
+    """Shipments packed and waiting at the dock, in dispatch order, and how many there are."""
+    where = col(Shipment.status) == "packed"
+    rows = list(session.exec(select(Shipment).where(where).order_by(*QUEUE_KEY).limit(limit)))
+    return rows, session.exec(select(func.count()).select_from(Shipment).where(where)).one()
+
+
 def queue_key(shipment: Shipment) -> tuple[Any, ...]:
     return shipment.class_order, shipment.deadline_24h, shipment.priority_rank, shipment.shipment_id
 

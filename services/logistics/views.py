@@ -44,6 +44,11 @@ def _summary(session: Session, shipment: Shipment, now: datetime, desk: CarrierD
     return fields
 
 
+def summaries(session: Session, shipments: list[Shipment], now: datetime, desk: CarrierDesk) -> list[ShipmentSummary]:
+    used = store.used_capacity(session, desk.day(now))
+    return [ShipmentSummary(**_summary(session, s, now, desk, used)) for s in shipments]
+
+
 def _detail(session: Session, shipment: Shipment, now: datetime, desk: CarrierDesk) -> dict[str, Any]:
     return _summary(session, shipment, now, desk) | {
         "order_type": shipment.order_type, "lines": json.loads(shipment.lines_json),
