@@ -156,14 +156,17 @@ def router(console: "Console") -> APIRouter:
             if kind not in EXCEPTION_KINDS:
                 return console.redirect(back, error=f"Choose what happened: {', '.join(EXCEPTION_KINDS)}.")
             body = {"kind": kind, "note": str(form.get("note", "")).strip()[:1000], "reported_by": viewer.staff_id}
-            done = (f"Shipment {shipment_id} reported as {kind}. The customer is told and support sees "
-                    "the case on the returns desk.")
+            done = None  # what the customer was told depends on the answer (below)
         else:
             return console.redirect(back, error=f"Unknown action {action[:30]!r}.")
         try:
             result = await up().post("logistics", path, viewer.token, body)
         except UpstreamError as exc:
             return console.redirect(back, error=exc.message)
+        if action == "exception":
+            from console.pages.dispatch_scan import exception_words  # its module imports this one
+
+            done = exception_words(shipment_id, kind, result)
         if action == "ship":
             done = (f"Shipment {shipment_id} handed to {result.get('carrier')} with tracking number "
                     f"{result.get('tracking_number')}" + (" — within 24 h." if result.get("shipped_within_24h")

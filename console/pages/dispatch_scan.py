@@ -43,6 +43,23 @@ async def pick_list_of(console: "Console", viewer: Viewer,
     return pick_totals(shipments, catalogue), (errors[0] if errors else None)
 
 
+NOTIFICATION_WORDS = {
+    "published": "The customer is told: the notification went to the platform's customer messaging.",
+    "queued": "The customer's notification is queued in logistics' outbox; it has not reached the platform yet.",
+    "refused": "The customer's notification was refused by the broker: tell the on-call engineer; the customer "
+               "has not been told.",
+}
+
+
+def exception_words(shipment_id: str, kind: str, answer: dict[str, Any]) -> str:
+    """What reporting an exception did, saying the customer is told only when logistics says the
+    notification was published (its outbox row), not when it was merely asked for."""
+    latest = (answer.get("exceptions") or [{}])[-1]
+    told = NOTIFICATION_WORDS.get(latest.get("customer_notification") or "",
+                                  "Logistics did not say whether the customer is told.")
+    return f"Shipment {shipment_id} reported as {kind}. {told} Support sees it on the returns desk."
+
+
 def _answer(code: int, say: str, **more: Any) -> JSONResponse:
     """Always HTTP 200: a refused scan is an answer to say out loud, not a failure of the page
     (`ok` false, `refused_with` the status the step was refused with)."""

@@ -142,8 +142,9 @@
       card.setAttribute("data-status", shipment.status);
       var status = card.querySelector(".status");
       if (status) { status.textContent = shipment.status; status.className = "status status-" + shipment.status; }
-      var actions = card.querySelector(".actions");
-      if (actions && shipment.status === "shipped") { actions.hidden = true; }
+      // The card's own buttons for a step already done by scanning would only be refused now.
+      var done = shipment.status === "shipped" ? ".actions" : ".actions form[action$='/pack']";
+      card.querySelectorAll(done).forEach(function (el) { el.remove(); });
     }
 
     function pick(row) {

@@ -52,3 +52,17 @@ def test_the_dock_groups_packed_shipments_by_suggested_carrier_none_fitting_last
                   {"shipment_id": "S-4", "suggested_carrier": {"carrier": "ZTO"}})
     assert by_carrier([a, b, c, d]) == [("SF", [b]), ("ZTO", [a, d]), ("", [c])]
     assert by_carrier([]) == []
+
+
+def test_the_console_says_the_customer_is_told_only_when_the_notification_was_published() -> None:
+    from console.pages.dispatch_scan import exception_words
+
+    def said(state):  # type: ignore[no-untyped-def]
+        return exception_words("SHP-O-1", "damaged", {"exceptions": [{"customer_notification": "queued"},
+                                                                     {"customer_notification": state}]})
+
+    assert "The customer is told" in said("published")
+    for state in ("queued", "refused", None):
+        assert "The customer is told" not in said(state), state
+    assert "queued" in said("queued") and "not been told" in said("refused")
+    assert "did not say" in said(None) and "did not say" in exception_words("SHP-O-1", "delayed", {})
