@@ -80,6 +80,11 @@ CARRIER_EVENTS = TopicSpec(
     "Delivery confirmations from carriers.",
     written_outside=True,
 )
+LOGISTICS_NOTIFICATIONS = TopicSpec(
+    "logistics.notifications", "order id", ("logistics",), ("platform services (customer messaging)",),
+    ("customer.notification_requested",),
+    "Messages the platform sends the customer: a shipment delayed, damaged or lost.",
+)
 AFTERSALES_CASES = TopicSpec(
     "aftersales.cases", "order id", ("aftersales",), ("orders", "inventory", "logistics"),
     ("return.requested", "return.rejected", "return.received", "refund.issued", "exchange.requested",
@@ -89,7 +94,7 @@ AFTERSALES_CASES = TopicSpec(
 
 ALL_TOPICS: tuple[TopicSpec, ...] = (
     PLATFORM_ORDERS, ORDERS_EVENTS, INVENTORY_RESERVATIONS, INVENTORY_STOCK, SUPPLIER_DELIVERIES,
-    LOGISTICS_SHIPMENTS, CARRIER_EVENTS, AFTERSALES_CASES,
+    LOGISTICS_SHIPMENTS, CARRIER_EVENTS, AFTERSALES_CASES, LOGISTICS_NOTIFICATIONS,
 )
 
 

@@ -12,7 +12,8 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
 from console.session import Viewer, local_path, require
-from console.sla_chart import gauge, sla_chart
+from console.dispatch_gauges import projected_gauge
+from console.sla_chart import sla_chart
 from console.upstream import UpstreamError, seg
 
 if TYPE_CHECKING:
@@ -25,13 +26,14 @@ EXCEPTION_KINDS = ("delayed", "damaged", "lost")
 def sla_view(sla: dict[str, Any]) -> dict[str, Any]:
     targets = sla.get("targets", {})
     overall = sla.get("overall", {})
+    projection = sla.get("projection") or {}  # coloured by where each target is heading (issue 30)
     return {
         "sla": sla,
         "chart": sla_chart(sla),
-        "gauge_24h": gauge(overall.get("within_24h_pct"), float(targets.get("within_24h_pct", 80)),
-                           "Shipped within 24 h", "24h"),
-        "gauge_48h": gauge(overall.get("within_48h_pct"), float(targets.get("within_48h_pct", 95)),
-                           "Shipped within 48 h", "48h"),
+        "gauge_24h": projected_gauge(overall.get("within_24h_pct"), float(targets.get("within_24h_pct", 80)),
+                                     "Shipped within 24 h", "24h", projection.get("within_24h")),
+        "gauge_48h": projected_gauge(overall.get("within_48h_pct"), float(targets.get("within_48h_pct", 95)),
+                                     "Shipped within 48 h", "48h", projection.get("within_48h")),
     }
 
 
@@ -123,7 +125,11 @@ def router(console: "Console") -> APIRouter:
         for shipment in shipments:
             shipment["left_wave"] = bool(wave) and shipment["shipment_id"] not in still_here
         back = f"/dispatch/wave?{request.url.query}"
+        from console.pages.dispatch_scan import pick_list_of  # its module imports this one
+
+        totals, catalogue_error = await pick_list_of(console, viewer, shipments)
         return console.render(request, "wave.html", viewer, shipments=shipments, errors=errors,
+                              totals=totals, catalogue_error=catalogue_error,
                               carriers=(carriers or {}).get("carriers", []), carriers_error=carriers_error,
                               wave_id=wave_id, wave=wave, can_act=can_act(viewer),
                               lease_until=(wave or {}).get("lease_until") or request.query_params.get("until"),
@@ -150,14 +156,17 @@ def router(console: "Console") -> APIRouter:
             if kind not in EXCEPTION_KINDS:
                 return console.redirect(back, error=f"Choose what happened: {', '.join(EXCEPTION_KINDS)}.")
             body = {"kind": kind, "note": str(form.get("note", "")).strip()[:1000], "reported_by": viewer.staff_id}
-            done = (f"Shipment {shipment_id} reported as {kind}. The customer is told and support sees "
-                    "the case on the returns desk.")
+            done = None  # what the customer was told depends on the answer (below)
         else:
             return console.redirect(back, error=f"Unknown action {action[:30]!r}.")
         try:
             result = await up().post("logistics", path, viewer.token, body)
         except UpstreamError as exc:
             return console.redirect(back, error=exc.message)
+        if action == "exception":
+            from console.pages.dispatch_scan import exception_words  # its module imports this one
+
+            done = exception_words(shipment_id, kind, result)
         if action == "ship":
             done = (f"Shipment {shipment_id} handed to {result.get('carrier')} with tracking number "
                     f"{result.get('tracking_number')}" + (" — within 24 h." if result.get("shipped_within_24h")

@@ -171,7 +171,7 @@ def describe(session: Session, rows: Sequence[InventorySku], policy: InventoryPo
         state = store.sku_state(row)
         request = requests.get(row.open_request_id) if row.open_request_id else None
         answers.append(StockFigures(
-            sku=row.sku, name=row.name, tier=row.tier, planned_stock=row.planned_stock, on_hand=row.on_hand,
+            sku=row.sku, name=row.name, bin=row.bin, tier=row.tier, planned_stock=row.planned_stock, on_hand=row.on_hand,
             reserved=row.reserved, available=row.available, mode=row.mode, threshold=threshold(state, policy),
             low=is_low(state, policy), expected_date=row.expected_date, discount_percent=row.discount_percent,
             discount_until=row.discount_until, waiting_orders=waiting.get(row.sku, 0),

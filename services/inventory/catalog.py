@@ -1,9 +1,11 @@
 """The catalog file: per sku its tier, planned stock and opening stock, as CSV or JSON.
 
-CSV header: sku,name,tier,planned_stock,on_hand[,forecast][,threshold_percent]
+CSV header: sku,name,tier,planned_stock,on_hand[,forecast][,threshold_percent][,bin]
 JSON: a list of objects with the same fields. When `planned_stock` is empty and `forecast` is
 given, planned stock follows the tier's stocking rule (profit items at 120% of forecast, R8).
-Every figure is a whole number from 0 to MAX_STOCK_UNITS (shared/limits.py).
+Every figure is a whole number from 0 to MAX_STOCK_UNITS (shared/limits.py). `bin` is where the
+sku is kept in the warehouse (e.g. A-03-2), printed on pick lists: letters, digits and . _ / -,
+at most 32 characters; empty means no bin.
 """
 
 from __future__ import annotations
@@ -29,6 +31,12 @@ class CatalogEntry:
     on_hand: int | None = None
     name: str = ""
     threshold_percent: int | None = None
+    bin: str | None = None  # None: not given (an edit keeps the bin); "": no bin
+
+
+BIN_PATTERN = r"^[A-Za-z0-9](?:[A-Za-z0-9._/-]{0,30}[A-Za-z0-9])?$"
+"""A bin location as labels and scanners spell it: 1 to 32 characters, no spaces or symbols
+beyond . _ / -, starting and ending with a letter or digit."""
 
 
 class CatalogInvalid(ValueError):
@@ -82,7 +90,18 @@ def parse_entry(record: Any, place: str = "entry") -> CatalogEntry:
     if threshold is not None and threshold > 100:
         raise CatalogInvalid(f"{place}: threshold_percent must be between 0 and 100, got {threshold}")
     return CatalogEntry(sku=sku, tier=tier, planned_stock=planned, on_hand=on_hand,
-                        name=str(record.get("name") or "").strip(), threshold_percent=threshold)
+                        name=str(record.get("name") or "").strip(), threshold_percent=threshold,
+                        bin=_bin(record.get("bin"), place))
+
+
+def _bin(value: Any, place: str) -> str | None:
+    if value is None:
+        return None
+    text = str(value).strip()
+    if text and re.fullmatch(BIN_PATTERN, text) is None:
+        raise CatalogInvalid(f"{place}: bin {text[:40]!r} is not a bin location: use 1 to 32 letters, digits "
+                             "and . _ / - (e.g. A-03-2)")
+    return text
 
 
 def _count(value: Any, name: str, place: str) -> int | None:

@@ -31,6 +31,7 @@ class InventorySku(SQLModel, table=True):
 
     sku: str = Field(primary_key=True, max_length=64)
     name: str = ""
+    bin: str | None = Field(default=None, max_length=32)  # bin location, e.g. A-03-2 (catalogue)
     tier: str
     planned_stock: int
     on_hand: int

@@ -9,6 +9,7 @@ from typing import Annotated, Any
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, PlainSerializer, WithJsonSchema
 
+from services.inventory.catalog import BIN_PATTERN
 from services.inventory.domain import MODES
 from shared.contract_types import EntityId, Sku, Text
 from shared.limits import MAX_STOCK_UNITS
@@ -44,6 +45,9 @@ class SkuChange(Body):
     on_hand: int | None = units(default=None, description="Opening stock; only when the sku is created.")
     threshold_percent: int | None = Field(default=None, strict=True, ge=0, le=100)
     mode: str | None = Field(default=None, description=" / ".join(MODES))
+    bin: str | None = Field(default=None, max_length=32, pattern=f"^$|{BIN_PATTERN}",
+                            description="Bin location, e.g. A-03-2 (letters, digits, . _ / -; at most 32). "
+                                        "Absent: an edit keeps the bin; empty: no bin.")
 
 
 class SkuEdit(SkuChange):
@@ -85,6 +89,7 @@ class OpenReplenishment(BaseModel):
 class StockFigures(BaseModel):
     sku: str
     name: str
+    bin: str | None = Field(default=None, description="Bin location in the warehouse (catalogue), e.g. A-03-2")
     tier: str
     planned_stock: int
     on_hand: int

@@ -297,7 +297,7 @@ def edit_sku(uow: UnitOfWork, edit: SkuEdit, policy: InventoryPolicy) -> str:
         planned = row.planned_stock
     entry = parse_entry({"sku": edit.sku, "tier": edit.tier, "planned_stock": planned, "forecast": edit.forecast,
                          "on_hand": edit.on_hand, "threshold_percent": edit.threshold_percent,
-                         "name": edit.name or ""}, place="body")
+                         "name": edit.name or "", "bin": edit.bin}, place="body")
     return upsert_sku(uow, policy, entry, row=row, mode=edit.mode)
 
 
@@ -320,14 +320,14 @@ def upsert_sku(uow: UnitOfWork, policy: InventoryPolicy, entry: CatalogEntry, *,
     if row is None:
         on_hand = entry.on_hand or 0
         store.add_sku(session, sku=sku, name=entry.name, tier=entry.tier, planned_stock=entry.planned_stock,
-                      on_hand=on_hand, threshold_percent=entry.threshold_percent, now=now)
+                      on_hand=on_hand, threshold_percent=entry.threshold_percent, now=now, bin=entry.bin or None)
         if on_hand:
             record(uow, sku, "initial_stock", reference="catalog" if from_catalog else "PUT /skus",
                    on_hand_delta=on_hand)
     else:
         store.save_catalog_fields(session, sku, name=entry.name or row.name, tier=entry.tier,
                                   planned_stock=entry.planned_stock, threshold_percent=entry.threshold_percent,
-                                  now=now)
+                                  now=now, bin=row.bin if entry.bin is None else (entry.bin or None))
     change = set_by_operator(store.require_sku(session, sku).mode, mode) if mode is not None else None
     if change is not None:
         change_mode(uow, sku, change)

@@ -20,4 +20,5 @@ ACCESS = {
     ("GET", "/capacity"): READERS,
     ("GET", "/reports"): READERS,
     ("GET", "/carriers"): READERS,
+    ("GET", "/dock"): READERS,
 }

@@ -7,7 +7,7 @@ import json
 from fastapi import FastAPI
 from sqlmodel import Session
 
-from services.logistics import api, api_search, sla_store
+from services.logistics import api, api_dock, api_search, sla_store
 from services.logistics.access import ACCESS
 from services.logistics.carriers import CarrierDesk, CarrierTable
 from services.logistics.handlers import SUBSCRIPTIONS
@@ -17,7 +17,7 @@ from shared.http_app import create_http_app
 from shared.idempotency import forget_expired
 from shared.service import ServiceRuntime
 from shared.settings import KafkaSettings
-from shared.topics import LOGISTICS_SHIPMENTS
+from shared.topics import LOGISTICS_NOTIFICATIONS, LOGISTICS_SHIPMENTS
 
 
 def load_carrier_table(settings: LogisticsSettings) -> CarrierTable:
@@ -56,9 +56,10 @@ def build_app(settings: LogisticsSettings, kafka: KafkaSettings) -> FastAPI:
         runtime.subscribe(spec, handlers)
     runtime.document_publications(LOGISTICS_SHIPMENTS, ["shipment.dispatched", "shipment.delivered",
                                                         "shipment.exception"])
+    runtime.document_publications(LOGISTICS_NOTIFICATIONS, ["customer.notification_requested"])
     runtime.on_start.append(lambda: forget_expired_answers(runtime))
     export_sla_gauges(runtime)
-    app = create_http_app(runtime, [api.router, api_search.router], access=ACCESS, policy=policy,
+    app = create_http_app(runtime, [api.router, api_search.router, api_dock.router], access=ACCESS, policy=policy,
                           title="Logistics service",
                           description="Priority pick waves, hand-over to carriers, delivery and exceptions, "
                                       "and live tracking of the 80%-in-24h / 95%-in-48h target.")

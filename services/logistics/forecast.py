@@ -24,21 +24,26 @@ class ForecastInput:
     shipped_late: int
     arrivals_per_hour: float
     horizon_h: float
+    within: timedelta = WITHIN_24H  # the deadline an arriving order gets (48h for the second target)
 
 
 def from_orders(now: datetime, orders: Sequence[SlaOrder], queue_deadlines: Sequence[datetime],
                 horizon_h: float) -> ForecastInput:
-    """The projection's input from the orders so far: arrivals at the rate seen since the first
-    payment (over at least an hour, or one burst would look endless)."""
+    """The projection's input from the orders so far (see `from_counts`)."""
     shipped = [o for o in orders if o.shipped_at is not None]
-    first_paid = min((o.paid_at for o in orders), default=now)
-    span_h = max((now - first_paid).total_seconds() / 3600, 1.0)
-    return ForecastInput(
-        now=now, queue_deadlines=queue_deadlines,
-        shipped_within_24h=sum(1 for o in shipped if o.shipped_at <= o.deadline_24h),  # type: ignore[operator]
-        shipped_late=sum(1 for o in shipped if o.shipped_at > o.deadline_24h),  # type: ignore[operator]
-        arrivals_per_hour=len(orders) / span_h, horizon_h=horizon_h,
-    )
+    within = sum(1 for o in shipped if o.shipped_at <= o.deadline_24h)  # type: ignore[operator]
+    return from_counts(now, paid=len(orders), shipped_within_24h=within, shipped_late=len(shipped) - within,
+                       first_paid=min((o.paid_at for o in orders), default=None),
+                       queue_deadlines=queue_deadlines, horizon_h=horizon_h)
+
+
+def from_counts(now: datetime, *, paid: int, shipped_within_24h: int, shipped_late: int,
+                first_paid: datetime | None, queue_deadlines: Sequence[datetime], horizon_h: float) -> ForecastInput:
+    """The projection's input from the counts so far: arrivals at the rate seen since the first
+    payment (over at least an hour, or one burst would look endless)."""
+    span_h = max((now - (first_paid or now)).total_seconds() / 3600, 1.0)
+    return ForecastInput(now=now, queue_deadlines=queue_deadlines, shipped_within_24h=shipped_within_24h,
+                         shipped_late=shipped_late, arrivals_per_hour=paid / span_h, horizon_h=horizon_h)
 
 
 def expected_arrivals(arrivals_per_hour: float, horizon_h: float) -> int:
@@ -63,7 +68,7 @@ def projected_within_24h(data: ForecastInput, orders_per_hour: float) -> tuple[i
         for k in range(arrivals):
             arrived = data.now + gap * (k + 1)
             done = max(done, arrived) + step
-            in_time += done <= arrived + WITHIN_24H
+            in_time += done <= arrived + data.within
     return in_time, total + arrivals
 
 

@@ -99,6 +99,9 @@ class ShipmentIncident(SQLModel, table=True):
     note: str = ""
     reported_by: str | None = None
     reported_at: datetime
+    # The customer.notification_requested event asked for with it (its outbox row says whether
+    # it was published); None for exceptions recorded before notifications existed.
+    notification_event_id: str | None = None
 
 
 class CarrierDayLoad(SQLModel, table=True):

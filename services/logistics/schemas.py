@@ -105,6 +105,10 @@ class Incident(BaseModel):
     note: str
     reported_by: str | None
     reported_at: Moment
+    customer_notification: Literal["published", "queued", "refused"] | None = Field(
+        default=None, description="The customer's notification (customer.notification_requested): `published` "
+                                  "once the broker has it, `queued` while it waits in the outbox, `refused` when "
+                                  "the broker refused it; none for exceptions recorded before notifications.")
 
 
 class ShipmentDetail(ShipmentSummary):
@@ -241,6 +245,19 @@ class HourBucket(BaseModel):
     paid_shipped_within_24h: int
 
 
+class GaugeProjection(BaseModel):
+    state: Literal["on_track", "at_risk", "missed"]
+    words: str
+
+
+class SlaProjection(BaseModel):
+    """Where each target is heading (projection.py): missed only when it can no longer be
+    reached, at risk when the capacity forecast says the queue will not clear in time."""
+
+    within_24h: GaugeProjection
+    within_48h: GaugeProjection
+
+
 class SlaView(BaseModel):
     now: Moment
     targets: Targets
@@ -248,6 +265,7 @@ class SlaView(BaseModel):
     by_class: dict[str, SlaCounts]
     at_risk: AtRisk
     hourly: list[HourBucket]
+    projection: SlaProjection
 
 
 class CapacityView(BaseModel):

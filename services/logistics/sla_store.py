@@ -17,6 +17,7 @@ from sqlmodel import Session, col, select
 from services.logistics import sla_tally
 from services.logistics.domain import AWAITING_BALANCE, SlaOrder, hour_floor
 from services.logistics.models import Shipment, SlaPaidHour, SlaShippedHour
+from services.logistics.sla_tally import HOUR
 from shared.deferred import defer_increment
 
 _TABLES = {sla_tally.PAID_HOUR: SlaPaidHour.__table__, sla_tally.SHIPPED_HOUR: SlaShippedHour.__table__}
@@ -75,3 +76,14 @@ def at_risk(session: Session, now: datetime, horizon: timedelta, limit: int) -> 
                         .order_by(col(Shipment.deadline_24h), col(Shipment.class_order), col(Shipment.order_id))
                         .limit(limit)).all()
     return int(count), [SlaOrder(*row) for row in rows]
+
+
+def first_paid_at(session: Session, hours: list[sla_tally.PaidHour]) -> datetime | None:
+    """When the first counted order was paid: found within the first hour the totals hold one."""
+    first_hour = min((row.paid_hour for row in hours if row.paid), default=None)
+    if first_hour is None:
+        return None
+    return session.exec(select(func.min(Shipment.paid_at))
+                        .where(col(Shipment.paid_at) >= first_hour, col(Shipment.paid_at) < first_hour + HOUR,
+                               col(Shipment.replacement_for_case).is_(None), col(Shipment.withdrawn_at).is_(None),
+                               col(Shipment.status) != AWAITING_BALANCE)).one()

@@ -22,6 +22,7 @@ from services.logistics.presale import Balance
 from shared.db import serialise_per_key
 from shared.events import StockReserved
 from shared.fastsql import FastStatement, in_list_chunks
+from shared.messaging.tables import OutboxMessage
 from shared.unit_of_work import Prefetch
 
 DISPATCH_ORDER = (col(Shipment.class_order), col(Shipment.deadline_24h), col(Shipment.priority_rank))
@@ -193,6 +194,15 @@ def incidents(session: Session, shipment_id: str) -> list[ShipmentIncident]:
                              .order_by(col(ShipmentIncident.id))))
 
 
+def outbox_states(session: Session, event_ids: Sequence[str]) -> dict[str, str]:
+    """Event id -> its outbox row's state (not_published, in_progress, published, refused)."""
+    if not event_ids:
+        return {}
+    rows = session.exec(select(OutboxMessage.event_id, OutboxMessage.state)
+                        .where(col(OutboxMessage.event_id).in_(list(event_ids)))).all()
+    return dict(rows)
+
+
 # ---------------------------------------------------------------------------------------------
 # Waves and the queue
 
@@ -259,6 +269,13 @@ def queue(session: Session, now: datetime, limit: int, after: tuple[Any, ...] | 
     if after is not None:
         query = query.where(tuple_(*QUEUE_KEY) > after)
     return list(session.exec(query))
+
+
+def packed(session: Session, limit: int) -> tuple[list[Shipment], int]:
+    """Shipments packed and waiting at the dock, in dispatch order, and how many there are."""
+    where = col(Shipment.status) == "packed"
+    rows = list(session.exec(select(Shipment).where(where).order_by(*QUEUE_KEY).limit(limit)))
+    return rows, session.exec(select(func.count()).select_from(Shipment).where(where)).one()
 
 
 def queue_key(shipment: Shipment) -> tuple[Any, ...]:

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import NamedTuple
 
-from services.logistics import domain, presale, store
+from services.logistics import domain, notifications, presale, store
 from services.logistics.carriers import CarrierDesk, CarrierRefused, parcel_of_shipment
 from services.logistics.models import PickWave, Shipment, ShipmentIncident
 from services.logistics.schemas import (DeliveredRequest, ExceptionRequest, HandoverBatch, PackRequest, ShipRequest,
@@ -25,6 +25,7 @@ from services.logistics.settings import LogisticsPolicy
 from shared.events import (CarrierDelivery, ExchangeRequested, OrderBalanceReceived, OrderCancelled, OrderLine,
                            ShipmentDelivered, ShipmentDispatched, ShipmentException, StockReserved)
 from shared.http_problems import Problem
+from shared.notification_events import CustomerNotificationRequested
 from shared.unit_of_work import UnitOfWork
 
 log = logging.getLogger(__name__)
@@ -265,13 +266,19 @@ def report_exception(uow: UnitOfWork, shipment_id: str, request: ExceptionReques
     and aftersales tell the customer and act."""
     shipment = _existing(uow, shipment_id)
     changes = domain.report_exception(shipment, request.kind)
-    store.add_incident(uow.session, ShipmentIncident(shipment_id=shipment.shipment_id, kind=request.kind,
-                                                     note=request.note, reported_by=request.reported_by,
-                                                     reported_at=uow.now))
+    incident = ShipmentIncident(shipment_id=shipment.shipment_id, kind=request.kind, note=request.note,
+                                reported_by=request.reported_by, reported_at=uow.now)
+    store.add_incident(uow.session, incident)
     if changes:
         store.save_shipment(uow.session, shipment, changes)
     uow.publish(ShipmentException(order_id=shipment.order_id, shipment_id=shipment.shipment_id, kind=request.kind,
                                   note=request.note, reported_at=uow.now), key=shipment.order_id)
+    # The customer is told through the platform's messaging; the incident keeps the event's id
+    # so the shipment's detail can say whether that message has left the outbox.
+    reason, message = notifications.customer_message(request.kind, shipment.order_id)
+    incident.notification_event_id = uow.publish(CustomerNotificationRequested(
+        order_id=shipment.order_id, shipment_id=shipment.shipment_id, reason=reason, message=message,
+        note=request.note, requested_at=uow.now), key=shipment.order_id)
     return shipment
 
 

@@ -10,7 +10,7 @@ from typing import Any
 
 from sqlmodel import Session
 
-from services.logistics import domain, forecast, sla_store, sla_tally, store
+from services.logistics import domain, forecast, notifications, projection, sla_store, sla_tally, store
 from services.logistics.carriers import CarrierDesk, parcel_of_shipment
 from services.logistics.models import Shipment
 from services.logistics.schemas import (CapacityView, CarriersView, CollectionAnswer, PackAnswer, QueuePage, Reports,
@@ -44,6 +44,11 @@ def _summary(session: Session, shipment: Shipment, now: datetime, desk: CarrierD
     return fields
 
 
+def summaries(session: Session, shipments: list[Shipment], now: datetime, desk: CarrierDesk) -> list[ShipmentSummary]:
+    used = store.used_capacity(session, desk.day(now))
+    return [ShipmentSummary(**_summary(session, s, now, desk, used)) for s in shipments]
+
+
 def _detail(session: Session, shipment: Shipment, now: datetime, desk: CarrierDesk) -> dict[str, Any]:
     return _summary(session, shipment, now, desk) | {
         "order_type": shipment.order_type, "lines": json.loads(shipment.lines_json),
@@ -53,9 +58,19 @@ def _detail(session: Session, shipment: Shipment, now: datetime, desk: CarrierDe
         "withdrawn_at": shipment.withdrawn_at, "withdraw_reason": shipment.withdraw_reason,
         "deposit_paid_at": shipment.deposit_paid_at, "balance_paid_at": shipment.balance_paid_at,
         "shipped_within_24h": None if shipment.shipped_at is None else shipment.shipped_at <= shipment.deadline_24h,
-        "exceptions": [{"kind": i.kind, "note": i.note, "reported_by": i.reported_by, "reported_at": i.reported_at}
-                       for i in store.incidents(session, shipment.shipment_id)],
+        "exceptions": _exceptions(session, shipment.shipment_id),
     }
+
+
+def _exceptions(session: Session, shipment_id: str) -> list[dict[str, Any]]:
+    """Each exception, with whether the customer's notification was published yet."""
+    found = store.incidents(session, shipment_id)
+    states = store.outbox_states(session, [i.notification_event_id for i in found if i.notification_event_id])
+    return [{"kind": i.kind, "note": i.note, "reported_by": i.reported_by, "reported_at": i.reported_at,
+             # Asked for but not in the table yet: written as this very transaction commits.
+             "customer_notification": notifications.notification_state(
+                 states.get(i.notification_event_id, "not_published") if i.notification_event_id else None)}
+            for i in found]
 
 
 def shipment_detail(session: Session, shipment_id: str, now: datetime, desk: CarrierDesk) -> ShipmentDetail:
@@ -144,9 +159,10 @@ def sla_view(session: Session, now: datetime, policy: LogisticsPolicy, horizon_h
     risky_count, risky = sla_store.at_risk(session, now, horizon, at_risk_limit)
     chart_hours = policy.settings.sla_chart_hours
     dispatched = sla_store.dispatched_per_hour(session, domain.hour_floor(now) - timedelta(hours=chart_hours - 1))
+    overall = sla_tally.summarise(hours, *late, targets)
     return SlaView(
         now=now, targets={"within_24h_pct": targets.within_24h_pct, "within_48h_pct": targets.within_48h_pct},
-        overall=_counts(sla_tally.summarise(hours, *late, targets)),
+        overall=_counts(overall),
         by_class={klass: _counts(sla_tally.summarise(hours, *late, targets, priority_class=klass))
                   for klass in domain.PRIORITY_CLASSES},
         at_risk={
@@ -156,7 +172,30 @@ def sla_view(session: Session, now: datetime, policy: LogisticsPolicy, horizon_h
                         "hours_left": round((o.deadline_24h - now).total_seconds() / 3600, 2)}
                        for o in risky],
         },
-        hourly=sla_tally.hourly_from_totals(hours, dispatched, now, chart_hours))
+        hourly=sla_tally.hourly_from_totals(hours, dispatched, now, chart_hours),
+        projection=_projection(session, now, policy, hours, overall))
+
+
+def _projection(session: Session, now: datetime, policy: LogisticsPolicy, hours: list[sla_tally.PaidHour],
+                overall: dict[str, Any]) -> dict[str, Any]:
+    """The gauges' projection, from the counts and the same forecast as GET /capacity."""
+    settings = policy.settings
+    paid, shipped = overall["orders_paid"], overall["shipped"]
+    data = forecast.from_counts(now, paid=paid, shipped_within_24h=overall["shipped_within_24h"],
+                                shipped_late=shipped - overall["shipped_within_24h"],
+                                first_paid=sla_store.first_paid_at(session, hours),
+                                queue_deadlines=store.unshipped_deadlines_in_dispatch_order(session, now),
+                                horizon_h=settings.forecast_horizon_h)
+    staffing = projection.Staffing(settings.default_pickers, settings.default_picks_per_hour, settings.max_pickers)
+    return {
+        "within_24h": projection.project(data, paid=paid, missed=overall["missed_24h"], hours=24, staffing=staffing,
+                                         target_pct=policy.targets.within_24h_pct,
+                                         utc_offset_h=settings.warehouse_utc_offset_h).as_dict(),
+        "within_48h": projection.project(projection.for_48h(data, shipped, overall["shipped_within_48h"]),
+                                         paid=paid, missed=overall["missed_48h"],
+                                         hours=48, staffing=staffing, target_pct=policy.targets.within_48h_pct,
+                                         utc_offset_h=settings.warehouse_utc_offset_h).as_dict(),
+    }
 
 
 def capacity_view(session: Session, now: datetime, policy: LogisticsPolicy, pickers: int | None,

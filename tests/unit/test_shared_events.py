@@ -216,6 +216,8 @@ SAMPLES: dict[str, dict] = {
                    "figures": {"bought": "3"}, "held_at": T},
     "order.released": {"order_id": "O-1", "released_by": "agent-1", "note": "checked", "released_at": T},
     "stock.sku_unknown": {"order_id": "O-1", "skus": ["SKU-1"], "found_at": T},
+    "customer.notification_requested": {**_SHIPMENT, "reason": "shipment_damaged", "message": "Your parcel was damaged.",
+                                        "note": "box crushed", "requested_at": T},
 }
 
 

@@ -154,17 +154,17 @@ def change_on_hand(session: Session, sku: str, delta: int) -> None:
 
 
 def add_sku(session: Session, *, sku: str, name: str, tier: str, planned_stock: int, on_hand: int,
-            threshold_percent: int | None, now: datetime) -> None:
+            threshold_percent: int | None, now: datetime, bin: str | None = None) -> None:
     session.execute(insert(SKUS).values(
-        sku=sku, name=name, tier=tier, planned_stock=planned_stock, on_hand=on_hand, reserved=0,
+        sku=sku, name=name, bin=bin, tier=tier, planned_stock=planned_stock, on_hand=on_hand, reserved=0,
         available=on_hand, mode="in_stock", threshold_percent=threshold_percent, updated_at=now))
 
 
 def save_catalog_fields(session: Session, sku: str, *, name: str, tier: str, planned_stock: int,
-                        threshold_percent: int | None, now: datetime) -> None:
+                        threshold_percent: int | None, now: datetime, bin: str | None = None) -> None:
     """The catalog's own fields; the stock figures are left alone."""
     session.execute(update(SKUS).where(SKUS.c.sku == sku).values(
-        name=name, tier=tier, planned_stock=planned_stock, threshold_percent=threshold_percent, updated_at=now))
+        name=name, bin=bin, tier=tier, planned_stock=planned_stock, threshold_percent=threshold_percent, updated_at=now))
 
 
 # ---------------------------------------------------------------------------------------------
