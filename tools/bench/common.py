@@ -80,11 +80,15 @@ def rate(n: int, seconds: float | None) -> int | None:
 
 
 def progress(what: str, n: int, seconds: float) -> None:
-    print(f"  {what}: {n} in {seconds:.1f}s ({n / seconds:.0f}/s)", file=sys.stderr)
+    say(f"  {what}: {n} in {seconds:.1f}s ({n / seconds:.0f}/s)")
+
+
+_STARTED = time.monotonic()
 
 
 def say(text: str) -> None:
-    print(text, file=sys.stderr)
+    """A progress line on stderr, with the seconds since the run started."""
+    print(f"[{time.monotonic() - _STARTED:6.1f} s] {text}", file=sys.stderr)
 
 
 def tree_cpu_seconds(pid: int | None) -> float | None:

@@ -11,6 +11,7 @@ import os
 import shutil
 import tempfile
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -47,6 +48,8 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--http-connections", type=int, default=200, help="most connections per service")
     parser.add_argument("--http-burst", type=int, default=0,
                         help="orders of the Kafka burst during the HTTP load (default --orders / 5)")
+    parser.add_argument("--postgres-fsync", choices=("on", "off"), default="on",
+                        help="on: durable, as production runs it; off: as the tests' server (make test-postgres)")
     parser.add_argument("--write-docs", action="store_true", help="write docs/benchmarks.md")
     parser.add_argument("--run-dir", type=Path, default=None,
                         help="where the run's databases, logs and broker data go (default var/bench/<time>)")
@@ -91,9 +94,15 @@ class Run:
             # Not under var/: the server runs as the `postgres` user and needs a directory it may
             # enter (tests/conftest.py does the same).
             self.postgres_dir = Path(tempfile.mkdtemp(prefix="bench-pg-"))
-            # Durable (fsync on), as production would run it; the tests' server is not.
-            self.postgres = localpostgres.start(base_dir=self.postgres_dir, durable=True)
+            # Durable (fsync on) by default, as production would run it; the tests' server is not.
+            self.postgres = localpostgres.start(base_dir=self.postgres_dir, durable=self.args.postgres_fsync == "on")
         return self.postgres
+
+    def postgres_version(self) -> str:
+        try:
+            return self.postgres.psql("show server_version").split()[0]
+        except Exception:  # a figure for the report only
+            return "?"
 
     def stack(self, database: str, tag: str, partitions: int, instances: tuple[str, ...] = ("1",)) -> Stack:
         """Fresh topics and databases, and `instances` of each service sharing its database."""
@@ -109,18 +118,25 @@ class Run:
         services: dict[str, ServiceProcess] = {}
         stack = Stack(self.bootstrap, prefix, Watcher(self.bootstrap, prefix), services, self.broker_pid, database_pid)
         self.stacks.append(stack)
+        waves: list[list[ServiceProcess]] = [[] for _ in instances]
         for name in SERVICES:
             settings = {"KAFKA_CREATE_TOPICS": "false", "LOG_LEVEL": "WARNING",
                         **dict(item.split("=", 1) for item in self.args.service_setting)}
             if name == "inventory":
                 settings["CATALOG_PATH"] = str(catalog)
             url = self.postgres.create_database(f"{prefix.rstrip('.')}_{name}") if database == "postgres" else None
-            for instance in instances:
+            for wave, instance in zip(waves, instances):
                 key = name if len(instances) == 1 else f"{name} {instance}"
                 services[key] = ServiceProcess(name, bootstrap=self.bootstrap, topic_prefix=prefix,
                                                db_dir=home / "db", instance=instance, settings=settings,
                                                database_url=url, log_dir=home / "logs")
-                services[key].start()
+                wave.append(services[key])
+        # The services of a wave start together (each has its own database); a service's second
+        # instance waits for its first, which has migrated the shared database and loaded the
+        # catalogue by then.
+        for wave in waves:
+            with ThreadPoolExecutor(len(wave)) as pool:
+                list(pool.map(lambda service: service.start(), wave))
         stack.watcher.start()
         return stack
 
@@ -196,8 +212,10 @@ def main(argv: list[str] | None = None) -> int:
             report["databases"][database] = database_run(args, run, database, report["ceiling"])
         if args.scale_out and "postgres" in args.databases:
             report["scale_out"] = scale_out_run(args, run)
+        elif args.scale_out:
+            say("bench: scale-out skipped: instances share a database, which SQLite cannot serve to several writers")
         if run.postgres is not None:
-            report["postgres"] = "local PostgreSQL server, durable (fsync on)"
+            report["postgres"] = (f"local PostgreSQL {run.postgres_version()}, fsync {args.postgres_fsync}")
         # Again at the end: on shared hosts the speed moves within one run.
         report["machine"]["cpu_reference_s_after"] = cpu_reference_s()
     finally:
