@@ -195,3 +195,18 @@ def test_the_generator_paces_each_endpoint_counts_answers_and_stays_in_its_bound
 def test_the_mix_offers_reads_in_proportion_to_the_intake() -> None:
     rates = {e.name: e.rate for e in plan(500)}
     assert rates == {"POST /orders": 500, "GET /orders/{id}": 250, "GET /sla": 20, "GET /queue": 20}
+
+
+def test_requests_still_unanswered_at_the_bound_are_counted_as_errors() -> None:
+    async def never(request: httpx.Request) -> httpx.Response:
+        await asyncio.sleep(30)
+        return httpx.Response(200)
+
+    load = Load({"orders": "http://orders"}, "token", [Endpoint("GET /orders/{id}", "orders", "GET", 10, (200,))],
+                seconds=0.3, max_connections=4, timeout_s=0.2, read_ids=["B0000001"],
+                transport=httpx.MockTransport(never))
+    started = time.monotonic()
+    result = asyncio.run(load.run())
+    assert time.monotonic() - started < 10
+    reading = result["endpoints"]["GET /orders/{id}"]
+    assert reading["requests"] == 3 and reading["errors"] == 3 and reading["error_rate"] == 1.0
