@@ -164,6 +164,7 @@ def test_an_endpoint_s_summary_counts_errors_and_rates() -> None:
         tally.add(100.0 + i / 10, 100.0 + i / 10 + 0.02, "202" if i < 9 else "500", ok=i < 9)
     reading = endpoint_summary(tally, offered_rate=10, seconds=1.0)
     assert reading["requests"] == 10 and reading["errors"] == 1 and reading["error_rate"] == 0.1
+    assert reading["planned"] == 10
     assert reading["statuses"] == {"202": 9, "500": 1}
     assert reading["requests_per_s"] == 10.0
     assert reading["latency_ms"]["p50"] == 20.0

@@ -160,11 +160,12 @@ def scale_out_table(scale: dict) -> list[str]:
 
 
 def http_table(http: dict) -> list[str]:
-    out = ["| endpoint | offered/s | answered/s | requests | p50 ms | p99 ms | max ms | error rate | "
+    out = ["| endpoint | offered/s | answered/s | requests sent of planned | p50 ms | p99 ms | max ms | error rate | "
            "p99 behind schedule ms |", "|---|---|---|---|---|---|---|---|---|"]
     for name, e in http["endpoints"].items():
         lat = e["latency_ms"]
-        out.append(f"| {name} | {_cell(e['offered_per_s'])} | {_cell(e['requests_per_s'])} | {e['requests']} | "
+        out.append(f"| {name} | {_cell(e['offered_per_s'])} | {_cell(e['requests_per_s'])} | "
+                   f"{e['requests']} of {e.get('planned', '-')} | "
                    f"{_cell(lat['p50'])} | {_cell(lat['p99'])} | {_cell(lat['max'])} | {_cell(e['error_rate'])} | "
                    f"{_cell(e['behind_schedule_ms_p99'])} |")
     return out
