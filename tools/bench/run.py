@@ -65,8 +65,9 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
 
 
 def orders_per_database(args) -> int:
+    """Orders one stack will take: its catalogue holds that many units, so none is backordered."""
     http = (args.http_burst + int(args.http_rate * args.http_seconds)) if args.http_seconds else 0
-    return args.orders + (0 if args.skip_steady else args.rate * args.steady_seconds) + http
+    return max(args.orders + (0 if args.skip_steady else args.rate * args.steady_seconds) + http, args.scale_orders)
 
 
 class Run:
