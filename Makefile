@@ -45,9 +45,12 @@ test-unit: install
 test-slow: kafka
 	$(PYTEST) -m "slow and not faults"
 
-# A measurement, not a test: 100,000-order burst, 1,000/s steady for 60 s, broker ceiling.
+# A measurement, not a test: broker ceiling; on SQLite and on PostgreSQL (a local server,
+# installed from Debian's packages if missing) a 100,000-order burst, 1,000/s steady for 60 s and
+# HTTP load (POST /orders 500/s) during a burst; the PostgreSQL burst again with two instances of
+# each service. BENCH_ARGS passes options, e.g. BENCH_ARGS="--databases sqlite --orders 20000".
 bench: kafka
-	$(BIN)/python -m tools.bench --write-docs
+	$(BIN)/python -m tools.bench --write-docs $(BENCH_ARGS)
 
 # Each service's own handler rate (orders -> inventory -> logistics in one process, no broker);
 # PROFILE=inventory adds a cProfile of that stage.

@@ -36,10 +36,10 @@ def test_nothing_reserved_is_not_keeping_up() -> None:
 def test_the_summary_says_when_the_latency_is_a_queue() -> None:
     behind = _report({"rate_per_s": 1000, "kept_up": False, "handled_per_s": 772,
                       "to_stock_reserved_ms": {"p99": 54616.6}})
-    assert "steady 1000/s not kept up (handled 772/s), p99 paid->reserved 54616.6 ms" in summary(behind)
+    assert "steady 1000/s not kept up (handled 772/s), p50/p99 paid->reserved None/54616.6 ms" in summary(behind)
     on_pace = _report({"rate_per_s": 1000, "kept_up": True, "handled_per_s": 998,
-                       "to_stock_reserved_ms": {"p99": 219.0}})
-    assert "steady 1000/s p99 paid->reserved 219.0 ms;" in summary(on_pace)
+                       "to_stock_reserved_ms": {"p50": 80.0, "p99": 219.0}})
+    assert "steady 1000/s p50/p99 paid->reserved 80.0/219.0 ms;" in summary(on_pace)
 
 
 def test_the_hop_split_attributes_each_order_s_time_to_the_hop_that_took_it() -> None:
