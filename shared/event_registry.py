@@ -49,6 +49,7 @@ from shared.events import (
     StockSkuUnknown,
     SupplierDelivery,
 )
+from shared.traffic_events import TrafficCounted
 from shared.topics import ALL_TOPICS, TopicSpec
 
 EVENT_MODELS: dict[tuple[str, int], type[Contract]] = {
@@ -81,6 +82,7 @@ EVENT_MODELS: dict[tuple[str, int], type[Contract]] = {
     ("return.received", 1): ReturnReceived,
     ("refund.issued", 1): RefundIssued,
     ("exchange.requested", 1): ExchangeRequested,
+    ("traffic.counted", 1): TrafficCounted,
 }
 """(type, dataversion) -> payload model. Every published or consumed type is here."""
 

@@ -184,3 +184,7 @@ class OrderHalfPriceCount(SQLModel, table=True):
 
 
 TABLES += [OrderPromotionCatalogue.__table__, OrderCouponUse.__table__, OrderHalfPriceCount.__table__]
+
+from services.orders.models_traffic import TRAFFIC_TABLES  # noqa: E402 (traffic for conversion, issue 30)
+
+TABLES += TRAFFIC_TABLES

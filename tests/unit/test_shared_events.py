@@ -216,6 +216,7 @@ SAMPLES: dict[str, dict] = {
                    "figures": {"bought": "3"}, "held_at": T},
     "order.released": {"order_id": "O-1", "released_by": "agent-1", "note": "checked", "released_at": T},
     "stock.sku_unknown": {"order_id": "O-1", "skus": ["SKU-1"], "found_at": T},
+    "traffic.counted": {"window_start": T, "window_seconds": 60, "visitors": 1200},
 }
 
 
