@@ -94,5 +94,7 @@ def bucket_index_sql(column: Any, seconds: int, dialect: str) -> Any:
     SQLite keeps UTC times as text (`strftime('%s', ...)` reads it); PostgreSQL as timestamps."""
     if dialect == "postgresql":
         return cast(func.floor(func.extract("epoch", column) / seconds), BigInteger)
-    # Integer division as SQLite does it (SQLAlchemy's `/` would ask for a true division).
-    return cast(func.strftime("%s", column), Integer).op("/")(seconds)
+    # The text is `YYYY-MM-DD HH:MM:SS.ffffff`: the fraction is cut off first, because SQLite reads
+    # it to milliseconds and 59.9999 s would round into the next minute. Integer division as
+    # SQLite does it (SQLAlchemy's `/` would ask for a true division).
+    return cast(func.strftime("%s", func.substr(column, 1, 19)), Integer).op("/")(seconds)

@@ -4,10 +4,9 @@ rules, store/traffic.py the statements."""
 
 from datetime import datetime
 
-from sqlalchemy import BigInteger, Column, Index
+from sqlalchemy import BigInteger, Column
 from sqlmodel import Field, SQLModel
 
-from services.orders.models import OrderRecord
 
 
 class OrderTrafficWindow(SQLModel, table=True):
@@ -29,9 +28,5 @@ class OrderTrafficWindow(SQLModel, table=True):
     recorded_at: datetime
     corrections: int = 0  # figures replaced so far for this window
 
-
-# The series group orders by when they were paid over a range of time: an index on paid_at keeps
-# that to the range's rows instead of every order.
-ORDER_PAID_AT_INDEX = Index("ix_order_record_paid_at", OrderRecord.__table__.c.paid_at)
 
 TRAFFIC_TABLES = [OrderTrafficWindow.__table__]

@@ -62,7 +62,7 @@ def visitors_per_bucket(session: Session, buckets: BucketRange) -> dict[int, int
     edge belongs to neither side)."""
     size = buckets.seconds * 1_000_000
     first = _WINDOWS.c.start_us.op("/")(size)
-    last = (_WINDOWS.c.end_us - 1).op("/")(size)
+    last = (_WINDOWS.c.end_us - 1).self_group().op("/")(size)
     rows = session.execute(select(first.label("b"), func.sum(_WINDOWS.c.visitors))
                            .where(_WINDOWS.c.start_us >= epoch_us(buckets.since),
                                   _WINDOWS.c.end_us <= epoch_us(buckets.until), first == last)
