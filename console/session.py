@@ -23,6 +23,7 @@ PAGES = {
     "dispatch": ("Dispatch board", "/dispatch", frozenset({"warehouse", "admin"})),
     "returns": ("Returns desk", "/returns", frozenset({"support", "admin"})),
     "overview": ("Overview", "/overview", frozenset({"admin"})),
+    "warroom": ("War room", "/warroom", frozenset({"warehouse", "support", "admin"})),  # read-only for all (issue 30)
 }
 ROLE_WORDS = {"warehouse": "warehouse staff", "support": "support agents", "admin": "administrators"}
 
@@ -42,6 +43,8 @@ class Viewer:
 
     @property
     def home(self) -> str:
+        if "admin" in self.roles:  # an administrator runs the day from the war room (issue 30)
+            return PAGES["warroom"][1]
         if self.may_open("overview"):
             return PAGES["overview"][1]
         pages = self.pages

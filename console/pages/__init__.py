@@ -12,5 +12,6 @@ if TYPE_CHECKING:
 
 def routers(console: "Console") -> list[APIRouter]:
     from console.pages import dispatch, overview, returns
+    from console.pages import warroom  # issue 30: the war room
 
-    return [dispatch.router(console), returns.router(console), overview.router(console)]
+    return [dispatch.router(console), returns.router(console), overview.router(console), warroom.router(console)]
