@@ -53,7 +53,7 @@
   function timeChart(id, starts, series, yName, extra) {
     var option = {
       animation: false,
-      grid: { left: 56, right: 16, top: 30, bottom: 40 },
+      grid: { left: 56, right: (extra && extra.right) || 16, top: 30, bottom: 40 },
       legend: { top: 0, data: series.map(function (s) { return s.name; }) },
       tooltip: tooltip(starts),
       xAxis: { type: "category", data: starts.map(label), axisLabel: { hideOverlap: true } },
@@ -82,10 +82,10 @@
       { name: "Orders", type: "bar", data: pts.map(function (p) { return p.orders; }) }
     ], "orders");
     timeChart("chart-basket", starts, [
-      { name: "Average basket", type: "line", connectNulls: false, data: pts.map(function (p) { return num(p.average_basket); }) }
+      { name: "Average basket", type: "line", connectNulls: false, showAllSymbol: true, symbolSize: 7, data: pts.map(function (p) { return num(p.average_basket); }) }
     ], "CNY");
     timeChart("chart-conversion", starts, [
-      { name: "Conversion %", type: "line", connectNulls: false, data: pts.map(function (p) { return pct(p.conversion); }) }
+      { name: "Conversion %", type: "line", connectNulls: false, showAllSymbol: true, symbolSize: 7, data: pts.map(function (p) { return pct(p.conversion); }) }
     ], "%");
     var t = data.orders.totals;
     text("kpi-orders", String(t.orders));
@@ -113,7 +113,7 @@
     ], bucket === "hour" ? "per hour" : "per minute");
     function target(value, name) {
       return { silent: true, symbol: "none", lineStyle: { type: "dashed" },
-               label: { formatter: name + " " + value + "%" }, data: [{ yAxis: value }] };
+               label: { position: "insideEndTop", formatter: name + " " + value + "%" }, data: [{ yAxis: value }] };
     }
     timeChart("chart-share", starts.map(function (s, i) { return pts[i].end; }), [
       { name: "Within 24 h", type: "line", showSymbol: false, data: pts.map(function (p) { return p.within_24h_pct; }),
@@ -154,9 +154,14 @@
 
   function drawStock(data) {
     showError("stock", data.stock_error);
-    if (data.stock_error) { return; }
-    state.stock = data.stock;
     var rows = document.getElementById("stock-rows");
+    if (data.stock_error) {
+      var none = document.createElement("tr");
+      cell(none, "—", "muted").colSpan = 6;
+      rows.replaceChildren(none);
+      return;
+    }
+    state.stock = data.stock;
     var fresh = [];
     data.stock.forEach(function (s) {
       var tr = document.createElement("tr");
