@@ -22,6 +22,9 @@ DEFAULT_BUCKETS: dict[str, int] = {"minute": 60, "hour": 24}
 """Without `since`: the last hour of minutes, or the last day of hours, up to `until`."""
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+LATEST = datetime(9000, 1, 1, tzinfo=UTC)
+"""Times from the epoch up to this: bucket indexes stay positive (SQL's integer division and
+Python's floor agree) and a bucket's end never runs past the calendar's last year."""
 
 
 class RangeRefused(ValueError):
@@ -74,6 +77,8 @@ def bucket_range(bucket: str, since: datetime | None, until: datetime | None, no
     for name, value in (("since", since), ("until", until)):
         if value is not None and value.utcoffset() is None:
             raise RangeRefused(f"{name} must carry a time zone (e.g. 2026-11-11T00:00:00Z or +08:00)")
+        if value is not None and not EPOCH <= value < LATEST:
+            raise RangeRefused(f"{name} must lie between 1970-01-01 and 9000-01-01 (UTC)")
     end = until if until is not None else now
     # Round up: the bucket holding `end` is included unless `end` is exactly its start.
     last = -(-epoch_seconds(end) // seconds) if until is not None else epoch_seconds(end) // seconds + 1

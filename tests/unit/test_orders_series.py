@@ -75,6 +75,21 @@ def test_naive_times_and_unknown_buckets_are_refused() -> None:
         bucket_range("day", None, None, T)
 
 
+@pytest.mark.parametrize("moment", [datetime(1969, 12, 31, 23, 59, 59, tzinfo=UTC), datetime(9000, 1, 1, tzinfo=UTC),
+                                    datetime(9999, 12, 31, 23, 59, tzinfo=UTC)])
+def test_times_outside_the_calendar_kept_are_refused(moment) -> None:
+    with pytest.raises(RangeRefused, match="between 1970"):
+        bucket_range("hour", moment, None, T)
+    with pytest.raises(RangeRefused, match="between 1970"):
+        bucket_range("hour", None, moment, T)
+
+
+def test_the_edges_of_the_calendar_kept_are_answered() -> None:
+    assert bucket_range("hour", datetime(1970, 1, 1, tzinfo=UTC), None, datetime(1970, 1, 1, 5, tzinfo=UTC)).first == 0
+    last = datetime(8999, 12, 31, 23, 59, 59, tzinfo=UTC)
+    assert bucket_range("hour", None, last, T).until == datetime(9000, 1, 1, tzinfo=UTC)
+
+
 def test_floor_and_epoch_helpers() -> None:
     assert floor_to(T + timedelta(minutes=61, seconds=5), 3600) == T + timedelta(hours=1)
     assert epoch_us(datetime(1970, 1, 1, 0, 0, 1, 5, tzinfo=UTC)) == 1_000_005
