@@ -7,7 +7,7 @@ import logging
 import time
 from collections.abc import Awaitable
 from contextlib import asynccontextmanager
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -17,6 +17,7 @@ from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Resp
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 from jinja2 import Environment, FileSystemLoader, select_autoescape
+from markupsafe import Markup
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from console import pages
@@ -48,19 +49,42 @@ HERE = Path(__file__).resolve().parent
 T = TypeVar("T")
 
 
-def _when(value: str | None) -> str:
+def _moment(value: str | datetime) -> datetime | None:
+    if isinstance(value, datetime):
+        moment = value
+    else:
+        try:
+            moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+        except ValueError:
+            return None
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def _utc_text(value: str | None) -> str:
     if not value:
         return "—"
-    try:
-        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        return value
-    return moment.strftime("%d %b %Y %H:%M UTC")
+    moment = _moment(value)
+    return moment.astimezone(UTC).strftime("%d %b %Y %H:%M UTC") if moment else value
+
+
+def _when(value: str | datetime | None, zone: Any = UTC) -> str:
+    """A time in the warehouse's zone (setting CONSOLE_TIME_ZONE), UTC in its title for hover:
+    `<time datetime="<UTC ISO>" title="<UTC>">local</time>`."""
+    if not value:
+        return "—"
+    moment = _moment(value)
+    if moment is None:
+        return str(value)
+    utc = moment.astimezone(UTC)
+    local = moment.astimezone(zone)
+    return Markup('<time datetime="{}" title="{}">{}</time>').format(
+        utc.isoformat().replace("+00:00", "Z"), utc.strftime("%d %b %Y %H:%M:%S UTC"),
+        local.strftime("%d %b %Y %H:%M ") + (local.tzname() or ""))
 
 
 def _short(value: str | None) -> str:
     """For tables: day and time, UTC implied by the column heading."""
-    text = _when(value)
+    text = _utc_text(value)
     return text[:6] + text[11:17] if text.endswith(" UTC") else text
 
 
@@ -76,10 +100,10 @@ def _words(value: str | None) -> str:
     return (value or "").replace("_", " ")
 
 
-def make_templates() -> Jinja2Templates:
+def make_templates(zone: Any = UTC) -> Jinja2Templates:
     env = Environment(loader=FileSystemLoader(HERE / "templates"), autoescape=select_autoescape(["html"]),
                       trim_blocks=True, lstrip_blocks=True)
-    env.filters.update(when=_when, short=_short, hours=_hours, words=_words)
+    env.filters.update(when=lambda value: _when(value, zone), short=_short, hours=_hours, words=_words)
     env.globals.update(PAGES=PAGES, ROLE_WORDS=ROLE_WORDS)
     return Jinja2Templates(env=env)
 
@@ -94,7 +118,7 @@ class Console:
         self.production = auth.env == "production"
         self.users = UserDirectory(settings.users, production=self.production)
         self.metrics = ConsoleMetrics()
-        self.templates = make_templates()
+        self.templates = make_templates(settings.zone)
         self.cookie_secure = settings.cookie_secure if settings.cookie_secure is not None else self.production
         self.upstream: Upstream | None = None
 

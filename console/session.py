@@ -26,6 +26,7 @@ PAGES = {
     "order360": ("Order 360", "/orders", frozenset({"support", "admin", "warehouse"})),
     "complaints": ("Complaints desk", "/complaints", frozenset({"support", "admin"})),
     "stock": ("Stock", "/stock", frozenset({"warehouse", "support", "admin"})),
+    "warroom": ("War room", "/warroom", frozenset({"warehouse", "support", "admin"})),  # read-only for all (issue 30)
 }
 ROLE_WORDS = {"warehouse": "warehouse staff", "support": "support agents", "admin": "administrators"}
 
@@ -45,6 +46,8 @@ class Viewer:
 
     @property
     def home(self) -> str:
+        if "admin" in self.roles:  # an administrator runs the day from the war room (issue 30)
+            return PAGES["warroom"][1]
         if self.may_open("overview"):
             return PAGES["overview"][1]
         pages = self.pages

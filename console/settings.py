@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 CONSOLE_ROLES = ("warehouse", "support", "admin")
@@ -35,6 +37,22 @@ class ConsoleSettings(BaseSettings):
     request_timeout_s: float = Field(default=10.0, gt=0, description="Per call to a service.")
     dead_letter_timeout_s: float = Field(default=5.0, gt=0, description="Reading the .dlq topics' offsets.")
     log_level: str = "INFO"
+    time_zone: str = Field(default="Asia/Shanghai",
+                           description="The warehouse's time zone (an IANA name, e.g. Asia/Shanghai): pages and "
+                                       "the war room's charts show local time, UTC on hover.")
+
+    @field_validator("time_zone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"unknown time zone {value!r}: give an IANA name such as Asia/Shanghai or UTC") from exc
+        return value
+
+    @property
+    def zone(self) -> ZoneInfo:
+        return ZoneInfo(self.time_zone)
 
     def service_urls(self) -> dict[str, str]:
         return {"orders": self.orders_url.rstrip("/"), "inventory": self.inventory_url.rstrip("/"),

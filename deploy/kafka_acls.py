@@ -8,6 +8,7 @@ topic or subscriber shows up here without a second list to keep in step:
   letters are written by the consumer), and READ its own consumer groups, whose names start
   with `<prefix><service>.` (shared/service.py); DESCRIBE comes with each, for metadata.
 - `platform` (the platform services placing orders) may WRITE `platform.orders` and nothing else.
+- `traffic` (the platform's visitor counter) may WRITE `platform.traffic` and nothing else.
 - `console` (the web console) may DESCRIBE the dead-letter topics (it counts their offsets).
 - `monitor` (kafka-exporter) may DESCRIBE every topic, group and the cluster, and read nothing.
 - the super user (`admin`) is no ACL: the brokers' `super.users`. It creates topics and ACLs.
@@ -34,6 +35,7 @@ SERVICES = ("orders", "inventory", "logistics", "aftersales")
 PLATFORM_USER = "platform"
 MONITOR_USER = "monitor"
 CONSOLE_USER = "console"
+TRAFFIC_USER = "traffic"
 
 
 @dataclass(frozen=True)
@@ -76,6 +78,13 @@ def platform_grants(prefix: str = "", user: str = PLATFORM_USER) -> list[Grant]:
     return [Grant(user, "WRITE", "TOPIC", topic), Grant(user, "DESCRIBE", "TOPIC", topic)]
 
 
+def traffic_grants(prefix: str = "", user: str = TRAFFIC_USER) -> list[Grant]:
+    """The platform's visitor counter publishes `traffic.counted` (issue 30): its own user, so it
+    can report traffic without being able to place orders."""
+    topic = prefix + "platform.traffic"
+    return [Grant(user, "WRITE", "TOPIC", topic), Grant(user, "DESCRIBE", "TOPIC", topic)]
+
+
 def console_grants(prefix: str = "", user: str = CONSOLE_USER) -> list[Grant]:
     """The web console counts dead letters (offsets of every `.dlq` topic): DESCRIBE, no READ."""
     return [Grant(user, "DESCRIBE", "TOPIC", prefix + dlq_name(spec.name)) for spec in ALL_TOPICS]
@@ -91,7 +100,7 @@ def platform_table(prefix: str = "") -> list[Grant]:
     grants: list[Grant] = []
     for service in SERVICES:
         grants += service_grants(service, prefix)
-    return grants + platform_grants(prefix) + console_grants(prefix) + monitor_grants()
+    return grants + platform_grants(prefix) + traffic_grants(prefix) + console_grants(prefix) + monitor_grants()
 
 
 def _unique(grants: list[Grant]) -> list[Grant]:

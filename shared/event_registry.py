@@ -50,6 +50,7 @@ from shared.events import (
     SupplierDelivery,
 )
 from shared.notification_events import CustomerNotificationRequested
+from shared.traffic_events import TrafficCounted
 from shared.topics import ALL_TOPICS, TopicSpec
 
 EVENT_MODELS: dict[tuple[str, int], type[Contract]] = {
@@ -83,6 +84,7 @@ EVENT_MODELS: dict[tuple[str, int], type[Contract]] = {
     ("refund.issued", 1): RefundIssued,
     ("exchange.requested", 1): ExchangeRequested,
     ("customer.notification_requested", 1): CustomerNotificationRequested,
+    ("traffic.counted", 1): TrafficCounted,
 }
 """(type, dataversion) -> payload model. Every published or consumed type is here."""
 

@@ -296,3 +296,5 @@ from shared.aftersales_events import (  # noqa: E402,F401 (re-exported; that mod
     ExchangeRequested, RefundIssued, ReturnApproved, ReturnArrived, ReturnLine, ReturnLines, ReturnReceived,
     ReturnRejected, ReturnRequested,
 )
+
+from shared.traffic_events import TrafficCounted  # noqa: E402,F401 (re-exported; platform.traffic, issue 30)

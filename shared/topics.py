@@ -91,11 +91,19 @@ AFTERSALES_CASES = TopicSpec(
      "return.approved", "return.arrived"),
     "Returns and exchanges: requested, received and inspected (restock), refunded, replacement asked.",
 )
+PLATFORM_TRAFFIC = TopicSpec(
+    "platform.traffic", "window start", ("platform services",), ("orders",),
+    ("traffic.counted",),
+    "Visitors counted per window of time, for conversion (orders / visitors) on the war room; another "
+    "event for the same window (start and length) corrects its count.",
+    written_outside=True,
+)
 
 ALL_TOPICS: tuple[TopicSpec, ...] = (
     PLATFORM_ORDERS, ORDERS_EVENTS, INVENTORY_RESERVATIONS, INVENTORY_STOCK, SUPPLIER_DELIVERIES,
     LOGISTICS_SHIPMENTS, CARRIER_EVENTS, AFTERSALES_CASES, LOGISTICS_NOTIFICATIONS,
 )
+ALL_TOPICS += (PLATFORM_TRAFFIC,)
 
 
 def dlq_name(topic: str) -> str:

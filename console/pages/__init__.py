@@ -11,7 +11,8 @@ if TYPE_CHECKING:
 
 
 def routers(console: "Console") -> list[APIRouter]:
-    from console.pages import complaints, dispatch, dispatch_scan, order360, overview, returns, stock
+    from console.pages import complaints, dispatch, dispatch_scan, order360, overview, returns, stock, warroom
 
     return [dispatch.router(console), dispatch_scan.router(console), returns.router(console),
-            overview.router(console), stock.router(console), order360.router(console), complaints.router(console)]
+            overview.router(console), stock.router(console), order360.router(console), complaints.router(console),
+            warroom.router(console)]

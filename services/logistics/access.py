@@ -17,6 +17,7 @@ ACCESS = {
     ("POST", "/shipments/{shipment_id}/delivered"): WAREHOUSE,
     ("POST", "/shipments/{shipment_id}/exception"): frozenset({"warehouse", "support"}),
     ("GET", "/sla"): READERS,
+    ("GET", "/sla/series"): READERS,  # the war room (issue 30)
     ("GET", "/capacity"): READERS,
     ("GET", "/reports"): READERS,
     ("GET", "/carriers"): READERS,

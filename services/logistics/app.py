@@ -7,7 +7,7 @@ import json
 from fastapi import FastAPI
 from sqlmodel import Session
 
-from services.logistics import api, api_dock, api_search, sla_store
+from services.logistics import api, api_dock, api_search, api_series, sla_store
 from services.logistics.access import ACCESS
 from services.logistics.carriers import CarrierDesk, CarrierTable
 from services.logistics.handlers import SUBSCRIPTIONS
@@ -59,7 +59,8 @@ def build_app(settings: LogisticsSettings, kafka: KafkaSettings) -> FastAPI:
     runtime.document_publications(LOGISTICS_NOTIFICATIONS, ["customer.notification_requested"])
     runtime.on_start.append(lambda: forget_expired_answers(runtime))
     export_sla_gauges(runtime)
-    app = create_http_app(runtime, [api.router, api_search.router, api_dock.router], access=ACCESS, policy=policy,
+    app = create_http_app(runtime, [api.router, api_search.router, api_dock.router, api_series.router],
+                          access=ACCESS, policy=policy,
                           title="Logistics service",
                           description="Priority pick waves, hand-over to carriers, delivery and exceptions, "
                                       "and live tracking of the 80%-in-24h / 95%-in-48h target.")

@@ -10,6 +10,7 @@ ACCESS = {
     ("GET", "/orders/{order_id}"): READERS,
     ("GET", "/orders"): READERS,
     ("GET", "/stats"): READERS,
+    ("GET", "/stats/series"): READERS,  # the war room (issue 30): every console role reads it
     ("GET", "/conflicts"): frozenset({"platform", "admin"}),
     ("GET", "/rejections"): frozenset({"platform", "admin"}),
     # Holds (R6): support and admin decide on held orders and orders needing attention.

@@ -2,7 +2,7 @@
 
 from fastapi import FastAPI
 
-from services.orders import api, api_holds, api_presale, api_promotions
+from services.orders import api, api_holds, api_presale, api_promotions, api_series
 from services.orders.access import ACCESS
 from services.orders.domain import OrderPolicy
 from services.orders.handlers import ON_INVALID, subscriptions
@@ -63,7 +63,8 @@ def build_app(settings: OrdersSettings, kafka: KafkaSettings) -> FastAPI:
 
         runtime.on_start.append(load_abuse_rules)
     runtime.on_start.append(lambda: promotions_at_start(runtime, settings.promotions_file))
-    app = create_http_app(runtime, [api.router, api_presale.router, api_holds.router, api_promotions.router],
+    app = create_http_app(runtime, [api.router, api_presale.router, api_holds.router, api_promotions.router,
+                                   api_series.router],
                           access=ACCESS, policy=policy, title="Orders service",
                           description="Validated intake, priority and lifecycle of orders.")
     return app

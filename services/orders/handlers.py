@@ -10,8 +10,10 @@ from services.orders import store, usecases
 from services.orders.domain import EventRefused, OrderPolicy
 from services.orders.usecases import presale as presale_usecases
 from services.orders.store import holds as holds_store
+from services.orders.usecases import traffic as traffic_usecases
 from shared.messaging import EventHandler, Handler, InvalidEvent, InvalidHandler
 from shared.topics import AFTERSALES_CASES, INVENTORY_RESERVATIONS, LOGISTICS_SHIPMENTS, PLATFORM_ORDERS, TopicSpec
+from shared.topics import PLATFORM_TRAFFIC
 from shared.unit_of_work import UnitOfWork
 
 
@@ -48,6 +50,7 @@ def subscriptions(policy: OrderPolicy) -> dict[TopicSpec, dict[str, Handler]]:
                                            LIFECYCLE),
         AFTERSALES_CASES: dict.fromkeys(("return.requested", "return.rejected", "return.received", "refund.issued"),
                                         LIFECYCLE),
+        PLATFORM_TRAFFIC: {"traffic.counted": traffic_usecases.count_traffic},  # visitors, for conversion
     }
 
 

@@ -184,3 +184,10 @@ class OrderHalfPriceCount(SQLModel, table=True):
 
 
 TABLES += [OrderPromotionCatalogue.__table__, OrderCouponUse.__table__, OrderHalfPriceCount.__table__]
+
+from services.orders.models_traffic import TRAFFIC_TABLES  # noqa: E402 (traffic for conversion, issue 30)
+
+TABLES += TRAFFIC_TABLES
+# The war room's series group orders by when they were paid, over a range of time: an index on
+# paid_at keeps that to the range's rows instead of every order.
+Index("ix_order_record_paid_at", OrderRecord.__table__.c.paid_at)

@@ -248,9 +248,11 @@ def test_the_admin_overview_shows_orders_low_stock_and_dead_letters(world: World
     console = console_for(orders=orders, inventory=inventory)  # logistics and aftersales not started
 
     sign_in(page, console, "admin", people["admin"])
-    assert page.url.endswith("/overview")  # an admin's first page
+    assert page.url.endswith("/warroom")  # an admin's first page (issue 30); the overview stays one click away
+    page.goto(console.url + "/overview")
     assert page.locator("header nav").inner_text().split() == ["Dispatch", "board", "Returns", "desk", "Overview",
-                                                           "Order", "360", "Complaints", "desk", "Stock"]
+                                                                "Order", "360", "Complaints", "desk", "Stock",
+                                                                "War", "room"]
     assert page.locator("#orders-total").inner_text() == "2"
     assert page.locator("#gmv").inner_text() == stats["gmv"]
     assert "SKU-MUG-LOW" in page.locator("#low-stock").inner_text()

@@ -116,6 +116,7 @@ def sample(type_: str, order_id: str = "O-FUZZ", *, sku: str = "SKU-TEA-01", cas
                        "held_at": T0},
         "order.released": {"order_id": order_id, "released_by": "agent-1", "note": "checked", "released_at": T0},
         "stock.sku_unknown": {"order_id": order_id, "skus": [sku], "found_at": T0},
+        "traffic.counted": {"window_start": T0, "window_seconds": 60, "visitors": 1200},
     }
     missing = set(KNOWN_TYPES) - set(data)
     assert not missing, f"no sample for {sorted(missing)}: add one (every registered type is fuzzed)"

@@ -218,6 +218,7 @@ SAMPLES: dict[str, dict] = {
     "stock.sku_unknown": {"order_id": "O-1", "skus": ["SKU-1"], "found_at": T},
     "customer.notification_requested": {**_SHIPMENT, "reason": "shipment_damaged", "message": "Your parcel was damaged.",
                                         "note": "box crushed", "requested_at": T},
+    "traffic.counted": {"window_start": T, "window_seconds": 60, "visitors": 1200},
 }
 
 

@@ -1,0 +1,54 @@
+"""Statements of the war room's dispatch series (issue 30): shipments dispatched and orders paid
+and shipped on time, grouped into minute or hour buckets in SQL (sla_series.py does the sums)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import func
+from sqlmodel import Session, col, select
+
+from services.logistics.domain import AWAITING_BALANCE
+from services.logistics.models import Shipment
+from services.logistics.sla_series import Before, PerBucket
+from shared.time_buckets import BucketRange, bucket_index_sql
+
+
+def _sla_orders() -> list[Any]:
+    """The orders the SLA counts (store.sla_orders): no replacements, no withdrawn orders, no
+    deposit presale awaiting its balance."""
+    return [col(Shipment.replacement_for_case).is_(None), col(Shipment.withdrawn_at).is_(None),
+            col(Shipment.status) != AWAITING_BALANCE]
+
+
+def _on_time(deadline: Any) -> Any:
+    return col(Shipment.shipped_at).is_not(None) & (col(Shipment.shipped_at) <= deadline)
+
+
+def counts_before(session: Session, buckets: BucketRange) -> Before:
+    start = buckets.since
+    paid = session.exec(select(func.count()).select_from(Shipment)
+                        .where(*_sla_orders(), col(Shipment.paid_at) < start)).one()
+    within = {}
+    for name, deadline in (("within_24h", Shipment.deadline_24h), ("within_48h", Shipment.deadline_48h)):
+        within[name] = session.exec(select(func.count()).select_from(Shipment)
+                                    .where(*_sla_orders(), _on_time(deadline), col(Shipment.shipped_at) < start)).one()
+    return Before(paid=int(paid), **{k: int(v) for k, v in within.items()})
+
+
+def _grouped(session: Session, buckets: BucketRange, column: Any, *conditions: Any) -> dict[int, int]:
+    index = bucket_index_sql(column, buckets.seconds, session.get_bind().dialect.name).label("b")
+    rows = session.exec(select(index, func.count()).select_from(Shipment)
+                        .where(col(column) >= buckets.since, col(column) < buckets.until, *conditions)
+                        .group_by(index)).all()
+    return {int(b): int(n) for b, n in rows}
+
+
+def per_bucket(session: Session, buckets: BucketRange) -> PerBucket:
+    """Dispatched counts every parcel handed over (replacements too: they are dispatch work);
+    paid and on time count the SLA's orders only."""
+    return PerBucket(
+        dispatched=_grouped(session, buckets, Shipment.shipped_at, col(Shipment.withdrawn_at).is_(None)),
+        paid=_grouped(session, buckets, Shipment.paid_at, *_sla_orders()),
+        within_24h=_grouped(session, buckets, Shipment.shipped_at, *_sla_orders(), _on_time(Shipment.deadline_24h)),
+        within_48h=_grouped(session, buckets, Shipment.shipped_at, *_sla_orders(), _on_time(Shipment.deadline_48h)))
