@@ -118,17 +118,27 @@ def router(console: "Console") -> APIRouter:
             can_return="support" in viewer.roles and status in RETURNABLE,
             can_complain="support" in viewer.roles and order is not None and status != "rejected")
 
-    @r.post("/orders/{order_id}/cancel")
-    async def cancel(request: Request, order_id: str) -> Response:
+    async def order_step(request: Request, order_id: str, step: str, allowed: frozenset[str], refusal: str,
+                         field: str) -> tuple[dict | None, Response]:
+        """Asks orders to take `step` with the form's `field` (a reason or note): its answer, or
+        None and the page to go back to with the refusal in words."""
         viewer = require(request, "order360")
         back = f"/orders/{seg(order_id)}"
-        if not viewer.roles & CANCELLERS:  # orders would refuse it too; say so before asking
-            return console.redirect(back, error="Only support agents cancel orders for customers.")
-        reason = str((await request.form()).get("reason", "")).strip()[:200]
+        if not viewer.roles & allowed:  # orders would refuse it too; say so before asking
+            return None, console.redirect(back, error=refusal)
+        text = str((await request.form()).get(field, "")).strip()[:200]
         try:
-            answer = await up().post("orders", f"{back}/cancel", viewer.token, {"reason": reason})
+            return await up().post("orders", f"{back}/{step}", viewer.token, {field: text}), console.redirect(back)
         except UpstreamError as exc:
-            return console.redirect(back, error=exc.message)
+            return None, console.redirect(back, error=exc.message)
+
+    @r.post("/orders/{order_id}/cancel")
+    async def cancel(request: Request, order_id: str) -> Response:
+        answer, refused = await order_step(request, order_id, "cancel", CANCELLERS,
+                                           "Only support agents cancel orders for customers.", "reason")
+        if answer is None:
+            return refused
+        back = f"/orders/{seg(order_id)}"
         if answer.get("already_cancelled"):
             return console.redirect(back, ok=f"Order {order_id} was already cancelled; nothing changed.")
         return console.redirect(back, ok=f"Order {order_id} cancelled. Orders published order.cancelled: inventory "
@@ -136,15 +146,11 @@ def router(console: "Console") -> APIRouter:
 
     @r.post("/orders/{order_id}/release")
     async def release(request: Request, order_id: str) -> Response:
-        viewer = require(request, "order360")
+        answer, refused = await order_step(request, order_id, "release", RELEASERS,
+                                           "Only support agents and administrators release held orders.", "note")
+        if answer is None:
+            return refused
         back = f"/orders/{seg(order_id)}"
-        if not viewer.roles & RELEASERS:
-            return console.redirect(back, error="Only support agents and administrators release held orders.")
-        note = str((await request.form()).get("note", "")).strip()[:200]
-        try:
-            answer = await up().post("orders", f"{back}/release", viewer.token, {"note": note})
-        except UpstreamError as exc:
-            return console.redirect(back, error=exc.message)
         if answer.get("already_released"):
             return console.redirect(back, ok=f"Order {order_id} was released before; nothing changed.")
         return console.redirect(back, ok=f"Order {order_id} released: it is {answer.get('status', 'accepted')} "

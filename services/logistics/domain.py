@@ -301,6 +301,11 @@ def sla_counts(orders: Iterable[SlaOrder], now: datetime, targets: SlaTargets) -
         else:
             missed_24h += now > o.deadline_24h
             missed_48h += now > o.deadline_48h
+    return sla_figures(paid, shipped, within_24h, within_48h, missed_24h, missed_48h, targets)
+
+
+def sla_figures(paid: int, shipped: int, within_24h: int, within_48h: int, missed_24h: int, missed_48h: int,
+                targets: SlaTargets) -> dict[str, Any]:
     return {
         "orders_paid": paid,
         "shipped": shipped,

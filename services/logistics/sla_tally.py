@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, NamedTuple
 
-from services.logistics.domain import AWAITING_BALANCE, WITHIN_24H, WITHIN_48H, SlaTargets, hour_floor, percent
+from services.logistics.domain import AWAITING_BALANCE, WITHIN_24H, WITHIN_48H, SlaTargets, hour_floor, sla_figures
 
 PAID_HOUR = "paid_hour"
 SHIPPED_HOUR = "shipped_hour"
@@ -120,21 +120,8 @@ def summarise(hours: Iterable[PaidHour], late_24h: LateCut, late_48h: LateCut, t
             unshipped_late_48h += row.paid - row.shipped
     unshipped_late_24h += _boundary(late_24h, priority_class)
     unshipped_late_48h += _boundary(late_48h, priority_class)
-    missed_24h = shipped - within_24h + unshipped_late_24h
-    missed_48h = shipped - within_48h + unshipped_late_48h
-    return {
-        "orders_paid": paid,
-        "shipped": shipped,
-        "shipped_within_24h": within_24h,
-        "shipped_within_48h": within_48h,
-        "not_yet_shipped": paid - shipped,
-        "missed_24h": missed_24h,
-        "missed_48h": missed_48h,
-        "within_24h_pct": percent(within_24h, paid),
-        "within_48h_pct": percent(within_48h, paid),
-        "meets_24h_target": paid > 0 and (paid - missed_24h) * 100 >= targets.within_24h_pct * paid,
-        "meets_48h_target": paid > 0 and (paid - missed_48h) * 100 >= targets.within_48h_pct * paid,
-    }
+    return sla_figures(paid, shipped, within_24h, within_48h, shipped - within_24h + unshipped_late_24h,
+                       shipped - within_48h + unshipped_late_48h, targets)
 
 
 def _boundary(cut: LateCut, priority_class: str | None) -> int:
