@@ -7,7 +7,6 @@ from contextlib import contextmanager
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query
-from sqlmodel import Session
 
 from services.logistics import usecases, views
 from services.logistics.carriers import CarrierRefused
@@ -17,6 +16,7 @@ from services.logistics.schemas import (CapacityView, CarriersView, CollectionAn
                                         ShipmentDetail, ShipRequest, SlaView, StepAnswer, WaveAnswer, WaveRequest,
                                         WaveView)
 from services.logistics.settings import LogisticsPolicy
+from shared.db import read_session
 from shared.http_app import RuntimeDep, Work, service_policy
 from shared.http_problems import Problem, problem_responses
 from shared.idempotency import IdempotencyKey, create_once
@@ -61,14 +61,14 @@ def request_wave(request: WaveRequest, work: Work, policy: Policy, key: Idempote
 def get_wave(wave_id: str, runtime: RuntimeDep) -> WaveView:
     """A wave and where its shipments are now (a shipment released after the lease may be in a
     later wave)."""
-    with Session(runtime.engine) as session:
+    with read_session(runtime.engine) as session:
         return views.wave_view(session, wave_id, runtime.clock.now())
 
 
 @router.get("/queue", response_model=QueuePage, responses=problem_responses(400))
 def get_queue(runtime: RuntimeDep, policy: Policy, page: PageRequest = Depends(queue_page)) -> QueuePage:
     """Shipments waiting for a wave, in the order waves will take them, a page at a time."""
-    with Session(runtime.engine) as session:
+    with read_session(runtime.engine) as session:
         return views.queue_page(session, runtime.clock.now(), policy.desk, page)
 
 
@@ -77,7 +77,7 @@ def get_queue(runtime: RuntimeDep, policy: Policy, page: PageRequest = Depends(q
 
 @router.get("/shipments/{shipment_id}", response_model=ShipmentDetail)
 def get_shipment(shipment_id: str, runtime: RuntimeDep, policy: Policy) -> ShipmentDetail:
-    with Session(runtime.engine) as session:
+    with read_session(runtime.engine) as session:
         return views.shipment_detail(session, shipment_id, runtime.clock.now(), policy.desk)
 
 
@@ -134,7 +134,7 @@ def report_exception(shipment_id: str, request: ExceptionRequest, work: Work, po
 def get_sla(runtime: RuntimeDep, policy: Policy,
             horizon_h: float | None = Query(default=None, gt=0, le=24 * 7),
             at_risk_limit: int = Query(default=500, ge=0, le=100_000)) -> SlaView:
-    with Session(runtime.engine) as session:
+    with read_session(runtime.engine) as session:
         return views.sla_view(session, runtime.clock.now(), policy, horizon_h, at_risk_limit)
 
 
@@ -145,19 +145,19 @@ def get_capacity(runtime: RuntimeDep, policy: Policy,
                  horizon_h: float | None = Query(default=None, gt=0, le=24 * 14)) -> CapacityView:
     """Projection from the queue and the arrival rate so far: the share shipping within 24h
     with this many pickers, and the pickers needed for the target."""
-    with Session(runtime.engine) as session:
+    with read_session(runtime.engine) as session:
         return views.capacity_view(session, runtime.clock.now(), policy, pickers, picks_per_hour, horizon_h)
 
 
 @router.get("/reports", response_model=Reports)
 def get_reports(runtime: RuntimeDep) -> Reports:
     """Dispatch speed, delivery time and damage rate (R17)."""
-    with Session(runtime.engine) as session:
+    with read_session(runtime.engine) as session:
         return views.reports(session)
 
 
 @router.get("/carriers", response_model=CarriersView)
 def get_carriers(runtime: RuntimeDep, policy: Policy) -> CarriersView:
     """The rules table, and today's capacity used per carrier."""
-    with Session(runtime.engine) as session:
+    with read_session(runtime.engine) as session:
         return views.carriers_view(session, runtime.clock.now(), policy.desk)

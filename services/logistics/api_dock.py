@@ -5,11 +5,11 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Query
 from pydantic import BaseModel
-from sqlmodel import Session
 
 from services.logistics import store, views
 from services.logistics.api import Policy
 from services.logistics.schemas import Moment, ShipmentSummary
+from shared.db import read_session
 from shared.http_app import RuntimeDep
 
 router = APIRouter(tags=["logistics"])
@@ -26,6 +26,6 @@ def get_dock(runtime: RuntimeDep, policy: Policy, limit: int = Query(default=500
     """Packed shipments in dispatch order (up to `limit`), with their suggested carrier, and how
     many are packed in all."""
     now = runtime.clock.now()
-    with Session(runtime.engine) as session:
+    with read_session(runtime.engine) as session:
         rows, count = store.packed(session, limit)
         return DockView(now=now, packed=count, shipments=views.summaries(session, rows, now, policy.desk))

@@ -8,11 +8,11 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query
 from pydantic import BaseModel, Field
-from sqlmodel import Session
 
 from services.logistics import store, views
 from services.logistics.api import Policy
 from services.logistics.schemas import ShipmentDetail, Tracking
+from shared.db import read_session
 from shared.contract_types import EntityId
 from shared.http_app import RuntimeDep
 from shared.http_problems import problem_responses
@@ -35,7 +35,7 @@ def find_shipments(runtime: RuntimeDep, policy: Policy, page: PageRequest = Depe
     when neither is given)."""
     after = page.after_matching(datetime, str)
     now = runtime.clock.now()
-    with Session(runtime.engine) as session:
+    with read_session(runtime.engine) as session:
         rows = store.search(session, order_id=order_id, tracking_number=tracking_number, fetch=page.fetch_limit,
                             after=after)
         return ShipmentPage(items=[views.detail_of(session, s, now, policy.desk) for s in rows[:page.limit]],

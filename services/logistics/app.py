@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 
 from fastapi import FastAPI
-from sqlmodel import Session
 
 from services.logistics import api, api_dock, api_search, api_series, sla_store
 from services.logistics.access import ACCESS
@@ -13,6 +12,7 @@ from services.logistics.carriers import CarrierDesk, CarrierTable
 from services.logistics.handlers import SUBSCRIPTIONS
 from services.logistics.models import TABLES
 from services.logistics.settings import LogisticsPolicy, LogisticsSettings
+from shared.db import read_session
 from shared.http_app import create_http_app
 from shared.idempotency import forget_expired
 from shared.service import ServiceRuntime
@@ -32,7 +32,7 @@ def export_sla_gauges(runtime: ServiceRuntime) -> None:
     """R14 on the dashboard: the shares shipped within 24h and 48h of all orders paid so far."""
     def share(key: str) -> float:
         # The shares need no clock: the running totals alone (sla_tally.py), not every shipment.
-        with Session(runtime.engine) as session:
+        with read_session(runtime.engine) as session:
             hours = sla_store.paid_hours(session)
         paid = sum(row.paid for row in hours)
         return sum(getattr(row, key) for row in hours) / paid if paid else 0.0

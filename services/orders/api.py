@@ -5,12 +5,12 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query
-from sqlmodel import Session
 
 from services.orders import usecases
 from services.orders.domain import OrderInvalid, OrderPolicy
 from services.orders.schemas import (CancelAnswer, CancelRequest, ConflictPage, OrderPage, OrderSubmitted, OrderView,
                                      RejectedOrder, RejectionPage, Stats)
+from shared.db import read_session
 from shared.events import OrderPlaced
 from shared.http_app import RuntimeDep, Work, service_policy
 from shared.http_problems import ContractRoute, Problem, problem_responses
@@ -77,7 +77,7 @@ def cancel_order(order_id: str, work: Work, request: CancelRequest | None = None
 @router.get("/orders/{order_id}", response_model=OrderView | RejectedOrder)
 def get_order(order_id: str, runtime: RuntimeDep) -> OrderView | RejectedOrder:
     """The order with its timeline, or a rejected order with its reason."""
-    with Session(runtime.engine) as session:
+    with read_session(runtime.engine) as session:
         view = usecases.order_view(session, order_id)
     if view is None:
         raise Problem(404, "not-found", f"no order {order_id}")
@@ -88,26 +88,26 @@ def get_order(order_id: str, runtime: RuntimeDep) -> OrderView | RejectedOrder:
 def list_orders(runtime: RuntimeDep, page: Page, status: str | None = None, priority_class: str | None = None,
                 customer_id: str | None = None) -> OrderPage:
     """In dispatch priority order; pass `next_cursor` back as `cursor` for the next page."""
-    with Session(runtime.engine) as session:
+    with read_session(runtime.engine) as session:
         return usecases.list_orders(session, page, status=status, priority_class=priority_class,
                                     customer_id=customer_id)
 
 
 @router.get("/stats", response_model=Stats)
 def stats(runtime: RuntimeDep) -> Stats:
-    with Session(runtime.engine) as session:
+    with read_session(runtime.engine) as session:
         return usecases.stats(session)
 
 
 @router.get("/conflicts", response_model=ConflictPage, responses=problem_responses(400))
 def conflicts(runtime: RuntimeDep, page: Page, order_id: str | None = None, after_id: AfterId = None) -> ConflictPage:
     """Re-sends of accepted orders with different content, refused (R3), oldest first."""
-    with Session(runtime.engine) as session:
+    with read_session(runtime.engine) as session:
         return usecases.conflicts(session, page, order_id=order_id, after_id=after_id)
 
 
 @router.get("/rejections", response_model=RejectionPage, responses=problem_responses(400))
 def rejections(runtime: RuntimeDep, page: Page, after_id: AfterId = None) -> RejectionPage:
     """Orders refused by validation, with their reasons, oldest first."""
-    with Session(runtime.engine) as session:
+    with read_session(runtime.engine) as session:
         return usecases.rejections(session, page, after_id=after_id)
