@@ -66,7 +66,7 @@ def test_stock_figures_a_snapshot_after_two_simulated_hours_its_csv_and_a_count(
     page.reload()
     listed = page.locator("#snapshot-list tbody tr")
     assert listed.count() == 1
-    assert "11 Nov 2026 02:00" in listed.first.inner_text()
+    assert "11 Nov 2026 10:00 CST" in listed.first.inner_text()  # the 02:00 UTC slot, in Shanghai
     assert page.locator(f"#stock-table tr[data-sku='{tea}'] td.cover").inner_text() == "6 h 00 min"  # 12 at 2/h
     screenshot(page, "stock")
 

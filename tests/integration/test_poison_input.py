@@ -55,6 +55,7 @@ T0 = "2026-11-11T00:00:00Z"
 CONSUMERS: dict[str, dict[str, frozenset[str]]] = {
     "platform.orders": {"orders": frozenset({"order.placed", "order.cancellation_requested", "order.cancelled",
                                              "order.balance_paid"})},
+    "platform.traffic": {"orders": frozenset({"traffic.counted"})},
     "inventory.reservations": {
         "orders": frozenset({"stock.reserved", "stock.backordered", "stock.released", "stock.sku_unknown"}),
         "logistics": frozenset({"stock.reserved"}),

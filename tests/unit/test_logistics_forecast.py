@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from services.logistics.forecast import ForecastInput, pickers_needed, projected_share, projected_within_24h
+from services.logistics.forecast import ForecastInput, pickers_needed, projected_share, projected_within_24h, replay
 
 NOW = datetime(2026, 11, 11, 12, 0, tzinfo=UTC)
 
@@ -62,3 +62,33 @@ def test_pickers_needed_is_the_fewest_that_reach_the_target(hours_left, rate, pe
     if needed > 0:
         in_time, total = projected_within_24h(data, (needed - 1) * per_picker)
         assert in_time * 100 < 80 * total
+
+
+# -- the counted projection against the order-by-order replay it stands for ---------------------
+
+
+
+@settings(max_examples=400, deadline=None)
+@given(deadline_minutes=st.lists(st.integers(-600, 3000), max_size=60), shipped_in_time=st.integers(0, 5),
+       shipped_late=st.integers(0, 5), arrivals_per_hour=st.sampled_from([0.0, 0.5, 3.0, 7.0, 12.0, 40.0, 61.0]),
+       horizon_h=st.sampled_from([0.5, 1.0, 4.0, 24.0]), orders_per_hour=st.sampled_from([0.0, 1.0, 3.0, 7.0, 12.0,
+                                                                                        40.0, 59.5, 600.0, 1e9]),
+       within_h=st.sampled_from([24, 48, 1]))
+def test_the_counted_projection_is_the_replay_order_by_order(deadline_minutes, shipped_in_time, shipped_late,
+                                                             arrivals_per_hour, horizon_h, orders_per_hour, within_h):
+    now = datetime(2026, 11, 11, 3, 0, tzinfo=UTC)
+    data = ForecastInput(now=now, queue_deadlines=[now + timedelta(minutes=m) for m in deadline_minutes],
+                         shipped_within_24h=shipped_in_time, shipped_late=shipped_late,
+                         arrivals_per_hour=arrivals_per_hour, horizon_h=horizon_h, within=timedelta(hours=within_h))
+    assert projected_within_24h(data, orders_per_hour) == replay(data, orders_per_hour)
+    assert projected_within_24h(data, orders_per_hour) == replay(data, orders_per_hour)  # the cached thresholds
+
+
+def test_arrivals_behind_a_long_queue_ship_in_time_once_the_pickers_have_caught_up() -> None:
+    # 60 queued at 40/h leave a 1.5 h backlog; arrivals every 5 min against 1.5 min a pick: the
+    # first ones wait out the backlog (late for a 1 h target), from the 9th on they are in time.
+    now = datetime(2026, 11, 11, 3, 0, tzinfo=UTC)
+    data = ForecastInput(now=now, queue_deadlines=[now + timedelta(hours=30)] * 60, shipped_within_24h=0,
+                         shipped_late=0, arrivals_per_hour=12.0, horizon_h=4.0, within=timedelta(hours=1))
+    assert replay(data, 40.0) == (60 + 40, 108)
+    assert projected_within_24h(data, 40.0) == replay(data, 40.0)
