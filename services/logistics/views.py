@@ -4,6 +4,7 @@ schemas.py's models. Nothing here writes."""
 from __future__ import annotations
 
 import json
+import time
 from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -176,9 +177,24 @@ def sla_view(session: Session, now: datetime, policy: LogisticsPolicy, horizon_h
         projection=_projection(session, now, policy, hours, overall))
 
 
+_LAST_PROJECTION: dict[int, tuple[float, dict[str, Any]]] = {}  # per policy: (monotonic time, projection)
+
+
 def _projection(session: Session, now: datetime, policy: LogisticsPolicy, hours: list[sla_tally.PaidHour],
                 overall: dict[str, Any]) -> dict[str, Any]:
-    """The gauges' projection, from the counts and the same forecast as GET /capacity."""
+    """The gauges' projection, from the counts and the same forecast as GET /capacity; the last
+    one again while younger than `projection_refresh_s` (it replays the whole queue)."""
+    refresh_s = 0.0 if policy.settings.clock == "settable" else policy.settings.projection_refresh_s
+    kept = _LAST_PROJECTION.get(id(policy))
+    if kept is not None and time.monotonic() - kept[0] < refresh_s:
+        return kept[1]
+    projected = _project(session, now, policy, hours, overall)
+    _LAST_PROJECTION[id(policy)] = (time.monotonic(), projected)
+    return projected
+
+
+def _project(session: Session, now: datetime, policy: LogisticsPolicy, hours: list[sla_tally.PaidHour],
+             overall: dict[str, Any]) -> dict[str, Any]:
     settings = policy.settings
     paid, shipped = overall["orders_paid"], overall["shipped"]
     data = forecast.from_counts(now, paid=paid, shipped_within_24h=overall["shipped_within_24h"],
