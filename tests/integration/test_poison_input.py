@@ -136,6 +136,7 @@ def sample(type_: str, order_id: str = "O-SAMPLE", *, sku: str = "SKU-TEA-01", c
         "supplier.delivery": {"delivery_id": f"D-{order_id}", "sku": sku, "quantity": quantity,
                               "delivered_at": T0},
         "carrier.delivery": {"carrier": "SF", "tracking_number": f"TN-{order_id}", "delivered_at": T0},
+        "traffic.counted": {"window_start": T0, "window_seconds": 60, "visitors": 1200},
     }
     return copy.deepcopy(data[type_])
 
