@@ -48,9 +48,9 @@ SERVICES = ("orders", "inventory", "logistics", "aftersales")
 # Pages per role, `{order}` and `{sku}` filled in from the data; a page the console does not have
 # (404) is reported as such rather than timed.
 PAGES = {
-    "admin": ["/warroom", "/overview", "/stock", "/orders/360?q={order}", "/orders/360/{order}"],
-    "warehouse": ["/dispatch", "/dispatch/sla", "/dock"],
-    "support": ["/returns", "/complaints", "/orders/360?q={order}"],
+    "admin": ["/warroom", "/warroom/data", "/overview", "/stock", "/orders?q={order}", "/orders/{order}"],
+    "warehouse": ["/dispatch", "/dispatch/sla", "/dispatch/live", "/dispatch/dock"],
+    "support": ["/returns", "/complaints", "/orders/{order}"],
 }
 # The services' routes behind those pages, asked directly with an administrator's token.
 SERVICE_ROUTES = {"logistics": ["/sla", "/sla/series?bucket=hour", "/queue?limit=50"],
