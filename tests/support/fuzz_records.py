@@ -534,6 +534,7 @@ def draw_examples(strategy: st.SearchStrategy[Any], n: int, seed_: int) -> list[
 
 CANARY_TYPES: dict[str, tuple[str, ...]] = {
     "platform.orders": ("order.placed",),
+    "platform.traffic": ("traffic.counted",),
     "inventory.reservations": ("stock.reserved",),
     "logistics.shipments": ("shipment.dispatched", "shipment.delivered"),
     "aftersales.cases": ("return.received", "exchange.requested"),
