@@ -38,15 +38,28 @@ def alembic_config(service: str, url: str) -> Config:
     return cfg
 
 
-def upgrade(engine: Engine, service: str) -> None:
-    """Bring the service's database to the newest revision, on the given engine's connection."""
+def upgrade(engine: Engine, service: str, *, empty_from_models: bool = True) -> None:
+    """Bring the service's database to the newest revision, on the given engine's connection.
+
+    An empty database (a new deployment, and every service a test starts) is built from the
+    models in one pass and stamped at the newest revision, Alembic's recipe for a database built
+    from scratch: replaying every revision (SQLite's batch mode copies a table per change) was
+    most of a service's start-up. tests/unit/test_migrations.py holds the two ways to the same
+    schema; `empty_from_models=False` replays the history."""
     cfg = alembic_config(service, engine.url.render_as_string(hide_password=False))
     with engine.begin() as connection:
         if connection.dialect.name == "postgresql":
             # Instances starting together migrate one at a time (SQLite: BEGIN IMMEDIATE does it).
             connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": zlib.crc32(service.encode())})
         cfg.attributes["connection"] = connection
-        command.upgrade(cfg, "head")
+        if empty_from_models and not sa.inspect(connection).get_table_names():
+            from shared.messaging import MESSAGING_TABLES
+
+            models = importlib.import_module(f"services.{service}.models")
+            metadata_of([*MESSAGING_TABLES, *models.TABLES]).create_all(connection)
+            command.stamp(cfg, "head")
+        else:
+            command.upgrade(cfg, "head")
 
 
 def metadata_of(tables: list[Table]) -> MetaData:

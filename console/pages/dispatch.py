@@ -23,6 +23,11 @@ ID = re.compile(r"^[A-Za-z0-9._:-]{1,200}$")
 EXCEPTION_KINDS = ("delayed", "damaged", "lost")
 
 
+# The most urgent at-risk orders the SLA panel lists (with "and N more"): a screen a picker
+# reads, and GET /sla answers faster the fewer it lists.
+AT_RISK_SHOWN = 20
+
+
 def sla_view(sla: dict[str, Any]) -> dict[str, Any]:
     targets = sla.get("targets", {})
     overall = sla.get("overall", {})
@@ -65,7 +70,7 @@ def router(console: "Console") -> APIRouter:
     async def board(request: Request) -> Response:
         viewer = require(request, "dispatch")
         (sla, sla_error), (queue, queue_error) = await asyncio.gather(
-            console.attempt(up().get("logistics", "/sla", viewer.token)),
+            console.attempt(up().get("logistics", "/sla", viewer.token, at_risk_limit=AT_RISK_SHOWN)),
             console.attempt(up().get("logistics", "/queue", viewer.token, limit=50)))
         return console.render(request, "dispatch.html", viewer, sla_error=sla_error, queue=queue,
                               queue_error=queue_error, picker_id=viewer.staff_id, can_act=can_act(viewer),
@@ -75,7 +80,7 @@ def router(console: "Console") -> APIRouter:
     async def sla_panel(request: Request) -> Response:
         """The SLA panel alone, for the board's refresh every 30 seconds."""
         viewer = require(request, "dispatch")
-        sla, sla_error = await console.attempt(up().get("logistics", "/sla", viewer.token))
+        sla, sla_error = await console.attempt(up().get("logistics", "/sla", viewer.token, at_risk_limit=AT_RISK_SHOWN))
         return console.render(request, "_sla_panel.html", viewer, sla_error=sla_error,
                               **(sla_view(sla) if sla else {}))
 

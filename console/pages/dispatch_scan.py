@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
 
-from console.pages.dispatch import ID, can_act, sla_view
+from console.pages.dispatch import AT_RISK_SHOWN, ID, can_act, sla_view
 from console.picking import by_carrier, pick_totals
 from console.session import Viewer, require
 from console.upstream import UpstreamError, seg
@@ -94,7 +94,7 @@ def router(console: "Console") -> APIRouter:
         """The board's Waiting table and SLA panel, read together, for the board's refresh."""
         viewer = require(request, "dispatch")
         (sla, sla_error), (queue, queue_error) = await asyncio.gather(
-            console.attempt(console.up.get("logistics", "/sla", viewer.token)),
+            console.attempt(console.up.get("logistics", "/sla", viewer.token, at_risk_limit=AT_RISK_SHOWN)),
             console.attempt(console.up.get("logistics", "/queue", viewer.token, limit=50)))
         return console.render(request, "_board_live.html", viewer, sla_error=sla_error, queue=queue,
                               queue_error=queue_error, **(sla_view(sla) if sla else {}))

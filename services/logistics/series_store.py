@@ -5,13 +5,18 @@ from __future__ import annotations
 
 from typing import Any
 
+from datetime import datetime
+
 from sqlalchemy import func
 from sqlmodel import Session, col, select
 
-from services.logistics.domain import AWAITING_BALANCE
-from services.logistics.models import Shipment
+from services.logistics.domain import AWAITING_BALANCE, hour_floor
+from services.logistics.models import Shipment, SlaPaidHour
 from services.logistics.sla_series import Before, PerBucket
 from shared.time_buckets import BucketRange, bucket_index_sql
+
+
+HOUR_SECONDS = 3600
 
 
 def _sla_orders() -> list[Any]:
@@ -27,8 +32,10 @@ def _on_time(deadline: Any) -> Any:
 
 def counts_before(session: Session, buckets: BucketRange) -> Before:
     start = buckets.since
-    paid = session.exec(select(func.count()).select_from(Shipment)
-                        .where(*_sla_orders(), col(Shipment.paid_at) < start)).one()
+    whole_hours = hour_floor(start)
+    paid = _paid_in_whole_hours(session, None, whole_hours) + session.exec(
+        select(func.count()).select_from(Shipment)
+        .where(*_sla_orders(), col(Shipment.paid_at) >= whole_hours, col(Shipment.paid_at) < start)).one()
     within = {}
     for name, deadline in (("within_24h", Shipment.deadline_24h), ("within_48h", Shipment.deadline_48h)):
         within[name] = session.exec(select(func.count()).select_from(Shipment)
@@ -44,11 +51,30 @@ def _grouped(session: Session, buckets: BucketRange, column: Any, *conditions: A
     return {int(b): int(n) for b, n in rows}
 
 
+def _paid_in_whole_hours(session: Session, since: datetime | None, until: datetime) -> int:
+    """The SLA's orders paid in whole hours before `until`, from the running totals (sla_tally.py)
+    instead of a count over every shipment paid then."""
+    query = select(func.coalesce(func.sum(SlaPaidHour.paid), 0)).where(col(SlaPaidHour.paid_hour) < until)
+    if since is not None:
+        query = query.where(col(SlaPaidHour.paid_hour) >= since)
+    return int(session.exec(query).one())
+
+
+def _paid_per_hour(session: Session, buckets: BucketRange) -> dict[int, int]:
+    rows = session.exec(select(SlaPaidHour.paid_hour, func.sum(SlaPaidHour.paid))
+                        .where(col(SlaPaidHour.paid_hour) >= buckets.since, col(SlaPaidHour.paid_hour) < buckets.until)
+                        .group_by(col(SlaPaidHour.paid_hour))).all()
+    return {int(hour.timestamp()) // buckets.seconds: int(n) for hour, n in rows if n}
+
+
 def per_bucket(session: Session, buckets: BucketRange) -> PerBucket:
     """Dispatched counts every parcel handed over (replacements too: they are dispatch work);
-    paid and on time count the SLA's orders only."""
+    paid and on time count the SLA's orders only. Hour buckets take the orders paid from the
+    running totals, which are kept per hour."""
+    paid = (_paid_per_hour(session, buckets) if buckets.seconds == HOUR_SECONDS
+            else _grouped(session, buckets, Shipment.paid_at, *_sla_orders()))
     return PerBucket(
         dispatched=_grouped(session, buckets, Shipment.shipped_at, col(Shipment.withdrawn_at).is_(None)),
-        paid=_grouped(session, buckets, Shipment.paid_at, *_sla_orders()),
+        paid=paid,
         within_24h=_grouped(session, buckets, Shipment.shipped_at, *_sla_orders(), _on_time(Shipment.deadline_24h)),
         within_48h=_grouped(session, buckets, Shipment.shipped_at, *_sla_orders(), _on_time(Shipment.deadline_48h)))

@@ -11,14 +11,15 @@ from collections.abc import Mapping
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func
+from sqlalchemy import func, or_
 from sqlmodel import Session, col, select
 
 from services.logistics import sla_tally
-from services.logistics.domain import AWAITING_BALANCE, SlaOrder, hour_floor
+from services.logistics.domain import AWAITING_BALANCE, PACKED, PICKING, QUEUED, SlaOrder, hour_floor
 from services.logistics.models import Shipment, SlaPaidHour, SlaShippedHour
 from services.logistics.sla_tally import HOUR
 from shared.deferred import defer_increment
+from shared.fastsql import FastStatement
 
 _TABLES = {sla_tally.PAID_HOUR: SlaPaidHour.__table__, sla_tally.SHIPPED_HOUR: SlaShippedHour.__table__}
 CONTRIBUTING = ("priority_class", "paid_at", "shipped_at", "status", "replacement_for_case", "withdrawn_at")
@@ -87,3 +88,28 @@ def first_paid_at(session: Session, hours: list[sla_tally.PaidHour]) -> datetime
                         .where(col(Shipment.paid_at) >= first_hour, col(Shipment.paid_at) < first_hour + HOUR,
                                col(Shipment.replacement_for_case).is_(None), col(Shipment.withdrawn_at).is_(None),
                                col(Shipment.status) != AWAITING_BALANCE)).one()
+
+
+_SHIPMENTS = Shipment.__table__
+_UNSHIPPED = (_SHIPMENTS.c.shipped_at.is_(None), _SHIPMENTS.c.replacement_for_case.is_(None),
+              _SHIPMENTS.c.withdrawn_at.is_(None))
+# The queued ones are nearly all of them at a peak: read from the unshipped-deadline index alone
+# (models.py), through the fast path's own datetime parsing: the ORM's query (a row lookup and a
+# type processor per value) made this read the slowest part of GET /sla at a peak.
+_QUEUED_DEADLINES = FastStatement(select(_SHIPMENTS.c.class_order, _SHIPMENTS.c.deadline_24h)
+                                  .where(*_UNSHIPPED, _SHIPMENTS.c.status == QUEUED))
+_IN_WAVES_DEADLINES = FastStatement(select(_SHIPMENTS.c.class_order, _SHIPMENTS.c.deadline_24h,
+                                           _SHIPMENTS.c.status, _SHIPMENTS.c.claimed_until)
+                                    .where(*_UNSHIPPED, or_(_SHIPMENTS.c.status == PICKING, _SHIPMENTS.c.status == PACKED)))
+
+
+def unshipped_deadlines_in_dispatch_order(session: Session, now: datetime) -> list[datetime]:
+    """24h deadlines of every order not yet handed over, in the order waves would take them
+    (shipments already in a wave or packed come first: they are further along). Sorting by
+    (class, deadline) gives the same deadlines in the same order as the full dispatch order."""
+    waiting = list(_QUEUED_DEADLINES.execute(session).all())
+    in_hand = []
+    for class_order, deadline, status, claimed_until in _IN_WAVES_DEADLINES.execute(session).all():
+        lease_over = status == PICKING and claimed_until is not None and claimed_until < now
+        (waiting if lease_over else in_hand).append((class_order, deadline))
+    return [deadline for _, deadline in sorted(in_hand)] + [deadline for _, deadline in sorted(waiting)]

@@ -13,8 +13,8 @@ from sqlalchemy import and_, bindparam, exists, func, insert, or_, tuple_, updat
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
-from services.logistics.domain import (AWAITING_BALANCE, NOT_YET_SHIPPED, PICKING, QUEUED, ShipmentFacts, SlaOrder,
-                                      shipment_id_for_order, wave_claim)
+from services.logistics.domain import (AWAITING_BALANCE, PICKING, PRIORITY_CLASSES, QUEUED,
+                                      ShipmentFacts, SlaOrder, shipment_id_for_order, wave_claim)
 from services.logistics.models import (CarrierDayLoad, EarlyCarrierDelivery, OrderBalance, OrderWithdrawal, PickWave,
                                        Shipment, ShipmentIncident)
 from services.logistics import sla_store
@@ -238,10 +238,7 @@ def claim_wave(session: Session, *, wave_id: str, picker_id: str, size: int, now
     won: list[str] = []
     passed: set[str] = set()
     while len(won) < size:
-        query = select(Shipment.shipment_id).where(available(now)).order_by(*DISPATCH_ORDER).limit(size - len(won))
-        if passed:
-            query = query.where(col(Shipment.shipment_id).not_in(passed))
-        candidates = list(session.exec(query))
+        candidates = [row[-1] for row in _available_in_order(session, QUEUE_KEY, now, size - len(won), passed=passed)]
         if not candidates:
             break
         passed.update(candidates)
@@ -265,10 +262,27 @@ def shipments_of_wave(session: Session, wave_id: str) -> list[Shipment]:
 
 def queue(session: Session, now: datetime, limit: int, after: tuple[Any, ...] | None = None) -> list[Shipment]:
     """Available shipments in wave order; `after`: the QUEUE_KEY of the last one of the previous page."""
-    query = select(Shipment).where(available(now)).order_by(*QUEUE_KEY).limit(limit)
-    if after is not None:
-        query = query.where(tuple_(*QUEUE_KEY) > after)
-    return list(session.exec(query))
+    return _available_in_order(session, (Shipment,), now, limit, after=after, key=queue_key)
+
+
+def _available_in_order(session: Session, columns: Sequence[Any], now: datetime, limit: int, *,
+                        after: tuple[Any, ...] | None = None, passed: set[str] | frozenset[str] = frozenset(),
+                        key: Any = None) -> list[Any]:
+    """The first `limit` available shipments in QUEUE_KEY order (`columns` of each; with the
+    QUEUE_KEY columns, rows sort as their key). The queued ones and those whose wave lease ran
+    out are read as two ranges of the dispatch-order index and merged here: one query with the
+    OR made the database sort every waiting shipment for each page."""
+    def part(*where: Any) -> list[Any]:
+        query = select(*columns).where(*where).order_by(*QUEUE_KEY).limit(limit)
+        if after is not None:
+            query = query.where(tuple_(*QUEUE_KEY) > after)
+        if passed:
+            query = query.where(col(Shipment.shipment_id).not_in(passed))
+        return list(session.exec(query))
+
+    rows = part(col(Shipment.status) == QUEUED) + part(col(Shipment.status) == PICKING,
+                                                       col(Shipment.claimed_until) < now)
+    return sorted(rows, key=key)[:limit]
 
 
 def packed(session: Session, limit: int) -> tuple[list[Shipment], int]:
@@ -283,9 +297,16 @@ def queue_key(shipment: Shipment) -> tuple[Any, ...]:
 
 
 def queue_counts(session: Session, now: datetime) -> dict[str, int]:
-    rows = session.exec(select(Shipment.priority_class, func.count()).where(available(now))
-                        .group_by(Shipment.priority_class)).all()
-    return {klass: n for klass, n in rows}
+    """Available shipments per class, counted by `class_order` on the dispatch-order index (no
+    row is read for the queued ones); a class the rules do not know is counted as "other"."""
+    counts: dict[str, int] = {}
+    for where in ((col(Shipment.status) == QUEUED,),
+                  (col(Shipment.status) == PICKING, col(Shipment.claimed_until) < now)):
+        for order, n in session.exec(select(Shipment.class_order, func.count()).where(*where)
+                                     .group_by(col(Shipment.class_order))).all():
+            klass = PRIORITY_CLASSES[order] if 0 <= order < len(PRIORITY_CLASSES) else "other"
+            counts[klass] = counts.get(klass, 0) + n
+    return counts
 
 
 def in_waves_count(session: Session, now: datetime) -> int:
@@ -323,19 +344,6 @@ def take_capacity(session: Session, carrier: str, day: date, capacity: int) -> b
 
 # ---------------------------------------------------------------------------------------------
 # What the SLA, the forecast and the reports count
-
-
-def unshipped_deadlines_in_dispatch_order(session: Session, now: datetime) -> list[datetime]:
-    """24h deadlines of every order not yet handed over, in the order waves would take them
-    (shipments already in a wave or packed come first: they are further along)."""
-    in_hand = session.exec(select(Shipment.deadline_24h)
-                           .where(col(Shipment.status).in_(NOT_YET_SHIPPED), ~available(now),
-                                  col(Shipment.replacement_for_case).is_(None))
-                           .order_by(*DISPATCH_ORDER)).all()
-    waiting = session.exec(select(Shipment.deadline_24h)
-                           .where(available(now), col(Shipment.replacement_for_case).is_(None))
-                           .order_by(*DISPATCH_ORDER)).all()
-    return [*in_hand, *waiting]
 
 
 def sla_orders(session: Session) -> list[SlaOrder]:

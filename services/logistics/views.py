@@ -4,6 +4,8 @@ schemas.py's models. Nothing here writes."""
 from __future__ import annotations
 
 import json
+import logging
+import threading
 import time
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -19,8 +21,11 @@ from services.logistics.schemas import (CapacityView, CarriersView, CollectionAn
                                         WaveView)
 from services.logistics.settings import LogisticsPolicy
 from services.logistics.usecases import ClaimedWave, Collection, Step
+from shared.db import read_session
 from shared.http_problems import Problem
 from shared.pagination import PageRequest, next_cursor
+
+log = logging.getLogger(__name__)
 
 # ---------------------------------------------------------------------------------------------
 # Shipments
@@ -178,19 +183,47 @@ def sla_view(session: Session, now: datetime, policy: LogisticsPolicy, horizon_h
 
 
 _LAST_PROJECTION: dict[int, tuple[float, dict[str, Any]]] = {}  # per policy: (monotonic time, projection)
+_REFRESHING: set[int] = set()  # policies whose projection a background thread is computing
+_REFRESH_LOCK = threading.Lock()
 
 
 def _projection(session: Session, now: datetime, policy: LogisticsPolicy, hours: list[sla_tally.PaidHour],
                 overall: dict[str, Any]) -> dict[str, Any]:
-    """The gauges' projection, from the counts and the same forecast as GET /capacity; the last
-    one again while younger than `projection_refresh_s` (it replays the whole queue)."""
+    """The gauges' projection, from the counts and the same forecast as GET /capacity. It reads
+    the whole queue, so it is computed here only the first time (and on every call with a
+    settable clock); after that a request gets the last one, and one older than
+    `projection_refresh_s` is recomputed in the background for the requests after it."""
     refresh_s = 0.0 if policy.settings.clock == "settable" else policy.settings.projection_refresh_s
     kept = _LAST_PROJECTION.get(id(policy))
-    if kept is not None and time.monotonic() - kept[0] < refresh_s:
-        return kept[1]
-    projected = _project(session, now, policy, hours, overall)
-    _LAST_PROJECTION[id(policy)] = (time.monotonic(), projected)
-    return projected
+    if kept is None or refresh_s <= 0:
+        projected = _project(session, now, policy, hours, overall)
+        _LAST_PROJECTION[id(policy)] = (time.monotonic(), projected)
+        return projected
+    if time.monotonic() - kept[0] >= refresh_s:
+        _refresh_in_background(session.get_bind().engine, now, policy, hours, overall)
+    return kept[1]
+
+
+def _refresh_in_background(engine: Any, now: datetime, policy: LogisticsPolicy, hours: list[sla_tally.PaidHour],
+                           overall: dict[str, Any]) -> None:
+    """One refresh at a time per policy, in its own thread and read session, as of the request
+    that asked for it: no request waits for the whole queue to be read."""
+    with _REFRESH_LOCK:
+        if id(policy) in _REFRESHING:
+            return
+        _REFRESHING.add(id(policy))
+
+    def refresh() -> None:
+        try:
+            with read_session(engine) as session:
+                _LAST_PROJECTION[id(policy)] = (time.monotonic(), _project(session, now, policy, hours, overall))
+        except Exception:  # the last projection stays; the next request past the age tries again
+            log.exception("the SLA projection could not be refreshed")
+        finally:
+            with _REFRESH_LOCK:
+                _REFRESHING.discard(id(policy))
+
+    threading.Thread(target=refresh, name="sla-projection", daemon=True).start()
 
 
 def _project(session: Session, now: datetime, policy: LogisticsPolicy, hours: list[sla_tally.PaidHour],
@@ -200,7 +233,7 @@ def _project(session: Session, now: datetime, policy: LogisticsPolicy, hours: li
     data = forecast.from_counts(now, paid=paid, shipped_within_24h=overall["shipped_within_24h"],
                                 shipped_late=shipped - overall["shipped_within_24h"],
                                 first_paid=sla_store.first_paid_at(session, hours),
-                                queue_deadlines=store.unshipped_deadlines_in_dispatch_order(session, now),
+                                queue_deadlines=sla_store.unshipped_deadlines_in_dispatch_order(session, now),
                                 horizon_h=settings.forecast_horizon_h)
     staffing = projection.Staffing(settings.default_pickers, settings.default_picks_per_hour, settings.max_pickers)
     return {
@@ -222,7 +255,7 @@ def capacity_view(session: Session, now: datetime, policy: LogisticsPolicy, pick
     per_picker = picks_per_hour or settings.default_picks_per_hour
     horizon = horizon_h or settings.forecast_horizon_h
     orders = store.sla_orders(session)
-    data = forecast.from_orders(now, orders, store.unshipped_deadlines_in_dispatch_order(session, now), horizon)
+    data = forecast.from_orders(now, orders, sla_store.unshipped_deadlines_in_dispatch_order(session, now), horizon)
     needed = forecast.pickers_needed(data, per_picker, policy.targets.within_24h_pct, settings.max_pickers)
     throughput = pickers * per_picker
     queued = len(data.queue_deadlines)
