@@ -4,8 +4,8 @@ hands a carrier's collection over at once, and the dispatch board's live part (t
 and the SLA panel from one refresh, so they never disagree).
 
 The JSON answers carry `say`: one sentence for the person at the scanner, read out by the page's
-aria-live region; refusals come back with the services' reasons in plain words (as HTTP 200 with
-`ok` false: the page says them, nothing failed)."""
+aria-live region; refusals come back with the services' reasons in plain words, as RFC 9457
+problem bodies with the refusal's status (`detail` and `say` the same sentence)."""
 
 from __future__ import annotations
 
@@ -60,10 +60,24 @@ def exception_words(shipment_id: str, kind: str, answer: dict[str, Any]) -> str:
     return f"Shipment {shipment_id} reported as {kind}. {told} Support sees it on the returns desk."
 
 
+PROBLEM_TITLES = {403: "Not allowed for this role", 404: "Not found", 409: "Refused in this state",
+                  422: "Not a valid scan", 502: "A service did not answer", 503: "A service is unavailable"}
+
+
 def _answer(code: int, say: str, **more: Any) -> JSONResponse:
-    """Always HTTP 200: a refused scan is an answer to say out loud, not a failure of the page
-    (`ok` false, `refused_with` the status the step was refused with)."""
-    return JSONResponse({"ok": code < 400, "say": say, **({"refused_with": code} if code >= 400 else {}), **more})
+    """A step done: 200 with `ok` and `say`. A refused one: its status (the service's, or the
+    console's own 4xx) with an RFC 9457 problem body whose `detail` is the sentence to say, and
+    `say` / `ok` false beside it, so the page reads every answer the same way."""
+    if code < 400:
+        return JSONResponse({"ok": True, "say": say, **more})
+    problem = {"type": "about:blank", "title": PROBLEM_TITLES.get(code, "Refused"), "status": code,
+               "detail": say, "ok": False, "say": say, **more}
+    return JSONResponse(problem, status_code=code, media_type="application/problem+json")
+
+
+def _refused(exc: UpstreamError) -> JSONResponse:
+    """A service's refusal keeps its 4xx; a service that failed or did not answer is a 502."""
+    return _answer(exc.status if exc.status and 400 <= exc.status < 500 else 502, exc.message)
 
 
 async def _body(request: Request) -> dict[str, Any] | None:
@@ -112,7 +126,7 @@ def router(console: "Console") -> APIRouter:
             result = await console.up.post("logistics", f"/shipments/{seg(shipment_id)}/pack", viewer.token,
                                            {"picker_id": viewer.staff_id})
         except UpstreamError as exc:
-            return _answer(exc.status or 502, exc.message)
+            return _refused(exc)
         carrier = (result.get("suggested_carrier") or {}).get("carrier")
         said = (f"Shipment {shipment_id} was packed already." if not result.get("changed")
                 else f"Shipment {shipment_id} packed.")
@@ -135,7 +149,7 @@ def router(console: "Console") -> APIRouter:
             result = await console.up.post("logistics", f"/shipments/{seg(shipment_id)}/ship", viewer.token,
                                            {"tracking_number": tracking, "carrier": None})
         except UpstreamError as exc:
-            return _answer(exc.status or 502, exc.message)
+            return _refused(exc)
         said = (f"Shipment {shipment_id} was handed to {result.get('carrier')} already, tracking "
                 f"{result.get('tracking_number')}." if not result.get("changed") else
                 f"Shipment {shipment_id} handed to {result.get('carrier')}, tracking {result.get('tracking_number')}"
@@ -154,7 +168,7 @@ def router(console: "Console") -> APIRouter:
         try:
             result = await console.up.post("logistics", f"/shipments/{seg(shipment_id)}/delivered", viewer.token, {})
         except UpstreamError as exc:
-            return _answer(exc.status or 502, exc.message)
+            return _refused(exc)
         said = (f"Shipment {shipment_id} was confirmed delivered already." if not result.get("changed")
                 else f"Shipment {shipment_id} confirmed delivered.")
         return _answer(200, said, shipment_id=shipment_id, status=result.get("status"))
@@ -183,7 +197,7 @@ def router(console: "Console") -> APIRouter:
             result = await console.up.post("logistics", "/shipments/ship-batch", viewer.token,
                                            {"carrier": carrier, "parcels": clean})
         except UpstreamError as exc:
-            return _answer(exc.status or 502, exc.message)
+            return _refused(exc)
         shipped, refused_ = result.get("shipped", []), result.get("refused", [])
         said = f"{len(shipped)} parcel{'' if len(shipped) == 1 else 's'} handed to {carrier}."
         if refused_:

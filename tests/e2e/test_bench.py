@@ -16,12 +16,14 @@ import pytest
 
 from tools.processes import REPO_ROOT
 
-pytestmark = pytest.mark.e2e
+DATABASE = "postgres" if os.environ.get("TEST_DATABASE") == "postgres" else "sqlite"
+# A whole small bench run: in `make test-slow` on SQLite; in `make test-postgres` on PostgreSQL,
+# the only run with its scale-out phase.
+pytestmark = [pytest.mark.e2e, *([pytest.mark.slow] if DATABASE == "sqlite" else [])]
 
 BURST = 400
 RATE, SECONDS = 100, 3
 HTTP_RATE, HTTP_SECONDS, HTTP_BURST = 20, 2, 100
-DATABASE = "postgres" if os.environ.get("TEST_DATABASE") == "postgres" else "sqlite"
 SCALE_OUT = 2 if DATABASE == "postgres" else 0
 
 

@@ -7,6 +7,7 @@ test-output/screenshots/console-dispatch-*.png."""
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -95,6 +96,18 @@ def test_a_wave_is_picked_packed_and_handed_over_with_the_scanner_input_alone(
     assert page.evaluate("window.notReloaded") is True, "no page reload"
     assert page.locator(f"#shipment-{ship_b}").get_attribute("data-status") == "shipped"
     screenshot(page, "dispatch-scan-wave-handed-over")
+
+    # A refused step is an RFC 9457 problem with the refusal's status, its detail the sentence said.
+    def step(body: object):
+        return page.request.post(console.url + "/dispatch/scan/pack", data=json.dumps(body),
+                                 headers={"Content-Type": "application/json", "Origin": console.url})
+    for body, status in (({"shipment_id": "SHP-NO-SUCH-1"}, 404), ({"shipment_id": "not an id!"}, 422),
+                         ({"shipment_id": ship_a}, 409)):
+        answer = step(body)
+        problem = answer.json()
+        assert answer.status == status, (body, answer.status, problem)
+        assert answer.headers["content-type"].startswith("application/problem+json")
+        assert problem["status"] == status and problem["ok"] is False and problem["detail"] == problem["say"]
 
     with logistics.client("warehouse") as http:
         for shipment_id, number in tracking.items():

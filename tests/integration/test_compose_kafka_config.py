@@ -46,7 +46,8 @@ import yaml
 
 from deploy import localkafka
 
-pytestmark = pytest.mark.integration
+# Three TLS + SCRAM broker nodes started for the module: `make test-slow`.
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 REPO = Path(__file__).resolve().parents[2]
 COMPOSE = REPO / "docker-compose.yml"

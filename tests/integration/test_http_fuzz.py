@@ -51,6 +51,7 @@ def running(module_world: World):
             for name in SERVICES}
 
 
+@pytest.mark.slow  # four services fuzzed for up to a minute each: `make test-slow`
 @pytest.mark.parametrize("name", SERVICES)
 def test_fuzzed_requests_get_no_5xx_and_documented_responses(running, name: str) -> None:
     service = running[name]
