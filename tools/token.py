@@ -93,6 +93,15 @@ def keygen(argv: list[str]) -> int:
     return 0
 
 
+def ensure_dev_keys(folder: Path) -> Path:
+    """`make run`'s service-account key pair, made once (var/keys is not in git): the JWKS path to
+    give the services. The quick-start signs the checkout's token with `<folder>/service-accounts.pem`."""
+    if not (folder / "service-accounts.pem").exists() or not (folder / "jwks.json").exists():
+        (folder / "service-accounts.pem").unlink(missing_ok=True)
+        keygen(["--dir", str(folder)])
+    return folder / "jwks.json"
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if argv[:1] == ["keygen"]:
