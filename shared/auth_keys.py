@@ -32,7 +32,7 @@ MAX_JWKS_BYTES = 256 * 1024
 ALGORITHM_FOR = {"OKP": "EdDSA", "RSA": "RS256"}
 
 
-class KeyError_(ValueError):
+class KeySetError(ValueError):
     """A key or key set that cannot be used; the message says why."""
 
 
@@ -49,51 +49,51 @@ def load_public_keys(path: str | Path, known_roles: tuple[str, ...]) -> dict[str
     a key silently dropped would turn into 401s nobody can explain, one silently kept into a hole."""
     raw = Path(path).read_bytes()
     if len(raw) > MAX_JWKS_BYTES:
-        raise KeyError_(f"{path}: a key set over {MAX_JWKS_BYTES} bytes is not a key set")
+        raise KeySetError(f"{path}: a key set over {MAX_JWKS_BYTES} bytes is not a key set")
     try:
         document = json.loads(raw)
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise KeyError_(f"{path}: not a JSON document ({exc})") from exc
+        raise KeySetError(f"{path}: not a JSON document ({exc})") from exc
     entries = document.get("keys") if isinstance(document, dict) else None
     if not isinstance(entries, list) or not entries:
-        raise KeyError_(f"{path}: a JWKS needs a non-empty `keys` list")
+        raise KeySetError(f"{path}: a JWKS needs a non-empty `keys` list")
     keys: dict[str, PublicKey] = {}
     for entry in entries:
         key = _public_key(entry, known_roles)
         if key.kid in keys:
-            raise KeyError_(f"{path}: kid {key.kid!r} is listed twice")
+            raise KeySetError(f"{path}: kid {key.kid!r} is listed twice")
         keys[key.kid] = key
     return keys
 
 
 def _public_key(entry: object, known_roles: tuple[str, ...]) -> PublicKey:
     if not isinstance(entry, dict):
-        raise KeyError_("every JWKS entry must be an object")
+        raise KeySetError("every JWKS entry must be an object")
     kid = entry.get("kid")
     if not isinstance(kid, str) or not kid or len(kid) > 100:
-        raise KeyError_("every key needs a `kid` (1-100 characters): tokens name the key that signed them")
+        raise KeySetError("every key needs a `kid` (1-100 characters): tokens name the key that signed them")
     kty = entry.get("kty")
     algorithm = ALGORITHM_FOR.get(kty) if isinstance(kty, str) else None
     if algorithm is None:
-        raise KeyError_(f"key {kid!r}: kty {kty!r} is not accepted (OKP Ed25519 or RSA)")
+        raise KeySetError(f"key {kid!r}: kty {kty!r} is not accepted (OKP Ed25519 or RSA)")
     if "d" in entry or "p" in entry:
-        raise KeyError_(f"key {kid!r} holds private parts: give services the public key only")
+        raise KeySetError(f"key {kid!r} holds private parts: give services the public key only")
     if entry.get("alg") not in (None, algorithm):
-        raise KeyError_(f"key {kid!r}: alg {entry.get('alg')!r} does not go with kty {kty} ({algorithm})")
+        raise KeySetError(f"key {kid!r}: alg {entry.get('alg')!r} does not go with kty {kty} ({algorithm})")
     roles = entry.get(SCOPE_MEMBER)
     if not isinstance(roles, list) or not roles or not all(isinstance(r, str) for r in roles):
-        raise KeyError_(f"key {kid!r}: `{SCOPE_MEMBER}` must list the roles its tokens may claim")
+        raise KeySetError(f"key {kid!r}: `{SCOPE_MEMBER}` must list the roles its tokens may claim")
     unknown = set(roles) - set(known_roles)
     if unknown:
-        raise KeyError_(f"key {kid!r}: unknown role(s) {sorted(unknown)} in `{SCOPE_MEMBER}`")
+        raise KeySetError(f"key {kid!r}: unknown role(s) {sorted(unknown)} in `{SCOPE_MEMBER}`")
     try:
         key = jwt.PyJWK({k: v for k, v in entry.items() if k != SCOPE_MEMBER}, algorithm=algorithm).key
     except (jwt.PyJWTError, ValueError, TypeError) as exc:
-        raise KeyError_(f"key {kid!r}: not a usable {kty} key ({exc})") from exc
+        raise KeySetError(f"key {kid!r}: not a usable {kty} key ({exc})") from exc
     if isinstance(key, RSAPublicKey) and key.key_size < MIN_RSA_BITS:
-        raise KeyError_(f"key {kid!r}: an RSA key of {key.key_size} bits is too weak (at least {MIN_RSA_BITS})")
+        raise KeySetError(f"key {kid!r}: an RSA key of {key.key_size} bits is too weak (at least {MIN_RSA_BITS})")
     if not isinstance(key, (Ed25519PublicKey, RSAPublicKey)):
-        raise KeyError_(f"key {kid!r}: only Ed25519 and RSA public keys are accepted")
+        raise KeySetError(f"key {kid!r}: only Ed25519 and RSA public keys are accepted")
     return PublicKey(kid, algorithm, key, frozenset(roles))
 
 
@@ -113,7 +113,7 @@ def load_signing_key(path: str | Path, kid: str = "") -> SigningKey:
     elif isinstance(key, RSAPrivateKey) and key.key_size >= MIN_RSA_BITS:
         algorithm = "RS256"
     else:
-        raise KeyError_(f"{path}: an Ed25519 key (or RSA of at least {MIN_RSA_BITS} bits) is needed")
+        raise KeySetError(f"{path}: an Ed25519 key (or RSA of at least {MIN_RSA_BITS} bits) is needed")
     return SigningKey(kid or Path(path).stem, algorithm, key)
 
 

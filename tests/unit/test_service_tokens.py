@@ -20,7 +20,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from fastapi import HTTPException
 
 from shared.auth import ROLES, AuthSettings, issue_token, verify_token
-from shared.auth_keys import KeyError_, load_public_keys, load_signing_key, public_jwk
+from shared.auth_keys import KeySetError, load_public_keys, load_signing_key, public_jwk
 from tools import token as token_cli
 
 
@@ -130,7 +130,7 @@ def test_huge_and_non_utf8_tokens_are_refused_without_being_parsed(keys: Path) -
 ])
 def test_a_doubtful_key_set_stops_the_start(tmp_path: Path, entry: dict, why: str) -> None:
     (tmp_path / "jwks.json").write_text(json.dumps({"keys": [entry]}))
-    with pytest.raises(KeyError_, match=why):
+    with pytest.raises(KeySetError, match=why):
         load_public_keys(tmp_path / "jwks.json", ROLES)
 
 
@@ -142,9 +142,9 @@ def test_an_rsa_key_of_512_bits_in_the_jwks_is_refused(tmp_path: Path) -> None:
 
     entry = {"kty": "RSA", "n": b64(n), "e": b64(e), "kid": "weak", "peak_roles": ["platform"]}
     (tmp_path / "jwks.json").write_text(json.dumps({"keys": [entry]}))
-    with pytest.raises(KeyError_, match="512 bits is too weak"):
+    with pytest.raises(KeySetError, match="512 bits is too weak"):
         load_public_keys(tmp_path / "jwks.json", ROLES)
-    with pytest.raises(KeyError_):  # and a service given it does not start
+    with pytest.raises(KeySetError):  # and a service given it does not start
         AuthSettings(auth_secret="", auth_public_keys_path=str(tmp_path / "jwks.json")).checked()
 
 
