@@ -18,6 +18,7 @@ import pytest
 from shared.auth import AuthSettings, issue_token
 from tests.integration.test_orders_intake import new_id, order_data
 from tests.support.services import ServiceProcess
+from tests.support.tokens import claims, hs256
 from tests.support.world import World
 from tools import token as token_cli
 
@@ -69,13 +70,11 @@ def test_a_platform_token_places_an_order_and_is_refused_on_admin_routes(module_
 def test_tokens_forged_with_what_a_service_holds_are_refused(orders, keys: Path) -> None:
     jwks = json.loads((keys / "jwks.json").read_text())
     public_x = jwks["keys"][0]["x"].encode()
-    from tests.unit.test_service_tokens import _hs256, claims
-
     forged = {
         "admin claimed with the service key": key_token(keys, ["platform", "admin"]),
         "a fresh key under the same kid": issue_token(
             AuthSettings(auth_signing_key_path=str(keys / "rogue" / "service-accounts.pem")), "m", ["platform"]),
-        "the public key as HS256 secret": _hs256(claims(roles=["admin"]), public_x, kid="service-accounts"),
+        "the public key as HS256 secret": hs256(claims(roles=["admin"]), public_x, kid="service-accounts"),
         "alg none": _unsigned(claims()),
         "wrong iss": key_token(keys, ["platform"], auth_issuer="elsewhere"),
         "wrong aud": key_token(keys, ["platform"], auth_audience="elsewhere"),

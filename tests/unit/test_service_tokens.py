@@ -21,6 +21,7 @@ from fastapi import HTTPException
 
 from shared.auth import ROLES, AuthSettings, issue_token, verify_token
 from shared.auth_keys import KeySetError, load_public_keys, load_signing_key, public_jwk
+from tests.support.tokens import claims, hs256
 from tools import token as token_cli
 
 
@@ -48,12 +49,6 @@ def refused(settings: AuthSettings, token: str) -> str:
     return str(caught.value.detail)
 
 
-def claims(**overrides) -> dict:
-    now = datetime.now(UTC)
-    return {"sub": "mallory", "roles": ["platform"], "iat": now, "exp": now + timedelta(hours=1),
-            "iss": "peak-fulfilment", "aud": "peak-fulfilment-services", **overrides}
-
-
 def test_a_key_signed_platform_token_is_accepted_with_its_subject_and_role(keys: Path) -> None:
     principal = verify_token(verifier(keys), issue_token(signer(keys), "checkout", ["platform"]))
     assert (principal.subject, principal.roles) == ("checkout", frozenset({"platform"}))
@@ -72,12 +67,12 @@ def test_forgeries_by_a_holder_of_the_public_key_are_all_refused(keys: Path) -> 
     jwks = json.loads((keys / "jwks.json").read_text())
     public_pem = load_signing_key(keys / "service-accounts.pem").key.public_key().public_bytes(
         serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
-    fresh = tmp_key = keys / "fresh"
+    fresh = keys / "fresh"
     token_cli.main(["keygen", "--dir", str(fresh), "--kid", "service-accounts"])
     attempts = {
-        "a fresh key under the same kid": issue_token(signer(tmp_key), "mallory", ["platform"]),
-        "HS256 keyed with the public PEM": _hs256(claims(), public_pem, kid="service-accounts"),
-        "HS256 keyed with the JWK's x": _hs256(claims(), jwks["keys"][0]["x"].encode(), kid="service-accounts"),
+        "a fresh key under the same kid": issue_token(signer(fresh), "mallory", ["platform"]),
+        "HS256 keyed with the public PEM": hs256(claims(), public_pem, kid="service-accounts"),
+        "HS256 keyed with the JWK's x": hs256(claims(), jwks["keys"][0]["x"].encode(), kid="service-accounts"),
         "alg none": jwt.encode(claims(), None, algorithm="none", headers={"kid": "service-accounts"}),
         "wrong iss": issue_token(signer(keys, auth_issuer="someone-else"), "mallory", ["platform"]),
         "wrong aud": issue_token(signer(keys, auth_audience="another-platform"), "mallory", ["platform"]),
@@ -106,7 +101,7 @@ def test_a_token_saying_eddsa_for_an_rsa_key_is_refused(tmp_path: Path) -> None:
     (tmp_path / "jwks.json").write_text(json.dumps({"keys": [entry]}))
     service = verifier(tmp_path)
     assert verify_token(service, issue_token(AuthSettings(auth_signing_key_path=str(pem)), "erp", ["platform"]))
-    assert "signs with RS256" in refused(service, _hs256(claims(), b"x" * 32, kid="rsa", alg_header="EdDSA"))
+    assert "signs with RS256" in refused(service, hs256(claims(), b"x" * 32, kid="rsa", alg_header="EdDSA"))
 
 
 def test_huge_and_non_utf8_tokens_are_refused_without_being_parsed(keys: Path) -> None:
@@ -161,17 +156,3 @@ def test_the_cli_parses_lifetimes_and_refuses_nonsense() -> None:
     for bad in ("0", "-5", "1y", "400d", "", "1.5h"):
         with pytest.raises(Exception):
             token_cli.parse_ttl(bad)
-
-
-def _hs256(payload: dict, secret: bytes, *, kid: str, alg_header: str = "HS256") -> str:
-    """An HMAC-signed token built by hand: PyJWT itself refuses PEM-looking HMAC keys."""
-    import hashlib
-    import hmac
-
-    def part(obj: dict) -> str:
-        raw = json.dumps(obj, default=lambda d: int(d.timestamp()), separators=(",", ":")).encode()
-        return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
-
-    signing_input = f"{part({'alg': alg_header, 'typ': 'JWT', 'kid': kid})}.{part(payload)}"
-    mac = hmac.new(secret, signing_input.encode(), hashlib.sha256).digest()
-    return f"{signing_input}.{base64.urlsafe_b64encode(mac).rstrip(b'=').decode()}"
