@@ -62,7 +62,7 @@ def check(block: Block, output: str) -> None:
 
 
 def run(markdown: str, env: dict[str, str], replace: dict[str, str] | None = None,
-        timeout_s: float = 60.0) -> list[tuple[Block, str, float]]:
+        timeout_s: float = 120.0) -> list[tuple[Block, str, float]]:
     """Runs every block; `replace` rewrites text in the code first (the test's ports)."""
     results = []
     with tempfile.TemporaryDirectory() as folder:

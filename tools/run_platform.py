@@ -100,7 +100,8 @@ def main() -> int:
             print("Kafka stopped.")
 
 
-def _wait_ready(processes: dict[str, subprocess.Popen[bytes]], timeout_s: float = 90.0) -> None:
+def _wait_ready(processes: dict[str, subprocess.Popen[bytes]],
+                timeout_s: float = float(os.environ.get("PLATFORM_READY_TIMEOUT_S", 90))) -> None:
     deadline = time.monotonic() + timeout_s
     waiting = set(processes)
     while waiting:
