@@ -38,6 +38,7 @@ from console.session import (
     set_flash,
 )
 from console.settings import ConsoleSettings
+from console.signin_throttle import SignInThrottle
 from console.upstream import Upstream, UpstreamError
 from console.users import UserDirectory
 from shared.auth import AuthSettings, issue_token
@@ -121,6 +122,8 @@ class Console:
         self.templates = make_templates(settings.zone)
         self.cookie_secure = settings.cookie_secure if settings.cookie_secure is not None else self.production
         self.upstream: Upstream | None = None
+        self.throttle = SignInThrottle(settings.signin_failures_per_account, settings.signin_failures_per_address,
+                                       settings.signin_window_s)
 
     @property
     def up(self) -> Upstream:
@@ -267,13 +270,25 @@ def build_app(settings: ConsoleSettings | None = None, kafka: KafkaSettings | No
         username = str(form.get("username", "")).strip()[:100]
         password = str(form.get("password", ""))[:1000]
         next_path = local_path(str(form.get("next", "")), "")
+        address = request.client.host if request.client else "unknown"
+        wait = console.throttle.retry_after(username, address)
+        if wait:  # checked before the password hash is computed: a refused attempt costs nothing
+            console.metrics.signins.labels(outcome="throttled").inc()
+            log.warning("sign-in throttled for %r from %s (%d s)", username, address, wait)
+            response = console.render(request, "signin.html", None, status_code=429, next_path=next_path,
+                                      username=username, error=f"Too many failed sign-ins. Try again in {wait} "
+                                                                "seconds.")
+            response.headers["Retry-After"] = str(wait)
+            return response
         user = await anyio.to_thread.run_sync(console.users.authenticate, username, password)
         if user is None:
+            console.throttle.failed(username, address)
             console.metrics.signins.labels(outcome="refused").inc()
             log.info("sign-in refused for %r", username)
             return console.render(request, "signin.html", None, status_code=401, next_path=next_path,
                                   username=username, error="That username and password do not match. Try again.")
         console.metrics.signins.labels(outcome="ok").inc()
+        console.throttle.succeeded(username)
         token = issue_token(console.auth, user.username, user.roles)
         viewer = Viewer(user.username, user.roles, token)
         response = RedirectResponse(next_path or viewer.home, status_code=303)

@@ -37,6 +37,12 @@ class ConsoleSettings(BaseSettings):
     request_timeout_s: float = Field(default=10.0, gt=0, description="Per call to a service.")
     dead_letter_timeout_s: float = Field(default=5.0, gt=0, description="Reading the .dlq topics' offsets.")
     log_level: str = "INFO"
+    # The sign-in throttle (issue 33, console/signin_throttle.py).
+    signin_failures_per_account: int = Field(default=5, ge=1, description="Failed sign-ins per account per "
+                                             "window before 429.")
+    signin_failures_per_address: int = Field(default=20, ge=1, description="Failed sign-ins per client address "
+                                             "per window before 429 (higher: a site shares one address).")
+    signin_window_s: float = Field(default=60.0, gt=0, description="The throttle's sliding window.")
     time_zone: str = Field(default="Asia/Shanghai",
                            description="The warehouse's time zone (an IANA name, e.g. Asia/Shanghai): pages and "
                                        "the war room's charts show local time, UTC on hover.")

@@ -33,11 +33,27 @@ class AuthSettings(BaseSettings):
     env: str = Field(default="development", description="`production` refuses the development secret.")
     auth_secret: str = Field(default=DEV_SECRET, description="HMAC key that signs and verifies tokens.")
     auth_token_ttl_s: int = Field(default=8 * 3600, gt=0)
+    # Asymmetric tokens (issue 33, shared/auth_keys.py, docs/security.md "Service accounts").
+    auth_public_keys_path: str = Field(default="", description="JWKS of the keys whose tokens this "
+                                       "service accepts, each scoped by `peak_roles`; empty: none.")
+    auth_signing_key_path: str = Field(default="", description="PEM private key that issue_token signs "
+                                       "with (the console, tools.token); empty: HS256 with AUTH_SECRET.")
+    auth_signing_key_id: str = Field(default="", description="kid of that key; default: the file's stem.")
+    auth_issuer: str = Field(default="peak-fulfilment", description="`iss` of asymmetric tokens, checked.")
+    auth_audience: str = Field(default="peak-fulfilment-services", description="`aud` of asymmetric tokens, checked.")
 
     def checked(self) -> "AuthSettings":
-        if self.env == "production" and (self.auth_secret == DEV_SECRET or len(self.auth_secret) < 32):
+        # An empty AUTH_SECRET turns HS256 off: the services then hold public keys only.
+        if self.env == "production" and self.auth_secret and (self.auth_secret == DEV_SECRET
+                                                               or len(self.auth_secret) < 32):
             raise RuntimeError("ENV=production needs AUTH_SECRET set to a private value of at least 32 "
-                               "characters; the development secret is public")
+                               "characters (or empty, with AUTH_PUBLIC_KEYS_PATH); the development secret is public")
+        if not self.auth_secret and not self.auth_public_keys_path:
+            raise RuntimeError("AUTH_SECRET is empty and AUTH_PUBLIC_KEYS_PATH unset: no token could be verified")
+        if self.auth_public_keys_path:
+            from shared.token_verify import public_keys
+
+            public_keys(self)  # a bad key set stops the start-up, not the first request
         return self
 
 
@@ -50,6 +66,10 @@ def issue_token(settings: AuthSettings, subject: str, roles: Iterable[str], *,
     issued = now or datetime.now(UTC)
     claims = {"sub": subject, "roles": roles, "iat": issued,
               "exp": issued + timedelta(seconds=settings.auth_token_ttl_s)}
+    if settings.auth_signing_key_path:
+        from shared.token_verify import sign
+
+        return sign(settings, claims)
     return jwt.encode(claims, settings.auth_secret, algorithm=ALGORITHM)
 
 
@@ -63,6 +83,11 @@ class Principal:
 
 
 def verify_token(settings: AuthSettings, token: str) -> Principal:
+    from shared.token_verify import verify_asymmetric
+
+    asymmetric = verify_asymmetric(settings, token)  # None: an HS256 token, checked below
+    if asymmetric is not None:
+        return asymmetric
     try:
         claims = jwt.decode(token, settings.auth_secret, algorithms=[ALGORITHM], options={"require": ["exp", "sub"]})
     except jwt.ExpiredSignatureError as exc:

@@ -39,6 +39,7 @@ class DeadLetter:
             "dlq": f"{self.dlq_topic}[{self.dlq_partition}]@{self.dlq_offset}",
             "source": f"{self.headers.get('dlq.source.topic')}[{self.headers.get('dlq.source.partition')}]"
                       f"@{self.headers.get('dlq.source.offset')}",
+            "key": self.key.decode("utf-8", "replace") if self.key is not None else None,  # the order id, to grep
             "consumer": self.headers.get("dlq.consumer", ""),
             "failed_at": self.headers.get("dlq.failed_at", ""),
             "reason": self.headers.get("dlq.reason", ""),

@@ -13,6 +13,7 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import httpx
 
@@ -20,6 +21,7 @@ from deploy import localkafka
 from shared.kafka_security import kafka_python_kwargs
 from shared.settings import REPO_ROOT, KafkaSettings
 from shared.topics import create_topics
+from tools.token import ensure_dev_keys
 
 DEFAULT_PORTS = {"orders": 8101, "inventory": 8102, "logistics": 8103, "aftersales": 8104}
 # The same settings the services read (ORDERS_HTTP_PORT, ...), so the URLs printed are the real ones.
@@ -30,7 +32,8 @@ PROCESSES = {**{name: (f"services.{name}", port) for name, port in SERVICES.item
              "console": ("console", CONSOLE_PORT)}
 SAMPLE_CATALOG = REPO_ROOT / "services" / "inventory" / "sample_catalog.csv"
 SAMPLE_PROMOTIONS = REPO_ROOT / "services" / "orders" / "sample_promotions.json"  # the seeds' promotions (R5)
-LOG_DIR = REPO_ROOT / "var" / "log"
+LOG_DIR = Path(os.environ.get("PLATFORM_LOG_DIR", REPO_ROOT / "var" / "log"))
+KEYS_DIR = REPO_ROOT / "var" / "keys"  # the development service-account key pair (docs/quickstart.md)
 
 
 def _stop_on_signals() -> None:
@@ -62,6 +65,8 @@ def main() -> int:
         env.setdefault("INVENTORY_CATALOG_PATH", str(SAMPLE_CATALOG))
     if SAMPLE_PROMOTIONS.exists():
         env.setdefault("ORDERS_PROMOTIONS_FILE", str(SAMPLE_PROMOTIONS))
+    if not env.get("AUTH_PUBLIC_KEYS_PATH"):  # services verify key-signed tokens too (tools/token.py)
+        env["AUTH_PUBLIC_KEYS_PATH"] = str(ensure_dev_keys(KEYS_DIR))
     # The console calls the services where they really listen, whatever ports were chosen.
     env.update({f"CONSOLE_{name.upper()}_URL": f"http://127.0.0.1:{port}" for name, port in SERVICES.items()})
     LOG_DIR.mkdir(parents=True, exist_ok=True)
@@ -72,7 +77,8 @@ def main() -> int:
             processes[name] = subprocess.Popen([sys.executable, "-m", module], cwd=REPO_ROOT,
                                                env=env, stdout=log, stderr=subprocess.STDOUT)
         _wait_ready(processes)
-        print("\nThe platform is up:")
+        print("\nThe platform is up. Start here: docs/quickstart.md (a token, an order by curl and by Kafka, "
+              "its journey, a cancellation, a return, dead letters)")
         for name, port in SERVICES.items():
             print(f"  {name:<11} http://127.0.0.1:{port}   (API docs: /docs, readiness: /readyz)")
         print(f"  console     http://127.0.0.1:{CONSOLE_PORT}   (dispatch board, returns desk, overview; "
@@ -94,7 +100,8 @@ def main() -> int:
             print("Kafka stopped.")
 
 
-def _wait_ready(processes: dict[str, subprocess.Popen[bytes]], timeout_s: float = 90.0) -> None:
+def _wait_ready(processes: dict[str, subprocess.Popen[bytes]],
+                timeout_s: float = float(os.environ.get("PLATFORM_READY_TIMEOUT_S", 90))) -> None:
     deadline = time.monotonic() + timeout_s
     waiting = set(processes)
     while waiting:
