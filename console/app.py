@@ -21,7 +21,7 @@ from markupsafe import Markup
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from console import pages
-from console.deadletters import dead_letter_counts
+from console.deadletters import DeadLetterCounter
 from console.metrics import ConsoleMetrics
 from console.session import (
     FLASH_COOKIE,
@@ -124,6 +124,7 @@ class Console:
         self.upstream: Upstream | None = None
         self.throttle = SignInThrottle(settings.signin_failures_per_account, settings.signin_failures_per_address,
                                        settings.signin_window_s)
+        self.dead_letter_counter = DeadLetterCounter(kafka, settings.dead_letter_timeout_s)
 
     @property
     def up(self) -> Upstream:
@@ -155,8 +156,7 @@ class Console:
 
     async def dead_letters(self) -> tuple[list | None, str | None]:
         try:
-            counts = await anyio.to_thread.run_sync(
-                lambda: dead_letter_counts(self.kafka, self.settings.dead_letter_timeout_s))
+            counts = await anyio.to_thread.run_sync(self.dead_letter_counter.counts)
             return counts, None
         except Exception as exc:  # broker down, timeouts: the rest of the page still shows
             log.warning("dead-letter counts unavailable: %s", exc)
@@ -175,6 +175,7 @@ def build_app(settings: ConsoleSettings | None = None, kafka: KafkaSettings | No
             yield
         finally:
             await console.upstream.close()
+            await anyio.to_thread.run_sync(console.dead_letter_counter.close)
 
     app = FastAPI(title="Fulfilment console", lifespan=lifespan, docs_url=None, redoc_url=None, openapi_url=None)
     app.state.console = console
