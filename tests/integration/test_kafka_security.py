@@ -34,7 +34,8 @@ from shared.topics import create_topics
 from tests.support.kafka import cloud_event
 from tests.support.services import ServiceProcess
 
-pytestmark = pytest.mark.integration
+# Its own broker in secure mode for the module: `make test-slow`.
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 PREFIX = "sec."
 USERS = {"admin": "admin-test-secret", "platform": "platform-test-secret",

@@ -11,7 +11,8 @@ import pytest
 
 from deploy import localpostgres
 
-pytestmark = pytest.mark.integration
+# A PostgreSQL server initialised per test: `make test-slow` (`make test-postgres` runs one for every suite).
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 
 @pytest.fixture
