@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+import time
 import uuid
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -19,11 +20,13 @@ from shared.http_problems import Problem
 from shared.unit_of_work import UnitOfWork
 
 
+_LAST_RISKS: dict[int, tuple[float, list[dict[str, Any]]]] = {}  # per policy: (monotonic time, risks)
 NO_PLAN = "no plan is loaded: PUT /plan, or start the service with LOGISTICS_PLAN_PATH"
 
 
 def put_plan(uow: UnitOfWork, plan: Plan) -> Plan:
     plan_store.save_plan(uow.session, plan.name, plan.model_dump_json(), uow.now, uow.actor.name)
+    _LAST_RISKS.clear()  # GET /sla's risks follow a new plan at once (this instance)
     return plan
 
 
@@ -87,11 +90,17 @@ def forecast(session: Session, now: datetime, policy: LogisticsPolicy, scale: bo
 
 
 def capacity_risks(session: Session, now: datetime, policy: LogisticsPolicy) -> list[dict[str, Any]]:
-    """The booking shortfalls ahead, for GET /sla (empty without a plan)."""
+    """The booking shortfalls ahead, for GET /sla (empty without a plan). Worked out again at
+    most every `projection_refresh_s` like the gauges' projection (it counts shipments per
+    region); every time on a settable clock."""
+    refresh_s = 0.0 if policy.settings.clock == "settable" else policy.settings.projection_refresh_s
+    kept = _LAST_RISKS.get(id(policy))
+    if kept is not None and time.monotonic() - kept[0] < refresh_s:
+        return kept[1]
     plan, _ = current_plan(session, policy)
-    if plan is None:
-        return []
-    return [r.as_dict() for r in forecast_of(session, now, policy, plan).risks]
+    risks = [] if plan is None else [r.as_dict() for r in forecast_of(session, now, policy, plan).risks]
+    _LAST_RISKS[id(policy)] = (time.monotonic(), risks)
+    return risks
 
 
 def propose(uow: UnitOfWork, policy: LogisticsPolicy) -> list[CarrierBooking]:
@@ -129,6 +138,7 @@ def confirm(uow: UnitOfWork, booking_id: str, parcels: int | None) -> tuple[Carr
     row.status, row.confirmed_at, row.confirmed_by = plan_store.CONFIRMED, uow.now, uow.actor.name
     plan_store.supersede(uow.session, row.carrier, row.day, keep=row.booking_id)
     uow.session.add(row)
+    _LAST_RISKS.clear()  # GET /sla's risks follow the new booking at once (this instance)
     return row, True
 
 

@@ -4,7 +4,7 @@ over HTTP, bookings proposed from its forecast and confirmed short, and the boar
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 
 import pytest
 
