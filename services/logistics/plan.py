@@ -84,6 +84,12 @@ class Plan(BaseModel):
             raise ValueError(f"the plan covers {hours} hours; at most {MAX_PLAN_HOURS} (31 days)")
         if self.regions is not None and self.regions and sum(self.regions.values()) == 0:
             raise ValueError("regions: at least one weight must be above 0")
+        if self.previous is not None:
+            for i, counts in enumerate(self.previous.hours):
+                for klass, count in _scaled(counts, self.previous.factor).items():
+                    if count > MAX_ORDERS_PER_HOUR:
+                        raise ValueError(f"previous.hours.{i}.{klass} times the factor is {count:,} orders; "
+                                         f"at most {MAX_ORDERS_PER_HOUR:,} an hour")
         return self
 
 
@@ -100,20 +106,17 @@ class PlannedHour:
 def planned_hours(plan: Plan) -> list[PlannedHour]:
     """The plan unrolled hour by hour from its start (UTC, on the hour)."""
     first = plan.start.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
-    counts: list[ClassCounts] = []
-    if plan.phases is not None:
-        for phase in plan.phases:
-            counts.extend([phase.orders_per_hour] * phase.hours)
+    if plan.previous is not None:
+        per_hour = [_scaled(c, plan.previous.factor) for c in plan.previous.hours]
     else:
-        assert plan.previous is not None
-        counts = [_scaled(c, plan.previous.factor) for c in plan.previous.hours]
-    return [PlannedHour(first + timedelta(hours=i), {k: getattr(c, k) for k in PRIORITY_CLASSES})
-            for i, c in enumerate(counts)]
+        per_hour = [{k: getattr(phase.orders_per_hour, k) for k in PRIORITY_CLASSES}
+                    for phase in plan.phases or [] for _ in range(phase.hours)]
+    return [PlannedHour(first + timedelta(hours=i), counts) for i, counts in enumerate(per_hour)]
 
 
-def _scaled(counts: ClassCounts, factor: Decimal) -> ClassCounts:
-    return ClassCounts(**{k: int((getattr(counts, k) * factor).to_integral_value(ROUND_HALF_UP))
-                          for k in PRIORITY_CLASSES})
+def _scaled(counts: ClassCounts, factor: Decimal) -> dict[str, int]:
+    """A previous event's hour times the factor, rounded half up (7.5 orders -> 8)."""
+    return {k: int((getattr(counts, k) * factor).to_integral_value(ROUND_HALF_UP)) for k in PRIORITY_CLASSES}
 
 
 class PlanInvalid(ValueError):

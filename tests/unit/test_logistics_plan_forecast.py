@@ -71,6 +71,8 @@ def test_a_start_off_the_hour_is_rounded_down() -> None:
     ({"phases": None, "previous": {"hours": [], "factor": "1.000000000000000000000000000001"}}, "previous.factor"),
     ({"phases": None, "previous": {"hours": [], "factor": "NaN"}}, "previous.factor"),
     ({"phases": None}, "exactly one"),
+    ({"phases": None, "previous": {"hours": [{"standard": MAX_ORDERS_PER_HOUR}], "factor": "1.0001"}},
+     "previous.hours.0.standard times the factor"),
     ({"regions": {"Zhejiang": 0}}, "regions"),
     ({"surprise": 1}, "surprise"),
 ])
