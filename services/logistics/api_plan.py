@@ -93,6 +93,13 @@ class ConfirmAnswer(BookingView):
     changed: bool
 
 
+class ProposalRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    margin_pct: Annotated[StrictInt, Field(ge=0, le=100)] = Field(
+        default=0, description="Headroom on each proposal, in %, rounded up")
+
+
 class ConfirmRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -160,13 +167,16 @@ def get_forecast(runtime: RuntimeDep, policy: Policy,
 
 @router.post("/carrier-bookings/proposals", status_code=201, response_model=BookingList,
              responses=problem_responses(404))
-def propose_bookings(work: Work, policy: Policy, key: IdempotencyKey) -> Any:
+def propose_bookings(work: Work, policy: Policy, key: IdempotencyKey,
+                     request: ProposalRequest | None = None) -> Any:
     """Bookings per carrier and warehouse day proposed from the forecast's parcels, replacing
     earlier proposals not confirmed for those days. Honours `Idempotency-Key`."""
-    def create(uow: UnitOfWork) -> BookingList:
-        return BookingList(bookings=[_booking(r) for r in plan_usecases.propose(uow, policy)])
+    margin = request.margin_pct if request else 0
 
-    return create_once(work, "propose-carrier-bookings", key, None, 201, create)
+    def create(uow: UnitOfWork) -> BookingList:
+        return BookingList(bookings=[_booking(r) for r in plan_usecases.propose(uow, policy, margin)])
+
+    return create_once(work, "propose-carrier-bookings", key, margin, 201, create)
 
 
 @router.post("/carrier-bookings/{booking_id}/confirm", response_model=ConfirmAnswer,

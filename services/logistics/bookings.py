@@ -63,6 +63,12 @@ def propose(needed: Iterable[tuple[date, str, int]], table: CarrierTable) -> dic
     return booked
 
 
+def with_margin(parcels: int, margin_pct: int) -> int:
+    """A proposal with headroom: `margin_pct` more, rounded up (a booking short by one parcel
+    refuses that parcel)."""
+    return -(-parcels * (100 + margin_pct) // 100)
+
+
 def table_for_day(table: CarrierTable, booked: Mapping[str, int]) -> CarrierTable:
     """The rules table with a day's confirmed bookings as those carriers' capacity."""
     if not booked:

@@ -103,9 +103,9 @@ def capacity_risks(session: Session, now: datetime, policy: LogisticsPolicy) -> 
     return risks
 
 
-def propose(uow: UnitOfWork, policy: LogisticsPolicy) -> list[CarrierBooking]:
-    """Bookings per carrier and day (from today) for the forecast's parcels; earlier proposals
-    not confirmed for those days are replaced."""
+def propose(uow: UnitOfWork, policy: LogisticsPolicy, margin_pct: int = 0) -> list[CarrierBooking]:
+    """Bookings per carrier and day (from today) for the forecast's parcels, plus `margin_pct`;
+    earlier proposals not confirmed for those days are replaced."""
     session, now = uow.session, uow.now
     result = forecast(session, now, policy)
     today = policy.desk.day(now)
@@ -114,7 +114,8 @@ def propose(uow: UnitOfWork, policy: LogisticsPolicy) -> list[CarrierBooking]:
     rows = []
     for (day, carrier), parcels in sorted(wanted.items()):
         row = CarrierBooking(booking_id=f"BK-{uuid.uuid4().hex[:12]}", carrier=carrier, day=day.isoformat(),
-                             parcels=parcels, status=plan_store.PROPOSED, proposed_at=now)
+                             parcels=bookings.with_margin(parcels, margin_pct), status=plan_store.PROPOSED,
+                             proposed_at=now)
         plan_store.add_booking(session, row)
         rows.append(row)
     return rows

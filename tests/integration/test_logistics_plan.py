@@ -132,7 +132,8 @@ def test_bookings_are_proposed_confirmed_and_used_by_carrier_choice(service) -> 
 
 def test_a_day_booked_short_is_a_risk_in_the_forecast_and_in_the_sla(service) -> None:
     with service.client("admin") as http:
-        rows = http.post("/carrier-bookings/proposals").json()["bookings"]
+        rows = http.post("/carrier-bookings/proposals", json={"margin_pct": 10}).json()["bookings"]
+        assert http.post("/carrier-bookings/proposals", json={"margin_pct": 101}).status_code == 422
         superseded_later = rows[0]["booking_id"]
         for row in rows:
             assert http.post(f"/carrier-bookings/{row['booking_id']}/confirm", json={"parcels": 1}).status_code == 200

@@ -265,6 +265,11 @@ def test_proposals_split_each_region_over_the_carriers_serving_it_by_capacity() 
     assert bookings.propose([(DAY, "X", 3)], zero) == {(DAY, "A"): 2, (DAY, "B"): 1}
 
 
+def test_a_margin_rounds_up() -> None:
+    assert [bookings.with_margin(n, pct) for n, pct in ((100, 0), (100, 10), (101, 10), (0, 50), (1, 1))] == [
+        100, 110, 112, 0, 2]
+
+
 def test_a_booking_replaces_the_tables_capacity_for_that_carrier_only() -> None:
     table = bookings.table_for_day(TABLE, {"SF": 1})
     assert table.carriers["SF"].daily_capacity == 1 and table.carriers["YTO"].daily_capacity == 10
