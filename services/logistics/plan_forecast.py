@@ -218,14 +218,19 @@ class Forecast:
     timeline: list[Hour]
 
 
-def forecast(hours: Sequence[Hour], picks_per_hour: int, targets: tuple[int, int] = (80, 95)) -> Forecast:
-    """Hour by hour: arrivals, backlog, shipped, the cumulative shares, and pickers needed."""
+def forecast(hours: Sequence[Hour], picks_per_hour: int, targets: tuple[int, int] = (80, 95),
+             with_pickers: bool = True) -> Forecast:
+    """Hour by hour: arrivals, backlog, shipped, the cumulative shares, and pickers needed (the
+    costly part, O(hours x deadlines): left out, as None, when only the parcels are wanted)."""
     arrivals = [h.arrivals for h in hours]
     run = simulate(arrivals, [h.capacity for h in hours])
     first = next((i for i, h in enumerate(hours) if not h.past), len(hours))
     before = sum(run.shipped[:first])
-    need_24 = pickers_needed(arrivals, before, first, picks_per_hour, targets[0], 24)
-    need_48 = pickers_needed(arrivals, before, first, picks_per_hour, targets[1], 48)
+    need_24: list[int | None] = [None] * (len(hours) - first)
+    need_48: list[int | None] = list(need_24)
+    if with_pickers:
+        need_24 = list(pickers_needed(arrivals, before, first, picks_per_hour, targets[0], 24))
+        need_48 = list(pickers_needed(arrivals, before, first, picks_per_hour, targets[1], 48))
     share_24 = cumulative_shares(arrivals, run.in_time_24h)
     share_48 = cumulative_shares(arrivals, run.in_time_48h)
     rows = []

@@ -68,14 +68,15 @@ def region_weights(plan: Plan, session: Session) -> tuple[dict[str, int], str]:
     return {bookings.ALL_REGIONS: 1}, "none"
 
 
-def forecast_of(session: Session, now: datetime, policy: LogisticsPolicy, plan: Plan, scale: bool = False) -> PlanForecast:
+def forecast_of(session: Session, now: datetime, policy: LogisticsPolicy, plan: Plan, scale: bool = False,
+                with_pickers: bool = True) -> PlanForecast:
     settings = policy.settings
     planned = planned_hours(plan)
     actual = plan_store.arrivals_per_hour(session)
     hours = plan_forecast.timeline(planned, actual, plan_store.shipped_per_hour(session), now,
                                    settings.default_pickers * settings.default_picks_per_hour, scale)
     result = plan_forecast.forecast(hours, settings.default_picks_per_hour,
-                                    (policy.targets.within_24h_pct, policy.targets.within_48h_pct))
+                                    (policy.targets.within_24h_pct, policy.targets.within_48h_pct), with_pickers)
     weights, source = region_weights(plan, session)
     per_day = plan_forecast.parcels_per_day(hours, result.run.shipped, settings.warehouse_utc_offset_h)
     needed = plan_forecast.capacity_needed(per_day, weights)
@@ -98,7 +99,7 @@ def capacity_risks(session: Session, now: datetime, policy: LogisticsPolicy) -> 
     if kept is not None and time.monotonic() - kept[0] < refresh_s:
         return kept[1]
     plan, _ = current_plan(session, policy)
-    risks = [] if plan is None else [r.as_dict() for r in forecast_of(session, now, policy, plan).risks]
+    risks = [] if plan is None else [r.as_dict() for r in forecast_of(session, now, policy, plan, with_pickers=False).risks]
     _LAST_RISKS[id(policy)] = (time.monotonic(), risks)
     return risks
 

@@ -222,6 +222,14 @@ def test_the_forecast_hour_by_hour_from_the_plan_alone() -> None:
     assert result.hours[-1].share_24h == Decimal("100.0")
 
 
+def test_without_pickers_the_rest_is_the_same() -> None:
+    hours = pf.timeline(hours_of(100, 0, 50), {}, {}, START, throughput=60)
+    full, lean = pf.forecast(hours, 30), pf.forecast(hours, 30, with_pickers=False)
+    assert all(h.pickers_80_24h is None and h.pickers_95_48h is None for h in lean.hours)
+    assert [(h.shipped, h.backlog, h.share_24h) for h in lean.hours] == [(h.shipped, h.backlog, h.share_24h)
+                                                                         for h in full.hours]
+
+
 def test_hours_that_are_over_have_no_pickers_needed() -> None:
     now = START + timedelta(hours=1, minutes=5)
     hours = pf.timeline(hours_of(10, 10), {START: 10}, {START: 10}, now, throughput=60)
