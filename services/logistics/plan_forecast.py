@@ -22,6 +22,7 @@ each hour as if the hours before had that many pickers.
 
 from __future__ import annotations
 
+from bisect import bisect_left
 from collections import deque
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -181,6 +182,13 @@ def _ceil_div(a: int, b: int) -> int:
     return -(-a // b)
 
 
+def _steepest(steps: Sequence[tuple[int, int]], start: int, hour: int, done: int, picks_per_hour: int) -> int:
+    """Pickers to go from `done` at the start of `hour` to every later step in time (steps from
+    index `start` on are the ones at or after `hour`)."""
+    return max((-((done - required) // (picks_per_hour * (t - hour + 1)))
+                for t, required in steps[start:] if required > done), default=0)
+
+
 def pickers_needed(arrivals: Sequence[int], shipped_before: int, first: int, picks_per_hour: int,
                    target_pct: int, window_h: int) -> list[int]:
     """Pickers for each hour from `first` (the current hour) to the end, `shipped_before` orders
@@ -193,19 +201,13 @@ def pickers_needed(arrivals: Sequence[int], shipped_before: int, first: int, pic
     # later[s]: pickers the orders arriving from hour s on need, whatever is done before s
     # (the queue may run dry just before s, so nothing done earlier helps them).
     later = [0] * (n + 2)
+    deadlines = [t for t, _ in steps]
     for s in range(n - 1, -1, -1):
-        own = 0
-        for t, required in steps:
-            if t >= s and required > cumulative[s]:
-                own = max(own, _ceil_div(required - cumulative[s], picks_per_hour * (t - s + 1)))
-        later[s] = max(own, later[s + 1])
+        later[s] = max(_steepest(steps, bisect_left(deadlines, s), s, cumulative[s], picks_per_hour), later[s + 1])
     answer = []
     done = shipped_before
     for h in range(first, n):
-        need = later[h + 1]
-        for t, required in steps:
-            if t >= h and required > done:
-                need = max(need, _ceil_div(required - done, picks_per_hour * (t - h + 1)))
+        need = max(later[h + 1], _steepest(steps, bisect_left(deadlines, h), h, done, picks_per_hour))
         answer.append(need)
         done += min(need * picks_per_hour, cumulative[h + 1] - done)
     return answer

@@ -138,6 +138,9 @@ def test_orders_after_the_plan_and_now_extend_the_timeline() -> None:
     assert hours[-1].start == late + timedelta(hours=48)
     hours = pf.timeline(hours_of(1), {}, {}, late, 10)
     assert hours[-1].start == late + timedelta(hours=48)
+    edge = START + timedelta(hours=744)  # a month after the plan's last hour: still on it, an hour later not
+    assert len(pf.timeline(hours_of(1), {}, {}, edge, 10)) == 745 + 48
+    assert len(pf.timeline(hours_of(1), {}, {}, edge + timedelta(hours=1), 10)) == 1 + 48
     far = START + timedelta(days=400)  # a plan long over: not a year of hours
     assert len(pf.timeline(hours_of(1), {far: 1}, {}, far, 10)) == 1 + 48
 
