@@ -178,10 +178,6 @@ def required_by(arrivals: Sequence[int], target_pct: int, window_h: int) -> list
     return steps
 
 
-def _ceil_div(a: int, b: int) -> int:
-    return -(-a // b)
-
-
 def _steepest(steps: Sequence[tuple[int, int]], start: int, hour: int, done: int, picks_per_hour: int) -> int:
     """Pickers to go from `done` at the start of `hour` to every later step in time (steps from
     index `start` on are the ones at or after `hour`)."""
