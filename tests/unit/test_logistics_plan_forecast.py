@@ -171,7 +171,7 @@ def test_shares_are_cumulative_over_arrivals_with_one_decimal() -> None:
 
 
 @pytest.mark.parametrize(("count", "pct", "need"), [(10, 80, 8), (11, 80, 9), (0, 80, 0), (20, 95, 19), (21, 95, 20),
-                                                     (1, 95, 1), (100, 100, 100)])
+                                                     (1, 95, 1), (100, 100, 100), (1000, 80, 800), (1001, 80, 801)])
 def test_the_target_share_of_an_hour_rounds_up(count, pct, need) -> None:
     assert pf.target_share(count, pct) == need
 
@@ -345,3 +345,59 @@ def test_the_pickers_needed_are_the_fewest_that_meet_every_hours_target(arrivals
         assert not _meets(padded, [(needed[0] - 1) * per_picker] * len(padded), pct, window, 0)
     schedule = [n * per_picker for n in needed]  # the rolling schedule, hour by hour, also meets them
     assert _meets(padded, schedule, pct, window, 0)
+
+
+# -- more boundaries (from mutation testing) --------------------------------------------------------
+
+
+def test_an_hour_over_without_orders_counts_0_and_so_does_the_current_one() -> None:
+    now = START + timedelta(hours=2, minutes=1)
+    assert pf.scale_factor(hours_of(10, 10, 10), {START: 10}, now) == Decimal("0.5")
+    hours = pf.timeline(hours_of(10, 10, 10), {}, {}, now, 10)
+    assert [h.actual for h in hours[:4]] == [0, 0, 0, None]
+
+
+def test_an_empty_hour_or_one_past_the_bound_does_not_extend_the_timeline() -> None:
+    assert len(pf.timeline(hours_of(1), {START + timedelta(hours=5): 0}, {}, START, 10)) == 1 + 48
+    edge = START + timedelta(hours=744)
+    assert len(pf.timeline(hours_of(1), {edge: 1}, {}, START, 10)) == 745 + 48
+    assert len(pf.timeline(hours_of(1), {edge + timedelta(hours=1): 1}, {}, START, 10)) == 1 + 48
+
+
+def test_a_deadline_in_the_hour_itself_counts() -> None:
+    assert pf.pickers_needed([10, 0], 0, 0, 1, 100, 1) == [10, 0]
+    assert pf.pickers_needed([0, 10, 0], 0, 0, 2, 100, 1) == [5, 5, 0]
+    assert pf.pickers_needed([0, 10, 0], 0, 1, 2, 100, 1) == [5, 0]
+
+
+def test_the_default_targets_are_80_in_24h_and_95_in_48h() -> None:
+    hours = pf.timeline(hours_of(960), {}, {}, START - timedelta(hours=1), throughput=0)
+    first = pf.forecast(hours, 1).hours[0]
+    assert (first.pickers_80_24h, first.pickers_95_48h) == (32, 19)  # 768 in 24 h, 912 in 48 h
+
+
+def test_the_split_gives_the_rest_to_the_largest_remainders() -> None:
+    assert pf.split(7, {"A": 2, "B": 3}) == {"A": 3, "B": 4}  # 2.8 and 4.2
+    assert pf.split(5, {"A": 1}) == {"A": 5}
+    assert pf.split(1, {"A": 1, "B": 1}) == {"A": 1, "B": 0}
+
+
+def _oracle(arrivals: list[int], per_picker: int, pct: int, window: int) -> list[int]:
+    """Pickers per hour by brute force: the fewest that, kept from that hour on after the
+    schedule so far, meet every deadline from that hour on."""
+    schedule: list[int] = []
+    for h in range(len(arrivals)):
+        p = 0
+        while not _meets(arrivals, schedule + [p * per_picker] * (len(arrivals) - h), pct, window, h):
+            p += 1
+        schedule.append(p * per_picker)
+    return [c // per_picker for c in schedule]
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.lists(st.integers(min_value=0, max_value=60), min_size=1, max_size=5), st.integers(min_value=1, max_value=3),
+       st.sampled_from([(80, 24), (95, 48), (100, 24), (50, 48)]))
+def test_the_pickers_needed_match_a_brute_force_search(arrivals, per_picker, target) -> None:
+    pct, window = target
+    padded = arrivals + [0] * window
+    assert pf.pickers_needed(padded, 0, 0, per_picker, pct, window) == _oracle(padded, per_picker, pct, window)
