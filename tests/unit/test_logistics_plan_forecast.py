@@ -374,11 +374,15 @@ def test_the_default_targets_are_80_in_24h_and_95_in_48h() -> None:
     hours = pf.timeline(hours_of(960), {}, {}, START - timedelta(hours=1), throughput=0)
     first = pf.forecast(hours, 1).hours[0]
     assert (first.pickers_80_24h, first.pickers_95_48h) == (32, 19)  # 768 in 24 h, 912 in 48 h
+    hours = pf.timeline(hours_of(2476), {}, {}, START - timedelta(hours=1), throughput=0)
+    first = pf.forecast(hours, 1).hours[0]
+    assert (first.pickers_80_24h, first.pickers_95_48h) == (83, 50)  # 1,981 in 24 h, 2,353 in 48 h (not 49 h)
 
 
 def test_the_split_gives_the_rest_to_the_largest_remainders() -> None:
     assert pf.split(7, {"A": 2, "B": 3}) == {"A": 3, "B": 4}  # 2.8 and 4.2
     assert pf.split(5, {"A": 1}) == {"A": 5}
+    assert pf.split(5, {"A": 1, "B": 2}) == {"A": 2, "B": 3}  # 1.67 and 3.33
     assert pf.split(1, {"A": 1, "B": 1}) == {"A": 1, "B": 0}
 
 
