@@ -121,7 +121,11 @@ class ActorsAtWork:
         a = self.actors
         for picker in itertools.cycle(range(a.pickers)):
             want = min(a.wave_size, int(self.pick.left))
-            if want <= 0 or self.wall_left() <= 0:
+            if want <= 0:
+                # the pickers' hour is used up with the queue not seen empty: pickers bind (grid report)
+                self.tick_staff["picker_bound"] = 1
+                break
+            if self.wall_left() <= 0:
                 break
             r = self.call("logistics", "POST", "/waves", json={"size": want, "picker_id": f"picker-{picker + 1}"})
             if r.status_code != 201:
@@ -155,6 +159,7 @@ class ActorsAtWork:
                 self.after_handover(shipment, done["carrier"], done["tracking_number"])
                 shipped += 1
                 self.customer_shipped += shipment.get("replacement_for_case") is None
+            self.tick_staff["carrier_refused"] += len(body["refused"])  # carriers full today (grid report)
             for refused in body["refused"]:
                 self.refusals[f"hand-over: {refused['reason'][:80]}"] += 1
                 self.packed_waiting.append(by_id[refused["shipment_id"]])

@@ -3,29 +3,37 @@
 from __future__ import annotations
 
 import argparse
+import os
 import shutil
+import sys
 import time
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from shared.settings import REPO_ROOT
 from tools.simulate import __doc__ as PACKAGE_DOC, model
+from tools.simulate import inputs
 from tools.simulate.actors import Actors
+from tools.simulate.inputs import InputInvalid
 from tools.simulate.progress import Progress, say
+from tools.simulate.recommend import parse_grid
 
 DEMO_DIR = REPO_ROOT / "var" / "demo"
 DEFAULT_START = datetime(2026, 11, 10, 16, 0, tzinfo=UTC)  # midnight of 11 November in Beijing (UTC+8)
 
 
 def parse_args(argv: list[str] | None) -> tuple[argparse.Namespace, model.Scenario, Actors]:
-    p = argparse.ArgumentParser(prog="python -m tools.simulate", description=PACKAGE_DOC.split("\n\n")[0],
+    p = argparse.ArgumentParser(prog="python -m tools.simulate", allow_abbrev=False,  # the grid passes options on by name
+                                description=PACKAGE_DOC.split("\n\n")[0],
                                 formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     g = p.add_argument_group("orders")
     g.add_argument("--seed", type=int, default=1, help="same seed, same scenario")
     g.add_argument("--orders", type=int, default=3000)
     g.add_argument("--hours", type=float, default=72.0, help="length of the event (simulated hours)")
-    g.add_argument("--start", type=_aware, default=DEFAULT_START, help="simulated start (midnight of the event)")
+    g.add_argument("--start", type=_aware, default=None,
+                   help=f"simulated start (midnight of the event); default the plan's starts_at, else {DEFAULT_START:%Y-%m-%dT%H:%MZ}")
     g.add_argument("--spike-share", type=float, default=0.30, help="share of orders in the midnight spike")
     g.add_argument("--spike-hours", type=float, default=2.0)
     g.add_argument("--presale-share", type=float, default=0.10)
@@ -54,6 +62,22 @@ def parse_args(argv: list[str] | None) -> tuple[argparse.Namespace, model.Scenar
     g.add_argument("--damage-rate", type=float, default=0.015)
     g.add_argument("--carrier-capacity-factor", type=float, default=1.0,
                    help="scale the carriers' daily capacity (services/logistics/carriers.json)")
+    g.add_argument("--stock-factor", type=float, default=1.0,
+                   help="stock depth: every sku's planned and opening stock x this")
+    g = p.add_argument_group("your own files (docs/simulator.md; samples in deploy/samples/)")
+    g.add_argument("--catalog", type=Path, default=None,
+                   help="inventory catalogue CSV (services/inventory/sample_catalog.csv format) instead of the built-in one")
+    g.add_argument("--plan", type=Path, default=None,
+                   help="event plan JSON: orders per hour and class (replaces --orders, --hours and the arrival curve)")
+    g.add_argument("--carriers", type=Path, default=None,
+                   help="carrier rules table JSON (services/logistics/carriers.json format)")
+    g = p.add_argument_group("what-if grid")
+    g.add_argument("--grid", nargs="+", default=None, metavar="AXIS=V1,V2",
+                   help="run every combination of pickers=..., stock=... (stock factor), carriers=... (carrier "
+                        "capacity factor) and recommend the smallest set-up meeting 80%%/24h and 95%%/48h")
+    g.add_argument("--jobs", type=int, default=2, help="grid runs at the same time (each starts four services)")
+    g.add_argument("--time-zone", default=os.environ.get("CONSOLE_TIME_ZONE", "Asia/Shanghai"),
+                   help="the warehouse's local time for the grid report and the recommendation")
     g = p.add_argument_group("customers and support")
     g.add_argument("--return-rate", type=float, default=0.08)
     g.add_argument("--exchange-share", type=float, default=0.2)
@@ -86,8 +110,23 @@ def parse_args(argv: list[str] | None) -> tuple[argparse.Namespace, model.Scenar
         p.error("--presale-share + --high-value-share must not exceed 1")
     if args.hours <= 0 or args.tick_minutes <= 0:
         p.error("--hours and --tick-minutes must be positive")
+    if args.stock_factor <= 0 or args.carrier_capacity_factor <= 0:
+        p.error("--stock-factor and --carrier-capacity-factor must be positive")
+    if not 1 <= args.jobs <= 8:
+        p.error("--jobs must be from 1 to 8 (each run starts four services)")
+    try:
+        ZoneInfo(args.time_zone)
+    except (ZoneInfoNotFoundError, ValueError):
+        p.error(f"--time-zone {args.time_zone!r} is not a time zone (e.g. Asia/Shanghai)")
+    try:
+        load_inputs(args)
+        if args.grid:
+            args.grid_axes = parse_grid(args.grid)
+    except InputInvalid as exc:
+        p.error(str(exc))
     scenario = model.Scenario(
-        seed=args.seed, orders=args.orders, event_hours=args.hours, spike_share=args.spike_share,
+        seed=args.seed, orders=args.plan_data.orders if args.plan_data else args.orders,
+        event_hours=args.plan_data.event_hours if args.plan_data else args.hours, spike_share=args.spike_share,
         spike_hours=args.spike_hours, presale_share=args.presale_share, high_value_share=args.high_value_share,
         high_value_threshold=args.high_value_threshold, gift_rate=args.gift_rate,
         first_order_rate=args.first_order_rate, cancel_rate=args.cancel_rate, traffic_skus=args.traffic_skus,
@@ -101,6 +140,18 @@ def parse_args(argv: list[str] | None) -> tuple[argparse.Namespace, model.Scenar
         inspection_pass_rate=args.inspection_pass_rate, agents=args.agents,
         cases_per_agent_hour=args.cases_per_agent_hour)
     return args, scenario, actors
+
+
+def load_inputs(args: argparse.Namespace) -> None:
+    """The user's files, read and checked before anything starts (InputInvalid names file and line)."""
+    args.plan_data = inputs.load_plan(args.plan) if args.plan else None
+    args.catalog_rows = inputs.load_catalog(args.catalog) if args.catalog else None
+    args.carrier_table = inputs.load_carriers(args.carriers) if args.carriers else None
+    if args.catalog_rows is not None:
+        inputs.check_catalog_serves_plan(args.catalog_rows, args.plan_data, args.catalog, args.plan,
+                                         args.presale_share, args.high_value_share)
+    if args.start is None:
+        args.start = args.plan_data.starts_at if args.plan_data else DEFAULT_START
 
 
 def _aware(text: str) -> datetime:
@@ -136,6 +187,10 @@ def main(argv: list[str] | None = None) -> int:
     from tools.simulate.engine import Simulation
 
     args, scenario, actors = parse_args(argv)
+    if args.grid:
+        from tools.simulate.grid import run_grid
+
+        return run_grid(list(sys.argv[1:] if argv is None else argv), args)
     run_dir = args.out or DEMO_DIR / f"{datetime.now(UTC).strftime('%Y%m%dT%H%M%S')}-s{args.seed}"
     run_dir.mkdir(parents=True, exist_ok=True)
     sim = Simulation(args, scenario, actors, run_dir)

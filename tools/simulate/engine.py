@@ -26,6 +26,7 @@ from tools.processes import ServiceProcess
 from tools.simulate import model
 from tools.simulate.actors import Actors, ActorsAtWork, Budget, Due
 from tools.simulate.platform import PlatformControl
+from tools.simulate.scenario import build as scenario_of
 from tools.simulate.watcher import Watcher
 
 if TYPE_CHECKING:
@@ -41,7 +42,10 @@ class Simulation(PlatformControl, ActorsAtWork):
         self.start_at: datetime = args.start
         self.now: datetime = self.start_at
         self.event_end = self.start_at + timedelta(hours=scenario.event_hours)
-        self.orders, self.catalog = model.generate(scenario, self.start_at)
+        built = scenario_of(scenario, self.start_at, plan=getattr(args, "plan_data", None),
+                            user_catalog=getattr(args, "catalog_rows", None),
+                            stock_factor=getattr(args, "stock_factor", 1.0))
+        self.orders, self.catalog, self.catalog_text = built.orders, built.catalog, built.catalog_text
         self.order_by_id = {o.order_id: o for o in self.orders}
         self.tier_of = {row.sku.sku: row.sku.tier for row in self.catalog}
         self.next_order = 0
@@ -63,6 +67,7 @@ class Simulation(PlatformControl, ActorsAtWork):
         self.counts: Counter[str] = Counter()
         self.refusals: Counter[str] = Counter()
         self.series: list[dict] = []             # per tick, for the charts
+        self.tick_staff: dict = {}               # this tick's entry of the series: what bound the staff
         self.published_by_class: Counter[str] = Counter()
         self.warnings: list[str] = []
         self.confirmed_shipments = 0             # reservations logistics is known to have queued
@@ -164,6 +169,8 @@ class Simulation(PlatformControl, ActorsAtWork):
         self.series.append({"h": round(self.hours(now), 2), "waiting_to_ship": max(0, to_ship),
                             "waiting_for_stock": for_stock})
         # staff
+        self.tick_staff = self.series[-1]
+        self.tick_staff.update(picker_bound=0, carrier_refused=0)
         work = 0
         with self.timed("warehouse staff"):
             self.pick.refill(hours)

@@ -19,7 +19,7 @@ from kafka import KafkaProducer
 from shared.auth import AuthSettings, issue_token
 from shared.settings import REPO_ROOT
 from tools.processes import ServiceProcess
-from tools.simulate import model
+from tools.simulate.inputs import scaled_carriers
 from tools.simulate.progress import say
 from tools.simulate.watcher import Watcher
 
@@ -28,6 +28,7 @@ SERVICES = ("orders", "inventory", "logistics", "aftersales")
 # reused one as the server closed it got "connection reset by peer" (a demo run died so at a
 # simulated 109 h). Idle connections are dropped well before the server would close them.
 KEEP_ALIVE = httpx.Limits(keepalive_expiry=2.0)
+DEFAULT_CARRIERS = REPO_ROOT / "services" / "logistics" / "carriers.json"
 
 
 class PlatformControl:
@@ -47,7 +48,7 @@ class PlatformControl:
         self.bootstrap = bootstrap
         create_topics(bootstrap, self.prefix, partitions=self.args.partitions)
         catalog = self.run_dir / "catalog.csv"
-        catalog.write_text(model.catalog_csv(self.catalog))
+        catalog.write_text(self.catalog_text)
         db_dir = self.run_dir / "db"
         db_dir.mkdir(parents=True, exist_ok=True)
         common = {"CLOCK": "settable", "LOG_LEVEL": "WARNING"}
@@ -59,11 +60,12 @@ class PlatformControl:
                           "MAX_WAVE_SIZE": str(max(200, self.actors.wave_size))},
             "aftersales": {},
         }
-        if self.args.carrier_capacity_factor != 1.0:
-            table = json.loads((REPO_ROOT / "services" / "logistics" / "carriers.json").read_text())
-            extra["logistics"]["CARRIER_CAPACITIES"] = json.dumps(
-                {c["code"]: max(1, round(c["daily_capacity"] * self.args.carrier_capacity_factor))
-                 for c in table["carriers"]})
+        # The carrier table (the user's --carriers or logistics' own) with its daily capacities
+        # scaled by the what-if factor, given to logistics as its table file.
+        table = getattr(self.args, "carrier_table", None) or json.loads(DEFAULT_CARRIERS.read_text())
+        carriers = self.run_dir / "carriers.json"
+        carriers.write_text(json.dumps(scaled_carriers(table, self.args.carrier_capacity_factor), indent=1))
+        extra["logistics"]["CARRIERS_FILE"] = str(carriers)
         for name in SERVICES:
             proc = ServiceProcess(name, bootstrap=bootstrap, topic_prefix=self.prefix, db_dir=db_dir,
                                   settings={**common, **extra[name]}, log_dir=self.run_dir / "logs")
