@@ -22,4 +22,12 @@ ACCESS = {
     ("GET", "/reports"): READERS,
     ("GET", "/carriers"): READERS,
     ("GET", "/dock"): READERS,
+    # The event's plan and what it asks of staff and carriers (issue 32): admins load the plan and
+    # book carriers; the warehouse reads the forecast to staff shifts.
+    ("PUT", "/plan"): frozenset({"admin"}),
+    ("GET", "/plan"): READERS,
+    ("GET", "/forecast"): frozenset({"admin", "warehouse"}),
+    ("POST", "/carrier-bookings/proposals"): frozenset({"admin"}),
+    ("POST", "/carrier-bookings/{booking_id}/confirm"): frozenset({"admin"}),
+    ("GET", "/carrier-bookings"): READERS,
 }

@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 from fastapi import FastAPI
 
-from services.logistics import api, api_dock, api_search, api_series, sla_store
+from services.logistics import api, api_dock, api_plan, api_search, api_series, sla_store
 from services.logistics.access import ACCESS
 from services.logistics.carriers import CarrierDesk, CarrierTable
 from services.logistics.handlers import SUBSCRIPTIONS
 from services.logistics.models import TABLES
+from services.logistics.plan import Plan, PlanInvalid, plan_from_json
 from services.logistics.settings import LogisticsPolicy, LogisticsSettings
 from shared.db import read_session
 from shared.http_app import create_http_app
@@ -26,6 +28,19 @@ def load_carrier_table(settings: LogisticsSettings) -> CarrierTable:
     path = settings.carriers_path()
     data = json.loads(path.read_text(encoding="utf-8"))
     return CarrierTable.from_dict(data, settings.carrier_capacities)
+
+
+def load_plan(settings: LogisticsSettings) -> Plan | None:
+    """The event's plan from LOGISTICS_PLAN_PATH, read at start-up: a bad one stops the service
+    with the field named (PlanInvalid)."""
+    if not settings.plan_path:
+        return None
+    path = Path(settings.plan_path)
+    try:
+        text = path.read_bytes()
+    except OSError as exc:
+        raise PlanInvalid(f"LOGISTICS_PLAN_PATH {path}: cannot be read: {exc.strerror}") from exc
+    return plan_from_json(text, f"LOGISTICS_PLAN_PATH {path}")
 
 
 def export_sla_gauges(runtime: ServiceRuntime) -> None:
@@ -51,7 +66,8 @@ def forget_expired_answers(runtime: ServiceRuntime) -> None:
 
 def build_app(settings: LogisticsSettings, kafka: KafkaSettings) -> FastAPI:
     runtime = ServiceRuntime(settings, kafka, TABLES)
-    policy = LogisticsPolicy(settings, CarrierDesk(load_carrier_table(settings), settings.warehouse_utc_offset_h))
+    policy = LogisticsPolicy(settings, CarrierDesk(load_carrier_table(settings), settings.warehouse_utc_offset_h),
+                             load_plan(settings))
     for spec, handlers in SUBSCRIPTIONS.items():
         runtime.subscribe(spec, handlers)
     runtime.document_publications(LOGISTICS_SHIPMENTS, ["shipment.dispatched", "shipment.delivered",
@@ -59,7 +75,8 @@ def build_app(settings: LogisticsSettings, kafka: KafkaSettings) -> FastAPI:
     runtime.document_publications(LOGISTICS_NOTIFICATIONS, ["customer.notification_requested"])
     runtime.on_start.append(lambda: forget_expired_answers(runtime))
     export_sla_gauges(runtime)
-    app = create_http_app(runtime, [api.router, api_search.router, api_dock.router, api_series.router],
+    app = create_http_app(runtime, [api.router, api_search.router, api_dock.router, api_series.router,
+                                                   api_plan.router],
                           access=ACCESS, policy=policy,
                           title="Logistics service",
                           description="Priority pick waves, hand-over to carriers, delivery and exceptions, "

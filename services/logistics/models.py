@@ -149,6 +149,36 @@ class OrderBalance(SQLModel, table=True):
     received_at: datetime
 
 
+class EventPlan(SQLModel, table=True):
+    """The event's plan as an admin last put it (PUT /plan); one row. Absent: the file's, if any."""
+
+    __tablename__ = "logistics_event_plan"
+
+    plan_key: str = Field(primary_key=True)  # always "current"
+    name: str
+    body_json: str = Field(sa_column=Column(Text, nullable=False))
+    loaded_at: datetime
+    loaded_by: str | None = None
+
+
+class CarrierBooking(SQLModel, table=True):
+    """Capacity booked with a carrier for one warehouse day (R15): proposed from the forecast,
+    confirmed by an admin; a confirmed one replaces the table's daily capacity that day, and a
+    later confirmation for the same carrier and day supersedes it."""
+
+    __tablename__ = "logistics_carrier_booking"
+
+    booking_id: str = Field(primary_key=True)
+    carrier: str = Field(index=True)
+    day: str = Field(index=True)  # ISO date of the warehouse's local day
+    parcels: int
+    status: str = Field(index=True)  # proposed, confirmed, superseded
+    proposed_at: datetime
+    confirmed_at: datetime | None = None
+    confirmed_by: str | None = None
+
+
 TABLES = [Shipment.__table__, PickWave.__table__, ShipmentIncident.__table__, CarrierDayLoad.__table__,
           OrderWithdrawal.__table__, EarlyCarrierDelivery.__table__, IDEMPOTENCY_TABLE, OrderBalance.__table__,
-          SlaPaidHour.__table__, SlaShippedHour.__table__]
+          SlaPaidHour.__table__, SlaShippedHour.__table__,
+          EventPlan.__table__, CarrierBooking.__table__]

@@ -10,6 +10,7 @@ from pydantic_settings import SettingsConfigDict
 
 from services.logistics.carriers import CarrierDesk
 from services.logistics.domain import SlaTargets
+from services.logistics.plan import Plan
 from shared.settings import ServiceSettings
 
 DEFAULT_CARRIERS_FILE = Path(__file__).with_name("carriers.json")
@@ -59,6 +60,11 @@ class LogisticsSettings(ServiceSettings):
                     "often; the counts beside it are always live. It reads the whole dispatch queue (about "
                     "1 s at 100,000 queued). 0, and always on a settable clock: every time.")
 
+    # The event's plan (R18, issue 32)
+    plan_path: str = Field(default="", description="JSON plan of the event (docs/logistics.md, e.g. "
+                                                   "deploy/samples/plan.json) read at start-up; a plan put by "
+                                                   "PUT /plan replaces it. Empty: none until one is put.")
+
     def carriers_path(self) -> Path:
         return Path(self.carriers_file) if self.carriers_file else DEFAULT_CARRIERS_FILE
 
@@ -70,6 +76,7 @@ class LogisticsPolicy:
 
     settings: LogisticsSettings
     desk: CarrierDesk
+    plan: Plan | None = None  # the file's (LOGISTICS_PLAN_PATH), read at start-up
 
     @property
     def targets(self) -> SlaTargets:

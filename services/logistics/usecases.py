@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import NamedTuple
 
-from services.logistics import domain, notifications, presale, store
+from services.logistics import booked_desk, domain, notifications, presale, store
 from services.logistics.carriers import CarrierDesk, CarrierRefused, parcel_of_shipment
 from services.logistics.models import PickWave, Shipment, ShipmentIncident
 from services.logistics.schemas import (DeliveredRequest, ExceptionRequest, HandoverBatch, PackRequest, ShipRequest,
@@ -223,9 +223,10 @@ def _hand_over(uow: UnitOfWork, shipment: Shipment, carrier: str | None, trackin
     session, now = uow.session, uow.now
     domain.check_can_ship(shipment.status)
     day = desk.day(now)
-    chosen = desk.table.choose(parcel_of_shipment(shipment), store.used_capacity(session, day), carrier)
+    table = booked_desk.table_on(session, desk, now)  # a day's confirmed bookings replace the file's capacity
+    chosen = table.choose(parcel_of_shipment(shipment), store.used_capacity(session, day), carrier)
     domain.check_tracking_free(shipment, store.by_tracking(session, chosen, tracking_number), chosen, tracking_number)
-    capacity = desk.table.carriers[chosen].daily_capacity
+    capacity = table.carriers[chosen].daily_capacity
     if not store.take_capacity(session, chosen, day, capacity):
         raise CarrierRefused(f"{chosen} is full today ({capacity} parcels booked)")
     store.save_shipment(session, shipment, domain.hand_over(shipment, carrier=chosen,

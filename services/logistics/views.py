@@ -11,7 +11,7 @@ from typing import Any
 
 from sqlmodel import Session
 
-from services.logistics import domain, forecast, notifications, projection, sla_store, sla_tally, store
+from services.logistics import booked_desk, domain, forecast, notifications, projection, sla_store, sla_tally, store
 from services.logistics.carriers import CarrierDesk, parcel_of_shipment
 from services.logistics.models import Shipment
 from services.logistics.schemas import (CapacityView, CarriersView, CollectionAnswer, PackAnswer, QueuePage, Reports,
@@ -41,7 +41,8 @@ def _summary(session: Session, shipment: Shipment, now: datetime, desk: CarrierD
         fields["deadline_24h"] = fields["deadline_48h"] = None
     if shipment.status in domain.NOT_YET_SHIPPED:
         used = used if used is not None else store.used_capacity(session, desk.day(now))
-        fields["suggested_carrier"] = desk.table.suggest(parcel_of_shipment(shipment), used).as_dict()
+        table = booked_desk.table_on(session, desk, now)
+        fields["suggested_carrier"] = table.suggest(parcel_of_shipment(shipment), used).as_dict()
     return fields
 
 
@@ -250,13 +251,14 @@ def _floats(value: Any) -> Any:
 
 def carriers_view(session: Session, now: datetime, desk: CarrierDesk) -> CarriersView:
     used = store.used_capacity(session, desk.day(now))
+    table = booked_desk.table_on(session, desk, now)  # today's confirmed bookings as capacity
     return CarriersView(
         day=desk.day(now),
         carriers=[{"code": c.code, "name": c.name, "daily_capacity": c.daily_capacity,
                    "used_today": used.get(c.code, 0), "remaining_today": max(c.daily_capacity - used.get(c.code, 0), 0),
                    "max_weight_kg": c.max_weight_kg, "max_volume_l": c.max_volume_l,
                    "regions": sorted(c.regions) if c.regions is not None else "nationwide"}
-                  for c in desk.table.carriers.values()],
+                  for c in table.carriers.values()],
         rules=[{"name": r.name, "carriers": list(r.carriers),
                 "regions": sorted(r.regions) if r.regions is not None else "any",
                 "min_weight_kg": r.min_weight_kg, "max_weight_kg": r.max_weight_kg,
