@@ -69,6 +69,8 @@ def parse_args(argv: list[str] | None) -> tuple[argparse.Namespace, model.Scenar
                    help="inventory catalogue CSV (services/inventory/sample_catalog.csv format) instead of the built-in one")
     g.add_argument("--plan", type=Path, default=None,
                    help="event plan JSON: orders per hour and class (replaces --orders, --hours and the arrival curve)")
+    g.add_argument("--plan-scale", type=float, default=1.0,
+                   help="multiply the plan's orders per hour by this (e.g. 0.01 to run a 90,000-order plan as 900)")
     g.add_argument("--carriers", type=Path, default=None,
                    help="carrier rules table JSON (services/logistics/carriers.json format)")
     g = p.add_argument_group("what-if grid")
@@ -144,9 +146,15 @@ def parse_args(argv: list[str] | None) -> tuple[argparse.Namespace, model.Scenar
 
 def load_inputs(args: argparse.Namespace) -> None:
     """The user's files, read and checked before anything starts (InputInvalid names file and line)."""
-    args.plan_data = inputs.load_plan(args.plan) if args.plan else None
+    if not 0 < args.plan_scale <= 100:
+        raise InputInvalid("--plan-scale must be above 0 and at most 100")
+    args.plan_data = inputs.load_plan(args.plan, args.plan_scale, args.seed) if args.plan else None
     args.catalog_rows = inputs.load_catalog(args.catalog) if args.catalog else None
     args.carrier_table = inputs.load_carriers(args.carriers) if args.carriers else None
+    if args.catalog_rows is not None and args.plan_data is not None and args.plan_scale != 1.0:
+        # a plan run at a fraction of its size keeps its proportions: the stock too (the carriers'
+        # capacity is scaled with it where the table is written, platform.py)
+        args.catalog_rows = inputs.scaled_stock(args.catalog_rows, args.plan_scale)
     if args.catalog_rows is not None:
         inputs.check_catalog_serves_plan(args.catalog_rows, args.plan_data, args.catalog, args.plan,
                                          args.presale_share, args.high_value_share)

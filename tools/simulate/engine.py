@@ -67,6 +67,7 @@ class Simulation(PlatformControl, ActorsAtWork):
         self.counts: Counter[str] = Counter()
         self.refusals: Counter[str] = Counter()
         self.series: list[dict] = []             # per tick, for the charts
+        self.forecast: dict | None = None        # logistics' GET /forecast before the first order
         self.tick_staff: dict = {}               # this tick's entry of the series: what bound the staff
         self.published_by_class: Counter[str] = Counter()
         self.warnings: list[str] = []
@@ -98,6 +99,7 @@ class Simulation(PlatformControl, ActorsAtWork):
         tail_tick = timedelta(minutes=max(self.args.tail_tick_minutes, self.actors.tick_minutes))
         max_end = self.event_end + timedelta(hours=self.args.max_tail_h)
         self.set_clocks(self.now)
+        self.plan_and_forecast()
         for _ in range(self.args.max_ticks):
             if self.watcher.error:
                 raise RuntimeError(f"watcher failed: {self.watcher.error}")

@@ -6,9 +6,11 @@ reported with the file and the line it is on (`InputInvalid`), so a typo costs s
   by inventory's own parser so the simulator accepts exactly what the service accepts. Optional
   extra columns the simulator uses to build baskets: `price` (CNY), `weight_kg`, `volume_l`, and
   `gift` (true for a free gift with purchase; a name containing "gift" counts too).
-- plan: {"name", "starts_at" (ISO time with a zone), "hours": [{"hour": 0, "orders": {"presale": n,
-  "high_value": n, "standard": n}}, ...]}: the orders paid per hour of the event and class. A
-  presale order counts in the hour its balance is paid (the hour its 24h/48h clock starts).
+- plan: logistics' plan (PUT /plan, LOGISTICS_PLAN_PATH; services/logistics/plan.py, sample
+  deploy/samples/plan.json): {"name", "start", "phases": [{"name", "hours", "orders_per_hour":
+  {"presale", "high_value", "standard"}}] or "previous": {"hours": [...], "factor"}, "regions"},
+  checked by logistics' own parser. The orders paid per hour and class; a presale order counts in
+  the hour its balance is paid (the hour its 24h/48h clock starts).
 - carriers: the logistics carrier table (services/logistics/carriers.json), checked by logistics'
   own parser.
 """
@@ -19,8 +21,9 @@ import csv
 import io
 import json
 import math
+import random
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime
+from datetime import datetime
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
@@ -47,7 +50,8 @@ class InputInvalid(ValueError):
 class Plan:
     name: str
     starts_at: datetime
-    hours: tuple[tuple[int, dict[str, int]], ...]   # (hour of the event, orders per class)
+    hours: tuple[tuple[int, dict[str, int]], ...]   # (hour of the event, orders per class), hours with orders
+    regions: dict[str, int]                          # the plan's mix of regions (weights), empty: the built-in one
 
     @property
     def orders(self) -> int:
@@ -140,58 +144,58 @@ def _read_json(path: Path) -> tuple[Any, dict[str, int]]:
 # The plan
 
 
-def load_plan(path: Path) -> Plan:
+def load_plan(path: Path, scale: float = 1.0, seed: int = 1) -> Plan:
+    """The plan file in logistics' own format (services/logistics/plan.py, checked by its parser),
+    unrolled hour by hour. `scale` multiplies every hour's orders (a 90,000-order plan as 900 on a
+    laptop); the fractions are drawn with `seed`, so the total stays `scale` x the plan's on average."""
+    from pydantic import ValidationError
+
+    from services.logistics.plan import Plan as LogisticsPlan, planned_hours
+
     data, lines = _read_json(path)
-
-    def bad(at: str, why: str) -> InputInvalid:
-        return InputInvalid(f"{_where(path, lines, at)}: {why}")
-
-    if not isinstance(data, dict):
-        raise bad("", 'expected an object with "name", "starts_at" and "hours"')
-    name = data.get("name")
-    if not isinstance(name, str) or not name.strip():
-        raise bad("name", '"name" must be a non-empty text')
-    starts_at = data.get("starts_at")
     try:
-        moment = datetime.fromisoformat(str(starts_at).replace("Z", "+00:00"))
-    except ValueError:
-        raise bad("starts_at", f'"starts_at" must be an ISO time such as 2026-11-10T16:00:00Z, got {starts_at!r}') from None
-    if moment.tzinfo is None:
-        raise bad("starts_at", f'"starts_at" needs a time zone (Z or +08:00), got {starts_at!r}')
-    hours = data.get("hours")
-    if not isinstance(hours, list) or not hours:
-        raise bad("hours", '"hours" must be a non-empty list of {"hour": h, "orders": {...}}')
-    seen: dict[int, int] = {}
-    rows = []
-    for i, item in enumerate(hours):
-        at = f"hours.{i}"
-        if not isinstance(item, dict):
-            raise bad(at, 'each hour must be an object {"hour": h, "orders": {...}}')
-        hour = item.get("hour")
-        if not isinstance(hour, int) or isinstance(hour, bool) or not 0 <= hour < MAX_PLAN_HOURS:
-            raise bad(f"{at}.hour", f'"hour" must be a whole number from 0 to {MAX_PLAN_HOURS - 1}, got {hour!r}')
-        if hour in seen:
-            raise bad(f"{at}.hour", f"hour {hour} is planned twice (also item {seen[hour] + 1} of \"hours\")")
-        seen[hour] = i
-        orders = item.get("orders")
-        if not isinstance(orders, dict):
-            raise bad(at, '"orders" must be an object of counts per class: presale, high_value, standard')
-        unknown = sorted(set(orders) - set(PLAN_CLASSES))
-        if unknown:
-            raise bad(f"{at}.orders.{unknown[0]}", f"unknown class {unknown[0]!r}: use {', '.join(PLAN_CLASSES)}")
-        counts = {}
-        for klass in PLAN_CLASSES:
-            count = orders.get(klass, 0)
-            if not isinstance(count, int) or isinstance(count, bool) or count < 0:
-                raise bad(f"{at}.orders.{klass}", f"{klass} must be a whole number of orders >= 0, got {count!r}")
-            counts[klass] = count
-        rows.append((hour, counts))
-    plan = Plan(name=name.strip(), starts_at=moment.astimezone(UTC), hours=tuple(sorted(rows, key=lambda r: r[0])))
-    if plan.orders == 0:
-        raise bad("hours", "the plan has no orders at all")
-    if plan.orders > MAX_PLAN_ORDERS:
-        raise bad("hours", f"the plan has {plan.orders} orders; at most {MAX_PLAN_ORDERS} are simulated")
-    return plan
+        plan = LogisticsPlan.model_validate(data)
+    except ValidationError as exc:
+        problems = [f"{_where(path, lines, '.'.join(map(str, e.get('loc', ()))))}: "
+                    f"{'.'.join(map(str, e.get('loc', ()))) or 'plan'}: {e.get('msg', 'invalid')}"
+                    for e in exc.errors()[:5]]
+        raise InputInvalid("; ".join(problems)) from exc
+    rng = random.Random(f"{seed}:plan-scale")
+    hours = []
+    for i, hour in enumerate(planned_hours(plan)):
+        counts = {k: _scaled(hour.per_class.get(k, 0), scale, rng) for k in PLAN_CLASSES}
+        if any(counts.values()):
+            hours.append((i, counts))
+    if not hours:
+        raise InputInvalid(f"{path}: the plan has no orders" + (f" at --plan-scale {scale:g}" if scale != 1 else ""))
+    simulated = Plan(name=plan.name, starts_at=planned_hours(plan)[0].start, hours=tuple(hours),
+                     regions=dict(plan.regions or {}))
+    if simulated.orders > MAX_PLAN_ORDERS:
+        raise InputInvalid(f"{path}: {simulated.orders} orders to simulate; at most {MAX_PLAN_ORDERS} "
+                           "(use --plan-scale, e.g. 0.01)")
+    return simulated
+
+
+def _scaled(count: int, scale: float, rng: random.Random) -> int:
+    whole = count * scale
+    return int(whole) + (1 if rng.random() < whole - int(whole) else 0)
+
+
+def plan_for_logistics(plan: Plan | None, orders: list, start: datetime, name: str) -> dict[str, Any]:
+    """The plan logistics is given (PUT /plan) for its forecast: the orders this run will publish,
+    counted per hour and class (`previous` shape, factor 1), so the forecast and the run start from
+    the same arrivals whether they came from a plan file or from the built-in arrival curve."""
+    counts: dict[int, dict[str, int]] = {}
+    for order in orders:
+        hour = int((order.paid_at - start).total_seconds() // 3600)
+        counts.setdefault(hour, dict.fromkeys(PLAN_CLASSES, 0))[order.intended_class] += 1
+    last = max(counts, default=0)
+    body: dict[str, Any] = {"name": (plan.name if plan else name)[:200], "start": start.isoformat(),
+                            "previous": {"hours": [counts.get(h, dict.fromkeys(PLAN_CLASSES, 0))
+                                                   for h in range(last + 1)], "factor": "1"}}
+    if plan is not None and plan.regions:
+        body["regions"] = plan.regions
+    return body
 
 
 # ---------------------------------------------------------------------------------------------

@@ -89,6 +89,12 @@ def markdown(f: dict[str, Any]) -> str:
                      f"{g['shipped_within_24h']} ({_pct(g['within_24h_pct'])}) | "
                      f"{g['shipped_within_48h']} ({_pct(g['within_48h_pct'])}) | "
                      f"{'met' if g['meets_24h_target'] else 'missed'} | {'met' if g['meets_48h_target'] else 'missed'} |")
+    fc = f.get("forecast")
+    if fc:
+        lines += ["", f"Forecast before the first order (logistics GET /forecast from the plan, {fc['pickers']} pickers x "
+                      f"{fc['picks_per_hour']}/h): within 24h {_pct(fc['share_24h'])}, within 48h {_pct(fc['share_48h'])}; "
+                      f"pickers needed from the first hour: {fc['pickers_needed_80_24h']} for 80%/24h, "
+                      f"{fc['pickers_needed_95_48h']} for 95%/48h; carrier risks seen: {len(fc['risks'])}."]
     rep = d["report"]
     speed, delivery = rep.get("dispatch_speed", {}), rep.get("delivery_time", {})
     lines += [

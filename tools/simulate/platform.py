@@ -19,7 +19,7 @@ from kafka import KafkaProducer
 from shared.auth import AuthSettings, issue_token
 from shared.settings import REPO_ROOT
 from tools.processes import ServiceProcess
-from tools.simulate.inputs import scaled_carriers
+from tools.simulate.inputs import plan_for_logistics, scaled_carriers
 from tools.simulate.progress import say
 from tools.simulate.watcher import Watcher
 
@@ -64,7 +64,10 @@ class PlatformControl:
         # scaled by the what-if factor, given to logistics as its table file.
         table = getattr(self.args, "carrier_table", None) or json.loads(DEFAULT_CARRIERS.read_text())
         carriers = self.run_dir / "carriers.json"
-        carriers.write_text(json.dumps(scaled_carriers(table, self.args.carrier_capacity_factor), indent=1))
+        factor = self.args.carrier_capacity_factor
+        if getattr(self.args, "plan_data", None) is not None:
+            factor *= self.args.plan_scale  # a plan run at a fraction of its size: the carriers too
+        carriers.write_text(json.dumps(scaled_carriers(table, factor), indent=1))
         extra["logistics"]["CARRIERS_FILE"] = str(carriers)
         for name in SERVICES:
             proc = ServiceProcess(name, bootstrap=bootstrap, topic_prefix=self.prefix, db_dir=db_dir,
@@ -89,6 +92,22 @@ class PlatformControl:
         self.producer = KafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=5)
         self.watcher = Watcher(bootstrap, self.prefix)
         self.watcher.start()
+
+    def plan_and_forecast(self) -> None:
+        """Give logistics the plan of this run (PUT /plan: the orders about to be published, per hour
+        and class) and keep its forecast (GET /forecast) from before the first order, for the report
+        to set beside the outcome. A logistics without the routes is noted, not fatal."""
+        body = plan_for_logistics(getattr(self.args, "plan_data", None), self.orders, self.start_at,
+                                  f"simulated event (seed {self.scenario.seed})")
+        r = self.call("logistics-admin", "PUT", "/plan", json=body)
+        if r.status_code != 200:
+            self.warnings.append(f"logistics refused the plan: {r.status_code} {detail(r)[:200]}")
+            return
+        r = self.call("logistics-admin", "GET", "/forecast")
+        if r.status_code != 200:
+            self.warnings.append(f"no forecast from logistics: {r.status_code} {detail(r)[:200]}")
+            return
+        self.forecast = r.json()
 
     def stop_platform(self) -> None:
         self.pool.shutdown(wait=True, cancel_futures=True)

@@ -144,8 +144,26 @@ def collect(sim: "Simulation") -> dict[str, Any]:
         "refusals": dict(sim.refusals.most_common(20)),
         "event_counts": types,
     }
+    figures["forecast"] = forecast_figures(sim.forecast)
     figures["checks"] = checks(figures)
     return figures
+
+
+def forecast_figures(forecast: dict[str, Any] | None) -> dict[str, Any] | None:
+    """Logistics' forecast from the plan before the first order (GET /forecast): the shares it
+    projected for all the plan's orders (its last hour's, which counts every arrival), the pickers
+    it said were needed from the first hour, and the carrier days it saw booked short."""
+    if not forecast:
+        return None
+    hours = forecast["hours"]
+    last = lambda key: next((h[key] for h in reversed(hours) if h[key] is not None), None)  # noqa: E731
+    first = hours[0] if hours else {}
+    return {"plan": forecast["plan"], "pickers": forecast["pickers"], "picks_per_hour": forecast["picks_per_hour"],
+            "share_24h": last("share_24h"), "share_48h": last("share_48h"),
+            "pickers_needed_80_24h": first.get("pickers_needed_80_24h"),
+            "pickers_needed_95_48h": first.get("pickers_needed_95_48h"),
+            "carrier_parcels_needed": sum(n["parcels"] for n in forecast["carrier_capacity_needed"]),
+            "risks": [r["words"] for r in forecast["risks"]][:20]}
 
 
 def _backordered_at_first(first: dict[str, str], accepted: dict[str, str], cancelled: set[str]) -> dict[str, int]:
