@@ -99,6 +99,8 @@ def parse_args(argv: list[str] | None) -> tuple[argparse.Namespace, model.Scenar
     g.add_argument("--settle-timeout-s", type=float, default=30.0)
     g.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
                    help="progress bar (default: when stderr is a terminal)")
+    g.add_argument("--sla-only", action="store_true",
+                   help="stop once every order's 48 hours are over (the grid's runs: returns are not played out)")
     g.add_argument("--keep-data", action="store_true", help="keep the services' databases and logs")
     args = p.parse_args(argv)
     for name in ("orders", "pickers", "picks_per_hour", "wave_size", "agents", "partitions", "max_ticks"):

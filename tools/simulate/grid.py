@@ -27,7 +27,7 @@ from tools.simulate.progress import say
 
 # Options the grid sets per run (or for itself), with how many values each takes ("+": several).
 OWN_OPTIONS = {"--grid": "+", "--jobs": 1, "--out": 1, "--pickers": 1, "--stock-factor": 1,
-               "--carrier-capacity-factor": 1, "--progress": 0, "--no-progress": 0}
+               "--carrier-capacity-factor": 1, "--progress": 0, "--no-progress": 0, "--sla-only": 0}
 
 
 def child_options(argv: list[str]) -> list[str]:
@@ -107,7 +107,7 @@ def one_run(run: dict[str, Any], base: list[str], env: dict[str, str], args: arg
     run["dir"].mkdir(parents=True, exist_ok=True)
     command = [sys.executable, "-m", "tools.simulate", *base, "--pickers", f"{s['pickers']:g}",
                "--stock-factor", f"{s['stock']:g}", "--carrier-capacity-factor", f"{s['carriers']:g}",
-               "--out", str(run["dir"]), "--no-progress"]
+               "--out", str(run["dir"]), "--no-progress", "--sla-only"]
     bar.starting(run)
     started = time.monotonic()
     with (run["dir"] / "simulate.log").open("w") as log:

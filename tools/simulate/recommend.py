@@ -62,7 +62,11 @@ def setups(axes: dict[str, list[float]]) -> list[dict[str, float]]:
 
 
 def label(setup: dict[str, float]) -> str:
-    return f"{setup['pickers']:g} pickers, stock x{setup['stock']:g}, carriers x{setup['carriers']:g}"
+    return f"{_pickers(setup['pickers'])}, stock x{setup['stock']:g}, carriers x{setup['carriers']:g}"
+
+
+def _pickers(n: float) -> str:
+    return f"{n:g} picker" + ("" if n == 1 else "s")
 
 
 def shares(figures: dict[str, Any]) -> dict[str, dict[str, Any]]:
@@ -161,7 +165,7 @@ def recommend(runs: list[dict[str, Any]], axes: dict[str, list[float]], tz: Zone
         below = by_setup.get(tuple(sorted({**chosen["setup"], axis: values[at - 1]}.items())))
         if below is None:
             continue
-        what = f"{values[at - 1]:g} {axis}" if axis == "pickers" else f"{axis} x{values[at - 1]:g}"
+        what = _pickers(values[at - 1]) if axis == "pickers" else f"{axis} x{values[at - 1]:g}"
         lines.append(f"- {AXIS_NOUN[axis]} binds: one step below ({what}) misses {', '.join(below['misses'])}.")
         if axis in below["spans"]:
             lines.append("  " + _bind_line(axis, below, "there it held the warehouse back"))
