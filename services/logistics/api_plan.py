@@ -13,7 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field, StrictInt
 from services.logistics import plan_store, plan_usecases
 from services.logistics.models import CarrierBooking
 from services.logistics.plan import MAX_ORDERS_PER_HOUR, Plan, planned_hours
-from services.logistics.schemas import Moment
+from services.logistics.schemas import CapacityRisk, Moment
 from services.logistics.settings import LogisticsPolicy
 from shared.db import read_session
 from shared.http_app import RuntimeDep, Work, service_policy
@@ -58,14 +58,7 @@ class CapacityNeed(BaseModel):
     parcels: int
 
 
-class RiskView(BaseModel):
-    kind: Literal["day_capacity", "region_capacity"]
-    day: date
-    region: str | None = None
-    carrier: str | None = None
-    needed: int
-    booked: int
-    words: str
+RiskView = CapacityRisk
 
 
 class ForecastView(BaseModel):

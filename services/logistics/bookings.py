@@ -34,7 +34,7 @@ class Risk:
     def words(self) -> str:
         where = f"{self.region}, " if self.region else ""
         scope = "" if self.region else " (all carriers)"
-        return f"{where}{self.day:%d %b}: {self.needed:,} parcels forecast, {self.booked:,} booked{scope}"
+        return f"{where}{self.day.day} {self.day:%b}: {self.needed:,} parcels forecast, {self.booked:,} booked{scope}"
 
     def as_dict(self) -> dict[str, object]:
         answer: dict[str, object] = {"kind": self.kind, "day": self.day, "needed": self.needed,

@@ -258,6 +258,18 @@ class SlaProjection(BaseModel):
     within_48h: GaugeProjection
 
 
+class CapacityRisk(BaseModel):
+    """A day the plan's forecast needs more carrier capacity than is booked (issue 32)."""
+
+    kind: Literal["day_capacity", "region_capacity"]
+    day: date
+    region: str | None = None
+    carrier: str | None = None
+    needed: int
+    booked: int
+    words: str
+
+
 class SlaView(BaseModel):
     now: Moment
     targets: Targets
@@ -266,6 +278,9 @@ class SlaView(BaseModel):
     at_risk: AtRisk
     hourly: list[HourBucket]
     projection: SlaProjection
+    capacity_risks: list[CapacityRisk] = Field(default_factory=list,
+                                               description="Days ahead booked short of the plan's forecast "
+                                                           "(GET /forecast's risks); empty without a plan")
 
 
 class CapacityView(BaseModel):

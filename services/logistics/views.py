@@ -11,7 +11,8 @@ from typing import Any
 
 from sqlmodel import Session
 
-from services.logistics import booked_desk, domain, forecast, notifications, projection, sla_store, sla_tally, store
+from services.logistics import (booked_desk, domain, forecast, notifications, plan_usecases, projection, sla_store,
+                                sla_tally, store)
 from services.logistics.carriers import CarrierDesk, parcel_of_shipment
 from services.logistics.models import Shipment
 from services.logistics.schemas import (CapacityView, CarriersView, CollectionAnswer, PackAnswer, QueuePage, Reports,
@@ -175,7 +176,8 @@ def sla_view(session: Session, now: datetime, policy: LogisticsPolicy, horizon_h
                        for o in risky],
         },
         hourly=sla_tally.hourly_from_totals(hours, dispatched, now, chart_hours),
-        projection=_projection(session, now, policy, hours, overall))
+        projection=_projection(session, now, policy, hours, overall),
+        capacity_risks=plan_usecases.capacity_risks(session, now, policy))
 
 
 _LAST_PROJECTION: dict[int, tuple[float, dict[str, Any]]] = {}  # per policy: (monotonic time, projection)
