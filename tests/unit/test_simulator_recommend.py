@@ -3,6 +3,7 @@ class at their exact boundaries, the smallest set-up, what binds and when (local
 
 from __future__ import annotations
 
+import json
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -110,3 +111,30 @@ def test_diagnosis_names_stock_only_when_the_missing_class_waited_for_stock() ->
     assert recommend.diagnose(figures(standard=(70.0, 99.0), backlog=waiting, backordered={"presale": 3}), TZ) == ["pickers"]
     assert recommend.diagnose(figures(standard=(70.0, 99.0), backlog=waiting, backordered={"standard": 3}), TZ) == [
         "stock", "pickers"]
+
+
+def test_the_grid_report_puts_the_runs_side_by_side_in_local_time(tmp_path) -> None:
+    from tools.simulate.grid_report import write_report
+
+    def full(f: dict) -> dict:
+        f["run"]["event_hours"] = 3
+        f["orders"] = {"published": 240}
+        f["dispatch"]["hourly"] = [{"hour": START, "paid": 80, "dispatched": 10, "paid_shipped_within_24h": 60}]
+        return f
+
+    busy = [{"h": 1.0, "waiting_to_ship": 40, "waiting_for_stock": 0, "picker_bound": 1, "carrier_refused": 0}]
+    runs = [{**run(1, 1.0, 1.0, full(figures(standard=(60.0, 99.0), backlog=busy))), "name": "p1-s1-c1", "wall_s": 90.0},
+            {**run(2, 1.0, 1.0, full(figures(backlog=busy))), "name": "p2-s1-c1", "wall_s": 80.0},
+            {**run(3, 1.0, 1.0, None), "name": "p3-s1-c1", "wall_s": 5.0}]
+    advice = recommend.recommend(runs, {"pickers": [1, 2, 3], "stock": [1.0], "carriers": [1.0]}, TZ)
+    summary = {"time_zone": "Asia/Shanghai", "wall_s": 200.0, "jobs": 2, "recommendation": advice}
+    page = write_report(summary, runs, tmp_path).read_text()
+    assert 'class="recommended" data-run="p2-s1-c1"' in page and 'class="misses" data-run="p3-s1-c1"' in page
+    assert '<span class="miss">60.0%</span>' in page  # the standard class of the 1-picker run
+    assert "pickers Wed 11 Nov 00:00 - Wed 11 Nov 01:00 (1 h)" in page  # local time, not UTC
+    assert "Recommended: 2 pickers" in page and "Asia/Shanghai" in page
+    assert (tmp_path / "echarts.min.js").stat().st_size > 500_000 and (tmp_path / "grid_report.js").exists()
+    assert "<script>" not in page  # no inline script: data in a JSON block, code in grid_report.js
+    data = json.loads(page.split('id="grid-data">')[1].split("</script>")[0])
+    assert data["runs"] == ["p1-s1-c1", "p2-s1-c1"] and data["hourly_axis"] == ["Wed 11 Nov 00:00"]
+    assert data["shares"]["within_24h_pct"]["standard"] == [60.0, 90.0]
