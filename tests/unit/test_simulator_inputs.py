@@ -113,8 +113,8 @@ def test_a_bad_carrier_table_is_refused_naming_file_and_line(tmp_path: Path, cha
 
 def test_carrier_capacity_scales_and_stays_at_least_one() -> None:
     table = inputs.load_carriers(SAMPLES / "carriers.json")
-    scaled = inputs.scaled_carriers(table, 0.0001)
-    assert [c["daily_capacity"] for c in scaled["carriers"]] == [1, 1, 2, 1]
+    assert [c["daily_capacity"] for c in inputs.scaled_carriers(table, 0.5)["carriers"]] == [5000, 3000, 7000, 5000]
+    assert [c["daily_capacity"] for c in inputs.scaled_carriers(table, 0.00001)["carriers"]] == [1, 1, 1, 1]
     assert table["carriers"][0]["daily_capacity"] == 10000  # the table itself is left alone
 
 
