@@ -107,8 +107,11 @@ class Simulation(PlatformControl, ActorsAtWork):
                 self.warnings.append(f"stopped at the wall-time limit ({self.args.max_wall_s:.0f} s) "
                                      f"at simulated {self.hours(self.now):.1f} h")
                 break
-            if getattr(self.args, "sla_only", False) and self.now >= self.event_end + timedelta(hours=48):
-                break  # every order's 48h is judged: all a what-if run is asked about
+            if (getattr(self.args, "sla_only", False) and self.now >= self.event_end + timedelta(hours=48)
+                    and not (self.series and self.series[-1]["waiting_for_stock"])):
+                # every order's 48h is judged, all a what-if run is asked about; an order still
+                # waiting for stock is not in logistics' figures yet, so the run goes on until it is
+                break
             busy = self.counts["last_tick_work"] > 0
             if self.now >= self.event_end + timedelta(hours=48):
                 tick = tail_tick  # every order's SLA is judged; returns need no finer steps
