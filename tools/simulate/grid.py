@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import subprocess
 import sys
 import threading
@@ -90,6 +91,7 @@ def run_grid(argv: list[str], args: argparse.Namespace) -> int:
     finally:
         if cluster is not None:
             cluster.stop()
+            shutil.rmtree(out / "kafka", ignore_errors=True)
     wall = round(time.monotonic() - started, 1)
     advice = recommend.recommend(runs, axes, tz)
     summary = {"axes": axes, "time_zone": args.time_zone, "wall_s": wall, "jobs": args.jobs,

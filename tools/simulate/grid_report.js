@@ -12,7 +12,7 @@
       title: { text: title, left: "center" },
       tooltip: { trigger: "axis", valueFormatter: function (v) { return v == null ? "n/a" : v.toFixed(1) + "%"; } },
       legend: { top: 28 },
-      grid: { top: 70, left: 50, right: 20, bottom: 60 },
+      grid: { top: 70, left: 50, right: 80, bottom: 60 },
       xAxis: { type: "category", data: data.runs, axisLabel: { rotate: 30 } },
       yAxis: { type: "value", min: 0, max: 100, axisLabel: { formatter: "{value}%" } },
       series: data.groups.map(function (g, i) {
@@ -33,7 +33,7 @@
       title: { text: title, left: "center" },
       tooltip: { trigger: "axis" },
       legend: { top: 28, type: "scroll" },
-      grid: { top: 70, left: 60, right: 20, bottom: 60 },
+      grid: { top: 70, left: 60, right: 80, bottom: 60 },
       xAxis: { type: "category", data: axis, name: data.time_zone, nameLocation: "middle", nameGap: 40 },
       yAxis: { type: "value", name: yName, min: 0 },
       dataZoom: [{ type: "inside" }, { type: "slider", height: 16, bottom: 4 }],
