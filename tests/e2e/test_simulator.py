@@ -16,9 +16,9 @@ import pytest
 
 from services.orders.domain import OrderPolicy, priority_class, validate_order
 from shared.events import OrderPlaced
-from tools import simulate_model as model
+from tools.simulate import model
 from tools.processes import REPO_ROOT
-from tools.simulate_report import CHARTS
+from tools.simulate.charts import CHARTS
 
 pytestmark = pytest.mark.e2e
 
