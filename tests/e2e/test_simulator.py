@@ -20,7 +20,8 @@ from tools.simulate import model
 from tools.processes import REPO_ROOT
 from tools.simulate.charts import CHARTS
 
-pytestmark = pytest.mark.e2e
+# A whole simulated promotion day (four services, a broker, the report): `make test-slow`.
+pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
 ORDERS = 240
 START = datetime(2026, 11, 10, 16, tzinfo=UTC)
