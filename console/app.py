@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import threading
 import time
 from collections.abc import Awaitable
 from contextlib import asynccontextmanager
@@ -154,6 +155,12 @@ class Console:
         except UpstreamError as exc:
             return None, exc.message
 
+    def warm_up_dead_letters(self) -> None:
+        try:
+            self.dead_letter_counter.counts()
+        except Exception as exc:  # the pages say so when they ask; nothing to do at start-up
+            log.info("dead-letter counts not read at start-up: %s", exc)
+
     async def dead_letters(self) -> tuple[list | None, str | None]:
         try:
             counts = await anyio.to_thread.run_sync(self.dead_letter_counter.counts)
@@ -171,6 +178,9 @@ def build_app(settings: ConsoleSettings | None = None, kafka: KafkaSettings | No
     @asynccontextmanager
     async def lifespan(_app: FastAPI):  # type: ignore[no-untyped-def]
         console.upstream = Upstream(settings.service_urls(), settings.request_timeout_s, console.metrics)
+        # The dead-letter counts' Kafka client connects now, beside the start-up, rather than
+        # during the first overview or war-room request.
+        threading.Thread(target=console.warm_up_dead_letters, name="dlq-warm-up", daemon=True).start()
         try:
             yield
         finally:

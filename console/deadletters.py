@@ -93,6 +93,11 @@ class DeadLetterCounter:
             except Exception:  # closing a broken client: nothing more to do
                 pass
 
-    def close(self) -> None:
-        with self._lock:
-            self._close_client()
+    def close(self, wait_s: float = 1.0) -> None:
+        """Closes the client, unless a read still holds it after `wait_s` (a broker that does not
+        answer at shutdown): the process is ending, and its sockets with it."""
+        if self._lock.acquire(timeout=wait_s):
+            try:
+                self._close_client()
+            finally:
+                self._lock.release()
