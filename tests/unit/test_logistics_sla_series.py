@@ -9,10 +9,10 @@ from decimal import Decimal
 import pytest
 from sqlmodel import Session
 
-from services.logistics import series_store, sla_series
+from services.logistics import series_store, sla_series, sla_store
 from services.logistics.models import Shipment
 from services.logistics.sla_series import Before, PerBucket
-from shared.db import make_engine
+from shared.db import PlatformSession, make_engine
 from shared.migrations import upgrade
 from shared.time_buckets import bucket_range
 
@@ -45,18 +45,21 @@ def test_no_share_before_any_order_is_paid() -> None:
 def session(tmp_path):
     engine = make_engine(f"sqlite:///{tmp_path / 'logistics.sqlite'}")
     upgrade(engine, "logistics")
-    with Session(engine) as s:
+    with PlatformSession(engine, expire_on_commit=False) as s:  # as shared.db.transaction opens them
         yield s
 
 
 def _shipment(session: Session, n: int, paid_at: datetime, shipped_at: datetime | None, *, status: str = "shipped",
               replacement: str | None = None, withdrawn: bool = False) -> None:
-    session.add(Shipment(shipment_id=f"SHP-{n}", order_id=f"O-{n}", replacement_for_case=replacement,
-                         order_type="standard", priority_class="standard", class_order=2, priority_rank=f"2-{n}",
-                         region="Shanghai", lines_json="[]", weight_kg=Decimal("1"), volume_l=Decimal("1"),
-                         paid_at=paid_at, deadline_24h=paid_at + 24 * H, deadline_48h=paid_at + 48 * H,
-                         created_at=paid_at, status=status,
-                         shipped_at=shipped_at, withdrawn_at=T if withdrawn else None))
+    shipment = Shipment(shipment_id=f"SHP-{n}", order_id=f"O-{n}", replacement_for_case=replacement,
+                        order_type="standard", priority_class="standard", class_order=2, priority_rank=f"2-{n}",
+                        region="Shanghai", lines_json="[]", weight_kg=Decimal("1"), volume_l=Decimal("1"),
+                        paid_at=paid_at, deadline_24h=paid_at + 24 * H, deadline_48h=paid_at + 48 * H,
+                        created_at=paid_at, status=status,
+                        shipped_at=shipped_at, withdrawn_at=T if withdrawn else None)
+    session.add(shipment)
+    # As store.add_shipment does: the running totals (hours of orders paid) change with the row.
+    sla_store.count_change(session, None, sla_store.fields_of(shipment))
 
 
 def test_sql_counts_dispatches_and_on_time_shipments_per_bucket(session) -> None:
