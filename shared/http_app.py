@@ -196,7 +196,11 @@ def create_http_app(runtime: ServiceRuntime, routers: Iterable[APIRouter], *, ti
     if access is not None:
         dependencies.append(Depends(authorizer(AuthSettings().checked(), access)))
     app = FastAPI(title=title, description=description, version="1.0.0", lifespan=lifespan,
-                  dependencies=dependencies)
+                  dependencies=dependencies,
+                  # FastAPI's own server span per request, only while shared/tracing.py installed a
+                  # provider; the per-dependency spans and OTel metrics/logs are not wanted (the
+                  # metrics are Prometheus', the logs JSON lines: shared/http_observability.py).
+                  telemetry={"operation_spans": False, "metrics": False, "logs": False})
     app.state.runtime = runtime
     app.state.policy = policy
     app.include_router(ops_router(runtime))
