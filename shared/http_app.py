@@ -25,6 +25,7 @@ from pydantic import BaseModel, Field
 
 from shared.auth import AccessTable, AuthSettings, authorizer
 from shared.clock import SettableClock
+from shared.http_observability import HttpObservability
 from shared.http_problems import problem_responses
 from shared.http_problems import install as install_problems
 from shared.metrics import CONTENT_TYPE
@@ -209,6 +210,9 @@ def create_http_app(runtime: ServiceRuntime, routers: Iterable[APIRouter], *, ti
     _document_errors(app, signed_in=access is not None)
 
     install_problems(app)
+    # Outermost of ours: the access log and the request histogram see every answer, a refused
+    # body or an auth failure too (shared/http_observability.py).
+    app.add_middleware(HttpObservability, metrics=runtime.metrics, log_requests=runtime.settings.access_log)
 
     return app
 
