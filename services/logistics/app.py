@@ -6,7 +6,7 @@ import json
 
 from fastapi import FastAPI
 
-from services.logistics import api, api_dock, api_search, api_series, sla_store
+from services.logistics import api, api_dock, api_search, api_series, sla_gauge, sla_store
 from services.logistics.access import ACCESS
 from services.logistics.carriers import CarrierDesk, CarrierTable
 from services.logistics.handlers import SUBSCRIPTIONS
@@ -59,6 +59,7 @@ def build_app(settings: LogisticsSettings, kafka: KafkaSettings) -> FastAPI:
     runtime.document_publications(LOGISTICS_NOTIFICATIONS, ["customer.notification_requested"])
     runtime.on_start.append(lambda: forget_expired_answers(runtime))
     export_sla_gauges(runtime)
+    sla_gauge.export(runtime, policy)
     app = create_http_app(runtime, [api.router, api_search.router, api_dock.router, api_series.router],
                           access=ACCESS, policy=policy,
                           title="Logistics service",
