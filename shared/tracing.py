@@ -54,17 +54,16 @@ _provider: Any = None
 _NOTHING = nullcontext()
 
 
-def configure(service_name: str, *, environ: dict[str, str] | None = None, force: bool = False) -> bool:
+def configure(service_name: str, *, environ: dict[str, str] | None = None) -> bool:
     """Install the tracer provider for this process when an exporter is configured (see the
-    module's docstring); returns whether tracing is on. `force` turns it on without an exporter
-    (spans made and dropped: what tools/profile_pipeline.py measures)."""
+    module's docstring); returns whether tracing is on."""
     global ENABLED, _tracer, _provider
     env = os.environ if environ is None else environ
     if env.get("OTEL_SDK_DISABLED", "").strip().lower() == "true":
         return False
     endpoint = env.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT") or env.get("OTEL_EXPORTER_OTLP_ENDPOINT")
     spans_file = env.get("TRACE_SPANS_FILE")
-    if not (endpoint or spans_file or force):
+    if not (endpoint or spans_file):
         return False
     if _provider is not None:
         return ENABLED  # one provider per process (tools run several services in one)
