@@ -50,8 +50,9 @@ class Outbox:
             # The context of the span this event is published in (an HTTP request's, a handled
             # record's): the relay sends the headers as they are, the consumer continues it.
             trace_headers = tracing.current_headers()
-            if trace_headers:
-                headers_json = json.dumps({**json.loads(headers_json), **trace_headers})
+            if trace_headers:  # spliced into the cached JSON object: no parse per event
+                headers_json = headers_json[:-1] + "".join(
+                    f", {json.dumps(k)}: {json.dumps(v)}" for k, v in trace_headers.items()) + "}"
         self._add(session, self.topic_prefix + spec.name, key, value, event_id, headers_json)
         return event_id
 

@@ -52,3 +52,19 @@ def test_off_costs_a_flag_check() -> None:
     assert tracing.current_headers() == {}
     assert tracing.current_trace_id() is None
     assert tracing.consuming("t", None, "id", "type") is tracing._NOTHING
+
+
+def test_an_unsampled_context_is_passed_on_without_a_span(monkeypatch) -> None:
+    """With a parent-based sampler a child of an unsampled parent is never recorded: the record's
+    own context goes on to what its handler publishes (same trace, still unsampled)."""
+    monkeypatch.setattr(tracing, "ENABLED", True)
+    monkeypatch.setattr(tracing, "_pass_unsampled", True)
+    unsampled = {"traceparent": VALID.decode()[:-2] + "00", "tracestate": "a=1"}
+    with tracing.consuming("t", unsampled, "id", "type"):
+        assert tracing.current_headers() == unsampled
+        assert tracing.current_trace_id() == "0af7651916cd43dd8448eb211c80319c"
+    assert tracing._passing.get() is None
+    for not_passed in ("ff" + VALID.decode()[2:-2] + "00", VALID.decode(), VALID.decode()[:-2] + "00-x",
+                       "00-" + "0" * 32 + "-b7ad6b7169203331-00", "00-0af7651916cd43dd8448eb211c80319c-" + "0" * 16 + "-00"):
+        assert not tracing._unsampled(not_passed), not_passed
+    assert tracing._unsampled("01" + VALID.decode()[2:-2] + "02-future")  # a later version's fields
