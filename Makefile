@@ -51,6 +51,8 @@ test-slow: kafka
 # each service. BENCH_ARGS passes options, e.g. BENCH_ARGS="--databases sqlite --orders 20000".
 bench: kafka
 	$(BIN)/python -m tools.bench --write-docs $(BENCH_ARGS)
+	@# What tracing costs an order at the default sampling, against off, in one run (docs/benchmarks.md, "Tracing").
+	$(BIN)/python -m tools.profile_pipeline --orders 2000 --tracing compare
 
 # Each service's own handler rate (orders -> inventory -> logistics in one process, no broker);
 # PROFILE=inventory adds a cProfile of that stage.

@@ -1,6 +1,6 @@
 """Dead-letter counts per topic for the admin overview, read from Kafka's `<topic>.dlq` topics.
 
-Why the topics and not each service's `dead_letters_total` metric: the metric is per process
+Why the topics and not each service's `peak_dead_letters_total` metric: the metric is per process
 (it restarts at zero and each replica counts only its own), while the .dlq topics hold every
 dead letter kept, whichever instance wrote it. The count per topic is end offset minus start
 offset summed over partitions: what is there now (replayed letters stay until retention, as

@@ -8,7 +8,7 @@
   be decoded from its value, where a `ce_type` header is only ever a hint.
 - `StallWatch`: liveness that tells the truth. A partition with records waiting (lag) whose
   committed offset has not moved for `stall_after_s` marks the service not live (`/healthz` 503
-  and the `consumer_stalled` metric name the topic and partition), so an orchestrator restarts
+  and the `peak_consumer_stalled` metric name the topic and partition), so an orchestrator restarts
   it rather than leave it stuck in silence.
 """
 

@@ -25,6 +25,7 @@ from pydantic import BaseModel, Field
 
 from shared.auth import AccessTable, AuthSettings, authorizer
 from shared.clock import SettableClock
+from shared.http_observability import HttpObservability
 from shared.http_problems import problem_responses
 from shared.http_problems import install as install_problems
 from shared.metrics import CONTENT_TYPE
@@ -196,7 +197,11 @@ def create_http_app(runtime: ServiceRuntime, routers: Iterable[APIRouter], *, ti
     if access is not None:
         dependencies.append(Depends(authorizer(AuthSettings().checked(), access)))
     app = FastAPI(title=title, description=description, version="1.0.0", lifespan=lifespan,
-                  dependencies=dependencies)
+                  dependencies=dependencies,
+                  # FastAPI's own server span per request, only while shared/tracing.py installed a
+                  # provider; the per-dependency spans and OTel metrics/logs are not wanted (the
+                  # metrics are Prometheus', the logs JSON lines: shared/http_observability.py).
+                  telemetry={"operation_spans": False, "metrics": False, "logs": False})
     app.state.runtime = runtime
     app.state.policy = policy
     app.include_router(ops_router(runtime))
@@ -205,6 +210,9 @@ def create_http_app(runtime: ServiceRuntime, routers: Iterable[APIRouter], *, ti
     _document_errors(app, signed_in=access is not None)
 
     install_problems(app)
+    # Outermost of ours: the access log and the request histogram see every answer, a refused
+    # body or an auth failure too (shared/http_observability.py).
+    app.add_middleware(HttpObservability, metrics=runtime.metrics, log_requests=runtime.settings.access_log)
 
     return app
 

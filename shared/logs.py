@@ -8,8 +8,11 @@ import json
 import logging
 from datetime import UTC, datetime
 
+from shared import tracing
+
 current_event_id: contextvars.ContextVar[str | None] = contextvars.ContextVar("event_id", default=None)
 current_subject: contextvars.ContextVar[str | None] = contextvars.ContextVar("subject", default=None)
+current_request_id: contextvars.ContextVar[str | None] = contextvars.ContextVar("request_id", default=None)
 
 
 class JsonFormatter(logging.Formatter):
@@ -27,6 +30,17 @@ class JsonFormatter(logging.Formatter):
             "event_id": current_event_id.get(),
             "subject": current_subject.get(),
         }
+        # An access line names its own (it may be formatted after its request's context ended).
+        request_id = getattr(record, "request_id", None) or current_request_id.get()
+        if request_id is not None:
+            line["request_id"] = request_id
+        # None (one flag read) while tracing is off.
+        trace_id = getattr(record, "trace_id", None) or tracing.current_trace_id()
+        if trace_id is not None:
+            line["trace_id"] = trace_id
+        http = getattr(record, "http", None)
+        if http is not None:  # an access log line (shared/http_observability.py)
+            line["http"] = http
         if record.exc_info:
             line["exc"] = self.formatException(record.exc_info)
         return json.dumps(line, ensure_ascii=False)

@@ -3,7 +3,7 @@
 An instance is *ready* (`/readyz` 200, the probe Kubernetes and docker-compose use) while its
 database answers: that is where every service takes its work. A broker outage makes it
 *degraded*, not unready: `/readyz` stays 200 and its body names the broker as down, since when,
-and how many events wait in the outbox; `/brokerz` (and the `broker_connected` gauge) answer for
+and how many events wait in the outbox; `/brokerz` (and the `peak_broker_connected` gauge) answer for
 the broker alone. Had readiness followed the broker, Kubernetes would take every instance out of
 its Service exactly when the outbox should be holding the orders.
 
@@ -94,7 +94,7 @@ def readiness_answer(service: str, *, database: bool, broker: BrokerSignal, rela
 
 class BrokerWatch(BackgroundTask):
     """Asks the broker every `interval_s` and records the answer in `signal`, so `/readyz` and
-    the `broker_connected` gauge know the broker's state without waiting on it."""
+    the `peak_broker_connected` gauge know the broker's state without waiting on it."""
 
     name = "broker-watch"
 

@@ -79,6 +79,7 @@ class ServiceSettings(BaseSettings):
                                     "and no committed progress before /healthz answers 503 (not live).")
     log_level: str = "INFO"
     log_json: bool = Field(default=True, description="One JSON object per log line (event id and subject included).")
+    access_log: bool = Field(default=True, description="A log line per HTTP request (probes and scrapes at DEBUG).")
 
     def resolved_database_url(self) -> str:
         """Default: a SQLite file per service under var/, so nothing needs installing."""

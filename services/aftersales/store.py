@@ -13,7 +13,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Integer, and_, case, insert, literal, select, true, tuple_, update
+from sqlalchemy import Integer, and_, case, func, insert, literal, select, true, tuple_, update
 from sqlmodel import Session, col
 
 from services.aftersales.cases import CLOSED, Case, CaseChange, CaseKind, CaseLine, CaseStatus, Step
@@ -260,3 +260,10 @@ def queue_page(session: Session, *, include_closed: bool, after: tuple[int, date
 def forget_expired_answers(session: Session, now: datetime) -> int:
     """Idempotency-Key answers past their retention (at start-up)."""
     return forget_expired(session, now)
+
+
+def count_unhandled_due_by(session: Session, by: datetime) -> int:
+    """Cases not handled yet whose 48-hour deadline is at or before `by` (passed ones included):
+    the gauge the after-sales alert watches (R21)."""
+    return session.execute(select(func.count()).select_from(CASES).where(
+        CASES.c.handled_at.is_(None), CASES.c.deadline_at <= by)).scalar_one()

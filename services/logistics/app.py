@@ -7,7 +7,7 @@ from pathlib import Path
 
 from fastapi import FastAPI
 
-from services.logistics import api, api_dock, api_plan, api_search, api_series, sla_store
+from services.logistics import api, api_dock, api_plan, api_search, api_series, sla_gauge, sla_store
 from services.logistics.access import ACCESS
 from services.logistics.carriers import CarrierDesk, CarrierTable
 from services.logistics.handlers import SUBSCRIPTIONS
@@ -75,8 +75,9 @@ def build_app(settings: LogisticsSettings, kafka: KafkaSettings) -> FastAPI:
     runtime.document_publications(LOGISTICS_NOTIFICATIONS, ["customer.notification_requested"])
     runtime.on_start.append(lambda: forget_expired_answers(runtime))
     export_sla_gauges(runtime)
+    sla_gauge.export(runtime, policy)
     app = create_http_app(runtime, [api.router, api_search.router, api_dock.router, api_series.router,
-                                                   api_plan.router],
+                                    api_plan.router],
                           access=ACCESS, policy=policy,
                           title="Logistics service",
                           description="Priority pick waves, hand-over to carriers, delivery and exceptions, "

@@ -18,6 +18,7 @@ from sqlalchemy import Engine
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
 
+from shared import tracing
 from shared.clock import Clock
 from shared.db import transaction
 from shared.envelope import CloudEvent, Contract, decode_envelope
@@ -207,7 +208,8 @@ class EventConsumer:
                 current_event_id.set(event.id)
                 current_subject.set(event.subject)
                 try:
-                    with session.begin_nested() if savepoints else nullcontext():
+                    with (session.begin_nested() if savepoints else nullcontext(),
+                          tracing.consuming(record.topic, record.trace, event.id, event.type)):
                         uow = UnitOfWork(session, self._outbox, self._clock, event=event, topic=record.topic,
                                          batch=batch)
                         handler(uow, payload)
@@ -292,7 +294,8 @@ class EventConsumer:
                         return "duplicate"
                     raise InvalidEvent(reused_id_reason(event))
                 uow = UnitOfWork(session, self._outbox, self._clock, event=event, topic=record.topic)
-                handler(uow, payload)
+                with tracing.consuming(record.topic, record.trace, event.id, event.type):
+                    handler(uow, payload)
                 session.add(InboxEntry(consumer=self._consumer_name, event_id=event.id, topic=record.topic,
                                        processed_at=self._clock.now(), digest=digest))
                 if uow.dead_letter_reason is not None:

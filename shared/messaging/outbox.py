@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import event as sa_event
 from sqlmodel import Session
 
+from shared import tracing
 from shared.clock import Clock
 from shared.db import PlatformSession
 from shared.deferred import defer_insert, take_written_rows
@@ -44,7 +45,15 @@ class Outbox:
         """Adds the event to the outbox of the session's transaction; returns its id."""
         event_id, value = encode_new_event(type_, payload, source=self.source, subject=subject or key,
                                            time=self.clock.now(), event_id=event_id)
-        self._add(session, self.topic_prefix + spec.name, key, value, event_id, _event_headers_json(type_))
+        headers_json = _event_headers_json(type_)
+        if tracing.ENABLED:
+            # The context of the span this event is published in (an HTTP request's, a handled
+            # record's): the relay sends the headers as they are, the consumer continues it.
+            trace_headers = tracing.current_headers()
+            if trace_headers:  # spliced into the cached JSON object: no parse per event
+                headers_json = headers_json[:-1] + "".join(
+                    f", {json.dumps(k)}: {json.dumps(v)}" for k, v in trace_headers.items()) + "}"
+        self._add(session, self.topic_prefix + spec.name, key, value, event_id, headers_json)
         return event_id
 
     def add_raw(self, session: Session, topic: str, *, key: str | None, value: bytes,

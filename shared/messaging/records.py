@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from shared.envelope import CloudEvent, Contract, UndecodableEvent
+from shared import tracing
 from shared.limits import MAX_JSON_DEPTH
 from shared.unit_of_work import EventHandler, UnitOfWork
 
@@ -43,6 +44,8 @@ class Record:
     type_hint: str | None = None
     """The `ce_type` header our outbox puts on every event it publishes: lets a consumer pass
     over an event type it has no handler for without decoding it."""
+    trace: dict[str, str] | None = None
+    """Its W3C trace headers when tracing is on and they can be trusted (shared/tracing.py)."""
 
 
 def content_digest(event: CloudEvent, payload: Contract) -> str:
@@ -95,7 +98,8 @@ def record_from_kafka(topic: str, partition: int, offset: int, key: bytes | None
             structured = True
     if binary and not structured:
         value = structured_from_binary(headers, value) or value
-    return Record(topic=topic, partition=partition, offset=offset, key=key, value=value, type_hint=type_hint)
+    return Record(topic=topic, partition=partition, offset=offset, key=key, value=value, type_hint=type_hint,
+                  trace=tracing.carrier_from_headers(headers) if tracing.ENABLED else None)
 
 
 def structured_from_binary(headers: Any, data: bytes) -> bytes | None:

@@ -36,20 +36,20 @@ def test_counters_move_after_a_small_flow(world: World) -> None:
     assert platform.post("/orders", json=order_body(order_id, tea, gift)).status_code == 202
     world.publish_raw("platform.orders", b"not an event", key="junk")
     eventually(lambda: order_status(reader, order_id) == "reserved", what="reserved")
-    eventually(lambda: value(scrape(logistics), "events_consumed_total", topic=world.topic("inventory.reservations")) >= 1,
+    eventually(lambda: value(scrape(logistics), "peak_events_consumed_total", topic=world.topic("inventory.reservations")) >= 1,
                what="logistics consumed the reservation")
-    eventually(lambda: value(scrape(orders), "dead_letters_total", topic=world.topic("platform.orders")) >= 1,
+    eventually(lambda: value(scrape(orders), "peak_dead_letters_total", topic=world.topic("platform.orders")) >= 1,
                what="dead letter counted")
 
     after = {s.name: scrape(s) for s in (orders, inventory, logistics)}
     o, i, lg = after["orders"], after["inventory"], after["logistics"]
-    assert value(o, "events_consumed_total", topic=world.topic("platform.orders"), type="order.placed") \
-        > value(before["orders"], "events_consumed_total", topic=world.topic("platform.orders"), type="order.placed")
-    assert value(o, "events_published_total", topic=world.topic("orders.events")) >= 1
-    assert value(o, "handler_seconds_count", topic=world.topic("platform.orders")) >= 2
-    assert value(i, "events_published_total", topic=world.topic("inventory.reservations")) >= 1
-    assert value(i, "events_consumed_total", topic=world.topic("orders.events"), type="order.accepted") >= 1
+    assert value(o, "peak_events_consumed_total", topic=world.topic("platform.orders"), type="order.placed") \
+        > value(before["orders"], "peak_events_consumed_total", topic=world.topic("platform.orders"), type="order.placed")
+    assert value(o, "peak_events_published_total", topic=world.topic("orders.events")) >= 1
+    assert value(o, "peak_handler_seconds_count", topic=world.topic("platform.orders")) >= 2
+    assert value(i, "peak_events_published_total", topic=world.topic("inventory.reservations")) >= 1
+    assert value(i, "peak_events_consumed_total", topic=world.topic("orders.events"), type="order.accepted") >= 1
     # Business gauges read at scrape time: 10 units, 2 + 1 reserved -> the tea (8 of 10) is not low.
-    assert value(i, "stock_low_skus") == 0
-    assert value(lg, "sla_shipped_within_24h_ratio") == 0.0  # paid, queued, not shipped yet
-    assert ("outbox_backlog", ()) in o
+    assert value(i, "peak_stock_low_skus") == 0
+    assert value(lg, "peak_sla_shipped_within_24h_ratio") == 0.0  # paid, queued, not shipped yet
+    assert ("peak_outbox_backlog", ()) in o

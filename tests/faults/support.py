@@ -182,10 +182,10 @@ def outbox_states(service: ServiceProcess) -> dict[str, int]:
 
 
 def consumed_total(service: ServiceProcess) -> float:
-    """events_consumed_total over all topics and types, from the service's /metrics."""
+    """peak_events_consumed_total over all topics and types, from the service's /metrics."""
     with service.client() as http:
         text = http.get("/metrics").text
-    return sum(float(v) for v in re.findall(r"^events_consumed_total\{[^}]*\} (\S+)$", text, re.MULTILINE))
+    return sum(float(v) for v in re.findall(r"^peak_events_consumed_total\{[^}]*\} (\S+)$", text, re.MULTILINE))
 
 
 def read_to_end(bootstrap: str, topics: list[str], timeout_s: float = 60.0) -> dict[str, list[Message]]:

@@ -45,14 +45,14 @@ def random_orders(rng: random.Random) -> list[dict]:
 
 
 def consumed_orders_events(metrics_text: str) -> float:
-    pattern = r'^events_consumed_total\{topic="[^"]*orders\.events",type="order\.accepted"\} (\S+)$'
+    pattern = r'^peak_events_consumed_total\{topic="[^"]*orders\.events",type="order\.accepted"\} (\S+)$'
     return sum(float(v) for v in re.findall(pattern, metrics_text, re.MULTILINE))
 
 
 def handler_seconds(metrics_text: str) -> float:
     """Mean time to process one orders.events message, decode to commit."""
-    total = re.search(r'^handler_seconds_sum\{topic="[^"]*orders\.events"\} (\S+)$', metrics_text, re.MULTILINE)
-    count = re.search(r'^handler_seconds_count\{topic="[^"]*orders\.events"\} (\S+)$', metrics_text, re.MULTILINE)
+    total = re.search(r'^peak_handler_seconds_sum\{topic="[^"]*orders\.events"\} (\S+)$', metrics_text, re.MULTILINE)
+    count = re.search(r'^peak_handler_seconds_count\{topic="[^"]*orders\.events"\} (\S+)$', metrics_text, re.MULTILINE)
     return float(total.group(1)) / float(count.group(1)) if total and count and float(count.group(1)) else 0.0
 
 

@@ -104,7 +104,7 @@ def test_a_record_the_dead_letter_topic_refuses_is_kept_and_the_orders_behind_it
     accepted.wait_for(lambda m: m.type == "order.accepted" and m.data["order_id"] in canaries, count=6,
                       timeout_s=WAIT_S)
     deadline = time.monotonic() + WAIT_S
-    while metric(orders, "outbox_refused_total") < 1:
+    while metric(orders, "peak_outbox_refused_total") < 1:
         assert time.monotonic() < deadline, "the refused dead letter was never counted"
         time.sleep(0.5)
     [(state, reason_headers)] = orders.sql("SELECT state, headers_json FROM outbox_message WHERE topic = :t",
@@ -181,7 +181,7 @@ def test_a_consumer_that_cannot_make_progress_makes_the_service_not_live_until_i
             assert time.monotonic() < deadline, "never reported stalled"
             time.sleep(0.5)
         assert any(name.startswith(world.topic("platform.orders")) for name in health.json()["stalled"])
-        assert metric(orders, "consumer_stalled") >= 1
+        assert metric(orders, "peak_consumer_stalled") >= 1
     events.wait_for(lambda m: m.type == "order.accepted" and m.data["order_id"] == order_id, timeout_s=WAIT_S)
     deadline = time.monotonic() + WAIT_S
     while httpx.get(orders.url + "/healthz", timeout=10).status_code != 200:

@@ -340,4 +340,4 @@ def placed_count(service) -> float:
     with service.anonymous_client() as client:
         text = client.get("/metrics").text
     return sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines()
-               if line.startswith("events_consumed_total{") and 'type="order.placed"' in line)
+               if line.startswith("peak_events_consumed_total{") and 'type="order.placed"' in line)

@@ -84,7 +84,7 @@ def test_the_same_event_id_twice_changes_state_once(world: World) -> None:
         timeline = http.get(f"/orders/{order_id}").json()["timeline"]
     assert [step["status"] for step in timeline] == ["accepted"]
     metrics = orders.client().get("/metrics").text
-    assert "events_duplicate_total" in metrics
+    assert "peak_events_duplicate_total" in metrics
 
 
 def test_event_committed_but_not_published_before_a_crash_is_published_after_restart(world: World) -> None:

@@ -63,8 +63,8 @@ def test_services_are_ready_without_a_broker_and_orders_take_posts_into_the_outb
             assert broker.status_code == 503 and broker.json()["down"] == ["broker"], broker.text
             assert probe(service, "/healthz")[0].status_code == 200
             metrics = httpx.get(service.url + "/metrics", timeout=10).text
-            assert re.search(r"^broker_connected 0\.0$", metrics, re.MULTILINE), metrics[:500]
-            assert float(re.search(r"^broker_down_seconds (\S+)$", metrics, re.MULTILINE)[1]) > 0
+            assert re.search(r"^peak_broker_connected 0\.0$", metrics, re.MULTILINE), metrics[:500]
+            assert float(re.search(r"^peak_broker_down_seconds (\S+)$", metrics, re.MULTILINE)[1]) > 0
 
         orders = started["orders"]
         posted = make_orders(seeded_rng("nobroker"), 5, "NB", SKUS)

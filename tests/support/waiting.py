@@ -26,8 +26,8 @@ def eventually(condition: Callable[[], T], timeout_s: float = 30.0, what: str = 
 
 
 def handled(http: httpx.Client, world: World, topic: str) -> float:
-    """Messages from `topic` the service has finished processing (its handler_seconds count)."""
-    wanted = f'handler_seconds_count{{topic="{world.topic(topic)}"}}'
+    """Messages from `topic` the service has finished processing (its peak_handler_seconds count)."""
+    wanted = f'peak_handler_seconds_count{{topic="{world.topic(topic)}"}}'
     for line in http.get("/metrics").text.splitlines():
         if line.startswith(wanted):
             return float(line.split()[-1])

@@ -128,10 +128,10 @@ def test_each_instance_gets_its_share_its_rate_over_its_stage_and_its_cpu_per_or
 
 def test_an_instance_s_orders_are_its_consumed_events_of_its_main_topic_and_type() -> None:
     text = "\n".join([
-        '# HELP events_consumed_total Events consumed, by topic and type',
-        'events_consumed_total{topic="p.orders.events",type="order.accepted"} 250.0',
-        'events_consumed_total{topic="p.orders.events",type="order.cancelled"} 3.0',
-        'events_consumed_total{topic="p.other.orders.events",type="order.accepted"} 99.0',
+        '# HELP peak_events_consumed_total Events consumed, by topic and type',
+        'peak_events_consumed_total{topic="p.orders.events",type="order.accepted"} 250.0',
+        'peak_events_consumed_total{topic="p.orders.events",type="order.cancelled"} 3.0',
+        'peak_events_consumed_total{topic="p.other.orders.events",type="order.accepted"} 99.0',
         'events_consumed_created{topic="p.orders.events",type="order.accepted"} 1.7e9'])
     assert consumed_from_metrics(text, "p.orders.events", "order.accepted") == 250
 

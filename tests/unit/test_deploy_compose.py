@@ -38,7 +38,8 @@ ONE_SHOT_RESTART_POLICIES = {"no", "on-failure"}
 CERTS = "kafka-certs"  # the one-shot that makes the CA and the brokers' certificate
 # Metrics the dashboard charts that the services do not export yet (issue 10's observability part).
 # Business gauges a service registers with ServiceMetrics.gauge_from("<name>", ...).
-SERVICE_GAUGES = {m for path in (REPO / "services").glob("*/app.py")
+# gauge_from prefixes the name it is given (shared/metrics.PREFIX).
+SERVICE_GAUGES = {"peak_" + m for path in (REPO / "services").glob("*/app.py")
                   for m in re.findall(r'gauge_from\(\s*"(\w+)"', path.read_text())}
 # Exported by kafka-exporter (compose) / Strimzi's Kafka Exporter (Kubernetes), not by our code.
 KAFKA_EXPORTER_METRICS = {"kafka_consumergroup_lag"}
@@ -451,8 +452,8 @@ def test_grafana_provisions_the_datasource_and_the_dashboard(services):
     dashboards = REPO / [src for src, dst in mounts.items() if dst == provider["options"]["path"]][0]
     dashboard = json.loads((dashboards / "fulfilment.json").read_text())
     exprs = [t["expr"] for p in dashboard["panels"] for t in p["targets"]]
-    for metric in ("events_published_total", "kafka_consumergroup_lag", "sla_shipped_within_24h_ratio",
-                   "sla_shipped_within_48h_ratio", "stock_low_skus", "dead_letters_total"):
+    for metric in ("peak_events_published_total", "kafka_consumergroup_lag", "peak_sla_shipped_within_24h_ratio",
+                   "peak_sla_shipped_within_48h_ratio", "peak_stock_low_skus", "peak_dead_letters_total"):
         assert any(metric in e for e in exprs), f"no panel charts {metric}"
     for panel in dashboard["panels"]:
         assert panel["datasource"]["uid"] == datasource["uid"]

@@ -241,7 +241,7 @@ def write_docs(report: dict) -> None:
                  f"one database; {so.get('end_to_end_orders_per_s')} orders/s end to end ({so.get('all_queued_s')} s). "
                  f"Lost {so['verdict']['lost']}, not queued {so['verdict']['not_queued']}, duplicated "
                  f"{so['verdict']['duplicated_events']}, doubled shipments {so['doubled_shipments']}, oversold "
-                 f"{len(so['verdict']['oversold_skus'])}. Each instance's orders are its events_consumed_total "
+                 f"{len(so['verdict']['oversold_skus'])}. Each instance's orders are its peak_events_consumed_total "
                  "for its main topic (its /metrics).", "", *scale_out_table(so), ""]
     for name, section in report["databases"].items():
         if "http" in section:

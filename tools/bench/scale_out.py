@@ -23,7 +23,7 @@ MAIN = {"orders": ("platform.orders", "order.placed", "all_accepted_s"),
 
 
 def handled(service: ServiceProcess, prefix: str) -> int:
-    """Orders this instance handled: its events_consumed_total for its main topic and type."""
+    """Orders this instance handled: its peak_events_consumed_total for its main topic and type."""
     topic, type_, _stage = MAIN[service.name]
     text = httpx.get(service.url + "/metrics", timeout=10).text
     return consumed_from_metrics(text, prefix + topic, type_)
@@ -31,7 +31,7 @@ def handled(service: ServiceProcess, prefix: str) -> int:
 
 def consumed_from_metrics(text: str, topic: str, type_: str) -> int:
     total = 0.0
-    for labels, value in re.findall(r"^events_consumed_total\{([^}]*)\} (\S+)$", text, re.MULTILINE):
+    for labels, value in re.findall(r"^peak_events_consumed_total\{([^}]*)\} (\S+)$", text, re.MULTILINE):
         found = dict(re.findall(r'(\w+)="([^"]*)"', labels))
         if found.get("topic") == topic and found.get("type") == type_:
             total += float(value)
