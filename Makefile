@@ -20,7 +20,7 @@ install: $(VENV)/.installed
 # Regenerates requirements.lock after a change to pyproject.toml (pip-compile, in its own venv
 # under var/; existing pins are kept); UPGRADE=1 moves every pin to the newest allowed release.
 lock:
-	$(PYTHON) tools/lock.py $(if $(UPGRADE),--upgrade)
+	$(PYTHON) -m tools.lock $(if $(UPGRADE),--upgrade)
 
 # Fetches Apache Kafka's broker jars once (cached under var/kafka-libs/).
 kafka: install

@@ -1,9 +1,13 @@
 """requirements.lock: every package the project installs, pinned with == and the hashes of its files.
 
-    python tools/lock.py                 # re-lock after a change to pyproject.toml (`make lock`)
-    python tools/lock.py --upgrade       # move every pin to the newest release the bounds allow
-    python tools/lock.py --from-venv     # pin exactly what .venv has (what the last test run used)
-    python tools/lock.py --runtime       # print the lock's runtime part (deploy/Dockerfile)
+    python -m tools.lock                 # re-lock after a change to pyproject.toml (`make lock`)
+    python -m tools.lock --upgrade       # move every pin to the newest release the bounds allow
+    python -m tools.lock --from-venv     # pin exactly what .venv has (what the last test run used)
+    python -m tools.lock --runtime       # print the lock's runtime part (deploy/Dockerfile)
+
+Run it as a module from the repository root: run as `python tools/lock.py`, its folder comes
+first on the import path, and tools/token.py (`python -m tools.token`) would stand in for the
+standard library's `token` module. (The Dockerfile copies lock.py alone, so it may run it as a file.)
 
 The lock covers the dependencies and the `test` and `demo` extras, resolved by pip-compile
 (pip-tools) for the Python that runs this script: CPython 3.11 on Linux, as `make install` and
@@ -147,7 +151,7 @@ def runtime_requirements(lock_text: str, dependencies: list[str]) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python tools/lock.py", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m tools.lock", description=__doc__.split("\n")[0])
     mode = parser.add_mutually_exclusive_group()
     mode.add_argument("--upgrade", action="store_true", help="newest releases within pyproject's bounds")
     mode.add_argument("--from-venv", action="store_true", help="pin the versions installed in .venv")
