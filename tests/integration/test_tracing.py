@@ -10,7 +10,6 @@ Every record is sampled (`OTEL_TRACES_SAMPLER=parentbased_always_on`)."""
 from __future__ import annotations
 
 import json
-import time
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +20,7 @@ from shared.envelope import STRUCTURED_CONTENT_TYPE
 from tests.integration.test_orders_intake import new_id, order_data
 from tests.support.fuzz_records import draw_examples
 from tests.support.kafka import cloud_event
+from tests.support.waiting import eventually
 from tests.support.world import World
 
 pytestmark = pytest.mark.integration
@@ -45,16 +45,6 @@ def spans(tmp_path: Path, name: str) -> list[dict[str, Any]]:
     return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
 
 
-def wait_for(read, what: str, timeout_s: float = 45.0):
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        found = read()
-        if found:
-            return found
-        time.sleep(0.2)
-    raise AssertionError(f"{what} not seen within {timeout_s} s")
-
-
 def test_one_order_is_one_trace_across_orders_inventory_and_logistics(
         world: World, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     inventory = start_traced(world, monkeypatch, tmp_path, "inventory")
@@ -68,20 +58,20 @@ def test_one_order_is_one_trace_across_orders_inventory_and_logistics(
         answer = http.post("/orders", json=order_data(order_id), headers={"Idempotency-Key": order_id})
     assert answer.status_code == 202, answer.text
 
-    [root] = wait_for(lambda: [s for s in spans(tmp_path, "orders")
+    [root] = eventually(lambda: [s for s in spans(tmp_path, "orders")
                                if s["kind"] == "SERVER" and s["attributes"].get("http.route") == "/orders"],
-                      "the POST /orders span")
+                      timeout_s=45, what="the POST /orders span")
     trace_id = root["trace_id"]
     assert root["parent_id"] is None  # no traceparent on the request: it starts the trace
 
     def in_trace(name: str) -> list[dict[str, Any]]:
         return [s for s in spans(tmp_path, name) if s["trace_id"] == trace_id]
 
-    reached_logistics = wait_for(lambda: [s for s in in_trace("logistics")
+    reached_logistics = eventually(lambda: [s for s in in_trace("logistics")
                                           if s["attributes"].get("cloudevents.event_type") == "stock.reserved"],
-                                 "logistics handling stock.reserved in the order's trace")
-    wait_for(lambda: [s for s in in_trace("orders") if s["attributes"].get("cloudevents.event_type") == "stock.reserved"],
-             "orders handling stock.reserved in the order's trace")
+                                 timeout_s=45, what="logistics handling stock.reserved in the order's trace")
+    eventually(lambda: [s for s in in_trace("orders") if s["attributes"].get("cloudevents.event_type") == "stock.reserved"],
+             timeout_s=45, what="orders handling stock.reserved in the order's trace")
     trace = {name: in_trace(name) for name in ("orders", "inventory", "logistics")}
     by_id = {s["span_id"]: s for found in trace.values() for s in found}
     handled = {(s["service"], s["attributes"].get("cloudevents.event_type")) for s in by_id.values()
