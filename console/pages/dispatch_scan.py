@@ -10,6 +10,7 @@ problem bodies with the refusal's status (`detail` and `say` the same sentence).
 from __future__ import annotations
 
 import asyncio
+import json
 import re
 from typing import TYPE_CHECKING, Any
 
@@ -81,11 +82,18 @@ def _refused(exc: UpstreamError) -> JSONResponse:
 
 
 async def _body(request: Request) -> dict[str, Any] | None:
+    """The step's JSON object, or None for anything else: over MAX_BODY_BYTES (declared, or sent
+    in chunks without a length), not UTF-8 or not JSON, or nested deeper than the parser goes."""
     if int(request.headers.get("content-length") or 0) > MAX_BODY_BYTES:
         return None
+    raw = bytearray()
+    async for chunk in request.stream():
+        raw += chunk
+        if len(raw) > MAX_BODY_BYTES:
+            return None
     try:
-        body = await request.json()
-    except ValueError:
+        body = json.loads(raw)
+    except (ValueError, RecursionError):
         return None
     return body if isinstance(body, dict) else None
 

@@ -108,6 +108,11 @@ def test_a_wave_is_picked_packed_and_handed_over_with_the_scanner_input_alone(
         assert answer.status == status, (body, answer.status, problem)
         assert answer.headers["content-type"].startswith("application/problem+json")
         assert problem["status"] == status and problem["ok"] is False and problem["detail"] == problem["say"]
+    # Bodies nobody should send: nested past the parser, not UTF-8, past the size limit.
+    for raw in (b"[" * 100_000, b"\xff\xfe{\"shipment_id\": 1}", json.dumps({"shipment_id": "x" * 300_000}).encode()):
+        answer = page.request.post(console.url + "/dispatch/scan/pack", data=raw,
+                                   headers={"Content-Type": "application/json", "Origin": console.url})
+        assert answer.status == 422 and answer.json()["ok"] is False, (raw[:20], answer.status)
 
     with logistics.client("warehouse") as http:
         for shipment_id, number in tracking.items():
