@@ -307,6 +307,18 @@ def nesting(depth: int, shape: str) -> str:
     return "[" * depth  # unclosed
 
 
+def places_to_mutate(data: dict[str, Any]) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]:
+    """(every place, the leaves) in `data`. Earlier mutations can leave only empty containers or
+    nothing at all (CI stop 39: sampling from no leaves stopped the long fuzz run); then a plain
+    string field is added so the next mutation always has a leaf to change."""
+    spots = paths(data)
+    leaves = [p for p in spots if not isinstance(get(data, p), (dict, list))]
+    if not leaves:
+        data["x_leaf"] = "O-1"
+        return paths(data), [("x_leaf",)]
+    return spots, leaves
+
+
 @st.composite
 def mutated_envelope(draw: st.DrawFn, handled: list[str]) -> tuple[str, bytes, str]:
     """(kind, value, envelope type) for an envelope of a registered type, mutated 0-3 times."""
@@ -320,8 +332,7 @@ def mutated_envelope(draw: st.DrawFn, handled: list[str]) -> tuple[str, bytes, s
             "retype", "drop", "extra", "time", "deep_field", "other_type", "dataversion", "envelope_field",
             "duplicate_key", "reorder"]))
         kinds.append(how)
-        spots = paths(data)
-        leaves = [p for p in spots if not isinstance(get(data, p), (dict, list))]
+        spots, leaves = places_to_mutate(data)
         named = lambda names: [p for p in leaves if isinstance(p[-1], str) and p[-1] in names]  # noqa: E731
         if how == "int_edge":
             where = [p for p in leaves if p[-1] == "quantity" or isinstance(get(data, p), int)] or leaves
