@@ -42,7 +42,9 @@ class ForecastHourView(BaseModel):
     actual_arrivals: int | None
     """Orders paid in the hour; null for hours not started"""
     backlog: int
-    """Orders waiting at the hour's end"""
+    """Orders waiting to ship at the hour's end (in the dispatch queue)"""
+    waiting_for_stock: int = 0
+    """Orders arrived but still waiting for stock at the hour's end (the plan's stock_waits)"""
     shipped: int
     share_24h: float | None
     """Of the orders arrived up to this hour, % projected to ship within 24h (one decimal)"""
@@ -159,7 +161,7 @@ def get_forecast(runtime: RuntimeDep, policy: Policy,
         hours=[ForecastHourView(hour_start=h.start, planned_arrivals=h.planned, actual_arrivals=h.actual,
                                 backlog=h.backlog, shipped=h.shipped, share_24h=_pct(h.share_24h),
                                 share_48h=_pct(h.share_48h), pickers_needed_80_24h=h.pickers_80_24h,
-                                pickers_needed_95_48h=h.pickers_95_48h)
+                                pickers_needed_95_48h=h.pickers_95_48h, waiting_for_stock=h.waiting_for_stock)
                for h in result.forecast.hours],
         carrier_capacity_needed=[CapacityNeed(day=d, region=r, parcels=p) for d, r, p in result.needed],
         risks=[RiskView(**r.as_dict()) for r in result.risks])  # type: ignore[arg-type]

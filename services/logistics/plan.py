@@ -61,6 +61,22 @@ class Previous(BaseModel):
     """Multiplier of every figure, e.g. "1.3" for 30% more than last time"""
 
 
+class StockWait(BaseModel):
+    """Orders expected to wait for stock (backordered until a supplier delivery): the planner's
+    estimate from planned stock against expected demand and the suppliers' lead times. Of every
+    hour's orders from `from_hour` on, `share_pct` % wait `hours` before they can be picked; the
+    24h/48h clocks still start at payment."""
+
+    model_config = ConfigDict(extra="forbid", use_attribute_docstrings=True)
+
+    share_pct: Annotated[Decimal, Field(gt=0, le=100, max_digits=5, decimal_places=2)]
+    """Share of each hour's orders in %, e.g. "12.5" (two decimals at most)"""
+    hours: Annotated[StrictInt, Field(ge=1, le=MAX_PLAN_HOURS)]
+    """How long they wait for stock, whole hours"""
+    from_hour: Annotated[StrictInt, Field(ge=0, le=MAX_PLAN_HOURS)] = 0
+    """Hours after the plan's start from which orders wait (before it stock is expected to be there)"""
+
+
 class Plan(BaseModel):
     """PUT /plan's body and the file named by LOGISTICS_PLAN_PATH."""
 
@@ -74,6 +90,8 @@ class Plan(BaseModel):
     regions: dict[Annotated[str, Field(min_length=1, max_length=100)],
                   Annotated[StrictInt, Field(ge=0, le=1_000_000)]] | None = Field(default=None, max_length=200)
     """Optional mix of parcels over regions as whole weights, e.g. {"Zhejiang": 30, "Guangdong": 20}"""
+    stock_waits: list[StockWait] | None = Field(default=None, max_length=50)
+    """Optional: orders expected to wait for stock; the forecast ships them only after the wait"""
 
     @model_validator(mode="after")
     def _one_shape(self) -> Plan:
@@ -84,6 +102,11 @@ class Plan(BaseModel):
             raise ValueError(f"the plan covers {hours} hours; at most {MAX_PLAN_HOURS} (31 days)")
         if self.regions is not None and self.regions and sum(self.regions.values()) == 0:
             raise ValueError("regions: at least one weight must be above 0")
+        if self.stock_waits:
+            for hour in sorted({w.from_hour for w in self.stock_waits}):
+                waiting = sum(w.share_pct for w in self.stock_waits if w.from_hour <= hour)
+                if waiting > 100:
+                    raise ValueError(f"stock_waits: {waiting}% of the orders from hour {hour} would wait; at most 100%")
         if self.previous is not None:
             for i, counts in enumerate(self.previous.hours):
                 for klass, count in _scaled(counts, self.previous.factor).items():

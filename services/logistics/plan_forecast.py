@@ -12,6 +12,11 @@ waiting. An order counts within 24h (48h) when it ships in the 24 (48) hours sta
 arrival hour. The timeline runs from the plan's start to 48 hours after its last hour, so the
 last orders' 48h deadlines are on it too.
 
+Stock waits (the plan's `stock_waits`, the planner's estimate): of each hour's orders, the given
+shares only join the queue that many hours after they arrive (split in whole orders, the sum kept
+exact); their 24h/48h clocks still start at arrival, and among the orders waiting to ship the
+oldest go first. Orders whose wait runs past the end of the timeline never ship on it.
+
 Pickers needed per hour: the fewest pickers which, from that hour on, get every hour's orders to
 the target (80% of each hour's orders shipped within 24h; 95% within 48h) -- so the overall share
 reaches it too. It is the smallest constant throughput that meets every later deadline, given
@@ -22,8 +27,8 @@ each hour as if the hours before had that many pickers.
 
 from __future__ import annotations
 
+import heapq
 from bisect import bisect_left
-from collections import deque
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
@@ -67,6 +72,7 @@ class ForecastHour:
     share_48h: Decimal | None
     pickers_80_24h: int | None  # None for hours that are over
     pickers_95_48h: int | None
+    waiting_for_stock: int  # arrived, not yet in the dispatch queue (the plan's stock waits)
 
 
 def floor_hour(moment: datetime) -> datetime:
@@ -113,35 +119,70 @@ def timeline(planned: Sequence[PlannedHour], actual: Mapping[datetime, int], shi
     return hours
 
 
-def simulate(arrivals: Sequence[int], capacity: Sequence[int]) -> Run:
-    """First come first served, hour by hour; the orders of an hour can ship in that hour."""
-    waiting: deque[list[int]] = deque()  # [arrival hour, orders still waiting]
+StockWaits = Sequence[tuple[int, Decimal, int]]  # (from hour index, share %, hours waited)
+
+
+def releases(arrivals: Sequence[int], waits: StockWaits) -> list[list[tuple[int, int]]]:
+    """Per hour t: the (arrival hour, orders) that join the dispatch queue in t. An hour's orders
+    are split over the waits that apply to it (from_hour <= its index) and no wait, in proportion
+    to the shares in hundredths, whole orders, the sum exact (`split`)."""
+    joining: list[list[tuple[int, int]]] = [[] for _ in arrivals]
+    for a, count in enumerate(arrivals):
+        if count <= 0:
+            continue
+        here = {hours: 0 for _, _, hours in waits}
+        for start, share, hours in waits:
+            if start <= a:
+                here[hours] += int(share * 100)
+        here = {h: w for h, w in here.items() if w > 0}
+        parts = split(count, {**{str(h): w for h, w in here.items()}, "0": 10_000 - sum(here.values())})
+        for key, orders in parts.items():
+            t = a + int(key)
+            if orders and t < len(arrivals):
+                joining[t].append((a, orders))
+    return joining
+
+
+def simulate(arrivals: Sequence[int], capacity: Sequence[int], waits: StockWaits = ()) -> Run:
+    """Hour by hour, the orders of an hour can ship in that hour (or, waiting for stock, in the
+    hour they join the queue); the oldest arrival hour first."""
+    queue: list[int] = []  # heap of arrival hours with orders waiting to ship
+    left: dict[int, int] = {}  # arrival hour -> orders in the queue
     backlog = 0
     shipped_per_hour, backlog_per_hour = [], []
     in_24 = [0] * len(arrivals)
     in_48 = [0] * len(arrivals)
-    for t, (arrived, room) in enumerate(zip(arrivals, capacity, strict=True)):
-        if arrived > 0:
-            waiting.append([t, arrived])
-            backlog += arrived
+    for t, (joining, room) in enumerate(zip(releases(arrivals, waits), capacity, strict=True)):
+        for a, orders in joining:
+            if a not in left:
+                heapq.heappush(queue, a)
+                left[a] = 0
+            left[a] += orders
+            backlog += orders
         to_ship = min(max(room, 0), backlog)
         shipped = to_ship
         while to_ship > 0:
-            cohort = waiting[0]
-            take = min(cohort[1], to_ship)
-            age = t - cohort[0]
+            a = queue[0]
+            take = min(left[a], to_ship)
+            age = t - a
             if age < 24:
-                in_24[cohort[0]] += take
+                in_24[a] += take
             if age < 48:
-                in_48[cohort[0]] += take
-            cohort[1] -= take
+                in_48[a] += take
+            left[a] -= take
             to_ship -= take
-            if cohort[1] == 0:
-                waiting.popleft()
+            if left[a] == 0:
+                heapq.heappop(queue)
+                del left[a]
         backlog -= shipped
         shipped_per_hour.append(shipped)
         backlog_per_hour.append(backlog)
     return Run(shipped_per_hour, backlog_per_hour, in_24, in_48)
+
+
+def joined(arrivals: Sequence[int], waits: StockWaits) -> list[int]:
+    """Orders joining the dispatch queue per hour (the arrivals when nothing waits for stock)."""
+    return [sum(orders for _, orders in hour) for hour in releases(arrivals, waits)]
 
 
 def cumulative_shares(arrivals: Sequence[int], in_time: Sequence[int]) -> list[Decimal | None]:
@@ -217,26 +258,33 @@ class Forecast:
 
 
 def forecast(hours: Sequence[Hour], picks_per_hour: int, targets: tuple[int, int] = (80, 95),
-             with_pickers: bool = True) -> Forecast:
+             with_pickers: bool = True, waits: StockWaits = ()) -> Forecast:
     """Hour by hour: arrivals, backlog, shipped, the cumulative shares, and pickers needed (the
-    costly part, O(hours x deadlines): left out, as None, when only the parcels are wanted)."""
+    costly part, O(hours x deadlines): left out, as None, when only the parcels are wanted).
+    Pickers needed count an order waiting for stock from when it joins the queue: no picker
+    ships goods before they arrive, so those are the pickers for the orders that can still be
+    on time."""
     arrivals = [h.arrivals for h in hours]
-    run = simulate(arrivals, [h.capacity for h in hours])
+    run = simulate(arrivals, [h.capacity for h in hours], waits)
     first = next((i for i, h in enumerate(hours) if not h.past), len(hours))
     before = sum(run.shipped[:first])
     need_24: list[int | None] = [None] * (len(hours) - first)
     need_48: list[int | None] = list(need_24)
+    pickable = joined(arrivals, waits) if waits else arrivals
     if with_pickers:
-        need_24 = list(pickers_needed(arrivals, before, first, picks_per_hour, targets[0], 24))
-        need_48 = list(pickers_needed(arrivals, before, first, picks_per_hour, targets[1], 48))
+        need_24 = list(pickers_needed(pickable, before, first, picks_per_hour, targets[0], 24))
+        need_48 = list(pickers_needed(pickable, before, first, picks_per_hour, targets[1], 48))
     share_24 = cumulative_shares(arrivals, run.in_time_24h)
     share_48 = cumulative_shares(arrivals, run.in_time_48h)
     rows = []
+    arrived = in_queue = 0
     for i, h in enumerate(hours):
         future = i - first
+        arrived += arrivals[i]
+        in_queue += pickable[i]
         rows.append(ForecastHour(h.start, h.planned, h.actual, run.backlog[i], run.shipped[i], share_24[i], share_48[i],
                                  need_24[future] if future >= 0 else None,
-                                 need_48[future] if future >= 0 else None))
+                                 need_48[future] if future >= 0 else None, arrived - in_queue))
     return Forecast(rows, run, list(hours))
 
 

@@ -75,8 +75,10 @@ def forecast_of(session: Session, now: datetime, policy: LogisticsPolicy, plan: 
     actual = plan_store.arrivals_per_hour(session)
     hours = plan_forecast.timeline(planned, actual, plan_store.shipped_per_hour(session), now,
                                    settings.default_pickers * settings.default_picks_per_hour, scale)
+    waits = [(w.from_hour, w.share_pct, w.hours) for w in plan.stock_waits or []]
     result = plan_forecast.forecast(hours, settings.default_picks_per_hour,
-                                    (policy.targets.within_24h_pct, policy.targets.within_48h_pct), with_pickers)
+                                    (policy.targets.within_24h_pct, policy.targets.within_48h_pct), with_pickers,
+                                    waits)
     weights, source = region_weights(plan, session)
     per_day = plan_forecast.parcels_per_day(hours, result.run.shipped, settings.warehouse_utc_offset_h)
     needed = plan_forecast.capacity_needed(per_day, weights)

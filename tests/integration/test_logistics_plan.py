@@ -166,6 +166,10 @@ def plan_with(**changes) -> dict:
     (plan_with(phases=[{"hours": 1, "orders_per_hour": {"vip": 2}}]), "vip"),
     (plan_with(start="2026-11-11T00:00:00"), "start"),
     (plan_with(phases=[{"hours": 745, "orders_per_hour": {}}]), "hours"),
+    (plan_with(stock_waits=[{"share_pct": "60", "hours": 5}, {"share_pct": "40.5", "hours": 9}]), "100%"),
+    (plan_with(stock_waits=[{"share_pct": "12.3456", "hours": 5}]), "stock_waits.0.share_pct"),
+    (plan_with(stock_waits=[{"share_pct": "5", "hours": 10 ** 20}]), "stock_waits.0.hours"),
+    (plan_with(stock_waits={"share_pct": "5", "hours": 1}), "stock_waits"),
 ])
 def test_a_bad_plan_is_a_422_problem_naming_the_field(service, body, field) -> None:
     with service.client("admin") as http:
@@ -195,3 +199,20 @@ def test_a_body_nested_100k_deep_or_not_utf8_is_refused_and_the_service_carries_
         assert http.get("/forecast").status_code == 200
     with service.client("support") as http:
         assert http.get("/forecast").status_code == 403
+
+
+def test_orders_expected_to_wait_for_stock_ship_later_in_the_forecast(service) -> None:
+    # a day later than the other tests' plans: every hour is still to come
+    plan = {"name": "stock plan", "start": "2026-11-12T00:00:00+08:00",
+            "phases": [{"hours": 1, "orders_per_hour": {"standard": 20}}],
+            "stock_waits": [{"share_pct": "25", "hours": 30}]}
+    with service.client("admin") as http:
+        answer = http.put("/plan", json=plan)
+        assert answer.status_code == 200, answer.text
+        assert answer.json()["plan"]["stock_waits"] == [{"share_pct": "25", "hours": 30, "from_hour": 0}]
+        hours = http.get("/forecast").json()["hours"]
+    # 1 picker x 20/h: the 15 in stock ship in the first hour; the 5 waiting come back 30 hours
+    # later, too late for 24h, in time for 48h
+    assert hours[0]["shipped"] == 15 and hours[0]["waiting_for_stock"] == 5 and hours[0]["backlog"] == 0
+    assert hours[29]["waiting_for_stock"] == 5 and hours[30]["waiting_for_stock"] == 0 and hours[30]["shipped"] == 5
+    assert hours[-1]["share_24h"] == 75.0 and hours[-1]["share_48h"] == 100.0

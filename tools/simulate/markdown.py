@@ -94,7 +94,8 @@ def markdown(f: dict[str, Any]) -> str:
         lines += ["", f"Forecast before the first order (logistics GET /forecast from the plan, {fc['pickers']} pickers x "
                       f"{fc['picks_per_hour']}/h): within 24h {_pct(fc['share_24h'])}, within 48h {_pct(fc['share_48h'])}; "
                       f"pickers needed from the first hour: {fc['pickers_needed_80_24h']} for 80%/24h, "
-                      f"{fc['pickers_needed_95_48h']} for 95%/48h; carrier risks seen: {len(fc['risks'])}."]
+                      f"{fc['pickers_needed_95_48h']} for 95%/48h; at most {fc.get('most_waiting_for_stock', 0)} "
+                      f"orders waiting for stock at once (the plan's estimate); carrier risks seen: {len(fc['risks'])}."]
     rep = d["report"]
     speed, delivery = rep.get("dispatch_speed", {}), rep.get("delivery_time", {})
     lines += [

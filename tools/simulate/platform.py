@@ -19,6 +19,7 @@ from kafka import KafkaProducer
 from shared.auth import AuthSettings, issue_token
 from shared.settings import REPO_ROOT
 from tools.processes import ServiceProcess
+from tools.simulate import stock_estimate
 from tools.simulate.inputs import plan_for_logistics, scaled_carriers
 from tools.simulate.progress import say
 from tools.simulate.watcher import Watcher
@@ -99,6 +100,11 @@ class PlatformControl:
         to set beside the outcome. A logistics without the routes is noted, not fatal."""
         body = plan_for_logistics(getattr(self.args, "plan_data", None), self.orders, self.start_at,
                                   f"simulated event (seed {self.scenario.seed})")
+        # the planner's estimate of the orders that will wait for a supplier delivery
+        waits = stock_estimate.order_waits(self.orders, self.catalog, self.actors.lead_time_h,
+                                           self.actors.urgent_lead_factor)
+        if shares := stock_estimate.stock_waits(self.orders, waits, self.start_at):
+            body["stock_waits"] = shares
         r = self.call("logistics-admin", "PUT", "/plan", json=body)
         if r.status_code != 200:
             self.warnings.append(f"logistics refused the plan: {r.status_code} {detail(r)[:200]}")

@@ -163,6 +163,7 @@ def forecast_figures(forecast: dict[str, Any] | None) -> dict[str, Any] | None:
             "pickers_needed_80_24h": first.get("pickers_needed_80_24h"),
             "pickers_needed_95_48h": first.get("pickers_needed_95_48h"),
             "carrier_parcels_needed": sum(n["parcels"] for n in forecast["carrier_capacity_needed"]),
+            "most_waiting_for_stock": max((h.get("waiting_for_stock", 0) for h in hours), default=0),
             "risks": [r["words"] for r in forecast["risks"]][:20]}
 
 

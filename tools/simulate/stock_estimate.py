@@ -1,0 +1,129 @@
+"""The planner's estimate of the orders that will wait for stock, for the plan logistics forecasts
+from (its `stock_waits`, issue 32 point 4). Made before the first order from what a planner has:
+the catalogue (stock on hand, planned stock, tier), the expected orders, and the suppliers' lead
+times. It follows inventory's rules in outline, per sku in order of payment:
+
+- an order line is reserved from stock when there is enough, else it waits (backordered);
+- below 20% of planned stock (inventory's default threshold) a replenishment of
+  planned - available is requested, one open at a time, delivered after the tier's lead time;
+- a profit item that sells out asks at once, urgently (half the lead time);
+- a delivery fills the waiting lines first come first served (inventory goes by priority rank:
+  the estimate does not model that), the rest goes back to stock.
+
+An order waits as long as its slowest line. Waits are grouped in whole hours (coarser when there
+are many) into at most `MAX_WAITS` shares of the orders from the first hour anything waits.
+Orders still waiting at the end wait `NEVER_H` hours: they ship on no forecast day."""
+
+from __future__ import annotations
+
+import heapq
+import math
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from decimal import ROUND_DOWN, Decimal
+
+from tools.simulate import model
+
+MAX_WAITS = 40
+NEVER_H = 24 * 31
+URGENT_TIER = "profit"
+
+
+@dataclass
+class _Sku:
+    tier: str
+    planned: int
+    available: int
+    threshold: int
+    waiting: list[tuple[int, int]] = field(default_factory=list)  # [order index, units] in order
+    open_until: datetime | None = None  # a request's delivery time while one is open
+    open_urgent: bool = False
+
+
+def order_waits(orders: list[model.Order], catalog: Iterable[model.CatalogRow], lead_time_h: Mapping[str, float],
+                urgent_factor: float, threshold_pct: int = 20) -> list[float]:
+    """Hours each order waits for stock (0: all lines in stock when paid)."""
+    skus = {row.sku.sku: _Sku(row.sku.tier, row.planned_stock, row.on_hand, -(-row.planned_stock * threshold_pct // 100))
+            for row in catalog}
+    filled_at = [order.paid_at for order in orders]  # the latest delivery one of its lines waited for
+    pending = [0] * len(orders)  # lines still waiting
+    deliveries: list[tuple[datetime, int, str, int]] = []  # (at, seq, sku, units)
+    seq = 0
+
+    def request(sku: str, state: _Sku, now: datetime, urgent: bool) -> None:
+        nonlocal seq
+        units = state.planned - state.available
+        if units <= 0:
+            return
+        lead = lead_time_h.get(state.tier, 24.0) * (urgent_factor if urgent else 1)
+        state.open_until, state.open_urgent = now + timedelta(hours=lead), urgent
+        seq += 1
+        heapq.heappush(deliveries, (state.open_until, seq, sku, units))
+
+    def deliver_until(moment: datetime) -> None:
+        while deliveries and deliveries[0][0] <= moment:
+            at, _, sku, units = heapq.heappop(deliveries)
+            state = skus[sku]
+            state.open_until = None
+            while state.waiting and units > 0:
+                index, wanted = state.waiting[0]
+                take = min(units, wanted)
+                units -= take
+                if take == wanted:
+                    state.waiting.pop(0)
+                    pending[index] -= 1
+                    filled_at[index] = max(filled_at[index], at)
+                else:
+                    state.waiting[0] = (index, wanted - take)
+            state.available += units
+            if state.available < state.threshold or state.waiting:
+                request(sku, state, at, urgent=False)
+
+    for index in sorted(range(len(orders)), key=lambda i: orders[i].paid_at):
+        order = orders[index]
+        deliver_until(order.paid_at)
+        for line in order.lines:
+            state = skus.get(line.sku)
+            if state is None:
+                continue
+            if not state.waiting and state.available >= line.quantity:
+                state.available -= line.quantity
+                sold_out = state.available == 0
+            else:
+                state.waiting.append((index, line.quantity))
+                pending[index] += 1
+                sold_out = True
+            if sold_out and state.tier == URGENT_TIER and not (state.open_until and state.open_urgent):
+                request(line.sku, state, order.paid_at, urgent=True)
+            elif state.open_until is None and state.available < state.threshold:
+                request(line.sku, state, order.paid_at, urgent=False)
+    if orders:
+        deliver_until(datetime.max.replace(tzinfo=orders[0].paid_at.tzinfo))
+    return [NEVER_H if left else min((at - o.paid_at).total_seconds() / 3600, NEVER_H)
+            for at, left, o in zip(filled_at, pending, orders, strict=True)]
+
+
+def stock_waits(orders: list[model.Order], waits: list[float], start: datetime) -> list[dict]:
+    """The plan's `stock_waits` from each order's wait: shares (two decimals, rounded down so they
+    never add up past 100) of the orders paid from the first hour with a wait."""
+    hours = [int((o.paid_at - start).total_seconds() // 3600) for o in orders]
+    waiting = [(h, w) for h, w in zip(hours, waits, strict=True) if w > 0]
+    if not waiting:
+        return []
+    first = min(h for h, _ in waiting)
+    base = sum(1 for h in hours if h >= first)
+    whole = [min(NEVER_H, max(1, math.ceil(w))) for _, w in waiting]
+    step = 1
+    while len({-(-w // step) for w in whole}) > MAX_WAITS:
+        step *= 2
+    counts: dict[int, int] = {}
+    for w in whole:
+        bucket = min(NEVER_H, -(-w // step) * step)
+        counts[bucket] = counts.get(bucket, 0) + 1
+    rows = []
+    for hours_waited, count in sorted(counts.items()):
+        share = (Decimal(count * 100) / base).quantize(Decimal("0.01"), ROUND_DOWN)
+        if share > 0:
+            rows.append({"share_pct": str(share), "hours": hours_waited, "from_hour": first})
+    return rows
