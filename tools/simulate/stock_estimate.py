@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import heapq
 import math
+from collections import deque
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -36,7 +37,7 @@ class _Sku:
     planned: int
     available: int
     threshold: int
-    waiting: list[tuple[int, int]] = field(default_factory=list)  # [order index, units] in order
+    waiting: deque[tuple[int, int]] = field(default_factory=deque)  # (order index, units) in order
     open_until: datetime | None = None  # a request's delivery time while one is open
     open_urgent: bool = False
 
@@ -71,7 +72,7 @@ def order_waits(orders: list[model.Order], catalog: Iterable[model.CatalogRow], 
                 take = min(units, wanted)
                 units -= take
                 if take == wanted:
-                    state.waiting.pop(0)
+                    state.waiting.popleft()
                     pending[index] -= 1
                     filled_at[index] = max(filled_at[index], at)
                 else:
