@@ -34,9 +34,12 @@ run: kafka
 browser:
 	@command -v chromium >/dev/null 2>&1 || { apt-get update -qq && apt-get install -y -qq chromium >/dev/null; }
 
-# The default suite against the real broker (started by the tests when KAFKA_BOOTSTRAP_SERVERS is unset).
+# The default suite against the real broker (started by the tests when KAFKA_BOOTSTRAP_SERVERS is unset),
+# its modules spread over TEST_WORKERS pytest-xdist workers (each with its own broker; a module's
+# tests stay on one worker, so they share its services). TEST_WORKERS=0 runs it in one process.
+TEST_WORKERS ?= 2
 test: kafka browser
-	$(PYTEST) -m "not slow and not faults" --durations=20
+	$(PYTEST) -m "not slow and not faults" --durations=20 $(if $(filter-out 0,$(TEST_WORKERS)),-n $(TEST_WORKERS) --dist loadscope)
 
 test-unit: install
 	$(PYTEST) tests/unit

@@ -129,6 +129,20 @@ def module_world(kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactory,
         w.close()
 
 
+def pytest_sessionfinish(session, exitstatus) -> None:  # type: ignore[no-untyped-def]
+    """Under pytest-xdist (make test) a worker hands the controller the broker it used."""
+    workeroutput = getattr(session.config, "workeroutput", None)
+    if workeroutput is not None and _BROKER_USED:
+        workeroutput["broker_used"] = " ".join(_BROKER_USED)
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_testnodedown(node, error) -> None:  # type: ignore[no-untyped-def]
+    used = getattr(node, "workeroutput", {}).get("broker_used")
+    if used:
+        _BROKER_USED.append(f"{node.gateway.id}: {used};")
+
+
 def pytest_terminal_summary(terminalreporter, exitstatus, config) -> None:  # type: ignore[no-untyped-def]
     if _BROKER_USED:
         terminalreporter.write_line(f"[kafka] broker for this run: {' '.join(_BROKER_USED)}")
