@@ -23,7 +23,7 @@ class ServiceProcess(_ServiceProcess):
     def client(self, *roles: str, subject: str = "tester", **kwargs) -> httpx.Client:
         """An HTTP client signed in with `roles` (all roles when none are given)."""
         headers = {"Authorization": f"Bearer {token_for(*(roles or ROLES), subject=subject)}"}
-        return httpx.Client(base_url=self.url, timeout=30, headers=headers, **kwargs)
+        return httpx.Client(base_url=self.url, headers=headers, **{"timeout": 30, **kwargs})
 
     def anonymous_client(self) -> httpx.Client:
         return httpx.Client(base_url=self.url, timeout=30)
