@@ -21,7 +21,7 @@ from typing import Any, Literal
 
 from services.orders import presale
 from services.orders.presale import AWAITING_BALANCE, BALANCE_UNPAID
-from services.orders.timeline_notes import describe
+from services.orders.timeline_notes import describe, replacement_case
 from services.orders.attention import ATTENTION_STATES, HELD, NEEDS_ATTENTION, SKU_UNKNOWN, attention_step
 from shared.events import PRIORITY_CLASSES, OrderPlaced
 
@@ -314,7 +314,7 @@ def decide_event(order_id: str, state: str, event_type: str, payload: Any, refun
                 raise EventRefused(f"{event_type} for order {order_id} refused: {refusal}")
             return Transition("refused", state, refusal)
     partial = refund is not None and refund.refunded_cents + refund_cents(payload) < refund.paid_cents
-    return apply_event(state, event_type, replacement=bool(getattr(payload, "replacement_for_case", None)),
+    return apply_event(state, event_type, replacement=bool(replacement_case(payload)),
                        partial_refund=partial)
 
 
@@ -325,7 +325,7 @@ def refund_cents(payload: Any) -> int:
 def timeline_step(event_type: str, payload: Any, transition: Transition) -> tuple[str, datetime, str]:
     """The timeline's `status` (the state the event is evidence of, or its name for a note),
     when it happened by the sender's account, and a note."""
-    if getattr(payload, "replacement_for_case", None):
+    if replacement_case(payload):
         label = "replacement_shipped"
     else:
         label = transition.evidence or TARGET.get(event_type) or event_type.replace(".", "_")

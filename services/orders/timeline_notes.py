@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from services.orders.attention import SKU_UNKNOWN
+from shared.envelope import Contract
 
 
 def describe(event_type: str, payload: Any) -> str:
@@ -30,3 +31,16 @@ def describe(event_type: str, payload: Any) -> str:
     if event_type == "refund.issued":
         return f"case {payload.case_id}: refunded {payload.amount:.2f}"
     return ""
+
+
+def replacement_case(payload: Any) -> Any:
+    """The exchange case a lifecycle event ships for (shipment events), None for every other.
+
+    Not `getattr(payload, "replacement_for_case", None)`: on a contract without the field (most
+    events, e.g. stock.reserved) pydantic's `__getattr__` raises AttributeError after a failed
+    `hasattr` of its own: two exceptions per call, twice an event (docs/benchmarks-history.md,
+    seventeenth session). A contract forbids extra fields and keeps its fields in `__dict__`,
+    so a missing key there is a field it does not have."""
+    if isinstance(payload, Contract):
+        return payload.__dict__.get("replacement_for_case")
+    return getattr(payload, "replacement_for_case", None)
