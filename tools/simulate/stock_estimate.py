@@ -1,12 +1,15 @@
 """The planner's estimate of the orders that will wait for stock, for the plan logistics forecasts
 from (its `stock_waits`, issue 32 point 4). Made before the first order from what a planner has:
 the catalogue (stock on hand, planned stock, tier), the expected orders, and the suppliers' lead
-times. It follows inventory's rules in outline, per sku in order of payment:
+times. Whether a change of stock asks a supplier is inventory's own rule (`stock_signals`: below
+20% of planned stock a replenishment of planned - available, a profit item that sells out asks
+at once, urgently); the rest is in outline, per sku in order of payment:
 
-- an order line is reserved from stock when there is enough, else it waits (backordered);
-- below 20% of planned stock (inventory's default threshold) a replenishment of
-  planned - available is requested, one open at a time, delivered after the tier's lead time;
-- a profit item that sells out asks at once, urgently (half the lead time);
+- an order line is reserved from stock when there is enough, else it waits (backordered); lines
+  are taken one by one (inventory reserves an order all or nothing: an order short of one sku
+  holds none of the others there, which the estimate does not model);
+- a request is delivered after the tier's lead time (the simulator's suppliers; urgent ones in
+  `urgent_factor` of it);
 - a delivery fills the waiting lines first come first served (inventory goes by priority rank:
   the estimate does not model that), the rest goes back to stock.
 
@@ -24,11 +27,11 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import ROUND_DOWN, Decimal
 
+from services.inventory.domain import InventoryPolicy, RequestReplenishment, SkuState, stock_signals
 from tools.simulate import model
 
 MAX_WAITS = 40
 NEVER_H = 24 * 31
-URGENT_TIER = "profit"
 
 
 @dataclass
@@ -36,37 +39,38 @@ class _Sku:
     tier: str
     planned: int
     available: int
-    threshold: int
     waiting: deque[tuple[int, int]] = field(default_factory=deque)  # (order index, units) in order
-    open_until: datetime | None = None  # a request's delivery time while one is open
-    open_urgent: bool = False
+    open_requests: list[bool] = field(default_factory=list)  # urgent? for each request not delivered yet
 
 
 def order_waits(orders: list[model.Order], catalog: Iterable[model.CatalogRow], lead_time_h: Mapping[str, float],
-                urgent_factor: float, threshold_pct: int = 20) -> list[float]:
+                urgent_factor: float, policy: InventoryPolicy | None = None) -> list[float]:
     """Hours each order waits for stock (0: all lines in stock when paid)."""
-    skus = {row.sku.sku: _Sku(row.sku.tier, row.planned_stock, row.on_hand, -(-row.planned_stock * threshold_pct // 100))
-            for row in catalog}
+    policy = policy or InventoryPolicy()
+    skus = {row.sku.sku: _Sku(row.sku.tier, row.planned_stock, row.on_hand) for row in catalog}
     filled_at = [order.paid_at for order in orders]  # the latest delivery one of its lines waited for
     pending = [0] * len(orders)  # lines still waiting
-    deliveries: list[tuple[datetime, int, str, int]] = []  # (at, seq, sku, units)
+    deliveries: list[tuple[datetime, int, str, int, bool]] = []  # (at, seq, sku, units, urgent)
     seq = 0
 
-    def request(sku: str, state: _Sku, now: datetime, urgent: bool) -> None:
+    def ask(sku: str, state: _Sku, now: datetime, sold_out: bool) -> None:
+        """Inventory's own rule (R9, R10) decides whether this change of stock asks a supplier."""
         nonlocal seq
-        units = state.planned - state.available
-        if units <= 0:
-            return
-        lead = lead_time_h.get(state.tier, 24.0) * (urgent_factor if urgent else 1)
-        state.open_until, state.open_urgent = now + timedelta(hours=lead), urgent
-        seq += 1
-        heapq.heappush(deliveries, (state.open_until, seq, sku, units))
+        urgent_open = any(state.open_requests) if state.open_requests else None
+        view = SkuState(sku=sku, tier=state.tier, planned_stock=state.planned, available=state.available,
+                        mode="in_stock", open_request_urgent=urgent_open)
+        for signal in stock_signals(view, now, policy, sold_out=sold_out):
+            if isinstance(signal, RequestReplenishment):
+                lead = lead_time_h.get(state.tier, 24.0) * (urgent_factor if signal.urgent else 1)
+                seq += 1
+                heapq.heappush(deliveries, (now + timedelta(hours=lead), seq, sku, signal.quantity, signal.urgent))
+                state.open_requests.append(signal.urgent)
 
     def deliver_until(moment: datetime) -> None:
         while deliveries and deliveries[0][0] <= moment:
-            at, _, sku, units = heapq.heappop(deliveries)
+            at, _, sku, units, urgent = heapq.heappop(deliveries)
             state = skus[sku]
-            state.open_until = None
+            state.open_requests.remove(urgent)
             while state.waiting and units > 0:
                 index, wanted = state.waiting[0]
                 take = min(units, wanted)
@@ -78,8 +82,7 @@ def order_waits(orders: list[model.Order], catalog: Iterable[model.CatalogRow], 
                 else:
                     state.waiting[0] = (index, wanted - take)
             state.available += units
-            if state.available < state.threshold or state.waiting:
-                request(sku, state, at, urgent=False)
+            ask(sku, state, at, sold_out=bool(state.waiting) or state.available == 0)
 
     for index in sorted(range(len(orders)), key=lambda i: orders[i].paid_at):
         order = orders[index]
@@ -95,10 +98,7 @@ def order_waits(orders: list[model.Order], catalog: Iterable[model.CatalogRow], 
                 state.waiting.append((index, line.quantity))
                 pending[index] += 1
                 sold_out = True
-            if sold_out and state.tier == URGENT_TIER and not (state.open_until and state.open_urgent):
-                request(line.sku, state, order.paid_at, urgent=True)
-            elif state.open_until is None and state.available < state.threshold:
-                request(line.sku, state, order.paid_at, urgent=False)
+            ask(line.sku, state, order.paid_at, sold_out)
     if orders:
         deliver_until(datetime.max.replace(tzinfo=orders[0].paid_at.tzinfo))
     return [NEVER_H if left else min((at - o.paid_at).total_seconds() / 3600, NEVER_H)
