@@ -33,11 +33,13 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
+from typing import TypeVar
 
 from services.logistics.domain import percent
 from services.logistics.plan import MAX_PLAN_HOURS, PlannedHour
 
 TAIL_HOURS = 48
+K = TypeVar("K", str, int)  # split's keys: region names, or hours waited
 HOUR = timedelta(hours=1)
 
 
@@ -59,6 +61,7 @@ class Run:
     backlog: list[int]
     in_time_24h: list[int]  # per arrival hour
     in_time_48h: list[int]
+    joined: list[int]  # per hour: orders joining the dispatch queue (the arrivals when none waits for stock)
 
 
 @dataclass(frozen=True)
@@ -130,14 +133,12 @@ def releases(arrivals: Sequence[int], waits: StockWaits) -> list[list[tuple[int,
     for a, count in enumerate(arrivals):
         if count <= 0:
             continue
-        here = {hours: 0 for _, _, hours in waits}
+        here: dict[int, int] = {}  # hours waited -> share in hundredths of a %
         for start, share, hours in waits:
             if start <= a:
-                here[hours] += int(share * 100)
-        here = {h: w for h, w in here.items() if w > 0}
-        parts = split(count, {**{str(h): w for h, w in here.items()}, "0": 10_000 - sum(here.values())})
-        for key, orders in parts.items():
-            t = a + int(key)
+                here[hours] = here.get(hours, 0) + int(share * 100)
+        for wait, orders in split(count, {**here, 0: 10_000 - sum(here.values())}).items():
+            t = a + wait
             if orders and t < len(arrivals):
                 joining[t].append((a, orders))
     return joining
@@ -152,7 +153,9 @@ def simulate(arrivals: Sequence[int], capacity: Sequence[int], waits: StockWaits
     shipped_per_hour, backlog_per_hour = [], []
     in_24 = [0] * len(arrivals)
     in_48 = [0] * len(arrivals)
+    joined: list[int] = []
     for t, (joining, room) in enumerate(zip(releases(arrivals, waits), capacity, strict=True)):
+        joined.append(sum(orders for _, orders in joining))
         for a, orders in joining:
             if a not in left:
                 heapq.heappush(queue, a)
@@ -177,12 +180,7 @@ def simulate(arrivals: Sequence[int], capacity: Sequence[int], waits: StockWaits
         backlog -= shipped
         shipped_per_hour.append(shipped)
         backlog_per_hour.append(backlog)
-    return Run(shipped_per_hour, backlog_per_hour, in_24, in_48)
-
-
-def joined(arrivals: Sequence[int], waits: StockWaits) -> list[int]:
-    """Orders joining the dispatch queue per hour (the arrivals when nothing waits for stock)."""
-    return [sum(orders for _, orders in hour) for hour in releases(arrivals, waits)]
+    return Run(shipped_per_hour, backlog_per_hour, in_24, in_48, joined)
 
 
 def cumulative_shares(arrivals: Sequence[int], in_time: Sequence[int]) -> list[Decimal | None]:
@@ -270,7 +268,7 @@ def forecast(hours: Sequence[Hour], picks_per_hour: int, targets: tuple[int, int
     before = sum(run.shipped[:first])
     need_24: list[int | None] = [None] * (len(hours) - first)
     need_48: list[int | None] = list(need_24)
-    pickable = joined(arrivals, waits) if waits else arrivals
+    pickable = run.joined
     if with_pickers:
         need_24 = list(pickers_needed(pickable, before, first, picks_per_hour, targets[0], 24))
         need_48 = list(pickers_needed(pickable, before, first, picks_per_hour, targets[1], 48))
@@ -298,10 +296,10 @@ def parcels_per_day(hours: Sequence[Hour], shipped: Sequence[int], utc_offset_h:
     return days
 
 
-def split(total: int, weights: Mapping[str, int]) -> dict[str, int]:
+def split(total: int, weights: Mapping[K, int]) -> dict[K, int]:
     """`total` over the keys in proportion to whole weights, the sum kept exact: each key its
     floor, then the remainder one by one to the largest fractions (ties: the heavier key, then
-    the name)."""
+    the key's order)."""
     whole = sum(weights.values())
     if whole <= 0 or total <= 0:
         return {k: 0 for k in weights}
