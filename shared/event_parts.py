@@ -9,9 +9,9 @@ from typing import Annotated, Literal
 
 from pydantic import Field, TypeAdapter
 
-from shared.contract_types import LineQuantity, Sku, SkuUnits, Text
+from shared.contract_types import EntityId, LineQuantity, Sku, SkuUnits, Text
 from shared.envelope import Contract
-from shared.limits import MAX_LINE_QUANTITY, MAX_LINES_PER_ORDER
+from shared.limits import MAX_LINE_QUANTITY, MAX_LINES_PER_ORDER, MAX_WAREHOUSES
 from shared.money import Amount
 
 PriorityClass = Literal["presale", "high_value", "standard"]
@@ -71,3 +71,31 @@ class Promotion(Contract):
 class SkuQuantity(Contract):
     sku: Sku
     quantity: SkuUnits
+
+
+# ---------------------------------------------------------------------------------------------
+# Several warehouses (issue 34)
+
+WarehouseId = EntityId
+DEFAULT_WAREHOUSE = "main"
+"""The warehouse of a platform that never named one: a catalogue without a `warehouse` column,
+a `stock.reserved` without `parts`, a shipment from before warehouses existed."""
+
+SplitPolicy = Literal["fewest_shipments", "fastest", "own_region"]
+"""How an order no single warehouse can fill is split (R7 stays: every part reserved or none).
+`fewest_shipments` (default): as few parts as possible, from any warehouse, the customer's
+region's first; `fastest`: each line from the warehouse nearest the customer that has it, however
+many parts that makes; `own_region`: only warehouses serving the customer's region (fewest parts
+among them), else it waits for stock there."""
+
+SPLIT_POLICIES: tuple[str, ...] = ("fewest_shipments", "fastest", "own_region")
+
+
+class ShipmentPart(Contract):
+    """What one warehouse ships of an order: one shipment in logistics."""
+
+    warehouse: WarehouseId = Field(examples=["east"])
+    lines: list[SkuQuantity] = Field(min_length=1, max_length=MAX_LINES_PER_ORDER)
+
+
+ShipmentParts = Annotated[list[ShipmentPart], Field(max_length=MAX_WAREHOUSES)]

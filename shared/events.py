@@ -34,8 +34,9 @@ from shared.envelope import (  # noqa: F401 (re-exported: older callers import t
     CloudEvent, Contract, UndecodableEvent, UtcDatetime, data_field, decode_envelope, encode,
 )
 from shared.event_parts import (  # noqa: F401 (re-exported: the contract is one module to its readers)
-    PRIORITY_CLASSES, Code, KnownRegion, Note, OrderLine, OrderLines, OrderType, PriorityClass, Promotion,
-    PromotionKind, Region, ShortText, SkuQuantity, order_lines_json,
+    DEFAULT_WAREHOUSE, PRIORITY_CLASSES, SPLIT_POLICIES, Code, KnownRegion, Note, OrderLine, OrderLines, OrderType,
+    PriorityClass, Promotion, PromotionKind, Region, ShipmentPart, ShipmentParts, ShortText, SkuQuantity, SplitPolicy,
+    WarehouseId, order_lines_json,
 )
 from shared.limits import MAX_LINES_PER_ORDER
 from shared.money import Amount
@@ -64,6 +65,10 @@ class OrderPlaced(Contract):
         default=None, description="The delivery address as the platform keys it (the address itself or a stable "
                                   "digest of it): compared, never shown, to spot many orders or many customers at "
                                   "one address (R6).", examples=["addr-3f9c2a"])
+    split_policy: SplitPolicy = Field(
+        default="fewest_shipments",
+        description="When no single warehouse can fill the order: `fewest_shipments`, `fastest` or `own_region` "
+                    "(docs/inventory.md, Several warehouses).")
 
 
 class OrderBalancePaid(Contract):
@@ -108,6 +113,10 @@ class OrderAccepted(Contract):
     balance_due_by: UtcDatetime | None = Field(
         default=None, description="A deposit presale awaiting its balance (`awaiting_balance`) until then: its stock "
                                   "is held as presale quota, it is not picked and not in the 24h/48h figures.")
+    split_policy: SplitPolicy = Field(
+        default="fewest_shipments",
+        description="When no single warehouse can fill the order: `fewest_shipments`, `fastest` or `own_region` "
+                    "(docs/inventory.md, Several warehouses).")
 
 
 class OrderRejected(Contract):
@@ -204,6 +213,10 @@ class StockReserved(Contract):
     reserved_at: UtcDatetime
     awaiting_balance: bool = Field(default=False, description="A deposit presale's stock, held as presale quota: not "
                                                               "picked until `order.balance_received`.")
+    parts: ShipmentParts = Field(
+        default_factory=list,
+        description="Where each part of the order is reserved, one shipment per part; together they hold every "
+                    "line. Empty (senders before warehouses): the whole order from the `main` warehouse.")
 
 
 class StockSkuUnknown(Contract):
@@ -236,6 +249,8 @@ class ReplenishmentRequested(Contract):
     urgent: bool = False
     reason: Note  # type: ignore[valid-type]
     requested_at: UtcDatetime
+    warehouse: WarehouseId | None = Field(default=None, description="The warehouse whose stock fell low; absent: "
+                                                                    "`main`.")
 
 
 class SkuModeChanged(Contract):
@@ -257,6 +272,8 @@ class SupplierDelivery(Contract):
     sku: Sku
     quantity: StockUnits
     delivered_at: UtcDatetime
+    warehouse: WarehouseId | None = Field(default=None, description="The warehouse that received it; absent: the "
+                                                                    "sku's first warehouse (`main` with one).")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -270,6 +287,12 @@ class ShipmentDispatched(Contract):
     tracking_number: EntityId
     dispatched_at: UtcDatetime
     replacement_for_case: EntityId | None = Field(default=None, description="Set when this ships an exchange.")
+    warehouse: WarehouseId | None = Field(default=None, description="The warehouse it left; absent: `main`.")
+    lines: list[SkuQuantity] = Field(default_factory=list, max_length=MAX_LINES_PER_ORDER,
+                                     description="What the parcel holds, when it is one part of a split order; "
+                                                 "empty: the whole order.")
+    order_complete: bool = Field(default=True, description="False while other parts of the order have still to "
+                                                           "leave: the order is shipped with its last part.")
 
 
 class ShipmentDelivered(Contract):

@@ -37,3 +37,6 @@ ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._:@#/+-]{0,63}$"
 """Ids and skus: printable ASCII without spaces, at most 64 characters, starting with a letter
 or digit. Look-alike unicode, zero-width and control characters, and trailing spaces are refused
 rather than stored as a second id that looks like the first."""
+
+MAX_WAREHOUSES = 50
+"""Warehouses one platform ships from (issue 34); an order splits into at most this many parts."""
