@@ -27,9 +27,17 @@ class Part:
 
 def shipment_id_for_part(order_id: str, warehouse: str, parts: int) -> str:
     """The whole order (one part) keeps the id it had before warehouses; a part of several is
-    `SHP-<order>~<warehouse>`: `~` is in no id (shared/limits.py ID_PATTERN), so it can be no
-    other order's or exchange's shipment, and a redelivered reservation finds the same ids."""
-    return f"SHP-{order_id}" if parts == 1 else f"SHP-{order_id}~{warehouse}"
+    `SHP:<length of the order id>:<order>:<warehouse>`. Ids may hold `:` and `-`, so the `SHP:`
+    prefix keeps these apart from every `SHP-` id (whole orders, exchanges) and the length says
+    where the order id ends: no two orders' parts can share an id. A redelivered reservation
+    finds the same ids. Characters the event contract's long ids allow, none a URL path escapes."""
+    return f"SHP-{order_id}" if parts == 1 else f"SHP:{len(order_id)}:{order_id}:{warehouse}"
+
+
+def shipment_ids_of(order_id: str, parts: Sequence[ShipmentPart]) -> list[str]:
+    """The ids `cut` gives the parts' shipments (for a batch's read of which exist)."""
+    return [shipment_id_for_part(order_id, p.warehouse, len(parts)) for p in parts] or [
+        shipment_id_for_part(order_id, DEFAULT_WAREHOUSE, 1)]
 
 
 def cut(order_id: str, lines: Sequence[OrderLine], parts: Sequence[ShipmentPart]) -> list[Part]:

@@ -13,12 +13,12 @@ from sqlalchemy import and_, bindparam, exists, func, insert, or_, tuple_, updat
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
-from services.logistics.domain import (AWAITING_BALANCE, PACKED, PICKING, PRIORITY_CLASSES, QUEUED, ShipmentFacts, shipment_id_for_order,
-                                      wave_claim)
+from services.logistics.domain import (AWAITING_BALANCE, NOT_YET_SHIPPED, PICKING, PRIORITY_CLASSES, QUEUED,
+                                      ShipmentFacts, wave_claim)
 from services.logistics.models import (CarrierDayLoad, EarlyCarrierDelivery, OrderBalance, OrderWithdrawal, PickWave,
                                        Shipment, ShipmentIncident)
 from services.logistics import sla_store
-from services.logistics.parts import shipment_id_for_part
+from services.logistics.parts import shipment_ids_of
 from services.logistics.presale import Balance
 from shared.db import serialise_per_key
 from shared.events import DEFAULT_WAREHOUSE, StockReserved
@@ -28,6 +28,8 @@ from shared.unit_of_work import Prefetch
 
 DISPATCH_ORDER = (col(Shipment.class_order), col(Shipment.deadline_24h), col(Shipment.priority_rank))
 """The database's version of domain.dispatch_key: class, nearest 24h deadline, rank."""
+
+STILL_TO_SHIP = (*NOT_YET_SHIPPED, AWAITING_BALANCE)
 
 QUEUE_KEY = (*DISPATCH_ORDER, col(Shipment.shipment_id))
 """DISPATCH_ORDER made unique by the id: the sort key a page of the queue continues after."""
@@ -85,9 +87,8 @@ def load_shipment_outlooks(session: Session, orders: list[tuple[str, str]]) -> d
 
 
 def _outlooks_of_reserved_orders(session: Session, events: Sequence[StockReserved]) -> dict[str, ShipmentOutlook]:
-    return load_shipment_outlooks(session, [(shipment_id_for_part(e.order_id, p.warehouse, len(e.parts)), e.order_id)
-                                            for e in events for p in e.parts]
-                                  + [(shipment_id_for_order(e.order_id), e.order_id) for e in events if not e.parts])
+    return load_shipment_outlooks(session, [(sid, e.order_id) for e in events
+                                            for sid in shipment_ids_of(e.order_id, e.parts)])
 
 
 SHIPMENT_OUTLOOKS: Prefetch[str, ShipmentOutlook] = Prefetch("logistics.shipment_outlooks",
@@ -141,16 +142,14 @@ def save_shipment(session: Session, shipment: Shipment, changes: Mapping[str, An
 
 
 def shipments_of_order(session: Session, order_id: str) -> list[Shipment]:
-    """In id order (an order's parts in the same order every time)."""
     return list(session.exec(select(Shipment).where(Shipment.order_id == order_id).order_by(col(Shipment.shipment_id))))
 
 
 def parts_still_to_ship(session: Session, order_id: str, shipment_id: str) -> bool:
     """Whether another part of the order is still in a warehouse (withdrawn ones are not)."""
-    return session.exec(select(func.count()).select_from(Shipment).where(
+    return session.exec(select(func.count()).where(
         col(Shipment.order_id) == order_id, col(Shipment.shipment_id) != shipment_id,
-        col(Shipment.replacement_for_case).is_(None),
-        col(Shipment.status).in_((QUEUED, PICKING, PACKED, AWAITING_BALANCE)))).one() > 0
+        col(Shipment.replacement_for_case).is_(None), col(Shipment.status).in_(STILL_TO_SHIP))).one() > 0
 
 
 def by_tracking(session: Session, carrier: str, tracking_number: str) -> Shipment | None:
