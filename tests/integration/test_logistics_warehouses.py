@@ -164,6 +164,10 @@ def test_a_split_order_ships_from_two_warehouses_and_counts_as_shipped_at_its_se
         assert (north_figures["shipped"], north_figures["shipped_within_24h"],
                 north_figures["shipped_within_48h"]) == (1, 0, 1)
         assert http.get("/sla", params={"warehouse": "north"}).json()["overall"] == north_figures
+        metrics = http.get("/metrics").text
+        assert 'peak_sla_warehouse_shipped_within_24h_ratio{warehouse="east"} 1.0' in metrics
+        assert 'peak_sla_warehouse_shipped_within_24h_ratio{warehouse="north"} 0.0' in metrics
+        assert "peak_sla_shipped_within_24h_ratio 0.0" in metrics  # the order: shipped at 30 h
         # The chart: the order dispatched in the hour of its last part, not its first.
         dispatched_hours = {b["hour"]: b["dispatched"] for b in sla["hourly"] if b["dispatched"]}
         assert dispatched_hours == {(BASE + timedelta(hours=30)).isoformat(): 1}
