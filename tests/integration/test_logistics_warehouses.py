@@ -15,6 +15,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from tests.support.waiting import handled
 from tests.support.world import World
 
 pytestmark = pytest.mark.integration
@@ -272,3 +273,35 @@ def test_a_warehouse_that_is_not_an_id_is_a_422_problem(service) -> None:
             assert answer.headers["content-type"].startswith("application/problem+json")
         wave = http.post("/waves", json={"size": 1, "picker_id": "P-1", "warehouse": "no such\u200bwarehouse"})
         assert wave.status_code == 422 and wave.headers["content-type"].startswith("application/problem+json")
+
+
+def test_a_cancellation_before_the_split_reservation_opens_both_parts_withdrawn(module_world: World, service) -> None:
+    order_id = new_order_id()
+    with service.client() as http:
+        before = handled(http, module_world, "orders.events")
+        module_world.publish("orders.events", "order.cancelled", {"order_id": order_id, "reason": "customer"},
+                             key=order_id)
+        wait_for(lambda: handled(http, module_world, "orders.events") > before, "the cancellation handled")
+        module_world.publish("inventory.reservations", "stock.reserved", reserved(order_id, SPLIT), key=order_id)
+        found = wait_for(lambda: len(shipments_of(http, order_id)) == 2 and shipments_of(http, order_id), "parts")
+        assert {s["status"] for s in found} == {"withdrawn"}
+
+
+def test_a_split_deposit_presale_queues_every_part_when_its_balance_arrives(module_world: World, service) -> None:
+    order_id = new_order_id()
+    east_id, north_id = ids_of(order_id)
+    presale = reserved(order_id, SPLIT) | {"order_type": "presale", "priority_class": "presale",
+                                           "awaiting_balance": True}
+    with service.client() as http:
+        module_world.publish("inventory.reservations", "stock.reserved", presale, key=order_id)
+        found = wait_for(lambda: len(shipments_of(http, order_id)) == 2 and shipments_of(http, order_id), "parts")
+        assert {s["status"] for s in found} == {"awaiting_balance"}
+        balance_at = BASE + timedelta(hours=1)
+        module_world.publish("orders.events", "order.balance_received", {
+            "order_id": order_id, "balance_amount": "20.00", "paid_amount": "35.00",
+            "balance_paid_at": balance_at.isoformat(), "priority_rank": f"0-{order_id}",
+            "received_at": balance_at.isoformat()}, key=order_id)
+        found = wait_for(lambda: {s["status"] for s in shipments_of(http, order_id)} == {"queued"}
+                         and shipments_of(http, order_id), "both parts queued")
+        assert {s["paid_at"] for s in found} == {balance_at.isoformat()}
+        assert east_id in queued_ids(http, "east") and north_id in queued_ids(http, "north")
