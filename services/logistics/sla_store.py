@@ -24,6 +24,7 @@ from services.logistics.domain import AWAITING_BALANCE, PACKED, PICKING, QUEUED,
 from services.logistics.models import (Shipment, SlaPaidHour, SlaShippedHour, SlaWarehousePaidHour,
                                        SlaWarehouseShippedHour)
 from services.logistics.sla_tally import HOUR
+from shared.db import serialise_per_key
 from shared.deferred import defer_increment
 from shared.event_parts import DEFAULT_WAREHOUSE
 from shared.fastsql import FastStatement, in_list_chunks
@@ -58,8 +59,31 @@ def _add(session: Session, increment: sla_tally.Increment) -> None:
     defer_increment(session, _TABLES[increment.table], increment.key, increment.counts)
 
 
+def serialise_order(session: Session, order_id: str) -> None:
+    serialise_per_key(session, "logistics-order-parts", order_id)
+
+
+def serialise_orders_of_parts(session: Session, shipment_ids: list[str]) -> None:
+    """Takes the per-order turn of every order of several parts among these shipments, in order
+    id order, before a hand-over of many (a collection) takes them one by one in scan order:
+    two collections on two instances then never each hold an order the other waits for.
+    PostgreSQL only (SQLite serialises writers already)."""
+    if session.get_bind().dialect.name != "postgresql" or not shipment_ids:
+        return
+    orders: set[str] = set()
+    for chunk in in_list_chunks(sorted(set(shipment_ids))):
+        orders.update(session.exec(select(Shipment.order_id).where(col(Shipment.shipment_id).in_(chunk),
+                                                                   col(Shipment.order_parts) > 1)).all())
+    for order_id in sorted(orders):
+        serialise_order(session, order_id)
+
+
 def _other_parts(session: Session, order_id: str, shipment_id: str) -> list[dict[str, Any]]:
-    """The order's other parts as written so far in this transaction (the query flushes)."""
+    """The order's other parts as written so far in this transaction (the query flushes). Two
+    parts written at once (two docks handing over an order's two parts on two instances) would
+    each read the other as it was and neither count the order shipped: the order's parts are
+    written one transaction after the other (PostgreSQL; SQLite serialises writers already)."""
+    serialise_order(session, order_id)
     columns = [getattr(Shipment, name) for name in ("shipment_id", *CONTRIBUTING)]
     rows = session.exec(select(*columns).where(col(Shipment.order_id) == order_id,
                                                col(Shipment.shipment_id) != shipment_id,

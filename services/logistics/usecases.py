@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import NamedTuple
 
-from services.logistics import booked_desk, domain, notifications, parts, presale, store
+from services.logistics import booked_desk, domain, notifications, parts, presale, sla_store, store
 from services.logistics.carriers import CarrierDesk, CarrierRefused, parcel_of_shipment
 from services.logistics.models import PickWave, Shipment, ShipmentIncident
 from services.logistics.schemas import (DeliveredRequest, ExceptionRequest, HandoverBatch, PackRequest, ShipRequest,
@@ -222,6 +222,9 @@ def ship_collection(uow: UnitOfWork, request: HandoverBatch, policy: LogisticsPo
     reason; one refusal does not hold back the truck."""
     shipped: list[Shipment] = []
     refused: list[tuple[str, str]] = []
+    # The orders of several parts, serialised per order by the SLA's totals, are taken in one
+    # order on every instance before any hand-over: two collections never wait for each other.
+    sla_store.serialise_orders_of_parts(uow.session, [p.shipment_id for p in request.parcels])
     for parcel in request.parcels:
         shipment = store.shipment(uow.session, parcel.shipment_id)
         if shipment is None:
