@@ -2,7 +2,7 @@
 change the catalogue (create skus, tier, planned stock, threshold, mode); warehouse staff receive
 deliveries and count stock, as admins may; warehouse, support and admins read stock and the
 ledger (and the 2-hourly stock snapshots); platform services read only their orders'
-reservations. Unlisted routes (e.g. PUT /clock) are admin-only."""
+reservations. Warehouses: read as stock is, changed by admins. Unlisted routes (e.g. PUT /clock) are admin-only."""
 
 ADMIN = frozenset({"admin"})
 STOCK_KEEPERS = frozenset({"warehouse", "admin"})
@@ -21,4 +21,6 @@ ACCESS = {
     ("GET", "/stock/snapshots/{snapshot_id}"): STOCK_READERS,
     ("GET", "/stock/snapshots/{snapshot_id}.csv"): STOCK_READERS,
     ("GET", "/reservations/{order_id}"): ORDER_READERS,
+    ("GET", "/warehouses"): STOCK_READERS,
+    ("PUT", "/warehouses/{warehouse_id}"): ADMIN,
 }

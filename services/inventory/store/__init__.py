@@ -13,6 +13,7 @@ from services.inventory.store.orders import (
     add_reservation,
     add_restock,
     add_to_queue,
+    available_by_warehouse,
     delivery_known,
     is_decided,
     load_reservation,
@@ -43,6 +44,7 @@ from services.inventory.store.stock import (
     UnknownSku,
     add_request,
     add_sku,
+    add_stock_row,
     change_on_hand,
     claim_mode_change,
     claim_replenishment,
@@ -53,11 +55,26 @@ from services.inventory.store.stock import (
     release,
     require_sku,
     save_catalog_fields,
+    save_stock_fields,
     ship_out,
     sku_state,
     sku_view,
     sku_views,
+    stock_row,
+    stock_rows,
     try_reserve,
+)
+from services.inventory.store.warehouses import (
+    add_allocation,
+    all_warehouses,
+    allocation_of,
+    ensure_default_warehouse,
+    first_warehouse,
+    forget_ranking,
+    ranking,
+    save_warehouse,
+    set_allocation_state,
+    warehouse_ids,
 )
 
 __all__ = [
@@ -70,4 +87,7 @@ __all__ = [
     "try_reserve", "waiting_backorders", "waiting_orders",
     "add_snapshot", "first_ledger_at", "last_snapshot_slot", "load_snapshot", "net_reserved", "snapshot_rows",
     "snapshots_before",
+    "add_stock_row", "available_by_warehouse", "save_stock_fields", "stock_row", "stock_rows",
+    "add_allocation", "all_warehouses", "allocation_of", "ensure_default_warehouse", "first_warehouse", "forget_ranking", "ranking",
+    "save_warehouse", "set_allocation_state", "warehouse_ids",
 ]
