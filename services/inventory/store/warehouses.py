@@ -105,9 +105,14 @@ def set_allocation_state(session: Session, row_ids: Iterable[int], state: str) -
 
 def first_warehouse(session: Session, sku: str) -> str:
     """Where goods of the sku go when an event or a body names no warehouse: the first (by
-    position) of the warehouses that stock it; `main` for a sku stocked nowhere."""
+    position) of the warehouses that stock it; for a sku stocked nowhere, the first warehouse
+    (`main` with one)."""
     from services.inventory.store.stock import STOCK  # one module each: stock's statements stay in stock.py
     row = session.execute(
         select(STOCK.c.warehouse).select_from(STOCK.outerjoin(_WAREHOUSES, _WAREHOUSES.c.id == STOCK.c.warehouse))
         .where(STOCK.c.sku == sku).order_by(_WAREHOUSES.c.position, STOCK.c.warehouse).limit(1)).first()
-    return row.warehouse if row is not None else DEFAULT_WAREHOUSE
+    if row is not None:
+        return row.warehouse
+    first = session.execute(select(_WAREHOUSES.c.id).order_by(_WAREHOUSES.c.position, _WAREHOUSES.c.id)
+                            .limit(1)).first()
+    return first.id if first is not None else DEFAULT_WAREHOUSE
