@@ -94,7 +94,7 @@ def reserve_order(uow: UnitOfWork, order: OrderAccepted, policy: InventoryPolicy
         store.add_allocation(session, order.order_id, flat(decision.parts))
         record_reserved(uow, order.order_id, decision.parts)
     else:
-        store.add_to_queue(session, order.order_id, order.priority_rank, needs, home=ranking.home(order.region))
+        store.add_to_queue(session, order.order_id, order.priority_rank, needs, home=ranking.home(order.region, order.split_policy))
 
     uow.publish(decided(order, decision, now), key=order.order_id)
 
@@ -152,8 +152,8 @@ def release_order(uow: UnitOfWork, cancellation: OrderCancelled, policy: Invento
     given: dict[str, int] = {}
     if move.give_back:
         rows = [r for r in allocation_rows(session, reservation) if r.state == "reserved"]
+        store.release(session, [(r.warehouse, r.sku, r.quantity) for r in rows])
         for r in sorted(rows, key=lambda r: (r.sku, r.warehouse)):
-            store.release(session, r.warehouse, r.sku, r.quantity)
             record(uow, r.sku, "release", reference=order_id, warehouse=r.warehouse, reserved_delta=-r.quantity)
             given[r.sku] = given.get(r.sku, 0) + r.quantity
         set_state(session, rows, "released")
@@ -193,9 +193,10 @@ def ship_order(uow: UnitOfWork, dispatched: ShipmentDispatched, policy: Inventor
     part = [r for r in rows if r.state == held and dispatched.warehouse in (None, r.warehouse)]
     if not part:
         return "duplicate"  # this part left before
+    if move.take_reserved:
+        store.ship_out(session, [(r.warehouse, r.sku, r.quantity) for r in part])
     for r in sorted(part, key=lambda r: (r.sku, r.warehouse)):
         if move.take_reserved:
-            store.ship_out(session, r.warehouse, r.sku, r.quantity)
             record(uow, r.sku, "dispatch", reference=order_id, warehouse=r.warehouse, on_hand_delta=-r.quantity,
                    reserved_delta=-r.quantity)
         else:
@@ -221,7 +222,8 @@ def fill_waiting_orders(uow: UnitOfWork, policy: InventoryPolicy) -> list[str]:
         return []
     ranking = store.ranking(session)
     waiting = [Waiting(order_id=r.order_id, priority_rank=r.priority_rank, needs=store.needs_of(r),
-                       ranked=ranking(r.region), policy=r.split_policy, home=ranking.home(r.region)) for r in rows]
+                       ranked=ranking(r.region), policy=r.split_policy,
+                       home=ranking.home(r.region, r.split_policy)) for r in rows]
     available = store.available_by_warehouse(session, {sku for order in waiting for sku in order.needs})
 
     filled: list[str] = []

@@ -58,6 +58,10 @@ DEFAULT = Warehouse(id=DEFAULT_WAREHOUSE, name="Main warehouse", regions=(EVERY_
 and events behave exactly as before warehouses existed."""
 
 
+NO_HOME = ""
+"""The home of a waiting order that may take from no warehouse: no stock row has it."""
+
+
 @dataclass(frozen=True)
 class Ranked:
     """A warehouse in the order it is tried for one region; `serving`: it serves the region."""
@@ -79,11 +83,12 @@ class Ranking:
             ranked = self._by_region[region] = rank_for_region(self.warehouses, region)
         return ranked
 
-    def home(self, region: str) -> str:
+    def home(self, region: str, policy: str = "fewest_shipments") -> str:
         """Where a waiting order of `region` holds its place in line (the protection rule): its
-        first-ranked warehouse."""
-        ranked = self(region)
-        return ranked[0].warehouse if ranked else DEFAULT_WAREHOUSE
+        first-ranked warehouse it may take from; NO_HOME for an `own_region` order of a region
+        no warehouse serves (it protects nothing: it can take from none)."""
+        ranked = [r for r in self(region) if r.serving or policy != "own_region"]
+        return ranked[0].warehouse if ranked else NO_HOME
 
 
 def rank_for_region(warehouses: Iterable[Warehouse], region: str) -> tuple[Ranked, ...]:

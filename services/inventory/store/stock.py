@@ -134,29 +134,35 @@ class Fresh:
     here: dict[str, dict[str, Any]]
 
 
-def _both(session: Session, warehouse: str, sku: str, conditions: list[Any], values: dict[str, Any],
-          what: str) -> None:
-    """The same change to the warehouse row (conditioned) and to the sku's total row."""
-    stock = session.execute(update(STOCK).where(STOCK.c.sku == sku, STOCK.c.warehouse == warehouse,
-                                                *[c(STOCK) for c in conditions])
-                            .values(**{k: v(STOCK) for k, v in values.items()}))
-    if stock.rowcount != 1:
-        raise RuntimeError(what)
-    session.execute(update(SKUS).where(SKUS.c.sku == sku).values(**{k: v(SKUS) for k, v in values.items()}))
+def _both(session: Session, rows: Iterable[tuple[str, str, int]], condition: Any, change: Any, what: str) -> None:
+    """The same change of (warehouse, sku, units) to each warehouse row (conditioned), then to
+    the skus' total rows: warehouse rows by (sku, warehouse), then totals by sku, the lock order
+    of `try_reserve`."""
+    ordered = sorted((sku, wh, units) for wh, sku, units in rows)
+    totals: dict[str, int] = {}
+    for sku, wh, units in ordered:
+        result = session.execute(update(STOCK).where(STOCK.c.sku == sku, STOCK.c.warehouse == wh,
+                                                     condition(STOCK, units)).values(**change(STOCK, units)))
+        if result.rowcount != 1:
+            raise RuntimeError(what.format(units=units, sku=sku, warehouse=wh))
+        totals[sku] = totals.get(sku, 0) + units
+    for sku, units in sorted(totals.items()):
+        session.execute(update(SKUS).where(SKUS.c.sku == sku).values(**change(SKUS, units)))
 
 
-def release(session: Session, warehouse: str, sku: str, quantity: int) -> None:
-    _both(session, warehouse, sku, [lambda t: t.c.reserved >= quantity],
-          {"available": lambda t: t.c.available + quantity, "reserved": lambda t: t.c.reserved - quantity},
-          f"cannot release {quantity} of {sku} in {warehouse}: fewer units are reserved")
+def release(session: Session, rows: Iterable[tuple[str, str, int]]) -> None:
+    """Reserved units of (warehouse, sku, units) back to available."""
+    _both(session, rows, lambda t, q: t.c.reserved >= q,
+          lambda t, q: {"available": t.c.available + q, "reserved": t.c.reserved - q},
+          "cannot release {units} of {sku} in {warehouse}: fewer units are reserved")
 
 
-def ship_out(session: Session, warehouse: str, sku: str, quantity: int) -> None:
-    """Reserved goods leave the warehouse: they stop being on hand and stop being reserved;
+def ship_out(session: Session, rows: Iterable[tuple[str, str, int]]) -> None:
+    """Reserved goods leave their warehouse: they stop being on hand and stop being reserved;
     what is available does not change."""
-    _both(session, warehouse, sku, [lambda t: t.c.reserved >= quantity, lambda t: t.c.on_hand >= quantity],
-          {"on_hand": lambda t: t.c.on_hand - quantity, "reserved": lambda t: t.c.reserved - quantity},
-          f"cannot ship {quantity} of {sku} from {warehouse}: fewer units are reserved")
+    _both(session, rows, lambda t, q: (t.c.reserved >= q) & (t.c.on_hand >= q),
+          lambda t, q: {"on_hand": t.c.on_hand - q, "reserved": t.c.reserved - q},
+          "cannot ship {units} of {sku} from {warehouse}: fewer units are reserved")
 
 
 def change_on_hand(session: Session, warehouse: str, sku: str, delta: int) -> None:
