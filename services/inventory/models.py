@@ -103,6 +103,24 @@ class InventoryAllocation(SQLModel, table=True):
     state: str = "reserved"
 
 
+class InventoryTransfer(SQLModel, table=True):
+    """Goods moved between warehouses: requested, confirmed (reserved out of `from_warehouse`,
+    in transit) and received (out of `from_warehouse`'s on hand, into `to_warehouse`'s)."""
+
+    __tablename__ = "inventory_transfer"
+
+    transfer_id: str = Field(primary_key=True, max_length=64)
+    sku: str = Field(max_length=64)
+    quantity: int
+    from_warehouse: str = Field(max_length=64)
+    to_warehouse: str = Field(max_length=64)
+    status: str = "requested"
+    requested_by: str = ""
+    requested_at: datetime = Field(sa_column=utc_column(nullable=False))
+    confirmed_at: datetime | None = Field(default=None, sa_column=utc_column())
+    received_at: datetime | None = Field(default=None, sa_column=utc_column())
+
+
 class InventoryReservation(SQLModel, table=True):
     """One order's outcome: reserved, backordered (waiting), released or cancelled."""
 
@@ -245,4 +263,5 @@ TABLES = [
     InventoryReplenishmentRequest.__table__, IDEMPOTENCY_TABLE,
     InventoryStockSnapshot.__table__, InventoryStockSnapshotRow.__table__,
     InventoryWarehouse.__table__, InventoryStock.__table__, InventoryAllocation.__table__,
+    InventoryTransfer.__table__,
 ]

@@ -106,6 +106,36 @@ class OpenReplenishment(BaseModel):
     expired: bool = Field(description="Past its expiry by the service clock: a new request may go out")
 
 
+class TransferBody(Body):
+    """POST /transfers: move units of a sku between warehouses (admin confirms)."""
+
+    transfer_id: EntityId
+    sku: Sku
+    quantity: int = units(minimum=1)
+    from_: EntityId = Field(alias="from", description="The warehouse the units leave")
+    to: EntityId = Field(description="The warehouse they go to")
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+
+class TransferAnswer(BaseModel):
+    transfer_id: str
+    sku: str
+    quantity: int
+    from_: str = Field(serialization_alias="from")
+    to: str
+    status: str = Field(description="requested, in_transit (confirmed: reserved out of `from`) or received")
+    requested_by: str
+    requested_at: Moment
+    confirmed_at: Moment | None
+    received_at: Moment | None
+    outcome: str | None = Field(default=None, description="created, confirmed, received or duplicate")
+
+
+class TransferList(BaseModel):
+    transfers: list[TransferAnswer]
+
+
 class WarehouseStock(BaseModel):
     warehouse: str
     planned_stock: int

@@ -66,14 +66,18 @@ from services.inventory.store.stock import (
 )
 from services.inventory.store.warehouses import (
     add_allocation,
+    add_transfer,
     all_warehouses,
     allocation_of,
     ensure_default_warehouse,
     first_warehouse,
     forget_ranking,
+    load_transfer,
+    move_transfer,
     ranking,
     save_warehouse,
     set_allocation_state,
+    transfers,
     warehouse_ids,
 )
 
@@ -89,5 +93,6 @@ __all__ = [
     "snapshots_before",
     "add_stock_row", "available_by_warehouse", "save_stock_fields", "stock_row", "stock_rows",
     "add_allocation", "all_warehouses", "allocation_of", "ensure_default_warehouse", "first_warehouse", "forget_ranking", "ranking",
-    "save_warehouse", "set_allocation_state", "warehouse_ids",
+    "save_warehouse", "set_allocation_state", "warehouse_ids", "add_transfer", "load_transfer", "move_transfer",
+    "transfers",
 ]

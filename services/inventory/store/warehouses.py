@@ -12,7 +12,7 @@ from typing import Any
 from sqlalchemy import bindparam, update
 from sqlmodel import Session, select
 
-from services.inventory.models import InventoryAllocation, InventoryWarehouse
+from services.inventory.models import InventoryAllocation, InventoryTransfer, InventoryWarehouse
 from services.inventory.warehouses import DEFAULT, Ranking, Warehouse
 from shared.event_parts import DEFAULT_WAREHOUSE
 from shared.fastsql import FastStatement
@@ -116,3 +116,34 @@ def first_warehouse(session: Session, sku: str) -> str:
     first = session.execute(select(_WAREHOUSES.c.id).order_by(_WAREHOUSES.c.position, _WAREHOUSES.c.id)
                             .limit(1)).first()
     return first.id if first is not None else DEFAULT_WAREHOUSE
+
+
+# ---------------------------------------------------------------------------------------------
+# Transfers
+
+_TRANSFERS = InventoryTransfer.__table__
+
+
+def load_transfer(session: Session, transfer_id: str) -> Any:
+    return session.execute(select(_TRANSFERS).where(_TRANSFERS.c.transfer_id == transfer_id)).first()
+
+
+def add_transfer(session: Session, *, transfer_id: str, sku: str, quantity: int, from_warehouse: str,
+                 to_warehouse: str, by: str, now: datetime) -> None:
+    session.execute(_TRANSFERS.insert().values(transfer_id=transfer_id, sku=sku, quantity=quantity,
+                                               from_warehouse=from_warehouse, to_warehouse=to_warehouse,
+                                               status="requested", requested_by=by, requested_at=now))
+
+
+def move_transfer(session: Session, transfer_id: str, *, from_status: str, to_status: str, at_column: str,
+                  now: datetime) -> bool:
+    """From `from_status` only: of two instances moving it at once, one does."""
+    result = session.execute(update(_TRANSFERS).where(_TRANSFERS.c.transfer_id == transfer_id,
+                                                      _TRANSFERS.c.status == from_status)
+                             .values(status=to_status, **{at_column: now}))
+    return result.rowcount == 1
+
+
+def transfers(session: Session, limit: int) -> list[Any]:
+    return session.execute(select(_TRANSFERS).order_by(_TRANSFERS.c.requested_at.desc(),
+                                                       _TRANSFERS.c.transfer_id).limit(limit)).all()

@@ -1,4 +1,4 @@
-"""several warehouses (issue 34): warehouses, stock per warehouse and sku, each order's allocation;
+"""several warehouses (issue 34): warehouses, stock per warehouse and sku, each order's allocation, transfers;
 the warehouse of ledger lines, deliveries, replenishment requests and waiting lines. Today's
 figures move into warehouse `main`, which serves every region.
 
@@ -68,6 +68,20 @@ def upgrade() -> None:
         sa.UniqueConstraint('order_id', 'warehouse', 'sku', name='ux_inventory_allocation_order_part'),
     )
     op.create_index(op.f('ix_inventory_allocation_order_id'), 'inventory_allocation', ['order_id'], unique=False)
+    op.create_table(
+        'inventory_transfer',
+        sa.Column('transfer_id', AUTO(length=64), nullable=False),
+        sa.Column('sku', AUTO(length=64), nullable=False),
+        sa.Column('quantity', sa.Integer(), nullable=False),
+        sa.Column('from_warehouse', AUTO(length=64), nullable=False),
+        sa.Column('to_warehouse', AUTO(length=64), nullable=False),
+        sa.Column('status', AUTO(), nullable=False),
+        sa.Column('requested_by', AUTO(), nullable=False),
+        sa.Column('requested_at', UTCDateTime(), nullable=False),
+        sa.Column('confirmed_at', UTCDateTime(), nullable=True),
+        sa.Column('received_at', UTCDateTime(), nullable=True),
+        sa.PrimaryKeyConstraint('transfer_id'),
+    )
     for table in ('inventory_ledger_entry', 'inventory_delivery', 'inventory_replenishment_request',
                   'inventory_backorder_line'):
         with op.batch_alter_table(table, schema=None) as batch_op:
@@ -107,6 +121,7 @@ def downgrade() -> None:
                   'inventory_backorder_line'):
         with op.batch_alter_table(table, schema=None) as batch_op:
             batch_op.drop_column('warehouse')
+    op.drop_table('inventory_transfer')
     op.drop_index(op.f('ix_inventory_allocation_order_id'), table_name='inventory_allocation')
     op.drop_table('inventory_allocation')
     op.drop_table('inventory_stock')
