@@ -175,7 +175,7 @@ def ship_order(uow: UnitOfWork, dispatched: ShipmentDispatched, policy: Inventor
     parcel left: they leave on hand now; if they were promised again meanwhile the shelf is
     short, and a person must know (Unbookable: a dead letter with the reason)."""
     session, now, order_id = uow.session, uow.now, dispatched.order_id
-    if dispatched.warehouse is not None and dispatched.warehouse not in store.warehouse_ids(session):
+    if dispatched.warehouse is not None and not store.is_warehouse(session, dispatched.warehouse):
         raise Unbookable(f"shipment {dispatched.shipment_id} left warehouse {dispatched.warehouse!r}, which is not "
                          "a known warehouse (GET /warehouses)")
     reservation = (store.load_reservation(session, order_id)

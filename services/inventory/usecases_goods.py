@@ -29,7 +29,7 @@ from shared.unit_of_work import UnitOfWork
 
 
 def known_warehouse(session: Any, warehouse: str, what: str) -> str:
-    if warehouse not in store.warehouse_ids(session):
+    if not store.is_warehouse(session, warehouse):
         raise Unbookable(f"{what} names warehouse {warehouse!r}, which is not a known warehouse (GET /warehouses)")
     return warehouse
 

@@ -57,6 +57,14 @@ def warehouse_ids(session: Session) -> set[str]:
     return {w.warehouse for w in ranking(session)("")}
 
 
+def is_warehouse(session: Session, warehouse: str) -> bool:
+    """Known to this process's ranking, or (created through another instance within the last
+    RANKING_TTL_S) to the table: an event naming a new warehouse is never refused for staleness."""
+    if warehouse in warehouse_ids(session):
+        return True
+    return session.execute(select(_WAREHOUSES.c.id).where(_WAREHOUSES.c.id == warehouse)).first() is not None
+
+
 def save_warehouse(session: Session, warehouse: Warehouse, *, now: datetime) -> str:
     """Insert or replace; a warehouse is never deleted (it may hold stock). Returns created or updated."""
     values = {"name": warehouse.name, "regions_json": json.dumps(list(warehouse.regions)),
