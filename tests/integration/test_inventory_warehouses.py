@@ -232,56 +232,31 @@ def test_hostile_warehouse_bodies_are_refused_with_a_problem(inventory, body: by
         assert "hostile" not in [w["id"] for w in http.get("/warehouses").json()["warehouses"]]
 
 
-def test_a_bad_warehouses_file_stops_start_up_with_the_reason(world: World, tmp_path: Path) -> None:
-    from services.inventory.warehouses import WarehousesInvalid, load_warehouses
+@pytest.mark.parametrize("body, expected", [
+    (b"\xff\xfe{}", 400),
+    (b'{"transfer_id": ' + b"[" * 200 + b"]" * 200 + b"}", 422),
+    (json.dumps({"transfer_id": "T-1", "sku": "X", "quantity": 1.0, "from": "north", "to": "east"}).encode(), 422),
+    (json.dumps({"transfer_id": "T-1", "sku": "X", "quantity": 1, "from": "north", "to": "east",
+                 "via": "moon"}).encode(), 422),
+    (json.dumps({"transfer_id": "bad id", "sku": "X", "quantity": 1, "from": "north", "to": "east"}).encode(), 422),
+    (json.dumps({"transfer_id": "T-2", "sku": "NO-SUCH-SKU", "quantity": 1, "from": "north",
+                 "to": "east"}).encode(), 404),
+])
+def test_hostile_transfer_bodies_are_refused_with_a_problem(inventory, body: bytes, expected: int) -> None:
+    with inventory.client("warehouse") as http:
+        response = http.post("/transfers", content=body, headers={"content-type": "application/json"})
+        assert response.status_code == expected, response.text
+        assert response.headers["content-type"].startswith("application/problem+json")
+        assert http.post("/transfers/NOPE/receive").status_code == 404
+
+
+def test_a_bad_warehouses_file_stops_start_up_with_the_reason(tmp_path: Path) -> None:
+    from services.inventory.app import build_app
+    from services.inventory.settings import InventorySettings
+    from services.inventory.warehouses import WarehousesInvalid
+    from shared.settings import KafkaSettings
     path = tmp_path / "warehouses.json"
     path.write_text(json.dumps([{"id": "north", "regions": ["beijing"], "pickers": -3}]))
+    settings = InventorySettings(warehouses_path=path, database_url=f"sqlite:///{tmp_path / 'inventory.sqlite'}")
     with pytest.raises(WarehousesInvalid, match="item 1: pickers must be between 0"):
-        load_warehouses(path)
-
-
-def test_a_transfer_is_reserved_out_of_one_warehouse_and_received_into_another_filling_its_waiting_orders(
-        world: World, inventory) -> None:
-    fan = stocked(inventory, "FAN", "profit", {"north": 10, "east": 0})
-    reservations = world.reader("inventory.reservations")
-    waiting = new_id("WAIT")
-    publish_order(world, order(waiting, [(fan, 3)], "shanghai", "own_region"))
-    [backordered] = reservations.wait_for(outcome_of(waiting))
-    assert backordered.type == "stock.backordered"
-
-    transfer_id = new_id("TR")
-    body = {"transfer_id": transfer_id, "sku": fan, "quantity": 4, "from": "north", "to": "east"}
-    with inventory.client("warehouse") as http:
-        asked = http.post("/transfers", json=body)
-        assert asked.status_code == 201, asked.text
-        assert asked.json()["status"] == "requested" and asked.json()["from"] == "north"
-        again = http.post("/transfers", json=body)
-        assert again.status_code == 200 and again.json()["outcome"] == "duplicate"
-        assert http.post("/transfers", json={**body, "quantity": 5}).status_code == 409
-        assert http.post("/transfers", json={**body, "transfer_id": new_id("TR"), "to": "atlantis"}).status_code == 422
-        assert http.post("/transfers", json={**body, "transfer_id": new_id("TR"), "quantity": 0}).status_code == 422
-        assert http.post(f"/transfers/{transfer_id}/receive").status_code == 409  # not confirmed yet
-        assert http.post(f"/transfers/{transfer_id}/confirm").status_code == 403  # admins confirm
-    with inventory.client("admin") as http:
-        confirmed = http.post(f"/transfers/{transfer_id}/confirm")
-        assert confirmed.status_code == 200, confirmed.text
-        assert confirmed.json()["status"] == "in_transit"
-        assert http.post(f"/transfers/{transfer_id}/confirm").json()["outcome"] == "duplicate"
-        assert figures(inventory, fan) == {"north": (10, 4, 6), "east": (0, 0, 0)}  # in transit: reserved
-        too_many = {**body, "transfer_id": new_id("TR"), "quantity": 7}
-        assert http.post("/transfers", json=too_many).status_code == 201
-        refused = http.post(f"/transfers/{too_many['transfer_id']}/confirm")
-        assert refused.status_code == 409 and "fewer than 7" in refused.json()["detail"]
-        assert {t["transfer_id"]: t["status"] for t in http.get("/transfers").json()["transfers"]}[
-            too_many["transfer_id"]] == "requested"  # nothing reserved, nothing moved
-    with inventory.client("warehouse") as http:
-        received = http.post(f"/transfers/{transfer_id}/receive")
-        assert received.status_code == 200 and received.json()["status"] == "received"
-        assert http.post(f"/transfers/{transfer_id}/receive").json()["outcome"] == "duplicate"
-        ledger = http.get(f"/ledger/{fan}").json()
-    assert ledger["consistent"]
-    assert [e["cause"] for e in ledger["entries"] if e["reference"] == transfer_id] == [
-        "transfer_out", "transfer_out", "transfer_in"]
-    [filled] = reservations.wait_for(lambda m: m.type == "stock.reserved" and m.data["order_id"] == waiting)
-    assert filled.data["parts"] == [{"warehouse": "east", "lines": [{"sku": fan, "quantity": 3}]}]
-    assert figures(inventory, fan) == {"north": (6, 0, 6), "east": (4, 3, 1)}
+        build_app(settings, KafkaSettings())

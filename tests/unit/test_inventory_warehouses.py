@@ -70,3 +70,11 @@ def test_the_catalogue_takes_a_row_per_warehouse_whose_names_and_tiers_agree(tmp
                     "TEA,Tea,profit,20,5,north\n")
     with pytest.raises(CatalogInvalid, match="appears twice for warehouse north"):
         load_catalog(path)
+
+
+def test_the_sample_files_load() -> None:
+    root = Path(__file__).resolve().parents[2] / "services" / "inventory"
+    warehouses = load_warehouses(root / "sample_warehouses.json")
+    entries = load_catalog(root / "sample_catalog_warehouses.csv")
+    assert {e.warehouse for e in entries} <= {w.id for w in warehouses}
+    assert {e.sku for e in entries} == {e.sku for e in load_catalog(root / "sample_catalog.csv")}
