@@ -42,6 +42,7 @@ from console.settings import ConsoleSettings
 from console.signin_throttle import SignInThrottle
 from console.upstream import Upstream, UpstreamError
 from console.users import UserDirectory
+from console.warehouses import WAREHOUSE_COOKIE, WarehouseList
 from shared.auth import AuthSettings, issue_token
 from shared.metrics import CONTENT_TYPE
 from shared.settings import KafkaSettings
@@ -126,6 +127,7 @@ class Console:
         self.throttle = SignInThrottle(settings.signin_failures_per_account, settings.signin_failures_per_address,
                                        settings.signin_window_s)
         self.dead_letter_counter = DeadLetterCounter(kafka, settings.dead_letter_timeout_s)
+        self.warehouses = WarehouseList()  # inventory's warehouses, kept a few seconds (issue 34)
 
     @property
     def up(self) -> Upstream:
@@ -312,6 +314,7 @@ def build_app(settings: ConsoleSettings | None = None, kafka: KafkaSettings | No
     async def signout() -> Response:
         response = console.redirect("/signin", ok="You are signed out.")
         response.delete_cookie(SESSION_COOKIE, path="/")
+        response.delete_cookie(WAREHOUSE_COOKIE, path="/")
         return response
 
     for router in pages.routers(console):

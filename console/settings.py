@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import re
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from shared.limits import ID_PATTERN
 
 CONSOLE_ROLES = ("warehouse", "support", "admin")
 """Roles a person can sign in with (`platform` belongs to machines, not people)."""
@@ -17,6 +20,19 @@ class ConfiguredUser(BaseModel):
     roles: list[str] = Field(min_length=1, description=f"Any of {', '.join(CONSOLE_ROLES)}.")
     password_hash: str = Field(min_length=1, description="pbkdf2_sha256$<iterations>$<salt>$<hash>, made by "
                                                          "`python -m console hash-password`.")
+    warehouses: list[str] = Field(default_factory=list, max_length=50,
+                                  description="The warehouse ids this person works in (issue 34); empty or "
+                                              "absent: any warehouse.")
+
+    @field_validator("warehouses")
+    @classmethod
+    def _warehouse_ids(cls, value: list[str]) -> list[str]:
+        bad = [w for w in value if not re.match(ID_PATTERN, w)]
+        if bad:
+            raise ValueError(f"{bad[0][:70]!r} is not a warehouse id (letters, digits and ._:@#/+-, at most 64)")
+        if len(set(value)) != len(value):
+            raise ValueError("a warehouse is named twice")
+        return value
 
 
 class ConsoleSettings(BaseSettings):

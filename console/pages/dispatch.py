@@ -15,6 +15,7 @@ from console.session import Viewer, local_path, require
 from console.dispatch_gauges import projected_gauge
 from console.sla_chart import sla_chart
 from console.upstream import UpstreamError, seg
+from console.warehouses import Choice, choose, remember
 
 if TYPE_CHECKING:
     from console.app import Console
@@ -62,6 +63,31 @@ async def _nothing() -> tuple[None, None]:
     return None, None
 
 
+def elsewhere(shipment: dict[str, Any], choice: Choice) -> str | None:
+    """Why a shipment is not for this viewer now: it is another warehouse's (issue 34)."""
+    if not choice.several or shipment.get("warehouse", "main") == choice.id:
+        return None
+    return (f"Shipment {shipment.get('shipment_id')} is in warehouse {shipment.get('warehouse')}, not "
+            f"{choice.current.name} where you are working; it is not shown here.")
+
+
+async def check_warehouse(console: "Console", viewer: Viewer, choice: Choice, shipment_ids: list[str]) -> str | None:
+    """A step on shipments (pack, ship, a problem, a hand-over) only in the viewer's warehouse:
+    each shipment is looked up first when the deployment has several warehouses."""
+    if not choice.several:
+        return None
+    found = await asyncio.gather(*(console.attempt(console.up.get("logistics", f"/shipments/{seg(s)}", viewer.token))
+                                   for s in shipment_ids[:200]))
+    for shipment, _ in found:
+        if shipment and (why := elsewhere(shipment, choice)):
+            return why.replace("; it is not shown here.", "; this is not done here.")
+    return None
+
+
+def board_context(choice: Choice) -> dict[str, Any]:
+    return {"warehouse": choice, "warehouse_message": choice.message}
+
+
 def router(console: "Console") -> APIRouter:
     r = APIRouter()
     up = lambda: console.up  # noqa: E731 (started in the lifespan)
@@ -69,18 +95,23 @@ def router(console: "Console") -> APIRouter:
     @r.get("/dispatch")
     async def board(request: Request) -> Response:
         viewer = require(request, "dispatch")
+        choice = await choose(console, request, viewer, request.query_params.get("warehouse"))
         (sla, sla_error), (queue, queue_error) = await asyncio.gather(
-            console.attempt(up().get("logistics", "/sla", viewer.token, at_risk_limit=AT_RISK_SHOWN)),
-            console.attempt(up().get("logistics", "/queue", viewer.token, limit=50)))
-        return console.render(request, "dispatch.html", viewer, sla_error=sla_error, queue=queue,
-                              queue_error=queue_error, picker_id=viewer.staff_id, can_act=can_act(viewer),
-                              **(sla_view(sla) if sla else {}))
+            console.attempt(up().get("logistics", "/sla", viewer.token, at_risk_limit=AT_RISK_SHOWN,
+                                     **choice.sla_params())),
+            console.attempt(up().get("logistics", "/queue", viewer.token, limit=50, warehouse=choice.id)))
+        return remember(console.render(request, "dispatch.html", viewer, sla_error=sla_error, queue=queue,
+                                       queue_error=queue_error, picker_id=viewer.staff_id, can_act=can_act(viewer),
+                                       **board_context(choice), **(sla_view(sla) if sla else {})),
+                        console, viewer, choice)
 
     @r.get("/dispatch/sla")
     async def sla_panel(request: Request) -> Response:
         """The SLA panel alone, for the board's refresh every 30 seconds."""
         viewer = require(request, "dispatch")
-        sla, sla_error = await console.attempt(up().get("logistics", "/sla", viewer.token, at_risk_limit=AT_RISK_SHOWN))
+        choice = await choose(console, request, viewer, request.query_params.get("warehouse"))
+        sla, sla_error = await console.attempt(up().get("logistics", "/sla", viewer.token, at_risk_limit=AT_RISK_SHOWN,
+                                                        **choice.sla_params()))
         return console.render(request, "_sla_panel.html", viewer, sla_error=sla_error,
                               **(sla_view(sla) if sla else {}))
 
@@ -93,12 +124,19 @@ def router(console: "Console") -> APIRouter:
         except ValueError:
             return console.redirect("/dispatch", error="The wave size must be a whole number, e.g. 10.")
         picker = str(form.get("picker_id") or viewer.staff_id).strip()
+        asked = form.get("warehouse")
+        choice = await choose(console, request, viewer, asked if isinstance(asked, str) else None)
+        if choice.message:  # never a wave of a warehouse the person may not work in
+            return console.redirect("/dispatch", error=choice.message + " No wave was taken.")
         try:
-            wave = await up().post("logistics", "/waves", viewer.token, {"size": size, "picker_id": picker})
+            wave = await up().post("logistics", "/waves", viewer.token,
+                                   {"size": size, "picker_id": picker, "warehouse": choice.id})
         except UpstreamError as exc:
             return console.redirect("/dispatch", error=exc.message)
         if not wave["shipments"]:
-            return console.redirect("/dispatch", ok="No shipments are waiting for a wave right now.")
+            return console.redirect("/dispatch", ok=f"No shipments are waiting for a wave in {choice.current.name} "
+                                                    "right now." if choice.several else
+                                    "No shipments are waiting for a wave right now.")
         query = urlencode([("wave", wave["wave_id"]), ("picker", picker), ("until", wave["lease_until"])]
                           + [("s", s["shipment_id"]) for s in wave["shipments"]])
         return console.redirect(f"/dispatch/wave?{query}",
@@ -122,8 +160,9 @@ def router(console: "Console") -> APIRouter:
                                        console.attempt(up().get("logistics", "/carriers", viewer.token)),
                                        console.attempt(up().get("logistics", f"/waves/{seg(wave_id)}", viewer.token))
                                        if wave_id else _nothing())
-        shipments = [s for s, _ in results[:-2] if s]
-        errors = [e for _, e in results[:-2] if e]
+        choice = await choose(console, request, viewer)
+        shipments = [s for s, _ in results[:-2] if s and not elsewhere(s, choice)]
+        errors = [e for _, e in results[:-2] if e] + [why for s, _ in results[:-2] if s and (why := elsewhere(s, choice))]
         carriers, carriers_error = results[-2]
         wave, _ = results[-1]  # the lease and who still holds what; the page works without it
         still_here = {s["shipment_id"] for s in (wave or {}).get("still_in_this_wave", [])}
@@ -138,7 +177,8 @@ def router(console: "Console") -> APIRouter:
                               carriers=(carriers or {}).get("carriers", []), carriers_error=carriers_error,
                               wave_id=wave_id, wave=wave, can_act=can_act(viewer),
                               lease_until=(wave or {}).get("lease_until") or request.query_params.get("until"),
-                              picks=pick_list(shipments), back=back, exception_kinds=EXCEPTION_KINDS)
+                              picks=pick_list(shipments), back=back, exception_kinds=EXCEPTION_KINDS,
+                              **board_context(choice))
 
     @r.post("/dispatch/shipments/{shipment_id}/{action}")
     async def shipment_action(request: Request, shipment_id: str, action: str) -> Response:
@@ -164,6 +204,9 @@ def router(console: "Console") -> APIRouter:
             done = None  # what the customer was told depends on the answer (below)
         else:
             return console.redirect(back, error=f"Unknown action {action[:30]!r}.")
+        choice = await choose(console, request, viewer)
+        if (why := await check_warehouse(console, viewer, choice, [shipment_id])) is not None:
+            return console.redirect(back, error=why)
         try:
             result = await up().post("logistics", path, viewer.token, body)
         except UpstreamError as exc:

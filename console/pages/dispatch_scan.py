@@ -17,10 +17,11 @@ from typing import TYPE_CHECKING, Any
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
 
-from console.pages.dispatch import AT_RISK_SHOWN, ID, can_act, sla_view
+from console.pages.dispatch import AT_RISK_SHOWN, ID, board_context, can_act, check_warehouse, sla_view
 from console.picking import by_carrier, pick_totals
 from console.session import Viewer, require
 from console.upstream import UpstreamError, seg
+from console.warehouses import choose, remember
 
 if TYPE_CHECKING:
     from console.app import Console
@@ -111,15 +112,26 @@ def router(console: "Console") -> APIRouter:
             return _answer(403, "Packing, hand-over and delivery are for warehouse staff; you see this read-only.")
         return None
 
+    async def blocked(request: Request, viewer: Viewer, shipment_ids: list[str]) -> JSONResponse | None:
+        """Refused for the role, or for a shipment of another warehouse than the viewer's (409)."""
+        if (refused := refusal(viewer)) is not None:
+            return refused
+        choice = await choose(console, request, viewer)
+        if (why := await check_warehouse(console, viewer, choice, shipment_ids)) is not None:
+            return _answer(409, why)
+        return None
+
     @r.get("/dispatch/live")
     async def live(request: Request) -> Response:
         """The board's Waiting table and SLA panel, read together, for the board's refresh."""
         viewer = require(request, "dispatch")
+        choice = await choose(console, request, viewer, request.query_params.get("warehouse"))
         (sla, sla_error), (queue, queue_error) = await asyncio.gather(
-            console.attempt(console.up.get("logistics", "/sla", viewer.token, at_risk_limit=AT_RISK_SHOWN)),
-            console.attempt(console.up.get("logistics", "/queue", viewer.token, limit=50)))
+            console.attempt(console.up.get("logistics", "/sla", viewer.token, at_risk_limit=AT_RISK_SHOWN,
+                                           **choice.sla_params())),
+            console.attempt(console.up.get("logistics", "/queue", viewer.token, limit=50, warehouse=choice.id)))
         return console.render(request, "_board_live.html", viewer, sla_error=sla_error, queue=queue,
-                              queue_error=queue_error, **(sla_view(sla) if sla else {}))
+                              queue_error=queue_error, **board_context(choice), **(sla_view(sla) if sla else {}))
 
     @r.post("/dispatch/scan/pack")
     async def pack(request: Request) -> Response:
@@ -128,7 +140,7 @@ def router(console: "Console") -> APIRouter:
         shipment_id = _shipment_id(body or {})
         if shipment_id is None:
             return _answer(422, "That is not a shipment id.")
-        if (refused := refusal(viewer)) is not None:
+        if (refused := await blocked(request, viewer, [shipment_id])) is not None:
             return refused
         try:
             result = await console.up.post("logistics", f"/shipments/{seg(shipment_id)}/pack", viewer.token,
@@ -151,7 +163,7 @@ def router(console: "Console") -> APIRouter:
             return _answer(422, "That is not a shipment id.")
         if not isinstance(tracking, str) or not TRACKING.match(tracking):
             return _answer(422, "A tracking number is 1 to 64 letters, digits or dashes; scan the carrier's label.")
-        if (refused := refusal(viewer)) is not None:
+        if (refused := await blocked(request, viewer, [shipment_id])) is not None:
             return refused
         try:
             result = await console.up.post("logistics", f"/shipments/{seg(shipment_id)}/ship", viewer.token,
@@ -171,7 +183,7 @@ def router(console: "Console") -> APIRouter:
         shipment_id = _shipment_id(await _body(request) or {})
         if shipment_id is None:
             return _answer(422, "That is not a shipment id.")
-        if (refused := refusal(viewer)) is not None:
+        if (refused := await blocked(request, viewer, [shipment_id])) is not None:
             return refused
         try:
             result = await console.up.post("logistics", f"/shipments/{seg(shipment_id)}/delivered", viewer.token, {})
@@ -199,7 +211,7 @@ def router(console: "Console") -> APIRouter:
                 return _answer(422, "Every parcel needs its shipment id and a tracking number of letters, digits "
                                     "or dashes.")
             clean.append({"shipment_id": shipment_id, "tracking_number": tracking})
-        if (refused := refusal(viewer)) is not None:
+        if (refused := await blocked(request, viewer, [p["shipment_id"] for p in clean])) is not None:
             return refused
         try:
             result = await console.up.post("logistics", "/shipments/ship-batch", viewer.token,
@@ -215,8 +227,11 @@ def router(console: "Console") -> APIRouter:
     @r.get("/dispatch/dock")
     async def dock(request: Request) -> Response:
         viewer = require(request, "dispatch")
-        found, error = await console.attempt(console.up.get("logistics", "/dock", viewer.token, limit=500))
-        return console.render(request, "dock.html", viewer, dock=found, dock_error=error,
-                              groups=by_carrier((found or {}).get("shipments", [])), can_act=can_act(viewer))
+        choice = await choose(console, request, viewer, request.query_params.get("warehouse"))
+        found, error = await console.attempt(console.up.get("logistics", "/dock", viewer.token, limit=500,
+                                                            warehouse=choice.id))
+        return remember(console.render(request, "dock.html", viewer, dock=found, dock_error=error,
+                                       groups=by_carrier((found or {}).get("shipments", [])), can_act=can_act(viewer),
+                                       **board_context(choice)), console, viewer, choice)
 
     return r

@@ -11,6 +11,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
 from console.session import require
+from console.warehouses import warehouse_figures
 
 if TYPE_CHECKING:
     from console.app import Console
@@ -34,11 +35,13 @@ def router(console: "Console") -> APIRouter:
                 console.attempt(up.get("aftersales", "/cases/sla", viewer.token)),
                 console.dead_letters())
         held = await asyncio.gather(*(console.attempt(up.get(name, "/outbox", viewer.token)) for name in SERVICES))
+        warehouse_rows, warehouse_error = await warehouse_figures(console, viewer.token, sla)  # issue 34
         refused = [{"service": name, "refused": (body or {}).get("refused"), "error": error}
                    for name, (body, error) in zip(SERVICES, held)]
         return console.render(request, "overview.html", viewer, stats=stats, stats_error=stats_error,
                               low=(low or {}).get("skus"), low_error=low_error, sla=sla, sla_error=sla_error,
                               cases=cases, cases_error=cases_error, dlq=dlq, dlq_error=dlq_error,
-                              dlq_total=sum(c.count or 0 for c in dlq or []), refused=refused)
+                              dlq_total=sum(c.count or 0 for c in dlq or []), refused=refused,
+                              warehouse_rows=warehouse_rows, warehouse_error=warehouse_error)
 
     return r

@@ -16,6 +16,7 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse, Response
 
 from console.session import require
+from console.warehouses import warehouse_figures
 
 if TYPE_CHECKING:
     from console.app import Console
@@ -27,6 +28,11 @@ DEAD_LETTERS_EVERY_S = 10.0
 viewer asks every 2 seconds, the broker need not be asked that often."""
 
 
+WAREHOUSES_EVERY_S = 5.0
+"""The per-warehouse figures (one GET /sla, then one per warehouse for its at-risk count) are
+asked at most this often, whoever is watching: every role that opens the war room may read them."""
+
+
 def _cover_key(sku: dict[str, Any]) -> tuple[int, float, str]:
     cover = sku.get("cover_hours")
     return (0, float(cover), sku.get("sku", "")) if isinstance(cover, (int, float)) else (1, 0.0, sku.get("sku", ""))
@@ -36,6 +42,24 @@ def router(console: "Console") -> APIRouter:
     r = APIRouter()
     dead_letters: dict[str, Any] = {"at": 0.0, "value": (None, None)}
     lock = asyncio.Lock()
+    per_warehouse: dict[str, Any] = {"at": -WAREHOUSES_EVERY_S, "value": {}}
+    warehouse_lock = asyncio.Lock()
+
+    async def warehouse_part(token: str) -> dict[str, Any]:
+        """Each warehouse's 24h/48h shares, shipped, unshipped and at-risk count beside the overall
+        figures (issue 34); `warehouses` null with only `main` (nothing to break down)."""
+        async with warehouse_lock:
+            if time.monotonic() - per_warehouse["at"] >= WAREHOUSES_EVERY_S:
+                sla, error = await console.attempt(console.up.get("logistics", "/sla", token, at_risk_limit=0))
+                rows, rows_error = await warehouse_figures(console, token, sla)
+                per_warehouse["value"] = {
+                    "warehouses": rows, "warehouses_error": error or rows_error,
+                    "warehouses_overall": None if sla is None else {**sla["overall"],
+                                                                    "at_risk": sla["at_risk"]["count"]},
+                    "warehouses_as_of": None if sla is None else sla["now"],
+                    "warehouses_targets": None if sla is None else sla["targets"]}
+                per_warehouse["at"] = time.monotonic()
+            return per_warehouse["value"]
 
     async def counted_dead_letters() -> tuple[Any, str | None]:
         async with lock:
@@ -58,12 +82,12 @@ def router(console: "Console") -> APIRouter:
         viewer = require(request, "warroom")
         up = console.up
         (orders, orders_error), (sla, sla_error), (stock, stock_error), (carriers, carriers_error), \
-            (dlq, dlq_error) = await asyncio.gather(
+            (dlq, dlq_error), warehouses = await asyncio.gather(
                 console.attempt(up.get("orders", "/stats/series", viewer.token, bucket=bucket)),
                 console.attempt(up.get("logistics", "/sla/series", viewer.token, bucket=bucket)),
                 console.attempt(up.get("inventory", "/stock", viewer.token, limit=STOCK_SKUS)),
                 console.attempt(up.get("logistics", "/carriers", viewer.token)),
-                counted_dead_letters())
+                counted_dead_letters(), warehouse_part(viewer.token))
         skus = sorted((stock or {}).get("skus", []), key=_cover_key)
         return JSONResponse({
             "now": datetime.now(UTC).isoformat(), "bucket": bucket, "time_zone": console.settings.time_zone,
@@ -77,6 +101,7 @@ def router(console: "Console") -> APIRouter:
             "dead_letters": None if dlq is None else {
                 "total": sum(c.count or 0 for c in dlq), "topics": [{"topic": c.topic, "count": c.count} for c in dlq]},
             "dead_letters_error": dlq_error,
+            **warehouses,
         })
 
     return r

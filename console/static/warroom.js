@@ -216,6 +216,39 @@
     rows.replaceChildren.apply(rows, fresh);
   }
 
+  // Each warehouse's figures beside the overall ones (issue 34); the card stays hidden with one
+  // warehouse. Rows carry data-* of every figure, so a test compares them with logistics' /sla.
+  function drawWarehouses(data) {
+    showError("warehouses", data.warehouses_error);
+    var card = document.getElementById("warroom-warehouses");
+    if (!card || data.warehouses === undefined) { return; }
+    if (!data.warehouses) { card.hidden = true; return; }
+    card.hidden = false;
+    state.warehouses = data.warehouses;
+    var share = function (v) { return v === null || v === undefined ? "—" : v + " %"; };
+    var rows = [{ warehouse: "", name: "Overall", overall: true }].concat(data.warehouses);
+    var fresh = rows.map(function (w) {
+      var f = w.overall ? (data.warehouses_overall || {}) : w;
+      var tr = document.createElement("tr");
+      tr.dataset.warehouse = w.warehouse;
+      ["orders_paid", "shipped", "not_yet_shipped", "within_24h_pct", "within_48h_pct", "at_risk"].forEach(function (k) {
+        tr.dataset[k.replace(/_([a-z0-9])/g, function (m, c) { return c.toUpperCase(); })] =
+          f[k] === null || f[k] === undefined ? "" : String(f[k]);
+      });
+      if (w.overall) { tr.className = "overall"; }
+      cell(tr, w.overall ? "Overall" : w.name + " (" + w.warehouse + ")");
+      cell(tr, f.orders_paid === undefined ? "—" : String(f.orders_paid));
+      cell(tr, f.shipped === undefined ? "—" : String(f.shipped));
+      cell(tr, f.not_yet_shipped === undefined ? "—" : String(f.not_yet_shipped));
+      cell(tr, share(f.within_24h_pct), f.meets_24h_target === false && f.within_24h_pct !== null ? "bad" : "");
+      cell(tr, share(f.within_48h_pct), f.meets_48h_target === false && f.within_48h_pct !== null ? "bad" : "");
+      cell(tr, f.at_risk === null || f.at_risk === undefined ? "—" : String(f.at_risk), f.at_risk ? "bad" : "");
+      return tr;
+    });
+    document.getElementById("warehouse-rows").replaceChildren.apply(document.getElementById("warehouse-rows"), fresh);
+    text("warehouses-as-of", data.warehouses_as_of ? fullLabel.format(new Date(data.warehouses_as_of)) : "—");
+  }
+
   function draw(data) {
     if (data.bucket !== bucket) { return; }  // an answer to the switch's previous setting
     drawOrders(data);
@@ -223,6 +256,7 @@
     drawCarriers(data);
     drawStock(data);
     drawDeadLetters(data);
+    drawWarehouses(data);
     state.updates += 1;
     state.bucket = bucket;
     root.dataset.updates = String(state.updates);

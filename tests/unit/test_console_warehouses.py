@@ -1,0 +1,100 @@
+"""The console's warehouse choice (issue 34) without services: the user's configured warehouses
+(validated ids), the signed cookie (bound to the person; forged or another person's is ignored)
+and the choice checked against the user's list on every request, whatever is asked by hand."""
+
+from __future__ import annotations
+
+import asyncio
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+from pydantic import ValidationError
+
+from console.session import Viewer
+from console.settings import ConfiguredUser
+from console.warehouses import WAREHOUSE_COOKIE, Choice, Warehouse, choose, sign, unsign
+from shared.auth import AuthSettings
+
+AUTH = AuthSettings(auth_secret="unit-test-secret-0123456789-abcdefghijklmnop")
+HASH = "pbkdf2_sha256$1$c2FsdA$aGFzaA"
+THREE = [Warehouse("north", "North DC"), Warehouse("east", "East DC"), Warehouse("south", "South DC")]
+
+
+class Listed:
+    def __init__(self, known: list[Warehouse] | None) -> None:
+        self.known = known
+
+    async def get(self, console: Any, token: str) -> tuple[list[Warehouse] | None, str | None]:
+        return self.known, None if self.known is not None else "The inventory service cannot be reached."
+
+
+def console_with(known: list[Warehouse] | None, **users: list[str]) -> Any:
+    return SimpleNamespace(auth=AUTH, warehouses=Listed(known),
+                           users=SimpleNamespace(users={name: ConfiguredUser(roles=["warehouse"], password_hash=HASH,
+                                                                            warehouses=ws)
+                                                        for name, ws in users.items()}))
+
+
+def request_with(cookie: str | None = None) -> Any:
+    return SimpleNamespace(cookies={WAREHOUSE_COOKIE: cookie} if cookie else {})
+
+
+def pick(console: Any, who: str, asked: str | None = None, cookie: str | None = None) -> Choice:
+    viewer = Viewer(who, frozenset({"warehouse"}), "token")
+    return asyncio.run(choose(console, request_with(cookie), viewer, asked))
+
+
+def test_configured_warehouses_are_validated_ids() -> None:
+    assert ConfiguredUser(roles=["warehouse"], password_hash=HASH).warehouses == []
+    assert ConfiguredUser(roles=["warehouse"], password_hash=HASH, warehouses=["east", "n-1"]).warehouses == ["east", "n-1"]
+    for bad in (["east", "east"], ["ea st"], ["еast"], ["x" * 65], [""]):  # "еast": a Cyrillic е
+        with pytest.raises(ValidationError):
+            ConfiguredUser(roles=["warehouse"], password_hash=HASH, warehouses=bad)
+
+
+def test_a_restricted_picker_gets_their_warehouse_whatever_they_ask_for() -> None:
+    console = console_with(THREE, picker=["east"])
+    choice = pick(console, "picker")
+    assert (choice.id, [w.id for w in choice.options], choice.message, choice.several) == ("east", ["east"], None, True)
+    asked = pick(console, "picker", "north")
+    assert asked.id == "east" and not asked.remember
+    assert asked.message == "You work in East DC only; north is not one of your warehouses. Showing East DC."
+    for hostile in ("x" * 5000, "nоrth", "../north", "north\x00", "<script>"):  # "nоrth": a Cyrillic о
+        refused = pick(console, "picker", hostile)
+        assert refused.id == "east" and "is not a warehouse id" in (refused.message or "")
+        assert len(refused.message or "") < 300
+    assert pick(console, "picker", "nowhere").message == ("You work in East DC only; nowhere is not one of your "
+                                                         "warehouses. Showing East DC.")
+
+
+def test_an_unrestricted_person_switches_and_the_cookie_remembers_only_what_they_may_use() -> None:
+    console = console_with(THREE, boss=[], picker=["east"])
+    first = pick(console, "boss")
+    assert first.id == "north" and [w.id for w in first.options] == ["north", "east", "south"]
+    switched = pick(console, "boss", "south")
+    assert switched.id == "south" and switched.remember
+    cookie = sign(AUTH, "boss", "south")
+    assert pick(console, "boss", cookie=cookie).id == "south"
+    assert pick(console, "boss", "south", cookie=cookie).remember is False  # nothing new to remember
+    assert pick(console, "boss", "mars").message == "There is no warehouse mars. Showing North DC."
+    # Another person's cookie, a forged one, one signed with another secret: ignored.
+    assert pick(console, "picker", cookie=sign(AUTH, "picker", "north")).id == "east"
+    assert pick(console, "boss", cookie=sign(AUTH, "picker", "south")).id == "north"
+    assert unsign(AUTH, "boss", cookie.rpartition(".")[0] + ".00000000000000000000000000000000") is None
+    other = AuthSettings(auth_secret="another-secret-0123456789-abcdefghijklmnopqrst")
+    assert pick(console, "boss", cookie=sign(other, "boss", "south")).id == "north"
+    assert unsign(AUTH, "boss", "garbage") is None and unsign(AUTH, "boss", "a." * 600) is None
+
+
+def test_without_inventory_the_persons_own_list_or_main() -> None:
+    console = console_with(None, picker=["east", "south"], boss=[])
+    choice = pick(console, "picker", "south")
+    assert (choice.id, [w.id for w in choice.options]) == ("south", ["east", "south"])
+    assert choice.known_error
+    assert pick(console, "boss").id == "main" and not pick(console, "boss").several
+
+
+def test_one_warehouse_main_behaves_as_before() -> None:
+    choice = pick(console_with([Warehouse("main", "main")], boss=[]), "boss")
+    assert (choice.id, choice.several, choice.sla_params(), choice.message) == ("main", False, {}, None)
