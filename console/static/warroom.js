@@ -232,8 +232,7 @@
       var tr = document.createElement("tr");
       tr.dataset.warehouse = w.warehouse;
       ["orders_paid", "shipped", "not_yet_shipped", "within_24h_pct", "within_48h_pct", "at_risk"].forEach(function (k) {
-        tr.dataset[k.replace(/_([a-z0-9])/g, function (m, c) { return c.toUpperCase(); })] =
-          f[k] === null || f[k] === undefined ? "" : String(f[k]);
+        tr.setAttribute("data-" + k.replace(/_/g, "-"), f[k] === null || f[k] === undefined ? "" : String(f[k]));
       });
       if (w.overall) { tr.className = "overall"; }
       cell(tr, w.overall ? "Overall" : w.name + " (" + w.warehouse + ")");
