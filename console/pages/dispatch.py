@@ -27,6 +27,8 @@ EXCEPTION_KINDS = ("delayed", "damaged", "lost")
 # The most urgent at-risk orders the SLA panel lists (with "and N more"): a screen a picker
 # reads, and GET /sla answers faster the fewer it lists.
 AT_RISK_SHOWN = 20
+LOOKUPS_AT_ONCE = 16
+"""Shipments looked up at once when checking their warehouse (issue 34)."""
 
 
 def sla_view(sla: dict[str, Any]) -> dict[str, Any]:
@@ -76,8 +78,19 @@ async def check_warehouse(console: "Console", viewer: Viewer, choice: Choice, sh
     each shipment is looked up first when the deployment has several warehouses."""
     if not choice.several:
         return None
-    found = await asyncio.gather(*(console.attempt(console.up.get("logistics", f"/shipments/{seg(s)}", viewer.token))
-                                   for s in shipment_ids[:200]))
+    ids = list(dict.fromkeys(shipment_ids))
+    if len(ids) > 1:  # a truck at the dock: its parcels are on this warehouse's dock list, one call
+        dock, _ = await console.attempt(console.up.get("logistics", "/dock", viewer.token, limit=500,
+                                                       warehouse=choice.id))
+        on_dock = {s.get("shipment_id") for s in (dock or {}).get("shipments", [])}
+        ids = [s for s in ids if s not in on_dock]
+    gate = asyncio.Semaphore(LOOKUPS_AT_ONCE)
+
+    async def look_up(shipment_id: str) -> tuple[Any, str | None]:
+        async with gate:
+            return await console.attempt(console.up.get("logistics", f"/shipments/{seg(shipment_id)}", viewer.token))
+
+    found = await asyncio.gather(*(look_up(s) for s in ids))
     for shipment, _ in found:
         if shipment and (why := elsewhere(shipment, choice)):
             return why.replace("; it is not shown here.", "; this is not done here.")
