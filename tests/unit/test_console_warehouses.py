@@ -13,7 +13,7 @@ from pydantic import ValidationError
 
 from console.session import Viewer
 from console.settings import ConfiguredUser
-from console.warehouses import WAREHOUSE_COOKIE, Choice, Warehouse, choose, sign, unsign
+from console.warehouses import WAREHOUSE_COOKIE, Choice, Warehouse, choose, sign, unsign, warehouse_figures
 from shared.auth import AuthSettings
 
 AUTH = AuthSettings(auth_secret="unit-test-secret-0123456789-abcdefghijklmnop")
@@ -98,3 +98,26 @@ def test_without_inventory_the_persons_own_list_or_main() -> None:
 def test_one_warehouse_main_behaves_as_before() -> None:
     choice = pick(console_with([Warehouse("main", "main")], boss=[]), "boss")
     assert (choice.id, choice.several, choice.sla_params(), choice.message) == ("main", False, {}, None)
+
+
+def test_per_warehouse_rows_come_from_by_warehouse_with_each_at_risk_count() -> None:
+    counts = {"orders_paid": 3, "shipped": 1, "not_yet_shipped": 2, "within_24h_pct": 33.3, "within_48h_pct": 33.3,
+              "meets_24h_target": False, "meets_48h_target": False}
+    asked: list[dict[str, Any]] = []
+
+    async def get(service: str, path: str, token: str, **params: Any) -> dict[str, Any]:
+        asked.append({"service": service, "path": path, **params})
+        return {"at_risk": {"count": {"east": 1, "north": 0}[params["warehouse"]]}}
+
+    async def attempt(call: Any) -> tuple[Any, str | None]:
+        return await call, None
+
+    console = SimpleNamespace(warehouses=Listed(THREE), up=SimpleNamespace(get=get), attempt=attempt)
+    rows, error = asyncio.run(warehouse_figures(console, "t", {"by_warehouse": {"north": counts, "east": counts}}))
+    assert error is None and [(r["warehouse"], r["name"], r["at_risk"], r["shipped"]) for r in rows] == [
+        ("east", "East DC", 1, 1), ("north", "North DC", 0, 1)]
+    assert {a["warehouse"] for a in asked} == {"east", "north"} and {a["at_risk_limit"] for a in asked} == {0}
+    # Only main (no warehouses configured), or no answer: nothing to break down, nothing asked.
+    asked.clear()
+    assert asyncio.run(warehouse_figures(console, "t", {"by_warehouse": {"main": counts}})) == (None, None)
+    assert asyncio.run(warehouse_figures(console, "t", None)) == (None, None) and asked == []
