@@ -18,7 +18,9 @@ from services.logistics.schemas import (CapacityView, CarriersView, CollectionAn
 from services.logistics.settings import LogisticsPolicy
 from shared.db import read_session
 from shared.http_app import RuntimeDep, Work, service_policy
+from shared.events import DEFAULT_WAREHOUSE
 from shared.http_problems import Problem, problem_responses
+from shared.limits import ID_PATTERN
 from shared.idempotency import IdempotencyKey, create_once
 from shared.pagination import PageRequest, page_request_within
 from shared.unit_of_work import UnitOfWork
@@ -65,11 +67,17 @@ def get_wave(wave_id: str, runtime: RuntimeDep) -> WaveView:
         return views.wave_view(session, wave_id, runtime.clock.now())
 
 
+WarehouseQuery = Annotated[str, Query(pattern=ID_PATTERN, max_length=64,
+                                      description="A warehouse id (issue 34); absent: `main`.")]
+
+
 @router.get("/queue", response_model=QueuePage, responses=problem_responses(400))
-def get_queue(runtime: RuntimeDep, policy: Policy, page: PageRequest = Depends(queue_page)) -> QueuePage:
-    """Shipments waiting for a wave, in the order waves will take them, a page at a time."""
+def get_queue(runtime: RuntimeDep, policy: Policy, page: PageRequest = Depends(queue_page),
+              warehouse: WarehouseQuery = DEFAULT_WAREHOUSE) -> QueuePage:
+    """A warehouse's shipments waiting for a wave, in the order waves will take them, a page at
+    a time."""
     with read_session(runtime.engine) as session:
-        return views.queue_page(session, runtime.clock.now(), policy.desk, page)
+        return views.queue_page(session, runtime.clock.now(), policy.desk, page, warehouse)
 
 
 # -- shipments (R16, R17) -----------------------------------------------------------------------
@@ -133,9 +141,12 @@ def report_exception(shipment_id: str, request: ExceptionRequest, work: Work, po
 @router.get("/sla", response_model=SlaView)
 def get_sla(runtime: RuntimeDep, policy: Policy,
             horizon_h: float | None = Query(default=None, gt=0, le=24 * 7),
-            at_risk_limit: int = Query(default=500, ge=0, le=100_000)) -> SlaView:
+            at_risk_limit: int = Query(default=500, ge=0, le=100_000),
+            warehouse: Annotated[str | None, Query(pattern=ID_PATTERN, max_length=64)] = None) -> SlaView:
+    """The 24h/48h figures (R14): every order, shipped with its last part, with each warehouse's
+    parts in `by_warehouse`; with `?warehouse=`, that warehouse's parts, each by its own hand-over."""
     with read_session(runtime.engine) as session:
-        return views.sla_view(session, runtime.clock.now(), policy, horizon_h, at_risk_limit)
+        return views.sla_view(session, runtime.clock.now(), policy, horizon_h, at_risk_limit, warehouse)
 
 
 @router.get("/capacity", response_model=CapacityView)

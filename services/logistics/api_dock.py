@@ -7,9 +7,10 @@ from fastapi import APIRouter, Query
 from pydantic import BaseModel
 
 from services.logistics import store, views
-from services.logistics.api import Policy
+from services.logistics.api import Policy, WarehouseQuery
 from services.logistics.schemas import Moment, ShipmentSummary
 from shared.db import read_session
+from shared.events import DEFAULT_WAREHOUSE
 from shared.http_app import RuntimeDep
 
 router = APIRouter(tags=["logistics"])
@@ -22,10 +23,11 @@ class DockView(BaseModel):
 
 
 @router.get("/dock", response_model=DockView)
-def get_dock(runtime: RuntimeDep, policy: Policy, limit: int = Query(default=500, ge=1, le=5000)) -> DockView:
-    """Packed shipments in dispatch order (up to `limit`), with their suggested carrier, and how
-    many are packed in all."""
+def get_dock(runtime: RuntimeDep, policy: Policy, limit: int = Query(default=500, ge=1, le=5000),
+             warehouse: WarehouseQuery = DEFAULT_WAREHOUSE) -> DockView:
+    """A warehouse's packed shipments in dispatch order (up to `limit`), with their suggested
+    carrier, and how many are packed in all."""
     now = runtime.clock.now()
     with read_session(runtime.engine) as session:
-        rows, count = store.packed(session, limit)
+        rows, count = store.packed(session, limit, warehouse)
         return DockView(now=now, packed=count, shipments=views.summaries(session, rows, now, policy.desk))

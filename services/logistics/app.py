@@ -7,7 +7,8 @@ from pathlib import Path
 
 from fastapi import FastAPI
 
-from services.logistics import api, api_dock, api_plan, api_search, api_series, sla_gauge, sla_store
+from services.logistics import (api, api_dock, api_plan, api_search, api_series, sla_gauge, sla_store,
+                                sla_warehouse_gauge)
 from services.logistics.access import ACCESS
 from services.logistics.carriers import CarrierDesk, CarrierTable
 from services.logistics.handlers import SUBSCRIPTIONS
@@ -76,6 +77,7 @@ def build_app(settings: LogisticsSettings, kafka: KafkaSettings) -> FastAPI:
     runtime.on_start.append(lambda: forget_expired_answers(runtime))
     export_sla_gauges(runtime)
     sla_gauge.export(runtime, policy)
+    sla_warehouse_gauge.export(runtime)
     app = create_http_app(runtime, [api.router, api_search.router, api_dock.router, api_series.router,
                                     api_plan.router],
                           access=ACCESS, policy=policy,

@@ -2,13 +2,14 @@
 
 The table is data (`carriers.json` by default). The first rule matching a parcel names the
 carriers to try, in order of preference; a carrier is passed over when it cannot carry the
-parcel (region, weight, volume) or its capacity for the day is used up.
+parcel (region, weight, volume), does not collect from the parcel's warehouse (`warehouses`,
+absent: every one; issue 34) or its capacity for the day is used up.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -27,6 +28,7 @@ class Parcel:
     region: str
     weight_kg: Decimal
     volume_l: Decimal
+    warehouse: str = "main"
 
 
 @dataclass(frozen=True)
@@ -37,9 +39,12 @@ class Carrier:
     max_weight_kg: Decimal | None = None
     max_volume_l: Decimal | None = None
     regions: frozenset[str] | None = None  # None: nationwide
+    warehouses: frozenset[str] | None = None  # None: collects from every warehouse
 
     def why_not(self, parcel: Parcel) -> str | None:
         """None when this carrier can carry the parcel, else the reason it cannot."""
+        if self.warehouses is not None and parcel.warehouse not in self.warehouses:
+            return f"{self.code} does not collect from warehouse {parcel.warehouse}"
         if self.regions is not None and parcel.region not in self.regions:
             return f"{self.code} does not serve {parcel.region}"
         if self.max_weight_kg is not None and parcel.weight_kg > self.max_weight_kg:
@@ -103,7 +108,7 @@ class CarrierTable:
             carriers[code] = Carrier(
                 code=code, name=raw.get("name") or code, daily_capacity=capacity,
                 max_weight_kg=_decimal(raw, "max_weight_kg", where), max_volume_l=_decimal(raw, "max_volume_l", where),
-                regions=_regions(raw, where),
+                regions=_regions(raw, where), warehouses=_names(raw, "warehouses", where, "warehouse ids"),
             )
         if not carriers:
             raise CarrierTableInvalid("carriers: at least one carrier is required")
@@ -113,8 +118,7 @@ class CarrierTable:
                                           f"(known: {', '.join(carriers)})")
             if capacity < 0:
                 raise CarrierTableInvalid(f"capacity of {code} must be >= 0, got {capacity}")
-            old = carriers[code]
-            carriers[code] = Carrier(old.code, old.name, capacity, old.max_weight_kg, old.max_volume_l, old.regions)
+            carriers[code] = replace(carriers[code], daily_capacity=capacity)
         rules = []
         for i, raw in enumerate(data.get("rules") or []):
             where = f"rules.{i}"
@@ -200,7 +204,8 @@ def warehouse_day(moment: datetime, utc_offset_h: int) -> date:
 
 def parcel_of_shipment(shipment: Any) -> Parcel:
     """A shipment row's parcel (its weight and volume were summed when it was queued)."""
-    return Parcel(region=shipment.region, weight_kg=shipment.weight_kg, volume_l=shipment.volume_l)
+    return Parcel(region=shipment.region, weight_kg=shipment.weight_kg, volume_l=shipment.volume_l,
+                  warehouse=shipment.warehouse)
 
 
 def parcel_of(region: str, lines: Iterable[tuple[int, Decimal | None, Decimal | None]]) -> Parcel:
@@ -237,9 +242,13 @@ def _decimal(raw: Mapping[str, Any], key: str, where: str) -> Decimal | None:
 
 
 def _regions(raw: Mapping[str, Any], where: str) -> frozenset[str] | None:
-    value = raw.get("regions")
+    return _names(raw, "regions", where, "region names")
+
+
+def _names(raw: Mapping[str, Any], key: str, where: str, what: str) -> frozenset[str] | None:
+    value = raw.get(key)
     if value is None:
         return None
     if not isinstance(value, list) or not all(isinstance(r, str) and r for r in value):
-        raise CarrierTableInvalid(f"{where}.regions: a list of region names is required")
+        raise CarrierTableInvalid(f"{where}.{key}: a list of {what} is required")
     return frozenset(value)

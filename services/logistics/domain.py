@@ -128,10 +128,10 @@ def can_withdraw(status: str) -> bool:
 def new_shipment(*, shipment_id: str, order_id: str, order_type: str, priority_class: str, priority_rank: str,
                  lines: list[OrderLine], region: str, paid_at: datetime, now: datetime,
                  replacement_for_case: str | None = None, withdrawn_at: datetime | None = None,
-                 withdrawal_reason: str | None = None) -> Changes:
-    """The row of a shipment to queue; withdrawn at once when its order was cancelled first
-    (`withdrawn_at`: when), unless it is a replacement (an exchange is not undone by a
-    cancellation of the original order)."""
+                 withdrawal_reason: str | None = None, warehouse: str = "main", order_parts: int = 1) -> Changes:
+    """The row of a shipment to queue (one part of `order_parts` of its order, from `warehouse`);
+    withdrawn at once when its order was cancelled first (`withdrawn_at`: when), unless it is a
+    replacement (an exchange is not undone by a cancellation of the original order)."""
     deadline_24h, deadline_48h = deadlines(paid_at)
     shape = parcel_of(region, ((line.quantity, line.weight_kg, line.volume_l) for line in lines))
     row: Changes = {
@@ -139,8 +139,8 @@ def new_shipment(*, shipment_id: str, order_id: str, order_type: str, priority_c
         "order_type": order_type, "priority_class": priority_class, "class_order": class_order(priority_class),
         "priority_rank": priority_rank, "region": region, "lines_json": order_lines_json(lines),
         "weight_kg": shape.weight_kg, "volume_l": shape.volume_l, "paid_at": paid_at, "deadline_24h": deadline_24h,
-        "deadline_48h": deadline_48h, "created_at": now, "status": QUEUED,
-    }
+        "deadline_48h": deadline_48h, "created_at": now, "status": QUEUED, "warehouse": warehouse,
+        "order_parts": order_parts}
     if withdrawn_at is not None and replacement_for_case is None:
         row["status"] = WITHDRAWN
         row["withdrawn_at"] = withdrawn_at

@@ -8,6 +8,7 @@ from decimal import Decimal
 from sqlalchemy import Column, Index, Numeric, Text, UniqueConstraint, text
 from sqlmodel import Field, SQLModel
 
+from shared.event_parts import DEFAULT_WAREHOUSE
 from shared.idempotency import IDEMPOTENCY_TABLE
 
 # `datetime` fields are stored by SQLModel's UTCDateTime: aware values in, aware UTC values out
@@ -27,12 +28,15 @@ class Shipment(SQLModel, table=True):
         UniqueConstraint("carrier", "tracking_number", name="uq_logistics_shipment_tracking"),
         # The read paths of a peak (docs/logistics.md "Indexes"): the queue and waves in dispatch
         # order, and the SLA's late counts and at-risk list over unshipped counted shipments only.
-        Index("ix_logistics_shipment_dispatch_order", "status", "class_order", "deadline_24h",
+        # The queue and waves are one warehouse's (issue 34): `warehouse` right after `status`.
+        Index("ix_logistics_shipment_dispatch_order", "status", "warehouse", "class_order", "deadline_24h",
               "priority_rank", "shipment_id"),
-        Index("ix_logistics_shipment_unshipped_paid", "paid_at", "priority_class", "status",
+        # `order_id` counts an order of several parts once, `warehouse` serves the per-warehouse
+        # figures, both without reading the rows.
+        Index("ix_logistics_shipment_unshipped_paid", "paid_at", "priority_class", "status", "order_id", "warehouse",
               sqlite_where=text(UNSHIPPED_COUNTED), postgresql_where=text(UNSHIPPED_COUNTED)),
         Index("ix_logistics_shipment_unshipped_deadline", "deadline_24h", "class_order", "order_id", "status",
-              sqlite_where=text(UNSHIPPED_COUNTED), postgresql_where=text(UNSHIPPED_COUNTED)),
+              "warehouse", sqlite_where=text(UNSHIPPED_COUNTED), postgresql_where=text(UNSHIPPED_COUNTED)),
         # The war room's series count paid and shipped orders per minute or hour from these two
         # alone (every column their conditions read). Only shipped rows in the second: an index
         # holding every NULL tempted SQLite (no statistics) into reading all unshipped shipments
@@ -54,6 +58,10 @@ class Shipment(SQLModel, table=True):
     class_order: int  # 0 presale, 1 high_value, 2 standard: the wave sort
     priority_rank: str
     region: str
+    # The warehouse it leaves from, and how many parts (shipments) its order was split into
+    # (issue 34; 1: the whole order, as before warehouses).
+    warehouse: str = Field(default=DEFAULT_WAREHOUSE, sa_column_kwargs={"server_default": DEFAULT_WAREHOUSE})
+    order_parts: int = Field(default=1, sa_column_kwargs={"server_default": "1"})
     lines_json: str = Field(sa_column=Column(Text, nullable=False))
     weight_kg: Decimal = Field(sa_column=Column(Numeric(14, 2), nullable=False))
     volume_l: Decimal = Field(sa_column=Column(Numeric(14, 2), nullable=False))
@@ -81,7 +89,7 @@ class Shipment(SQLModel, table=True):
 
 class SlaPaidHour(SQLModel, table=True):
     """Running totals per priority class and hour of payment (sla_tally.py): the SLA figures
-    read these instead of every shipment."""
+    read these instead of every shipment. An order counts once, shipped with its last part."""
 
     __tablename__ = "logistics_sla_paid_hour"
 
@@ -103,11 +111,37 @@ class SlaShippedHour(SQLModel, table=True):
     dispatched: int = 0
 
 
+class SlaWarehousePaidHour(SQLModel, table=True):
+    """SlaPaidHour per warehouse, where each part of an order counts by its own hand-over."""
+
+    __tablename__ = "logistics_sla_warehouse_paid_hour"
+
+    warehouse: str = Field(primary_key=True)
+    priority_class: str = Field(primary_key=True)
+    paid_hour: datetime = Field(primary_key=True)
+    paid: int = 0
+    shipped: int = 0
+    shipped_within_24h: int = 0
+    shipped_within_48h: int = 0
+
+
+class SlaWarehouseShippedHour(SQLModel, table=True):
+    """SlaShippedHour per warehouse: parts handed over there per class and hour."""
+
+    __tablename__ = "logistics_sla_warehouse_shipped_hour"
+
+    warehouse: str = Field(primary_key=True)
+    priority_class: str = Field(primary_key=True)
+    shipped_hour: datetime = Field(primary_key=True)
+    dispatched: int = 0
+
+
 class PickWave(SQLModel, table=True):
     __tablename__ = "logistics_pick_wave"
 
     wave_id: str = Field(primary_key=True)
     picker_id: str = Field(index=True)
+    warehouse: str = Field(default=DEFAULT_WAREHOUSE, sa_column_kwargs={"server_default": DEFAULT_WAREHOUSE})
     requested_size: int
     claimed: int
     created_at: datetime
@@ -206,5 +240,6 @@ class CarrierBooking(SQLModel, table=True):
 
 TABLES = [Shipment.__table__, PickWave.__table__, ShipmentIncident.__table__, CarrierDayLoad.__table__,
           OrderWithdrawal.__table__, EarlyCarrierDelivery.__table__, IDEMPOTENCY_TABLE, OrderBalance.__table__,
-          SlaPaidHour.__table__, SlaShippedHour.__table__,
+          SlaPaidHour.__table__, SlaShippedHour.__table__, SlaWarehousePaidHour.__table__,
+          SlaWarehouseShippedHour.__table__,
           EventPlan.__table__, CarrierBooking.__table__]

@@ -11,7 +11,7 @@ from typing import Annotated, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, PlainSerializer, WithJsonSchema
 
-from shared.events import Note, OrderLine
+from shared.events import DEFAULT_WAREHOUSE, Note, OrderLine, WarehouseId
 
 StaffId = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9._:-]+$")]
 Tracking = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9-]+$",
@@ -33,6 +33,8 @@ class Body(BaseModel):
 class WaveRequest(Body):
     size: int = Field(gt=0, description="How many shipments the picker wants in this wave.")
     picker_id: StaffId
+    warehouse: WarehouseId = Field(default=DEFAULT_WAREHOUSE,
+                                   description="The warehouse the picker works in: a wave is one warehouse's.")
 
 
 class PackRequest(Body):
@@ -96,6 +98,8 @@ class ShipmentSummary(BaseModel):
     weight_kg: Measure
     volume_l: Measure
     replacement_for_case: str | None
+    warehouse: str = Field(default=DEFAULT_WAREHOUSE, description="The warehouse it leaves from.")
+    order_parts: int = Field(default=1, description="Shipments its order was split into (1: the whole order).")
     suggested_carrier: SuggestedCarrier | None = Field(
         default=None, description="While the shipment is in the warehouse (queued, picking, packed).")
 
@@ -168,6 +172,7 @@ class WaveShipment(ShipmentSummary):
 class WaveAnswer(BaseModel):
     wave_id: str
     picker_id: str
+    warehouse: str = DEFAULT_WAREHOUSE
     lease_until: Moment
     size: int = Field(description="Shipments claimed: fewer than asked when the queue ran short.")
     shipments: list[WaveShipment]
@@ -181,6 +186,7 @@ class HeldShipment(BaseModel):
 class WaveView(BaseModel):
     wave_id: str
     picker_id: str
+    warehouse: str = DEFAULT_WAREHOUSE
     requested_size: int
     claimed: int
     created_at: Moment
@@ -192,6 +198,7 @@ class WaveView(BaseModel):
 
 class QueuePage(BaseModel):
     now: Moment
+    warehouse: str = Field(default=DEFAULT_WAREHOUSE, description="Whose queue this is (`?warehouse=`).")
     waiting: int = Field(description="All shipments waiting for a wave, not only this page's.")
     waiting_by_class: dict[str, int]
     in_waves: int
@@ -272,9 +279,14 @@ class CapacityRisk(BaseModel):
 
 class SlaView(BaseModel):
     now: Moment
+    warehouse: str | None = Field(default=None, description="`?warehouse=`: the figures are that warehouse's, "
+                                                            "each part by its own hand-over; null: every order, "
+                                                            "shipped with its last part.")
     targets: Targets
     overall: SlaCounts
     by_class: dict[str, SlaCounts]
+    by_warehouse: dict[str, SlaCounts] = Field(default_factory=dict,
+                                               description="Without `?warehouse=`: each warehouse's parts.")
     at_risk: AtRisk
     hourly: list[HourBucket]
     projection: SlaProjection
@@ -331,6 +343,7 @@ class CarrierOut(BaseModel):
     max_weight_kg: Measure | None
     max_volume_l: Measure | None
     regions: list[str] | Literal["nationwide"]
+    warehouses: list[str] | Literal["all"] = "all"
 
 
 class RuleOut(BaseModel):

@@ -15,6 +15,10 @@ hour the cut falls in (`summarise`).
 
 `domain.sla_counts` and `domain.hourly_buckets` (a pass over the orders) say what the figures
 mean; the tests hold these totals to them.
+
+Several warehouses (issue 34): an order split into parts counts once in these totals, shipped
+when its last part is (`order_fields` makes the order's fields of its parts'); the same totals
+per warehouse (WAREHOUSE_PAID_HOUR, WAREHOUSE_SHIPPED_HOUR) count each part by its own fields.
 """
 
 from __future__ import annotations
@@ -28,6 +32,8 @@ from services.logistics.domain import AWAITING_BALANCE, WITHIN_24H, WITHIN_48H, 
 
 PAID_HOUR = "paid_hour"
 SHIPPED_HOUR = "shipped_hour"
+WAREHOUSE_PAID_HOUR = "warehouse_paid_hour"
+WAREHOUSE_SHIPPED_HOUR = "warehouse_shipped_hour"
 HOUR = timedelta(hours=1)
 
 
@@ -47,10 +53,10 @@ class Increment(NamedTuple):
     counts: dict[str, int]
 
 
-def contribution(fields: Mapping[str, Any]) -> Contribution | None:
+def contribution(fields: Mapping[str, Any] | None) -> Contribution | None:
     """None for a shipment the SLA does not count: a replacement, a withdrawn order, a deposit
     presale still awaiting its balance (no clock runs for it yet)."""
-    if (fields.get("replacement_for_case") is not None or fields.get("withdrawn_at") is not None
+    if (fields is None or fields.get("replacement_for_case") is not None or fields.get("withdrawn_at") is not None
             or fields["status"] == AWAITING_BALANCE):
         return None
     paid_at, shipped_at = fields["paid_at"], fields.get("shipped_at")
@@ -58,6 +64,27 @@ def contribution(fields: Mapping[str, Any]) -> Contribution | None:
         fields["priority_class"], hour_floor(paid_at), None if shipped_at is None else hour_floor(shipped_at),
         shipped_at is not None and shipped_at <= paid_at + WITHIN_24H,
         shipped_at is not None and shipped_at <= paid_at + WITHIN_48H)
+
+
+def order_fields(parts: Iterable[Mapping[str, Any]]) -> dict[str, Any] | None:
+    """The fields the SLA counts an order of several parts by: its parts' own, but shipped only
+    when every part still counted is (at the last one's hand-over); a withdrawn part is not left
+    to ship. None when no part is counted (all withdrawn, or replacements)."""
+    counted = [p for p in parts if p.get("replacement_for_case") is None and p.get("withdrawn_at") is None]
+    if not counted:
+        return None
+    shipped = [p.get("shipped_at") for p in counted]
+    first = min(counted, key=lambda p: p["shipment_id"])
+    return {"priority_class": first["priority_class"], "paid_at": min(p["paid_at"] for p in counted),
+            "shipped_at": None if None in shipped else max(shipped),
+            "status": AWAITING_BALANCE if any(p["status"] == AWAITING_BALANCE for p in counted) else first["status"],
+            "replacement_for_case": None, "withdrawn_at": None}
+
+
+def in_warehouse(increment: Increment, warehouse: str) -> Increment:
+    """The same increment to the warehouse's totals."""
+    table = WAREHOUSE_PAID_HOUR if increment.table == PAID_HOUR else WAREHOUSE_SHIPPED_HOUR
+    return Increment(table, {"warehouse": warehouse, **increment.key}, increment.counts)
 
 
 def increments(before: Contribution | None, after: Contribution | None) -> list[Increment]:

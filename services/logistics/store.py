@@ -13,20 +13,23 @@ from sqlalchemy import and_, bindparam, exists, func, insert, or_, tuple_, updat
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
-from services.logistics.domain import (AWAITING_BALANCE, PICKING, PRIORITY_CLASSES, QUEUED,
-                                      ShipmentFacts, SlaOrder, shipment_id_for_order, wave_claim)
+from services.logistics.domain import (AWAITING_BALANCE, NOT_YET_SHIPPED, PICKING, PRIORITY_CLASSES, QUEUED,
+                                      ShipmentFacts, wave_claim)
 from services.logistics.models import (CarrierDayLoad, EarlyCarrierDelivery, OrderBalance, OrderWithdrawal, PickWave,
                                        Shipment, ShipmentIncident)
 from services.logistics import sla_store
+from services.logistics.parts import shipment_ids_of
 from services.logistics.presale import Balance
 from shared.db import serialise_per_key
-from shared.events import StockReserved
+from shared.events import DEFAULT_WAREHOUSE, StockReserved
 from shared.fastsql import FastStatement, in_list_chunks
 from shared.messaging.tables import OutboxMessage
 from shared.unit_of_work import Prefetch
 
 DISPATCH_ORDER = (col(Shipment.class_order), col(Shipment.deadline_24h), col(Shipment.priority_rank))
 """The database's version of domain.dispatch_key: class, nearest 24h deadline, rank."""
+
+STILL_TO_SHIP = (*NOT_YET_SHIPPED, AWAITING_BALANCE)
 
 QUEUE_KEY = (*DISPATCH_ORDER, col(Shipment.shipment_id))
 """DISPATCH_ORDER made unique by the id: the sort key a page of the queue continues after."""
@@ -84,7 +87,8 @@ def load_shipment_outlooks(session: Session, orders: list[tuple[str, str]]) -> d
 
 
 def _outlooks_of_reserved_orders(session: Session, events: Sequence[StockReserved]) -> dict[str, ShipmentOutlook]:
-    return load_shipment_outlooks(session, [(shipment_id_for_order(e.order_id), e.order_id) for e in events])
+    return load_shipment_outlooks(session, [(sid, e.order_id) for e in events
+                                            for sid in shipment_ids_of(e.order_id, e.parts)])
 
 
 SHIPMENT_OUTLOOKS: Prefetch[str, ShipmentOutlook] = Prefetch("logistics.shipment_outlooks",
@@ -138,7 +142,14 @@ def save_shipment(session: Session, shipment: Shipment, changes: Mapping[str, An
 
 
 def shipments_of_order(session: Session, order_id: str) -> list[Shipment]:
-    return list(session.exec(select(Shipment).where(Shipment.order_id == order_id)))
+    return list(session.exec(select(Shipment).where(Shipment.order_id == order_id).order_by(col(Shipment.shipment_id))))
+
+
+def parts_still_to_ship(session: Session, order_id: str, shipment_id: str) -> bool:
+    """Whether another part of the order is still in a warehouse (withdrawn ones are not)."""
+    return session.exec(select(func.count()).where(
+        col(Shipment.order_id) == order_id, col(Shipment.shipment_id) != shipment_id,
+        col(Shipment.replacement_for_case).is_(None), col(Shipment.status).in_(STILL_TO_SHIP))).one() > 0
 
 
 def by_tracking(session: Session, carrier: str, tracking_number: str) -> Shipment | None:
@@ -233,12 +244,14 @@ def claim(session: Session, shipment_ids: Sequence[str], *, wave_id: str, picker
 
 
 def claim_wave(session: Session, *, wave_id: str, picker_id: str, size: int, now: datetime,
-               lease_until: datetime) -> list[str]:
-    """The `size` highest-priority available shipments, claimed for this wave, in wave order."""
+               lease_until: datetime, warehouse: str = DEFAULT_WAREHOUSE) -> list[str]:
+    """The `size` highest-priority available shipments of the warehouse, claimed for this wave,
+    in wave order."""
     won: list[str] = []
     passed: set[str] = set()
     while len(won) < size:
-        candidates = [row[-1] for row in _available_in_order(session, QUEUE_KEY, now, size - len(won), passed=passed)]
+        candidates = [row[-1] for row in _available_in_order(session, QUEUE_KEY, now, size - len(won), warehouse,
+                                                             passed=passed)]
         if not candidates:
             break
         passed.update(candidates)
@@ -260,12 +273,14 @@ def shipments_of_wave(session: Session, wave_id: str) -> list[Shipment]:
     return list(session.exec(select(Shipment).where(Shipment.wave_id == wave_id).order_by(*DISPATCH_ORDER)))
 
 
-def queue(session: Session, now: datetime, limit: int, after: tuple[Any, ...] | None = None) -> list[Shipment]:
-    """Available shipments in wave order; `after`: the QUEUE_KEY of the last one of the previous page."""
-    return _available_in_order(session, (Shipment,), now, limit, after=after, key=queue_key)
+def queue(session: Session, now: datetime, limit: int, after: tuple[Any, ...] | None = None,
+          warehouse: str = DEFAULT_WAREHOUSE) -> list[Shipment]:
+    """The warehouse's available shipments in wave order; `after`: the QUEUE_KEY of the last one
+    of the previous page."""
+    return _available_in_order(session, (Shipment,), now, limit, warehouse, after=after, key=queue_key)
 
 
-def _available_in_order(session: Session, columns: Sequence[Any], now: datetime, limit: int, *,
+def _available_in_order(session: Session, columns: Sequence[Any], now: datetime, limit: int, warehouse: str, *,
                         after: tuple[Any, ...] | None = None, passed: set[str] | frozenset[str] = frozenset(),
                         key: Any = None) -> list[Any]:
     """The first `limit` available shipments in QUEUE_KEY order (`columns` of each; with the
@@ -273,7 +288,7 @@ def _available_in_order(session: Session, columns: Sequence[Any], now: datetime,
     out are read as two ranges of the dispatch-order index and merged here: one query with the
     OR made the database sort every waiting shipment for each page."""
     def part(*where: Any) -> list[Any]:
-        query = select(*columns).where(*where).order_by(*QUEUE_KEY).limit(limit)
+        query = select(*columns).where(*where, col(Shipment.warehouse) == warehouse).order_by(*QUEUE_KEY).limit(limit)
         if after is not None:
             query = query.where(tuple_(*QUEUE_KEY) > after)
         if passed:
@@ -285,33 +300,36 @@ def _available_in_order(session: Session, columns: Sequence[Any], now: datetime,
     return sorted(rows, key=key)[:limit]
 
 
-def packed(session: Session, limit: int) -> tuple[list[Shipment], int]:
-    """Shipments packed and waiting at the dock, in dispatch order, and how many there are."""
-    where = col(Shipment.status) == "packed"
-    rows = list(session.exec(select(Shipment).where(where).order_by(*QUEUE_KEY).limit(limit)))
-    return rows, session.exec(select(func.count()).select_from(Shipment).where(where)).one()
+def packed(session: Session, limit: int, warehouse: str = DEFAULT_WAREHOUSE) -> tuple[list[Shipment], int]:
+    """The warehouse's shipments packed and waiting at the dock, in dispatch order, and how many."""
+    where = (col(Shipment.status) == "packed", col(Shipment.warehouse) == warehouse)
+    rows = list(session.exec(select(Shipment).where(*where).order_by(*QUEUE_KEY).limit(limit)))
+    return rows, session.exec(select(func.count()).select_from(Shipment).where(*where)).one()
 
 
 def queue_key(shipment: Shipment) -> tuple[Any, ...]:
     return shipment.class_order, shipment.deadline_24h, shipment.priority_rank, shipment.shipment_id
 
 
-def queue_counts(session: Session, now: datetime) -> dict[str, int]:
-    """Available shipments per class, counted by `class_order` on the dispatch-order index (no
-    row is read for the queued ones); a class the rules do not know is counted as "other"."""
+def queue_counts(session: Session, now: datetime, warehouse: str = DEFAULT_WAREHOUSE) -> dict[str, int]:
+    """The warehouse's available shipments per class, counted by `class_order` on the
+    dispatch-order index (no row is read for the queued ones); a class the rules do not know is
+    counted as "other"."""
     counts: dict[str, int] = {}
     for where in ((col(Shipment.status) == QUEUED,),
                   (col(Shipment.status) == PICKING, col(Shipment.claimed_until) < now)):
-        for order, n in session.exec(select(Shipment.class_order, func.count()).where(*where)
+        for order, n in session.exec(select(Shipment.class_order, func.count())
+                                     .where(*where, col(Shipment.warehouse) == warehouse)
                                      .group_by(col(Shipment.class_order))).all():
             klass = PRIORITY_CLASSES[order] if 0 <= order < len(PRIORITY_CLASSES) else "other"
             counts[klass] = counts.get(klass, 0) + n
     return counts
 
 
-def in_waves_count(session: Session, now: datetime) -> int:
+def in_waves_count(session: Session, now: datetime, warehouse: str = DEFAULT_WAREHOUSE) -> int:
     return session.exec(select(func.count()).select_from(Shipment)
-                        .where(col(Shipment.status) == PICKING, col(Shipment.claimed_until) >= now)).one()
+                        .where(col(Shipment.status) == PICKING, col(Shipment.warehouse) == warehouse,
+                               col(Shipment.claimed_until) >= now)).one()
 
 
 # ---------------------------------------------------------------------------------------------
@@ -344,18 +362,6 @@ def take_capacity(session: Session, carrier: str, day: date, capacity: int) -> b
 
 # ---------------------------------------------------------------------------------------------
 # What the SLA, the forecast and the reports count
-
-
-def sla_orders(session: Session) -> list[SlaOrder]:
-    """Every customer order counted by the SLA: replacements and withdrawn orders are not, nor a
-    deposit presale awaiting its balance (no clock runs for it yet)."""
-    rows = session.exec(
-        select(Shipment.order_id, Shipment.shipment_id, Shipment.priority_class, Shipment.paid_at,
-               Shipment.shipped_at, Shipment.status)
-        .where(col(Shipment.replacement_for_case).is_(None), col(Shipment.withdrawn_at).is_(None),
-               col(Shipment.status) != AWAITING_BALANCE)
-    ).all()
-    return [SlaOrder(*row) for row in rows]
 
 
 def shipment_facts(session: Session) -> list[ShipmentFacts]:

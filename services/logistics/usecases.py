@@ -10,20 +10,22 @@ nothing (shipment ids are derived from the order, or the order and the case).
 
 from __future__ import annotations
 
+import json
 import logging
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
 from typing import NamedTuple
 
-from services.logistics import booked_desk, domain, notifications, presale, store
+from services.logistics import booked_desk, domain, notifications, parts, presale, sla_store, store
 from services.logistics.carriers import CarrierDesk, CarrierRefused, parcel_of_shipment
 from services.logistics.models import PickWave, Shipment, ShipmentIncident
 from services.logistics.schemas import (DeliveredRequest, ExceptionRequest, HandoverBatch, PackRequest, ShipRequest,
                                         WaveRequest)
 from services.logistics.settings import LogisticsPolicy
-from shared.events import (CarrierDelivery, ExchangeRequested, OrderBalanceReceived, OrderCancelled, OrderLine,
-                           ShipmentDelivered, ShipmentDispatched, ShipmentException, StockReserved)
+from shared.events import (DEFAULT_WAREHOUSE, CarrierDelivery, ExchangeRequested, OrderBalanceReceived,
+                           OrderCancelled, OrderLine, ShipmentDelivered, ShipmentDispatched, ShipmentException,
+                           StockReserved)
 from shared.http_problems import Problem
 from shared.notification_events import CustomerNotificationRequested
 from shared.unit_of_work import UnitOfWork
@@ -44,6 +46,7 @@ class ClaimedWave:
     picker_id: str
     lease_until: datetime
     shipments: list[Shipment]
+    warehouse: str = DEFAULT_WAREHOUSE
 
 
 @dataclass(frozen=True)
@@ -59,20 +62,30 @@ class Collection:
 
 
 def queue_reserved_order(uow: UnitOfWork, event: StockReserved) -> str | None:
-    """stock.reserved: queue the order's shipment (recorded withdrawn if the order was cancelled
-    first; a deposit presale's awaits its balance, unless the balance came first). Returns its
-    status, or None when it was queued already."""
-    return _open_shipment(
-        uow, shipment_id=domain.shipment_id_for_order(event.order_id), order_id=event.order_id,
-        order_type=event.order_type, priority_class=event.priority_class, priority_rank=event.priority_rank,
-        lines=event.lines, region=event.region, paid_at=event.paid_at,
-        batch_read=uow.batch.read(store.SHIPMENT_OUTLOOKS), awaiting_balance=event.awaiting_balance)
+    """stock.reserved: queue one shipment per part of the order, from its warehouse (no parts:
+    the whole order from `main`); each recorded withdrawn if the order was cancelled first; a
+    deposit presale's awaits its balance, unless the balance came first. Returns the status of
+    the first one opened, or None when all were queued already. Parts that do not hold exactly
+    the order's lines are dead-lettered with the reason, and nothing is opened."""
+    try:
+        cut = parts.cut(event.order_id, event.lines, event.parts)
+    except parts.PartsRefused as exc:
+        uow.dead_letter(f"order {event.order_id}: {exc}")
+        return None
+    batch_read = uow.batch.read(store.SHIPMENT_OUTLOOKS)
+    opened = [_open_shipment(
+        uow, shipment_id=part.shipment_id, order_id=event.order_id, order_type=event.order_type,
+        priority_class=event.priority_class, priority_rank=event.priority_rank, lines=part.lines,
+        region=event.region, paid_at=event.paid_at, batch_read=batch_read, awaiting_balance=event.awaiting_balance,
+        warehouse=part.warehouse, order_parts=len(cut)) for part in cut]
+    return next((status for status in opened if status is not None), None)
 
 
 def queue_replacement(uow: UnitOfWork, event: ExchangeRequested) -> str | None:
     """exchange.requested: a replacement ships like an order; its clock starts when the exchange
     was asked for, with the original order's priority when that order shipped from here."""
-    original = store.shipment(uow.session, domain.shipment_id_for_order(event.order_id))
+    original = next((s for s in store.shipments_of_order(uow.session, event.order_id)
+                     if s.replacement_for_case is None), None)
     order_type, priority_class, rank = domain.replacement_priority(original, event.requested_at, event.case_id)
     return _open_shipment(
         uow, shipment_id=domain.shipment_id_for_exchange(event.order_id, event.case_id), order_id=event.order_id,
@@ -83,7 +96,8 @@ def queue_replacement(uow: UnitOfWork, event: ExchangeRequested) -> str | None:
 def _open_shipment(uow: UnitOfWork, *, shipment_id: str, order_id: str, order_type: str, priority_class: str,
                    priority_rank: str, lines: list[OrderLine], region: str, paid_at: datetime,
                    batch_read: dict[str, store.ShipmentOutlook] | None,
-                   replacement_for_case: str | None = None, awaiting_balance: bool = False) -> str | None:
+                   replacement_for_case: str | None = None, awaiting_balance: bool = False,
+                   warehouse: str = DEFAULT_WAREHOUSE, order_parts: int = 1) -> str | None:
     session = uow.session
     outlook = store.shipment_outlook(session, shipment_id, order_id, batch_read)
     if outlook.exists:
@@ -92,7 +106,7 @@ def _open_shipment(uow: UnitOfWork, *, shipment_id: str, order_id: str, order_ty
         shipment_id=shipment_id, order_id=order_id, order_type=order_type, priority_class=priority_class,
         priority_rank=priority_rank, lines=lines, region=region, paid_at=paid_at, now=uow.now,
         replacement_for_case=replacement_for_case, withdrawn_at=outlook.withdrawal_cancelled_at,
-        withdrawal_reason=outlook.withdrawal_reason)
+        withdrawal_reason=outlook.withdrawal_reason, warehouse=warehouse, order_parts=order_parts)
     if awaiting_balance:
         store.serialise_balance_and_reservation(session, order_id)
         row = presale.open_awaiting(row, store.kept_balance(session, order_id))
@@ -138,14 +152,20 @@ def apply_balance(uow: UnitOfWork, event: OrderBalanceReceived) -> str:
     refusal = presale.rank_refusal(received.priority_rank)
     if refusal is not None:
         uow.dead_letter(f"order {event.order_id}: {refusal}")
-    shipment = store.shipment(session, domain.shipment_id_for_order(event.order_id))
-    if shipment is None:
+    # Every part of the order enters its warehouse's queue (issue 34).
+    order_parts = [s for s in store.shipments_of_order(session, event.order_id) if s.replacement_for_case is None]
+    if not order_parts:
         return "kept until the reservation arrives"
-    changes = presale.receive_balance(shipment.status, shipment.priority_rank, received)
-    if changes is None:
-        return f"kept; the shipment is {shipment.status}"
-    store.save_shipment(session, shipment, changes)
-    log.info("order %s balance paid at %s: shipment queued", event.order_id, event.balance_paid_at.isoformat())
+    queued = 0
+    for shipment in order_parts:
+        changes = presale.receive_balance(shipment.status, shipment.priority_rank, received)
+        if changes is not None:
+            store.save_shipment(session, shipment, changes)
+            queued += 1
+    if not queued:
+        return f"kept; the shipment is {order_parts[0].status}"
+    log.info("order %s balance paid at %s: %d shipment(s) queued", event.order_id,
+             event.balance_paid_at.isoformat(), queued)
     return "queued"
 
 
@@ -174,10 +194,12 @@ def request_wave(uow: UnitOfWork, request: WaveRequest, policy: LogisticsPolicy)
     lease_until = domain.lease_end(now, policy.settings.wave_lease_s)
     wave_id = f"W-{uuid.uuid4().hex[:12]}"
     claimed = store.claim_wave(uow.session, wave_id=wave_id, picker_id=request.picker_id, size=request.size,
-                               now=now, lease_until=lease_until)
+                               now=now, lease_until=lease_until, warehouse=request.warehouse)
     store.add_wave(uow.session, PickWave(wave_id=wave_id, picker_id=request.picker_id, requested_size=request.size,
-                                         claimed=len(claimed), created_at=now, lease_until=lease_until))
-    return ClaimedWave(wave_id, request.picker_id, lease_until, store.shipments(uow.session, claimed))
+                                         claimed=len(claimed), created_at=now, lease_until=lease_until,
+                                         warehouse=request.warehouse))
+    return ClaimedWave(wave_id, request.picker_id, lease_until, store.shipments(uow.session, claimed),
+                       request.warehouse)
 
 
 def pack(uow: UnitOfWork, shipment_id: str, request: PackRequest | None) -> Step:
@@ -200,6 +222,9 @@ def ship_collection(uow: UnitOfWork, request: HandoverBatch, policy: LogisticsPo
     reason; one refusal does not hold back the truck."""
     shipped: list[Shipment] = []
     refused: list[tuple[str, str]] = []
+    # The orders of several parts, serialised per order by the SLA's totals, are taken in one
+    # order on every instance before any hand-over: two collections never wait for each other.
+    sla_store.serialise_orders_of_parts(uow.session, [p.shipment_id for p in request.parcels])
     for parcel in request.parcels:
         shipment = store.shipment(uow.session, parcel.shipment_id)
         if shipment is None:
@@ -231,9 +256,14 @@ def _hand_over(uow: UnitOfWork, shipment: Shipment, carrier: str | None, trackin
         raise CarrierRefused(f"{chosen} is full today ({capacity} parcels booked)")
     store.save_shipment(session, shipment, domain.hand_over(shipment, carrier=chosen,
                                                             tracking_number=tracking_number, now=now))
+    split = shipment.order_parts > 1 and shipment.replacement_for_case is None
     uow.publish(ShipmentDispatched(
         order_id=shipment.order_id, shipment_id=shipment.shipment_id, carrier=chosen,
         tracking_number=tracking_number, dispatched_at=now, replacement_for_case=shipment.replacement_for_case,
+        warehouse=shipment.warehouse,
+        lines=parts.part_contents(shipment_lines(shipment)) if split else [],
+        # The order ships with its last part: none of the others left in a warehouse.
+        order_complete=not split or not store.parts_still_to_ship(session, shipment.order_id, shipment.shipment_id),
     ), key=shipment.order_id)
     early = store.early_delivery(session, chosen, tracking_number)
     if early is not None:
@@ -281,6 +311,10 @@ def report_exception(uow: UnitOfWork, shipment_id: str, request: ExceptionReques
         order_id=shipment.order_id, shipment_id=shipment.shipment_id, reason=reason, message=message,
         note=request.note, requested_at=uow.now), key=shipment.order_id)
     return shipment
+
+
+def shipment_lines(shipment: Shipment) -> list[OrderLine]:
+    return [OrderLine.model_validate(line) for line in json.loads(shipment.lines_json)]
 
 
 def _existing(uow: UnitOfWork, shipment_id: str) -> Shipment:

@@ -41,7 +41,8 @@ def _summary(session: Session, shipment: Shipment, now: datetime, desk: CarrierD
         "priority_rank": shipment.priority_rank, "region": shipment.region, "paid_at": shipment.paid_at,
         "deadline_24h": shipment.deadline_24h, "deadline_48h": shipment.deadline_48h,
         "weight_kg": shipment.weight_kg, "volume_l": shipment.volume_l,
-        "replacement_for_case": shipment.replacement_for_case,
+        "replacement_for_case": shipment.replacement_for_case, "warehouse": shipment.warehouse,
+        "order_parts": shipment.order_parts,
     }
     if shipment.status == domain.AWAITING_BALANCE:  # no clock runs before the balance
         fields["deadline_24h"] = fields["deadline_48h"] = None
@@ -116,8 +117,8 @@ def wave_answer(session: Session, wave: ClaimedWave, now: datetime, desk: Carrie
     used = store.used_capacity(session, desk.day(now))
     items = [WaveShipment(**_summary(session, s, now, desk, used), lines=json.loads(s.lines_json))
              for s in wave.shipments]
-    return WaveAnswer(wave_id=wave.wave_id, picker_id=wave.picker_id, lease_until=wave.lease_until, size=len(items),
-                      shipments=items)
+    return WaveAnswer(wave_id=wave.wave_id, picker_id=wave.picker_id, warehouse=wave.warehouse,
+                      lease_until=wave.lease_until, size=len(items), shipments=items)
 
 
 def wave_view(session: Session, wave_id: str, now: datetime) -> WaveView:
@@ -125,21 +126,23 @@ def wave_view(session: Session, wave_id: str, now: datetime) -> WaveView:
     if wave is None:
         raise Problem(404, "not-found", f"no wave {wave_id}")
     return WaveView(
-        wave_id=wave.wave_id, picker_id=wave.picker_id, requested_size=wave.requested_size, claimed=wave.claimed,
+        wave_id=wave.wave_id, picker_id=wave.picker_id, warehouse=wave.warehouse,
+        requested_size=wave.requested_size, claimed=wave.claimed,
         created_at=wave.created_at, lease_until=wave.lease_until, lease_expired=wave.lease_until < now,
         still_in_this_wave=[{"shipment_id": s.shipment_id, "status": domain.effective_status(s, now)}
                             for s in store.shipments_of_wave(session, wave_id)])
 
 
-def queue_page(session: Session, now: datetime, desk: CarrierDesk, page: PageRequest) -> QueuePage:
-    """Shipments waiting for a wave, in the order waves will take them, a page at a time."""
-    rows = store.queue(session, now, page.fetch_limit, page.after_matching(int, datetime, str, str))
-    counts = store.queue_counts(session, now)
+def queue_page(session: Session, now: datetime, desk: CarrierDesk, page: PageRequest, warehouse: str) -> QueuePage:
+    """The warehouse's shipments waiting for a wave, in the order waves will take them, a page
+    at a time."""
+    rows = store.queue(session, now, page.fetch_limit, page.after_matching(int, datetime, str, str), warehouse)
+    counts = store.queue_counts(session, now, warehouse)
     used = store.used_capacity(session, desk.day(now))
     return QueuePage(
-        now=now, waiting=sum(counts.values()),
+        now=now, warehouse=warehouse, waiting=sum(counts.values()),
         waiting_by_class={klass: counts.get(klass, 0) for klass in domain.PRIORITY_CLASSES},
-        in_waves=store.in_waves_count(session, now),
+        in_waves=store.in_waves_count(session, now, warehouse),
         shipments=[ShipmentSummary(**_summary(session, s, now, desk, used)) for s in rows[:page.limit]],
         next_cursor=next_cursor(rows, page.limit, store.queue_key))
 
@@ -157,22 +160,30 @@ def _counts(counts: dict[str, Any]) -> dict[str, Any]:
 
 
 def sla_view(session: Session, now: datetime, policy: LogisticsPolicy, horizon_h: float | None,
-             at_risk_limit: int) -> SlaView:
-    """From the running totals (sla_tally.py) and two index ranges, not a pass over every shipment."""
+             at_risk_limit: int, warehouse: str | None = None) -> SlaView:
+    """From the running totals (sla_tally.py) and two index ranges, not a pass over every shipment.
+    Every order, shipped with its last part, and each warehouse's parts; or (`warehouse`) that
+    warehouse's parts only. The projection is always the whole platform's."""
     horizon = timedelta(hours=horizon_h if horizon_h is not None else policy.settings.at_risk_horizon_h)
     targets = policy.targets
-    hours = sla_store.paid_hours(session)
+    whole_hours = sla_store.paid_hours(session)
+    hours = whole_hours if warehouse is None else sla_store.warehouse_paid_hours(session, warehouse).get(warehouse, [])
     cut_24h, cut_48h = sla_tally.late_cuts(now)
-    late = (sla_store.late_cut(session, cut_24h), sla_store.late_cut(session, cut_48h))
-    risky_count, risky = sla_store.at_risk(session, now, horizon, at_risk_limit)
+    late = (sla_store.late_cut(session, cut_24h, warehouse), sla_store.late_cut(session, cut_48h, warehouse))
+    risky_count, risky = sla_store.at_risk(session, now, horizon, at_risk_limit, warehouse)
     chart_hours = policy.settings.sla_chart_hours
-    dispatched = sla_store.dispatched_per_hour(session, domain.hour_floor(now) - timedelta(hours=chart_hours - 1))
+    dispatched = sla_store.dispatched_per_hour(session, domain.hour_floor(now) - timedelta(hours=chart_hours - 1),
+                                               warehouse)
     overall = sla_tally.summarise(hours, *late, targets)
+    whole = overall if warehouse is None else sla_tally.summarise(
+        whole_hours, sla_store.late_cut(session, cut_24h), sla_store.late_cut(session, cut_48h), targets)
     return SlaView(
-        now=now, targets={"within_24h_pct": targets.within_24h_pct, "within_48h_pct": targets.within_48h_pct},
+        now=now, warehouse=warehouse,
+        targets={"within_24h_pct": targets.within_24h_pct, "within_48h_pct": targets.within_48h_pct},
         overall=_counts(overall),
         by_class={klass: _counts(sla_tally.summarise(hours, *late, targets, priority_class=klass))
                   for klass in domain.PRIORITY_CLASSES},
+        by_warehouse={} if warehouse is not None else _per_warehouse(session, now, targets),
         at_risk={
             "horizon_h": horizon.total_seconds() / 3600, "count": risky_count,
             "orders": [{"order_id": o.order_id, "shipment_id": o.shipment_id, "priority_class": o.priority_class,
@@ -181,8 +192,18 @@ def sla_view(session: Session, now: datetime, policy: LogisticsPolicy, horizon_h
                        for o in risky],
         },
         hourly=sla_tally.hourly_from_totals(hours, dispatched, now, chart_hours),
-        projection=_projection(session, now, policy, hours, overall),
+        projection=_projection(session, now, policy, whole_hours, whole),
         capacity_risks=plan_usecases.capacity_risks(session, now, policy))
+
+
+def _per_warehouse(session: Session, now: datetime, targets: domain.SlaTargets) -> dict[str, Any]:
+    """Each warehouse's figures, its parts counted by their own hand-overs."""
+    cut_24h, cut_48h = sla_tally.late_cuts(now)
+    late_24h, late_48h = (sla_store.late_cuts_per_warehouse(session, cut) for cut in (cut_24h, cut_48h))
+    return {name: _counts(sla_tally.summarise(
+                hours, late_24h.get(name, sla_tally.LateCut(cut_24h, domain.hour_floor(cut_24h), {})),
+                late_48h.get(name, sla_tally.LateCut(cut_48h, domain.hour_floor(cut_48h), {})), targets))
+            for name, hours in sorted(sla_store.warehouse_paid_hours(session).items())}
 
 
 _LAST_PROJECTION: dict[int, tuple[float, dict[str, Any]]] = {}  # per policy: (monotonic time, projection)
@@ -257,7 +278,7 @@ def capacity_view(session: Session, now: datetime, policy: LogisticsPolicy, pick
     pickers = settings.default_pickers if pickers is None else pickers
     per_picker = picks_per_hour or settings.default_picks_per_hour
     horizon = horizon_h or settings.forecast_horizon_h
-    orders = store.sla_orders(session)
+    orders = sla_store.sla_orders(session)
     data = forecast.from_orders(now, orders, sla_store.unshipped_deadlines_in_dispatch_order(session, now), horizon)
     needed = forecast.pickers_needed(data, per_picker, policy.targets.within_24h_pct, settings.max_pickers)
     throughput = pickers * per_picker
@@ -292,7 +313,8 @@ def carriers_view(session: Session, now: datetime, desk: CarrierDesk) -> Carrier
         carriers=[{"code": c.code, "name": c.name, "daily_capacity": c.daily_capacity,
                    "used_today": used.get(c.code, 0), "remaining_today": max(c.daily_capacity - used.get(c.code, 0), 0),
                    "max_weight_kg": c.max_weight_kg, "max_volume_l": c.max_volume_l,
-                   "regions": sorted(c.regions) if c.regions is not None else "nationwide"}
+                   "regions": sorted(c.regions) if c.regions is not None else "nationwide",
+                   "warehouses": sorted(c.warehouses) if c.warehouses is not None else "all"}
                   for c in table.carriers.values()],
         rules=[{"name": r.name, "carriers": list(r.carriers),
                 "regions": sorted(r.regions) if r.regions is not None else "any",
