@@ -42,8 +42,8 @@ def test_every_sku_gets_a_row_in_every_warehouse_with_its_stock_apportioned() ->
                     weight_kg=model.Decimal("0.3"), volume_l=model.Decimal("0.6"))
     text = catalog_csv([model.CatalogRow(sku=sku, forecast=0, planned_stock=10, on_hand=7)], {"north": 0.25, "east": 0.75})
     assert text.splitlines() == ["sku,name,tier,planned_stock,on_hand,forecast,threshold_percent,warehouse",
-                                 "SKU-1,Tea  green,traffic_driver,3,2,,,north",
-                                 "SKU-1,Tea  green,traffic_driver,7,5,,,east"]
+                                 "SKU-1,Tea  green,traffic_driver,2,2,,,north",  # 2.5 and 7.5: a tie, by id
+                                 "SKU-1,Tea  green,traffic_driver,8,5,,,east"]
 
 
 def test_pickers_per_warehouse_from_the_file_else_spread() -> None:
