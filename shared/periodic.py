@@ -14,7 +14,7 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
-import anyio
+from shared.threads import run_in_background
 
 log = logging.getLogger(__name__)
 
@@ -54,7 +54,7 @@ class PeriodicJob(BackgroundTask):
             await asyncio.sleep(self.interval_s)
             try:
                 # Not cancellable midway: a run ends its transaction before the job stops.
-                result = await anyio.to_thread.run_sync(self._job)
+                result = await run_in_background(self._job)
                 self.runs += 1
                 if result:
                     log.info("%s: %s", self.name, result)

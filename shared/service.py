@@ -15,7 +15,6 @@ from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
-import anyio
 import uvicorn
 from fastapi import FastAPI
 from faststream import AckPolicy
@@ -41,6 +40,7 @@ from shared.migrations import has_migrations, upgrade
 from shared.periodic import PeriodicJob
 from shared.readiness import BrokerSignal, BrokerWatch, readiness_answer
 from shared.settings import KafkaSettings, ServiceSettings
+from shared.threads import limit_request_threads, run_in_background
 from shared.topics import TopicSpec, create_topics
 from shared.unit_of_work import SYSTEM, Actor, UnitOfWork
 
@@ -179,9 +179,10 @@ class ServiceRuntime:
     # -- lifecycle ------------------------------------------------------------------------
 
     async def start(self) -> None:
-        await anyio.to_thread.run_sync(self.migrate)
+        limit_request_threads(self.settings.http_threads)
+        await run_in_background(self.migrate)
         for hook in self.on_start:
-            await anyio.to_thread.run_sync(hook)
+            await run_in_background(hook)
         if self.settings.relay_enabled:
             await self.relay.start()
         for job in self.periodic:
@@ -202,7 +203,7 @@ class ServiceRuntime:
         while True:
             try:
                 if self.kafka.create_topics:
-                    await anyio.to_thread.run_sync(lambda: create_topics(
+                    await run_in_background(lambda: create_topics(
                         self.kafka.bootstrap_servers, self.kafka.topic_prefix,
                         partitions=self.kafka.partitions, replication_factor=self.kafka.replication_factor,
                         min_insync_replicas=self.kafka.min_insync_replicas, timeout_s=30,
@@ -253,7 +254,7 @@ class ServiceRuntime:
         pings it now (`/brokerz`)."""
         if ask_broker:
             await self.broker_watch.check()
-        db_ok, backlog = await anyio.to_thread.run_sync(self._database_state)
+        db_ok, backlog = await run_in_background(self._database_state)
         return readiness_answer(self.name, database=db_ok, broker=self.broker_signal,
                                 relay=self.relay.connected, outbox_backlog=backlog)
 

@@ -63,6 +63,9 @@ class ServiceSettings(BaseSettings):
     service_name: str = "service"
     host: str = "127.0.0.1"
     http_port: int = 8000
+    http_threads: int = Field(default=40, ge=1, le=400,
+                              description="HTTP routes running at once; more requests wait on the event loop "
+                                          "(shared/threads.py).")
     database_url: str = ""
     clock: str = Field(default="system", description="`system`, or `settable` for tests and the simulator.")
     relay_interval_s: float = Field(default=0.2, gt=0, description="How often the outbox relay looks for work when idle.")

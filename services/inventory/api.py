@@ -15,7 +15,8 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse
 from sqlmodel import Session
 
-from services.inventory import store, usecases
+from services.inventory import store
+from services.inventory import usecases_goods as usecases
 from services.inventory.domain import InventoryPolicy, is_low, threshold
 from services.inventory.models import InventorySku
 from services.inventory.schemas import (
@@ -32,7 +33,9 @@ from services.inventory.schemas import (
     StockCount,
     StockFigures,
     StockPage,
+    WarehouseStock,
 )
+from services.inventory.levels import warehouse_state
 from services.inventory.stock_cover import cover_hours
 from services.inventory.stock_snapshots import sell_rates
 from shared.db import read_session
@@ -116,7 +119,8 @@ def ledger(sku: str, runtime: RuntimeDep, page: Page) -> LedgerPage:
             ledger_on_hand=on_hand, ledger_reserved=reserved,
             consistent=on_hand == row.on_hand and reserved == row.reserved,
             entries=[LedgerEntry(cause=e.cause, on_hand_delta=e.on_hand_delta, reserved_delta=e.reserved_delta,
-                                 reference=e.reference, actor=e.actor, at=e.at) for e in entries[:page.limit]],
+                                 reference=e.reference, actor=e.actor, at=e.at,
+                                 warehouse=e.warehouse) for e in entries[:page.limit]],
             next_cursor=next_cursor(entries, page.limit, lambda e: (e.id,)))
 
 
@@ -133,7 +137,7 @@ def post_delivery(delivery: Delivery, work: Work, policy: PolicyDep, key: Idempo
     def receive(uow: UnitOfWork) -> DeliveryAnswer:
         outcome = usecases.receive_delivery(uow, SupplierDelivery(
             delivery_id=delivery.delivery_id, sku=delivery.sku, quantity=delivery.quantity,
-            delivered_at=delivery.delivered_at or uow.now), policy)
+            delivered_at=delivery.delivered_at or uow.now, warehouse=delivery.warehouse), policy)
         figures = figures_now(uow.session, delivery.sku, policy, uow.now)
         return DeliveryAnswer(delivery_id=delivery.delivery_id, outcome=outcome, **figures.model_dump())
 
@@ -144,10 +148,13 @@ def post_delivery(delivery: Delivery, work: Work, policy: PolicyDep, key: Idempo
 def get_reservation(order_id: str, runtime: RuntimeDep) -> ReservationAnswer:
     with read_session(runtime.engine) as session:
         r = store.load_reservation(session, order_id)
+        parts = [{"warehouse": a.warehouse, "sku": a.sku, "quantity": a.quantity, "state": a.state}
+                 for a in store.allocation_of(session, order_id)] if r is not None else []
     if r is None:
         raise Problem(404, "not-found", f"no reservation for order {order_id}")
     return ReservationAnswer(order_id=r.order_id, status=r.status, priority_rank=r.priority_rank, presale=r.presale,
-                             awaiting_balance=r.awaiting_balance, needs=store.needs_of(r), updated_at=r.updated_at)
+                             awaiting_balance=r.awaiting_balance, needs=store.needs_of(r), updated_at=r.updated_at,
+                             parts=parts)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -166,9 +173,17 @@ def describe(session: Session, rows: Sequence[InventorySku], policy: InventoryPo
     requests = store.open_requests(session, (row.open_request_id for row in rows))
     waiting = store.waiting_orders(session, (row.sku for row in rows))
     pace = sell_rates(session, rows, policy, now)
+    per_warehouse = store.stock_rows(session, (row.sku for row in rows))
     answers = []
     for row in rows:
         state = store.sku_state(row)
+        here = []
+        for wh, stock in sorted(per_warehouse.get(row.sku, {}).items()):
+            wstate = warehouse_state(row, stock)
+            here.append(WarehouseStock(warehouse=wh, planned_stock=stock.planned_stock, on_hand=stock.on_hand,
+                                       reserved=stock.reserved, available=stock.available,
+                                       threshold=threshold(wstate, policy), low=is_low(wstate, policy),
+                                       open_request_id=stock.open_request_id))
         request = requests.get(row.open_request_id) if row.open_request_id else None
         answers.append(StockFigures(
             sku=row.sku, name=row.name, bin=row.bin, tier=row.tier, planned_stock=row.planned_stock, on_hand=row.on_hand,
@@ -179,7 +194,7 @@ def describe(session: Session, rows: Sequence[InventorySku], policy: InventoryPo
                 request_id=request.request_id, quantity=request.quantity, urgent=request.urgent,
                 requested_at=request.requested_at, expires_at=request.expires_at,
                 expired=request.expires_at <= now),
-            sell_rate_per_hour=pace[row.sku], cover_hours=cover_hours(row.available, pace[row.sku])))
+            sell_rate_per_hour=pace[row.sku], cover_hours=cover_hours(row.available, pace[row.sku]), warehouses=here))
     return answers
 
 

@@ -4,7 +4,8 @@ from datetime import timedelta
 
 from fastapi import FastAPI
 
-from services.inventory import api, api_stock, store, usecases
+from services.inventory import api, api_stock, api_warehouses, store
+from services.inventory import usecases_goods as usecases
 from services.inventory.access import ACCESS
 from services.inventory.catalog import load_catalog
 from services.inventory.domain import InventoryPolicy, is_low
@@ -12,6 +13,7 @@ from services.inventory.handlers import SUBSCRIPTIONS, handlers_for
 from services.inventory.models import TABLES
 from services.inventory.settings import InventorySettings
 from services.inventory.stock_snapshots import schedule_snapshots
+from services.inventory.warehouses import load_warehouses
 from shared.db import read_session
 from shared.http_app import create_http_app
 from shared.service import ServiceRuntime
@@ -50,6 +52,19 @@ def build_app(settings: InventorySettings, kafka: KafkaSettings) -> FastAPI:
 
     runtime.on_start.append(forget_expired_answers)
 
+    # Warehouses before the catalogue: its rows name them. A bad file stops start-up with the reason.
+    warehouses = load_warehouses(settings.warehouses_path) if settings.warehouses_path is not None else None
+
+    def load_warehouse_table() -> None:
+        with runtime.transaction() as session:
+            now = runtime.clock.now()
+            for warehouse in warehouses or []:
+                store.save_warehouse(session, warehouse, now=now)
+            store.ensure_default_warehouse(session, now=now)
+        store.forget_ranking()
+
+    runtime.on_start.append(load_warehouse_table)
+
     if settings.catalog_path is not None:
         entries = load_catalog(settings.catalog_path)  # a bad catalog stops start-up with the reason
         catalog = Actor("catalog", settings.catalog_path.name)
@@ -61,7 +76,8 @@ def build_app(settings: InventorySettings, kafka: KafkaSettings) -> FastAPI:
         runtime.on_start.append(load)
 
     # api_stock first: its /stock/snapshots must not be taken for /stock/{sku} of api.router.
-    app = create_http_app(runtime, [api_stock.router, api.router], policy=policy, title="Inventory service",
+    routers = [api_stock.router, api_warehouses.router, api.router]
+    app = create_http_app(runtime, routers, policy=policy, title="Inventory service",
                           description="Stock ledger, all-or-nothing reservation, backorders, replenishment, "
                                       "sell-out playbook.", access=ACCESS)
     app.add_exception_handler(store.UnknownSku, api.unknown_sku)

@@ -1,7 +1,10 @@
 """The catalog file: per sku its tier, planned stock and opening stock, as CSV or JSON.
 
-CSV header: sku,name,tier,planned_stock,on_hand[,forecast][,threshold_percent][,bin]
-JSON: a list of objects with the same fields. When `planned_stock` is empty and `forecast` is
+CSV header: sku,name,tier,planned_stock,on_hand[,forecast][,threshold_percent][,bin][,warehouse]
+JSON: a list of objects with the same fields. `warehouse` (absent or empty: `main`) says which
+warehouse the row's stock, planned stock and threshold are for: a sku may have a row per
+warehouse, and its name, tier and bin must then agree across its rows (a sku is one
+product). When `planned_stock` is empty and `forecast` is
 given, planned stock follows the tier's stocking rule (profit items at 120% of forecast, R8).
 Every figure is a whole number from 0 to MAX_STOCK_UNITS (shared/limits.py). `bin` is where the
 sku is kept in the warehouse (e.g. A-03-2), printed on pick lists: letters, digits and . _ / -,
@@ -20,6 +23,7 @@ from typing import Any
 
 from services.inventory.domain import TIERS, planned_stock_for
 from shared.contract_types import id_problem
+from shared.event_parts import DEFAULT_WAREHOUSE
 from shared.limits import ID_PATTERN, MAX_STOCK_UNITS
 
 
@@ -32,6 +36,7 @@ class CatalogEntry:
     name: str = ""
     threshold_percent: int | None = None
     bin: str | None = None  # None: not given (an edit keeps the bin); "": no bin
+    warehouse: str = DEFAULT_WAREHOUSE
 
 
 BIN_PATTERN = r"^[A-Za-z0-9](?:[A-Za-z0-9._/-]{0,30}[A-Za-z0-9])?$"
@@ -57,11 +62,18 @@ def load_catalog(path: Path) -> list[CatalogEntry]:
         records = list(csv.DictReader(io.StringIO(text)))
         where = [f"{path} line {i + 2}" for i in range(len(records))]
     entries = [parse_entry(record, place) for record, place in zip(records, where)]
-    seen: set[str] = set()
+    seen: set[tuple[str, str]] = set()
+    first: dict[str, CatalogEntry] = {}
     for entry, place in zip(entries, where):
-        if entry.sku in seen:
-            raise CatalogInvalid(f"{place}: sku {entry.sku} appears twice")
-        seen.add(entry.sku)
+        if (entry.sku, entry.warehouse) in seen:
+            raise CatalogInvalid(f"{place}: sku {entry.sku} appears twice for warehouse {entry.warehouse}")
+        seen.add((entry.sku, entry.warehouse))
+        other = first.setdefault(entry.sku, entry)
+        for name in ("name", "tier", "bin"):
+            if getattr(entry, name) != getattr(other, name):
+                raise CatalogInvalid(f"{place}: sku {entry.sku} has {name} {getattr(entry, name)!r} here and "
+                                     f"{getattr(other, name)!r} in its row for warehouse {other.warehouse}: a sku's "
+                                     f"rows must agree on name, tier and bin")
     return entries
 
 
@@ -89,9 +101,12 @@ def parse_entry(record: Any, place: str = "entry") -> CatalogEntry:
     threshold = _count(record.get("threshold_percent"), "threshold_percent", place)
     if threshold is not None and threshold > 100:
         raise CatalogInvalid(f"{place}: threshold_percent must be between 0 and 100, got {threshold}")
+    warehouse = str(record.get("warehouse") or "").strip() or DEFAULT_WAREHOUSE
+    if re.fullmatch(ID_PATTERN, warehouse) is None:
+        raise CatalogInvalid(f"{place}: warehouse {warehouse[:70]!r} is not a warehouse id: {id_problem(warehouse)}")
     return CatalogEntry(sku=sku, tier=tier, planned_stock=planned, on_hand=on_hand,
                         name=str(record.get("name") or "").strip(), threshold_percent=threshold,
-                        bin=_bin(record.get("bin"), place))
+                        bin=_bin(record.get("bin"), place), warehouse=warehouse)
 
 
 def _bin(value: Any, place: str) -> str | None:

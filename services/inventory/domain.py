@@ -13,7 +13,10 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Literal
 
+from services.inventory.allocation import Parts, Usable, allocate
+from services.inventory.allocation import missing as allocation_missing
 from services.inventory.reservation import BACKORDERED, RESERVED
+from services.inventory.warehouses import Ranked
 from shared.limits import MAX_STOCK_UNITS
 
 Tier = Literal["traffic_driver", "profit", "hot"]
@@ -142,6 +145,7 @@ class ReservationDecision:
     missing: dict[str, int] = field(default_factory=dict)
     presale: bool = False
     expected_date: datetime | None = None
+    parts: Parts = ()  # where each part is reserved (allocation.py), when `reserve`
 
     @property
     def status(self) -> str:
@@ -172,6 +176,25 @@ def decide_reservation(needs: Mapping[str, int], stock: Mapping[str, SkuView],
         return ReservationDecision(reserve=True)
     return ReservationDecision(reserve=False, missing=missing, presale=presale,
                                expected_date=max(expected) if expected else None)
+
+
+def decide_order(needs: Mapping[str, int], stock: Mapping[str, SkuView], usable: Usable,
+                 ranked: Sequence[Ranked], policy: str) -> ReservationDecision:
+    """All lines or none, across warehouses (allocation.py): a sku in presale mode makes the
+    order wait as before; else the allocation's parts, or the skus the allowed warehouses cannot
+    cover (beyond what waiting orders ranked ahead hold there) as missing."""
+    waits = {sku: q for sku, q in needs.items() if sku not in stock or stock[sku].mode in PRESALE_MODES}
+    if waits:
+        presale = [stock[sku] for sku in waits if sku in stock]
+        dates = [view.expected_date for view in presale if view.expected_date is not None]
+        short = allocation_missing(needs, ranked, usable, policy)
+        return ReservationDecision(reserve=False, missing={**short, **waits}, presale=bool(presale),
+                                   expected_date=max(dates) if dates else None)
+    parts = allocate(needs, ranked, usable, policy)
+    if parts is None:
+        short = allocation_missing(needs, ranked, usable, policy)
+        return ReservationDecision(reserve=False, missing=short or dict(needs))
+    return ReservationDecision(reserve=True, parts=parts)
 
 
 def unknown_skus(needs: Mapping[str, int], stock: Mapping[str, SkuView]) -> list[str]:

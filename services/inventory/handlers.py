@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from services.inventory import usecases
+from services.inventory import usecases, usecases_goods
 from services.inventory.domain import InventoryPolicy, Unbookable
 from services.inventory.store import UnknownSku
 from shared.messaging import Handler, InvalidEvent
@@ -18,8 +18,8 @@ UseCase = Callable[[UnitOfWork, Any, InventoryPolicy], str]
 SUBSCRIPTIONS: dict[TopicSpec, dict[str, UseCase]] = {
     # order.rejected and the other types on these topics are ignored (nothing reserved for them).
     ORDERS_EVENTS: {"order.accepted": usecases.reserve_order, "order.cancelled": usecases.release_order},
-    SUPPLIER_DELIVERIES: {"supplier.delivery": usecases.receive_delivery},
-    AFTERSALES_CASES: {"return.received": usecases.restock_return},
+    SUPPLIER_DELIVERIES: {"supplier.delivery": usecases_goods.receive_delivery},
+    AFTERSALES_CASES: {"return.received": usecases_goods.restock_return},
     LOGISTICS_SHIPMENTS: {"shipment.dispatched": usecases.ship_order},
 }
 """Everything this service consumes, in one place."""

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import CheckConstraint, Column, Index, Text, false
+from sqlalchemy import CheckConstraint, Column, Index, Text, UniqueConstraint, false
 from sqlmodel import Field, SQLModel
 from sqlmodel.sql.sqltypes import UTCDateTime
 
@@ -48,6 +48,79 @@ class InventorySku(SQLModel, table=True):
     updated_at: datetime = Field(sa_column=utc_column(nullable=False))
 
 
+class InventoryWarehouse(SQLModel, table=True):
+    """A warehouse (issue 34, services/inventory/warehouses.py): the regions it serves (in order of
+    preference) and reaches (nearest first), its carriers and pickers, as JSON lists of names."""
+
+    __tablename__ = "inventory_warehouse"
+
+    id: str = Field(primary_key=True, max_length=64)
+    name: str = ""
+    regions_json: str = Field(default="[]", sa_column=Column(Text, nullable=False))
+    reaches_json: str = Field(default="[]", sa_column=Column(Text, nullable=False))
+    carriers_json: str = Field(default="[]", sa_column=Column(Text, nullable=False))
+    pickers: int = 0
+    position: int = 0
+    updated_at: datetime = Field(sa_column=utc_column(nullable=False))
+
+
+class InventoryStock(SQLModel, table=True):
+    """One sku's figures in one warehouse, its planned stock and threshold there, and the open
+    replenishment request of that warehouse (R9 per warehouse). `inventory_sku` keeps the sums
+    over the sku's warehouses, updated in the same transaction (store/stock.py)."""
+
+    __tablename__ = "inventory_stock"
+    __table_args__ = (
+        CheckConstraint("available >= 0", name="ck_inventory_stock_available_not_negative"),
+        CheckConstraint("reserved >= 0", name="ck_inventory_stock_reserved_not_negative"),
+        CheckConstraint("reserved + available = on_hand", name="ck_inventory_stock_balance"),
+    )
+
+    sku: str = Field(primary_key=True, max_length=64)
+    warehouse: str = Field(primary_key=True, max_length=64)
+    planned_stock: int
+    on_hand: int
+    reserved: int = 0
+    available: int
+    threshold_percent: int | None = None  # None: the service default (20%)
+    open_request_id: str | None = None
+    open_request_urgent: bool | None = None
+    open_request_expires_at: datetime | None = Field(default=None, sa_column=utc_column())
+
+
+class InventoryAllocation(SQLModel, table=True):
+    """Where an order's units were reserved: one row per (warehouse, sku). `state`: reserved,
+    released (cancelled) or shipped (its part left). Release, ship-out and restock read it."""
+
+    __tablename__ = "inventory_allocation"
+    __table_args__ = (UniqueConstraint("order_id", "warehouse", "sku", name="ux_inventory_allocation_order_part"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    order_id: str = Field(index=True)
+    warehouse: str
+    sku: str
+    quantity: int
+    state: str = "reserved"
+
+
+class InventoryTransfer(SQLModel, table=True):
+    """Goods moved between warehouses: requested, confirmed (reserved out of `from_warehouse`,
+    in transit) and received (out of `from_warehouse`'s on hand, into `to_warehouse`'s)."""
+
+    __tablename__ = "inventory_transfer"
+
+    transfer_id: str = Field(primary_key=True, max_length=64)
+    sku: str = Field(max_length=64)
+    quantity: int
+    from_warehouse: str = Field(max_length=64)
+    to_warehouse: str = Field(max_length=64)
+    status: str = "requested"
+    requested_by: str = ""
+    requested_at: datetime = Field(sa_column=utc_column(nullable=False))
+    confirmed_at: datetime | None = Field(default=None, sa_column=utc_column())
+    received_at: datetime | None = Field(default=None, sa_column=utc_column())
+
+
 class InventoryReservation(SQLModel, table=True):
     """One order's outcome: reserved, backordered (waiting), released or cancelled."""
 
@@ -66,23 +139,27 @@ class InventoryReservation(SQLModel, table=True):
     # A deposit presale's order (order.accepted with balance_due_by): its stock is held as presale
     # quota (reserved like any order's) and its stock.reserved says it awaits the balance.
     awaiting_balance: bool = Field(default=False, sa_column_kwargs={"server_default": false()})
+    split_policy: str = Field(default="fewest_shipments", sa_column_kwargs={"server_default": "fewest_shipments"})
     created_at: datetime = Field(sa_column=utc_column(nullable=False))
     updated_at: datetime = Field(sa_column=utc_column(nullable=False))
 
 
 class InventoryBackorderLine(SQLModel, table=True):
     """The waiting queue: one row per sku of a backordered order, deleted when it is filled or
-    cancelled. The (sku, priority_rank, quantity) index answers "how many units do orders ahead
-    in line need" from the index alone, once per incoming order."""
+    cancelled. `warehouse`: the order's home warehouse (its region's first), where it holds its
+    place in line (the protection rule). The (sku, warehouse, priority_rank, quantity) index
+    answers "how many units do orders ahead in line hold here" from the index alone."""
 
     __tablename__ = "inventory_backorder_line"
-    __table_args__ = (Index("ix_inventory_backorder_line_sku_rank", "sku", "priority_rank", "quantity"),)
+    __table_args__ = (Index("ix_inventory_backorder_line_sku_wh_rank", "sku", "warehouse", "priority_rank",
+                            "quantity"),)
 
     id: int | None = Field(default=None, primary_key=True)
     order_id: str = Field(index=True)
     sku: str
     quantity: int
     priority_rank: str
+    warehouse: str = Field(default="main", sa_column_kwargs={"server_default": "main"})
 
 
 class InventoryLedgerEntry(SQLModel, table=True):
@@ -104,6 +181,7 @@ class InventoryLedgerEntry(SQLModel, table=True):
     # Who caused it: `http:<subject>(<roles>)`, `kafka:<topic>(source=<event source>)` or
     # `catalog:<file>`; '' for entries written before the column existed (R3 audit trail).
     actor: str = Field(default="", sa_column_kwargs={"server_default": ""})
+    warehouse: str = Field(default="main", sa_column_kwargs={"server_default": "main"})
 
 
 class InventoryDelivery(SQLModel, table=True):
@@ -115,6 +193,7 @@ class InventoryDelivery(SQLModel, table=True):
     sku: str = Field(index=True)
     quantity: int
     delivered_at: datetime = Field(sa_column=utc_column(nullable=False))
+    warehouse: str = Field(default="main", sa_column_kwargs={"server_default": "main"})
     received_at: datetime = Field(sa_column=utc_column(nullable=False))
 
 
@@ -141,6 +220,7 @@ class InventoryReplenishmentRequest(SQLModel, table=True):
     expires_at: datetime = Field(sa_column=utc_column(nullable=False))
     closed_at: datetime | None = Field(default=None, sa_column=utc_column())
     closed_by: str | None = None
+    warehouse: str = Field(default="main", sa_column_kwargs={"server_default": "main"})
 
 
 class InventoryStockSnapshot(SQLModel, table=True):
@@ -182,4 +262,6 @@ TABLES = [
     InventoryLedgerEntry.__table__, InventoryDelivery.__table__, InventoryRestock.__table__,
     InventoryReplenishmentRequest.__table__, IDEMPOTENCY_TABLE,
     InventoryStockSnapshot.__table__, InventoryStockSnapshotRow.__table__,
+    InventoryWarehouse.__table__, InventoryStock.__table__, InventoryAllocation.__table__,
+    InventoryTransfer.__table__,
 ]

@@ -48,6 +48,9 @@ class SkuChange(Body):
     bin: str | None = Field(default=None, max_length=32, pattern=f"^$|{BIN_PATTERN}",
                             description="Bin location, e.g. A-03-2 (letters, digits, . _ / -; at most 32). "
                                         "Absent: an edit keeps the bin; empty: no bin.")
+    warehouse: EntityId | None = Field(default=None, description=(
+        "The warehouse whose planned stock, threshold (and, for a sku new there, opening stock) this sets; "
+        "absent: the sku's first warehouse (`main` for a new sku)."))
 
 
 class SkuEdit(SkuChange):
@@ -59,6 +62,7 @@ class SkuEdit(SkuChange):
 class CountLine(Body):
     sku: Sku
     quantity: int = units(description="Units counted on the shelf.")
+    warehouse: EntityId | None = Field(default=None, description="Whose shelf; absent: the sku's first warehouse.")
 
 
 class StockCount(Body):
@@ -71,6 +75,22 @@ class Delivery(Body):
     sku: Sku
     quantity: int = units(minimum=1)
     delivered_at: AwareDatetime | None = None
+    warehouse: EntityId | None = Field(default=None, description="Where it arrived; absent: the sku's first "
+                                                                  "warehouse.")
+
+
+class WarehouseBody(Body):
+    """PUT /warehouses/{id}: the whole warehouse (services/inventory/warehouses.py)."""
+
+    id: EntityId | None = Field(default=None, description="Absent, or the id of the path.")
+    name: Text(200) = ""  # type: ignore[valid-type]
+    regions: list[str] = Field(max_length=64, description="Regions it serves, first preferred; \"*\": every region.")
+    reaches: list[str] = Field(default_factory=list, max_length=64,
+                               description="Other regions it can ship to, nearest first.")
+    carriers: list[str] = Field(default_factory=list, max_length=32, description="Carrier codes (for the record).")
+    pickers: int = Field(default=0, strict=True, ge=0, le=100_000)
+    position: int | None = Field(default=None, strict=True, ge=0, le=1_000_000,
+                                 description="Breaks ties, lowest first; absent: after the others (or kept).")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -84,6 +104,65 @@ class OpenReplenishment(BaseModel):
     requested_at: Moment
     expires_at: Moment
     expired: bool = Field(description="Past its expiry by the service clock: a new request may go out")
+
+
+class TransferBody(Body):
+    """POST /transfers: move units of a sku between warehouses (admin confirms)."""
+
+    transfer_id: EntityId
+    sku: Sku
+    quantity: int = units(minimum=1)
+    from_: EntityId = Field(alias="from", description="The warehouse the units leave")
+    to: EntityId = Field(description="The warehouse they go to")
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+
+class TransferAnswer(BaseModel):
+    transfer_id: str
+    sku: str
+    quantity: int
+    from_: str = Field(serialization_alias="from")
+    to: str
+    status: str = Field(description="requested, in_transit (confirmed: reserved out of `from`) or received")
+    requested_by: str
+    requested_at: Moment
+    confirmed_at: Moment | None
+    received_at: Moment | None
+    outcome: str | None = Field(default=None, description="created, confirmed, received or duplicate")
+
+
+class TransferList(BaseModel):
+    transfers: list[TransferAnswer]
+
+
+class WarehouseStock(BaseModel):
+    warehouse: str
+    planned_stock: int
+    on_hand: int
+    reserved: int
+    available: int
+    threshold: int = Field(description="Available below this is low in this warehouse (R9)")
+    low: bool
+    open_request_id: str | None
+
+
+class WarehouseAnswer(BaseModel):
+    id: str
+    name: str
+    regions: list[str]
+    reaches: list[str]
+    carriers: list[str]
+    pickers: int
+    position: int
+
+
+class WarehouseList(BaseModel):
+    warehouses: list[WarehouseAnswer]
+
+
+class WarehousePut(WarehouseAnswer):
+    outcome: str = Field(description="created or updated")
 
 
 class StockFigures(BaseModel):
@@ -107,6 +186,8 @@ class StockFigures(BaseModel):
         "Units reserved per hour over the recent window (setting sell_rate_window_hours, 1 h), net of releases"))
     cover_hours: float | None = Field(default=None, description=(
         "Hours the available units last at the sell rate; null when nothing sells"))
+    warehouses: list[WarehouseStock] = Field(default_factory=list, description=(
+        "The figures per warehouse (the sku's figures above are their sums)"))
 
 
 class SkuAnswer(StockFigures):
@@ -132,6 +213,7 @@ class LedgerEntry(BaseModel):
     actor: str = Field(description="Who caused it: http:<subject>(<roles>), kafka:<topic>(source=...), "
                                    "catalog:<file>; '' before the column existed")
     at: Moment
+    warehouse: str = Field(default="main", description="The warehouse whose figures it changed")
 
 
 class LedgerPage(BaseModel):
@@ -169,3 +251,5 @@ class ReservationAnswer(BaseModel):
     awaiting_balance: bool = Field(description="A deposit presale's stock, held (reserved) until its balance is paid")
     needs: dict[str, int]
     updated_at: Moment
+    parts: list[dict[str, Any]] = Field(default_factory=list, description=(
+        "Where its units are reserved: warehouse, sku, quantity, state (reserved, released, shipped)"))

@@ -17,6 +17,9 @@ class InventorySettings(ServiceSettings):
     http_port: int = 8102
     catalog_path: Path | None = Field(default=None, description="CSV or JSON catalog loaded at start-up "
                                       "(new skus are created; existing ones keep their stock figures).")
+    warehouses_path: Path | None = Field(default=None, description=(
+        "JSON list of warehouses loaded at start-up (services/inventory/warehouses.py); absent: one warehouse "
+        "`main` serving every region."))
     replenishment_threshold_percent: int = Field(default=20, ge=0, le=100,
                                                  description="Default low-stock threshold, % of planned stock (R9).")
     replenishment_expiry_hours: float = Field(default=72, gt=0,

@@ -21,7 +21,7 @@ from typing import Any, Literal
 
 from services.orders import presale
 from services.orders.presale import AWAITING_BALANCE, BALANCE_UNPAID
-from services.orders.timeline_notes import describe, replacement_case
+from services.orders.timeline_notes import describe, parts_left, replacement_case
 from services.orders.attention import ATTENTION_STATES, HELD, NEEDS_ATTENTION, SKU_UNKNOWN, attention_step
 from shared.events import PRIORITY_CLASSES, OrderPlaced
 
@@ -130,12 +130,20 @@ def content_json(order: OrderPlaced) -> str:
     return order.model_dump_json()
 
 
+ADDED_FIELD_DEFAULTS: dict[str, Any] = OrderPlaced.model_construct().model_dump(
+    mode="json", include={name for name, field in OrderPlaced.model_fields.items() if not field.is_required()})
+"""Each optional field of OrderPlaced with its default, as stored JSON: an order stored before the
+contract gained a field (e.g. `split_policy`) has that value, so its re-send with the default is
+the same order, not a conflict."""
+
+
 def content_differences(accepted: dict[str, Any], resent: dict[str, Any]) -> list[str]:
     """What a re-send would change, one entry per top-level field, e.g. `paid_amount: 89.80 -> 9.80`.
     Empty when the re-send is the same order."""
     changes = []
     for name in sorted(set(accepted) | set(resent)):
-        before, after = accepted.get(name), resent.get(name)
+        # A field added to the contract after the order was stored reads as its default then.
+        before, after = accepted.get(name, ADDED_FIELD_DEFAULTS.get(name)), resent.get(name)
         if before != after:
             changes.append(f"{name}: {_short(before)} -> {_short(after)}")
     return changes
@@ -157,6 +165,7 @@ def _short(value: Any, limit: int = 120) -> str:
 ACCEPTED = "accepted"
 BACKORDERED = "backordered"
 RESERVED = "reserved"
+PARTLY_SHIPPED = "partly_shipped"  # a part of a split order left; others are still to ship (issue 34)
 SHIPPED = "shipped"
 DELIVERED = "delivered"
 RETURN_REQUESTED = "return_requested"
@@ -167,7 +176,7 @@ CANCELLED = "cancelled"
 REJECTED = "rejected"  # never an OrderRecord state: refused orders are kept apart
 
 # The forward path; a later position means more evidence of progress.
-FORWARD: tuple[str, ...] = (ACCEPTED, BACKORDERED, RESERVED, SHIPPED, DELIVERED, RETURN_REQUESTED,
+FORWARD: tuple[str, ...] = (ACCEPTED, BACKORDERED, RESERVED, PARTLY_SHIPPED, SHIPPED, DELIVERED, RETURN_REQUESTED,
                             RETURNED, PARTIALLY_REFUNDED, REFUNDED)
 STATES: tuple[str, ...] = (*FORWARD, CANCELLED, HELD, NEEDS_ATTENTION)  # the last two: attention.py
 ALL_STATES: tuple[str, ...] = (*STATES, AWAITING_BALANCE, BALANCE_UNPAID)
@@ -231,12 +240,15 @@ class EventRefused(Exception):
     nothing changes (handlers.py dead-letters it)."""
 
 
-def apply_event(state: str, event_type: str, *, replacement: bool = False, partial_refund: bool = False) -> Transition:
+def apply_event(state: str, event_type: str, *, replacement: bool = False, partial_refund: bool = False,
+                parts_left: bool = False) -> Transition:
     """Decide what a lifecycle event does to an order in `state`.
 
     `replacement` marks a shipment.dispatched that ships an exchange (it does not re-ship the
     order itself); `partial_refund` a refund.issued after which less than what was paid is
-    refunded (the order is then `partially_refunded`, a later refund completing it `refunded`)."""
+    refunded (the order is then `partially_refunded`, a later refund completing it `refunded`);
+    `parts_left` a shipment.dispatched of one part of a split order with other parts still to
+    leave (the order is then `partly_shipped`: no longer cancellable, shipped with its last part)."""
     if state not in ALL_STATES:
         raise ValueError(f"unknown order state {state!r}")
     if event_type not in TARGET and event_type not in NOTES:
@@ -250,7 +262,7 @@ def apply_event(state: str, event_type: str, *, replacement: bool = False, parti
         if event_type in _HAND_OVER and not replacement:
             # The cancellation and the hand-over crossed: the parcel did leave. The physical fact
             # wins, so the order follows the goods; the customer can return it (R19).
-            return Transition("advanced", TARGET[event_type],
+            return Transition("advanced", _hand_over_target(event_type, parts_left),
                               "handed to the carrier before the cancellation reached the warehouse")
         closed = "cancelled before dispatch" if state == CANCELLED else "closed with its balance unpaid"
         return Transition("refused", state, f"{event_type} for an order that was {closed}")
@@ -269,7 +281,10 @@ def apply_event(state: str, event_type: str, *, replacement: bool = False, parti
     if event_type == "shipment.exception" or (event_type == "shipment.dispatched" and replacement):
         return Transition("noted", state)
 
-    target = PARTIALLY_REFUNDED if event_type == REFUND and partial_refund else TARGET[event_type]
+    if event_type == REFUND and partial_refund:
+        target = PARTIALLY_REFUNDED
+    else:
+        target = _hand_over_target(event_type, parts_left)
     here, there = FORWARD.index(state), FORWARD.index(target)
     if state == RESERVED and target == BACKORDERED:
         # Reservation is all lines or none (R7) and inventory reports per order in sequence.
@@ -280,6 +295,14 @@ def apply_event(state: str, event_type: str, *, replacement: bool = False, parti
     if there == here:
         return Transition("noted", state, f"already {state}", evidence=evidence)
     return Transition("late", state, f"arrived after the order was already {state}", evidence=evidence)
+
+
+def _hand_over_target(event_type: str, parts_left: bool) -> str:
+    """The state a lifecycle event is evidence of; a dispatch with parts still to leave, of
+    `partly_shipped`."""
+    if parts_left and event_type == "shipment.dispatched":
+        return PARTLY_SHIPPED
+    return TARGET[event_type]
 
 
 def state_after_balance(stock_events: list[str]) -> str:
@@ -315,7 +338,7 @@ def decide_event(order_id: str, state: str, event_type: str, payload: Any, refun
             return Transition("refused", state, refusal)
     partial = refund is not None and refund.refunded_cents + refund_cents(payload) < refund.paid_cents
     return apply_event(state, event_type, replacement=bool(replacement_case(payload)),
-                       partial_refund=partial)
+                       partial_refund=partial, parts_left=parts_left(event_type, payload))
 
 
 def refund_cents(payload: Any) -> int:

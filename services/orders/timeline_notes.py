@@ -19,7 +19,13 @@ def describe(event_type: str, payload: Any) -> str:
     if event_type == "stock.released":
         return "released " + ", ".join(f"{line.sku} x{line.quantity}" for line in payload.lines)
     if event_type == "shipment.dispatched":
-        return f"{payload.carrier} {payload.tracking_number}"
+        note = f"{payload.carrier} {payload.tracking_number}"
+        if payload.lines:  # one part of a split order: what it holds and from where
+            held = ", ".join(f"{line.sku} x{line.quantity}" for line in payload.lines)
+            note += f" from {payload.warehouse or 'main'}: {held}"
+        if not payload.order_complete:
+            note += "; other parts still to ship"
+        return note
     if event_type == "shipment.exception":
         return f"{payload.kind}: {payload.note}" if payload.note else payload.kind
     if event_type == "return.requested":
@@ -44,3 +50,10 @@ def replacement_case(payload: Any) -> Any:
     if isinstance(payload, Contract):
         return payload.__dict__.get("replacement_for_case")
     return getattr(payload, "replacement_for_case", None)
+
+
+def parts_left(event_type: str, payload: Any) -> bool:
+    """A shipment.dispatched of one part of a split order, after which other parts are still to
+    leave (logistics says so with `order_complete: false`)."""
+    return event_type == "shipment.dispatched" and isinstance(payload, Contract) \
+        and payload.__dict__.get("order_complete") is False

@@ -13,7 +13,6 @@ from contextlib import nullcontext
 from collections.abc import Callable
 from typing import Any
 
-import anyio
 from sqlalchemy import Engine
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
@@ -31,6 +30,7 @@ from shared.messaging.records import (Handler, InvalidEvent, InvalidHandler, Rec
                                       undecodable_reason)
 from shared.messaging.tables import ADD_INBOX_ENTRIES, SEEN_IN_INBOX, InboxEntry
 from shared.metrics import ServiceMetrics
+from shared.threads import run_in_background
 from shared.unit_of_work import BatchScope, Prefetch, UnitOfWork
 
 log = logging.getLogger(__name__)
@@ -143,7 +143,7 @@ class EventConsumer:
             types = {i: event.type for i, _, event, _, _ in work}
             events = {i: event for i, _, event, _, _ in work}
             try:
-                results = await anyio.to_thread.run_sync(self._handle_batch, work)
+                results = await run_in_background(self._handle_batch, work)
             except Exception:
                 log.warning("batch of %d failed as a whole; handling its events one by one", len(work), exc_info=True)
                 results = {i: "retry" for i, *_ in work}
@@ -259,7 +259,7 @@ class EventConsumer:
         attempt = 0
         while True:
             try:
-                outcome = await anyio.to_thread.run_sync(self._handle, record, event, payload, handler)
+                outcome = await run_in_background(self._handle, record, event, payload, handler)
                 break
             except InvalidEvent as exc:
                 return await self._dead_letter(record, exc.reason, event=event, on_invalid=on_invalid)

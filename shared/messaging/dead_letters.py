@@ -8,7 +8,6 @@ from dataclasses import dataclass
 from collections.abc import Callable
 from datetime import datetime
 
-import anyio
 from sqlalchemy import Engine
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
@@ -20,6 +19,7 @@ from shared.messaging.outbox import Outbox
 from shared.messaging.records import InvalidHandler, Record
 from shared.messaging.tables import InboxEntry
 from shared.metrics import ServiceMetrics
+from shared.threads import run_in_background
 from shared.topics import dlq_name
 from shared.unit_of_work import UnitOfWork
 
@@ -78,7 +78,7 @@ class DeadLetters:
                 return False
 
         log.warning("dead-lettering %s[%d]@%d: %s", record.topic, record.partition, record.offset, reason)
-        await anyio.to_thread.run_sync(write)
+        await run_in_background(write)
         self.wake_relay()
         return "dead_lettered"
 

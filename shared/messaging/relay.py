@@ -12,7 +12,6 @@ from datetime import UTC, datetime
 from functools import lru_cache
 from typing import Any
 
-import anyio
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import (InvalidProducerEpoch, InvalidTopicError, MessageSizeTooLargeError, OutOfOrderSequenceNumber,
                              ProducerFenced, RecordListTooLargeError, RecordTooLargeError, UnknownProducerId)
@@ -24,6 +23,7 @@ from shared.db import read_only, transaction
 from shared.messaging.tables import (LEASE, MARK_EVERY_S, MAX_BATCH_BYTES, UNPUBLISHED, OutboxMessage, outbox_counts,
                                      refused_rows, take_within_lease)
 from shared.metrics import ServiceMetrics
+from shared.threads import run_in_background
 
 log = logging.getLogger(__name__)
 
@@ -137,7 +137,7 @@ class OutboxRelay:
             waiting = [row["event_id"] for row in self._handed]
             self._handed.clear()
             try:
-                await anyio.to_thread.run_sync(self._mark, [], [(event_id, "relay stopped") for event_id in waiting])
+                await run_in_background(self._mark, [], [(event_id, "relay stopped") for event_id in waiting])
             except Exception:
                 log.warning("could not release %d handed-over outbox rows; their lease will run out",
                             len(waiting), exc_info=True)
@@ -178,7 +178,7 @@ class OutboxRelay:
                 await asyncio.sleep(1.0)
             if time.monotonic() - last_backlog_check > 2.0:
                 last_backlog_check = time.monotonic()
-                backlog, refused = await anyio.to_thread.run_sync(self.backlog_and_refused)
+                backlog, refused = await run_in_background(self.backlog_and_refused)
                 self._metrics.outbox_backlog.set(backlog)
                 self._metrics.outbox_refused_rows.set(refused)
             if published == 0:
@@ -205,7 +205,7 @@ class OutboxRelay:
         busy = self._handed or time.monotonic() - self._last_hand_over < 1.0
         if time.monotonic() - self._last_scan >= (max(self._interval, 1.0) if busy else self._interval):
             self._last_scan = time.monotonic()
-            rows = await anyio.to_thread.run_sync(self._claim_batch)
+            rows = await run_in_background(self._claim_batch)
             if len(rows) == self._batch_size:
                 self._last_scan = 0.0  # more where these came from: look again on the next pass
         if rows and self._sent_unmarked:  # acknowledged while their lease ran out (a long wait on the broker)
@@ -248,7 +248,7 @@ class OutboxRelay:
                    if isinstance(result, BaseException) and refused_for_good(result)]
         self._sent_unmarked += done
         if failed or refused:
-            await anyio.to_thread.run_sync(self._mark, [], failed, [(r["event_id"], e) for r, e in refused])
+            await run_in_background(self._mark, [], failed, [(r["event_id"], e) for r, e in refused])
         for row, error in refused:
             self._metrics.outbox_refused.labels(topic=row["topic"]).inc()
             log.error("outbox: the broker refuses event %s on %s for good (%s); kept in the outbox as "
@@ -290,7 +290,7 @@ class OutboxRelay:
         drop the duplicates)."""
         done = self._sent_unmarked[:]  # kept there until marked, so that no scan sends them again
         if done:
-            await anyio.to_thread.run_sync(self._mark, done, [])
+            await run_in_background(self._mark, done, [])
             del self._sent_unmarked[:len(done)]  # sends since then were appended after them
 
     async def flush_marks(self) -> None:

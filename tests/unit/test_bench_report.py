@@ -76,7 +76,17 @@ def _phase(sent: int = 100, reserved: int = 90, backordered: int = 10, queued: i
 
 def test_a_run_where_every_order_got_an_outcome_once_and_reserved_ones_were_queued_is_ok() -> None:
     reading = verdict(_checked_run(_phase(), _phase(sent=60, reserved=60, backordered=0, queued=60)))
-    assert reading == {"lost": 0, "not_queued": 0, "duplicated_events": 0, "oversold_skus": [], "ok": True}
+    assert reading == {"lost": 0, "unfinished": 0, "not_queued": 0, "duplicated_events": 0, "oversold_skus": [],
+                       "ok": True}
+
+
+def test_a_phase_out_of_time_counts_its_missing_orders_as_unfinished_not_lost_and_fails_the_run() -> None:
+    checks = phase_checks(sent=100, reserved=80, backordered=5, queued=80, duplicates=NO_DUPLICATES, completed=False)
+    assert (checks["lost"], checks["unfinished"]) == (0, 15)
+    reading = verdict({"burst": {"checks": checks}, "stock": {"oversold_skus": []}})
+    assert reading["unfinished"] == 15 and reading["lost"] == 0 and reading["ok"] is False
+    finished = phase_checks(sent=100, reserved=80, backordered=5, queued=80, duplicates=NO_DUPLICATES)
+    assert (finished["lost"], finished["unfinished"]) == (15, 0)
 
 
 def test_an_order_lost_in_the_steady_phase_fails_the_run_even_when_the_burst_was_clean() -> None:

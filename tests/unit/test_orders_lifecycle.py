@@ -176,3 +176,32 @@ def test_a_refund_short_of_what_was_paid_is_partial_and_the_one_completing_it_is
     assert (again.outcome, again.state) == ("noted", "partially_refunded")
     late = _refund(8980, 3000, 1000, "refunded")  # cannot be: refunds would pass what was paid
     assert late.state == "refunded"
+
+
+# ---------------------------------------------------------------------------------------------
+# A split order ships with its last part (issue 34)
+
+
+def test_a_part_leaving_with_others_still_to_ship_makes_the_order_partly_shipped() -> None:
+    first = apply_event("reserved", "shipment.dispatched", parts_left=True)
+    assert (first.outcome, first.state, first.evidence) == ("advanced", "partly_shipped", "partly_shipped")
+    last = apply_event(first.state, "shipment.dispatched")
+    assert (last.outcome, last.state) == ("advanced", "shipped")
+    # A part's news arriving after the last part's is late, and never moves the order back.
+    assert apply_event("shipped", "shipment.dispatched", parts_left=True).outcome == "late"
+    assert apply_event("partly_shipped", "shipment.dispatched", parts_left=True).outcome == "noted"
+
+
+def test_parts_left_only_matters_for_a_dispatch() -> None:
+    assert apply_event("shipped", "shipment.delivered", parts_left=True).state == "delivered"
+    assert apply_event("reserved", "stock.reserved", parts_left=True).outcome == "noted"
+
+
+def test_a_part_that_left_before_the_cancellation_arrived_makes_the_order_partly_shipped() -> None:
+    crossed = apply_event("cancelled", "shipment.dispatched", parts_left=True)
+    assert (crossed.outcome, crossed.state) == ("advanced", "partly_shipped")
+
+
+def test_a_partly_shipped_order_is_no_longer_cancellable() -> None:
+    assert "partly_shipped" not in CANCELLABLE
+    assert not decide_cancellation("partly_shipped").allowed

@@ -19,23 +19,23 @@ BENCH_DIR = REPO_ROOT / "var" / "bench"
 SKUS = [f"SKU-B{i:03d}" for i in range(40)]
 
 
-def order_event(order_id: str, sku: str, paid_at: str) -> bytes:
+def order_event(order_id: str, sku: str, paid_at: str, region: str = "Shanghai") -> bytes:
     """A valid order.placed envelope; built as text because the generator must outrun the system."""
     return (
         '{"specversion":"1.0","id":"%s","source":"bench","type":"order.placed","time":"%s",'
         '"subject":"%s","datacontenttype":"application/json","data":%s}'
-        % (uuid.uuid4(), paid_at, order_id, order_data(order_id, sku, paid_at))
+        % (uuid.uuid4(), paid_at, order_id, order_data(order_id, sku, paid_at, region))
     ).encode()
 
 
-def order_data(order_id: str, sku: str, paid_at: str) -> str:
+def order_data(order_id: str, sku: str, paid_at: str, region: str = "Shanghai") -> str:
     """The order itself, as JSON text: the event's `data`, and the body of POST /orders."""
     # The customer is the order number's last six digits, so a customer places one order in a
     # million: with four digits a 400,000-order run gave each 40 orders, and the abuse guard's
     # customer rule (30 in 10 minutes by default) would hold some, which the bench waits for.
     return ('{"order_id":"%s","customer_id":"C-%s","order_type":"standard","lines":[{"sku":"%s","quantity":1,'
             '"unit_price":"59.90","gift":false}],"discount":"0.00","paid_amount":"59.90","paid_at":"%s",'
-            '"region":"Shanghai","currency":"CNY"}' % (order_id, order_id[-6:], sku, paid_at))
+            '"region":"%s","currency":"CNY"}' % (order_id, order_id[-6:], sku, paid_at, region))
 
 
 def write_catalog(path: Path, units_per_sku: int) -> None:

@@ -62,15 +62,16 @@ def stock_balances(inventory: ServiceProcess) -> dict:
             "reserved_units": sum(r for _, _, r in rows), "on_hand_units": sum(o for _, o, _ in rows)}
 
 
-def burst_orders(n: int, id_prefix: str = "B") -> list[tuple[str, bytes]]:
+def burst_orders(n: int, id_prefix: str = "B", regions: tuple[str, ...] = ("Shanghai",)) -> list[tuple[str, bytes]]:
     paid_at = datetime.now(UTC).isoformat()
-    return [(f"{id_prefix}{i:07d}", order_event(f"{id_prefix}{i:07d}", SKUS[i % len(SKUS)], paid_at))
+    return [(f"{id_prefix}{i:07d}", order_event(f"{id_prefix}{i:07d}", SKUS[i % len(SKUS)], paid_at,
+                                                regions[i % len(regions)]))
             for i in range(n)]
 
 
-def burst(args, stack: Stack, n: int | None = None) -> dict:
+def burst(args, stack: Stack, n: int | None = None, regions: tuple[str, ...] = ("Shanghai",)) -> dict:
     n = args.orders if n is None else n
-    orders = burst_orders(n)
+    orders = burst_orders(n, regions=regions)
     watcher, logistics = stack.watcher, stack.first("logistics")
     watcher.reset(n)
     before = shipment_count(logistics)
@@ -104,7 +105,8 @@ def burst(args, stack: Stack, n: int | None = None) -> dict:
         "cpu": cpu,
     }
     result["checks"] = phase_checks(sent=n, reserved=result["reserved"], backordered=result["backordered"],
-                                    queued=result["queued"], duplicates=result["duplicate_events"])
+                                    queued=result["queued"], duplicates=result["duplicate_events"],
+                                    completed=finished)
     result["end_to_end_orders_per_s"] = round(n / (ended - started)) if result["completed"] else None
     # Stages run concurrently; each figure is the rate at which all orders had passed that stage.
     result["stage_orders_per_s"] = {
@@ -182,9 +184,14 @@ def kept_up(sent_at: dict[str, float], reserved_at: dict[str, float], rate: int)
             "kept_up": handled >= 0.95 * rate}
 
 
-def phase_checks(*, sent: int, reserved: int, backordered: int, queued: int, duplicates: dict[str, int]) -> dict:
+def phase_checks(*, sent: int, reserved: int, backordered: int, queued: int, duplicates: dict[str, int],
+                 completed: bool = True) -> dict:
     """What one phase lost or doubled. Lost: sent but neither reserved nor backordered (the watcher
-    saw no outcome). Not queued: reserved but no shipment in the dispatch queue. Duplicated: an
-    outcome event seen twice for one order (an event id twice, or the same order decided twice)."""
-    return {"lost": sent - (reserved + backordered), "not_queued": reserved - queued,
-            "duplicated_events": sum(duplicates.values())}
+    saw no outcome) once the phase had finished; when it ran out of its time limit first, those
+    orders are `unfinished` instead (the services are stopped then, so whether they would have come
+    through is not known; a run with any is not a passing run either). Not queued: reserved but no
+    shipment in the dispatch queue. Duplicated: an outcome event seen twice for one order (an event
+    id twice, or the same order decided twice)."""
+    missing = sent - (reserved + backordered)
+    return {"lost": missing if completed else 0, "unfinished": 0 if completed else missing,
+            "not_queued": reserved - queued, "duplicated_events": sum(duplicates.values())}

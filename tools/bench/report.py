@@ -18,11 +18,13 @@ def verdict(section: dict) -> dict:
     target)."""
     phases = [section[name]["checks"] for name in PHASES if name in section]
     lost = sum(p["lost"] for p in phases)
+    unfinished = sum(p.get("unfinished", 0) for p in phases)
     not_queued = sum(p["not_queued"] for p in phases)
     duplicated = sum(p["duplicated_events"] for p in phases)
     oversold = section["stock"]["oversold_skus"]
-    return {"lost": lost, "not_queued": not_queued, "duplicated_events": duplicated, "oversold_skus": oversold,
-            "ok": lost == 0 and not_queued == 0 and duplicated == 0 and not oversold}
+    return {"lost": lost, "unfinished": unfinished, "not_queued": not_queued, "duplicated_events": duplicated,
+            "oversold_skus": oversold,
+            "ok": lost == 0 and unfinished == 0 and not_queued == 0 and duplicated == 0 and not oversold}
 
 
 def scale_out_verdict(scale: dict) -> dict:
@@ -33,12 +35,22 @@ def scale_out_verdict(scale: dict) -> dict:
     return reading
 
 
+def warehouses_verdict(burst: dict) -> dict:
+    """The three-warehouse burst's checks (its rate against one warehouse's is a figure, not a check)."""
+    reading = verdict({"burst": burst, "stock": burst["stock"]})
+    reading["ok"] = reading["ok"] and burst["completed"]
+    return reading
+
+
 def run_verdict(report: dict) -> dict:
     """Every database's verdict and the scale-out's, summed."""
     readings = [s["verdict"] for s in report["databases"].values()]
     if "scale_out" in report:
         readings.append(report["scale_out"]["verdict"])
-    return {"lost": sum(r["lost"] for r in readings), "not_queued": sum(r["not_queued"] for r in readings),
+    if "warehouses" in report:
+        readings.append(warehouses_verdict(report["warehouses"]))
+    return {"lost": sum(r["lost"] for r in readings), "unfinished": sum(r.get("unfinished", 0) for r in readings),
+            "not_queued": sum(r["not_queued"] for r in readings),
             "duplicated_events": sum(r["duplicated_events"] for r in readings),
             "doubled_shipments": sum(r.get("doubled_shipments", 0) for r in readings),
             "oversold_skus": sorted({sku for r in readings for sku in r["oversold_skus"]}),
@@ -83,8 +95,14 @@ def summary(section: dict, label: str = "", ceiling_rate: int | None = None) -> 
     return (f"{label + ': ' if label else ''}burst {b['orders']} orders: {b.get('end_to_end_orders_per_s')} orders/s "
             f"end to end ({b.get('all_queued_s')} s), broker ceiling {ceiling} msgs/s; "
             f"{steady}"
-            f"lost {v['lost']}, not queued {v['not_queued']}, duplicated {v['duplicated_events']}, "
+            f"lost {v['lost']}, {unfinished(v)}not queued {v['not_queued']}, duplicated {v['duplicated_events']}, "
             f"oversold {len(v['oversold_skus'])}")
+
+
+def unfinished(v: dict) -> str:
+    """Said only when a phase ran out of its time limit with orders still on their way."""
+    n = v.get("unfinished", 0)
+    return f"unfinished {n} (no outcome within the phase's time limit), " if n else ""
 
 
 def run_summary(report: dict) -> str:
@@ -96,6 +114,12 @@ def run_summary(report: dict) -> str:
         lines.append(f"scale-out ({so['instances_per_service']} instances each, {so['partitions']} partitions, "
                      f"{so['database']}): burst {so['orders']} orders: {so.get('end_to_end_orders_per_s')} orders/s "
                      f"end to end ({so.get('all_queued_s')} s); doubled shipments {so['doubled_shipments']}")
+    if "warehouses" in report:
+        w = report["warehouses"]
+        lines.append(f"sqlite, {len(w['warehouses'])} warehouses: burst {w['orders']} orders: "
+                     f"{w.get('end_to_end_orders_per_s')} orders/s end to end ({w.get('all_queued_s')} s), "
+                     f"x{w['rate_against_one_warehouse']} of one warehouse's {w['one_warehouse_orders_per_s']} "
+                     f"(bound x0.8: {'within' if w['within_bound'] else 'outside'})")
     for name, s in report["databases"].items():
         if "http" in s:
             post = s["http"]["intake_target"]
@@ -103,7 +127,8 @@ def run_summary(report: dict) -> str:
                          f"(target {'met' if post['met'] else 'not met'}), most concurrent connections "
                          f"{s['http']['most_concurrent_connections']}")
     v = report["verdict"]
-    lines.append(f"verdict: lost {v['lost']}, not queued {v['not_queued']}, duplicated {v['duplicated_events']}, "
+    lines.append(f"verdict: lost {v['lost']}, {unfinished(v)}not queued {v['not_queued']}, "
+                 f"duplicated {v['duplicated_events']}, "
                  f"doubled shipments {v['doubled_shipments']}, oversold {len(v['oversold_skus'])}")
     return "\n".join(lines)
 

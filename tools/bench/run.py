@@ -24,6 +24,7 @@ from tools.bench.phases import Stack, burst, steady, stock_balances
 from tools.bench.report import (DATABASE_LABELS, against_ceiling, run_summary, run_verdict, scale_out_verdict,
                                 verdict, write_docs)
 from tools.bench.scale_out import scale_out
+from tools.bench.warehouses import warehouses_burst, write_catalog_per_warehouse, write_warehouses
 from tools.processes import ServiceProcess, process_cpu_seconds
 
 SERVICES = ("orders", "inventory", "logistics")
@@ -42,6 +43,8 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--scale-out", type=int, default=2, metavar="INSTANCES",
                         help="instances of each service in the PostgreSQL scale-out burst; 0 skips it")
     parser.add_argument("--scale-partitions", type=int, default=12)
+    parser.add_argument("--warehouses", type=int, choices=(0, 3), default=3,
+                        help="3: the SQLite burst again with three warehouses (issue 34); 0 skips it")
     parser.add_argument("--scale-orders", type=int, default=0, help="the scale-out burst's size (default --orders)")
     parser.add_argument("--http-seconds", type=float, default=20, help="HTTP load phase length; 0 skips it")
     parser.add_argument("--http-rate", type=int, default=500, help="POST /orders a second (reads follow from it)")
@@ -105,14 +108,23 @@ class Run:
         except Exception:  # a figure for the report only
             return "?"
 
-    def stack(self, database: str, tag: str, partitions: int, instances: tuple[str, ...] = ("1",)) -> Stack:
-        """Fresh topics and databases, and `instances` of each service sharing its database."""
+    def stack(self, database: str, tag: str, partitions: int, instances: tuple[str, ...] = ("1",),
+              warehouses: bool = False) -> Stack:
+        """Fresh topics and databases, and `instances` of each service sharing its database;
+        with `warehouses`, inventory runs the three of tools/bench/warehouses.py."""
         prefix = f"bench{uuid.uuid4().hex[:6]}{tag}."
         create_topics(self.bootstrap, prefix, partitions=partitions)
         home = self.run_dir / tag
         (home / "db").mkdir(parents=True, exist_ok=True)
         catalog = home / "catalog.csv"
-        write_catalog(catalog, units_per_sku=orders_per_database(self.args) // len(SKUS) + 10)
+        units = orders_per_database(self.args) // len(SKUS) + 10
+        inventory_settings = {"CATALOG_PATH": str(catalog)}
+        if warehouses:
+            write_catalog_per_warehouse(catalog, units_per_sku=units)
+            write_warehouses(home / "warehouses.json")
+            inventory_settings["WAREHOUSES_PATH"] = str(home / "warehouses.json")
+        else:
+            write_catalog(catalog, units_per_sku=units)
         database_pid = None
         if database == "postgres":
             database_pid = self.start_postgres().pid()
@@ -124,7 +136,7 @@ class Run:
             settings = {"KAFKA_CREATE_TOPICS": "false", "LOG_LEVEL": "WARNING",
                         **dict(item.split("=", 1) for item in self.args.service_setting)}
             if name == "inventory":
-                settings["CATALOG_PATH"] = str(catalog)
+                settings.update(inventory_settings)
             url = self.postgres.create_database(f"{prefix.rstrip('.')}_{name}") if database == "postgres" else None
             for wave, instance in zip(waves, instances):
                 key = name if len(instances) == 1 else f"{name} {instance}"
@@ -178,6 +190,15 @@ def database_run(args, run: Run, database: str, ceiling_figures: dict) -> dict:
     return section
 
 
+def warehouses_run(args, run: Run, single: dict) -> dict:
+    say(f"bench: SQLite (WAL): {args.orders} orders burst from 3 warehouses")
+    stack = run.stack("sqlite", "warehouses", args.partitions, warehouses=True)
+    try:
+        return warehouses_burst(args, stack, single)
+    finally:
+        run.stop(stack)
+
+
 def scale_out_run(args, run: Run) -> dict:
     n = args.scale_out
     say(f"bench: scale-out: {n} instances of each service on PostgreSQL, {args.scale_partitions} partitions")
@@ -211,6 +232,8 @@ def main(argv: list[str] | None = None) -> int:
             report["ceiling"]["cpu_ms_per_msg"] = round(broker_ms + report["ceiling"]["client_cpu_ms_per_msg"], 4)
         for database in args.databases:
             report["databases"][database] = database_run(args, run, database, report["ceiling"])
+        if args.warehouses and "sqlite" in args.databases:
+            report["warehouses"] = warehouses_run(args, run, report["databases"]["sqlite"]["burst"])
         if args.scale_out and "postgres" in args.databases:
             report["scale_out"] = scale_out_run(args, run)
         elif args.scale_out:

@@ -67,7 +67,7 @@ def place_order(uow: UnitOfWork, order: OrderPlaced, *, policy: domain.OrderPoli
         lines=order.lines, discount=order.discount, paid_amount=order.paid_amount, paid_at=order.paid_at,
         region=order.region, currency=order.currency, deposit=order.deposit,
         balance_paid_at=order.balance_paid_at, promotions=order.promotions, accepted_at=now,
-        balance_due_by=due.due_by if due is not None else None,
+        balance_due_by=due.due_by if due is not None else None, split_policy=order.split_policy,
     )
     flags = holds.screen_order(uow, order)  # R6 (abuse.py): a flagged order is kept, but held
     resumed = domain.AWAITING_BALANCE if due is not None else domain.ACCEPTED
