@@ -27,12 +27,6 @@ def _partial(where: str) -> dict[str, sa.TextClause]:
 
 def _indexes(with_warehouse: bool) -> None:
     extra = ['warehouse'] if with_warehouse else []
-    parts = ['order_parts'] if with_warehouse else []
-    op.create_index('ix_logistics_shipment_paid_counted', 'logistics_shipment',
-                    ['paid_at', 'status', 'replacement_for_case', 'withdrawn_at', *parts])
-    op.create_index('ix_logistics_shipment_shipped_at', 'logistics_shipment',
-                    ['shipped_at', 'deadline_24h', 'deadline_48h', 'status', 'replacement_for_case', 'withdrawn_at',
-                     *parts], **_partial("shipped_at IS NOT NULL"))
     op.create_index('ix_logistics_shipment_dispatch_order', 'logistics_shipment',
                     ['status', *extra, 'class_order', 'deadline_24h', 'priority_rank', 'shipment_id'])
     op.create_index('ix_logistics_shipment_unshipped_paid', 'logistics_shipment',
@@ -44,8 +38,7 @@ def _indexes(with_warehouse: bool) -> None:
 
 def _drop_indexes() -> None:
     for name in ('ix_logistics_shipment_dispatch_order', 'ix_logistics_shipment_unshipped_paid',
-                 'ix_logistics_shipment_unshipped_deadline', 'ix_logistics_shipment_paid_counted',
-                 'ix_logistics_shipment_shipped_at'):
+                 'ix_logistics_shipment_unshipped_deadline'):
         op.drop_index(name, table_name='logistics_shipment')
 
 
