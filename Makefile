@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 PYTEST := $(BIN)/python -m pytest -p no:cacheprovider
 
-.PHONY: install lock kafka browser run test test-unit test-slow test-faults test-postgres bench profile instructions demo demo-plan docs clean
+.PHONY: install lock kafka browser run test test-unit test-slow test-faults test-postgres bench profile instructions demo demo-plan demo-warehouses docs clean
 
 # Reproducible installs: every package at the version and hashes of requirements.lock (the
 # dependencies and the test and demo extras), then the project itself with nothing resolved.
@@ -82,6 +82,12 @@ demo-plan: kafka
 	$(BIN)/python -m tools.simulate --catalog deploy/samples/catalog.csv --plan deploy/samples/plan.json \
 		--carriers deploy/samples/carriers.json --plan-scale 0.01 --picks-per-hour 10 \
 		--grid pickers=1,2,3 carriers=0.8,1 $(ARGS)
+
+# Several warehouses (issue 34): the default simulation with deploy/samples/warehouses.json - stock
+# spread over north, east and south by their regions' demand, each with its own pickers; the
+# report's SLA table per warehouse (docs/simulator.md "Several warehouses").
+demo-warehouses: kafka
+	$(BIN)/python -m tools.simulate --warehouses deploy/samples/warehouses.json $(ARGS)
 
 docs: install
 	$(BIN)/python -m tools.events_doc > docs/events.md

@@ -11,6 +11,7 @@ PART_EXAMPLES: dict[str, dict[str, Any]] = {
                   "weight_kg": "0.30", "volume_l": "0.80"},
     "Promotion": {"kind": "spend_threshold", "code": "FULL100-10", "threshold": "100.00", "amount": "10.00"},
     "ReturnLine": {"sku": "SKU-TEA-01", "quantity": 1, "gift": False},
+    "ShipmentPart": {"warehouse": "east", "lines": [{"sku": "SKU-TEA-01", "quantity": 2}]},
     "SkuQuantity": {"sku": "SKU-KETTLE-02", "quantity": 3},
 }
 

@@ -119,7 +119,8 @@ def ledger(sku: str, runtime: RuntimeDep, page: Page) -> LedgerPage:
             ledger_on_hand=on_hand, ledger_reserved=reserved,
             consistent=on_hand == row.on_hand and reserved == row.reserved,
             entries=[LedgerEntry(cause=e.cause, on_hand_delta=e.on_hand_delta, reserved_delta=e.reserved_delta,
-                                 reference=e.reference, actor=e.actor, at=e.at) for e in entries[:page.limit]],
+                                 reference=e.reference, actor=e.actor, at=e.at,
+                                 warehouse=e.warehouse) for e in entries[:page.limit]],
             next_cursor=next_cursor(entries, page.limit, lambda e: (e.id,)))
 
 

@@ -76,7 +76,8 @@ def build_app(settings: InventorySettings, kafka: KafkaSettings) -> FastAPI:
         runtime.on_start.append(load)
 
     # api_stock first: its /stock/snapshots must not be taken for /stock/{sku} of api.router.
-    app = create_http_app(runtime, [api_stock.router, api_warehouses.router, api.router], policy=policy, title="Inventory service",
+    routers = [api_stock.router, api_warehouses.router, api.router]
+    app = create_http_app(runtime, routers, policy=policy, title="Inventory service",
                           description="Stock ledger, all-or-nothing reservation, backorders, replenishment, "
                                       "sell-out playbook.", access=ACCESS)
     app.add_exception_handler(store.UnknownSku, api.unknown_sku)

@@ -3,7 +3,8 @@
 CSV header: sku,name,tier,planned_stock,on_hand[,forecast][,threshold_percent][,bin][,warehouse]
 JSON: a list of objects with the same fields. `warehouse` (absent or empty: `main`) says which
 warehouse the row's stock, planned stock and threshold are for: a sku may have a row per
-warehouse, and its name, tier and bin must then agree across its rows (a sku is one product). When `planned_stock` is empty and `forecast` is
+warehouse, and its name, tier and bin must then agree across its rows (a sku is one
+product). When `planned_stock` is empty and `forecast` is
 given, planned stock follows the tier's stocking rule (profit items at 120% of forecast, R8).
 Every figure is a whole number from 0 to MAX_STOCK_UNITS (shared/limits.py). `bin` is where the
 sku is kept in the warehouse (e.g. A-03-2), printed on pick lists: letters, digits and . _ / -,

@@ -187,11 +187,13 @@ def decide_order(needs: Mapping[str, int], stock: Mapping[str, SkuView], usable:
     if waits:
         presale = [stock[sku] for sku in waits if sku in stock]
         dates = [view.expected_date for view in presale if view.expected_date is not None]
-        return ReservationDecision(reserve=False, missing={**allocation_missing(needs, ranked, usable, policy), **waits},
-                                   presale=bool(presale), expected_date=max(dates) if dates else None)
+        short = allocation_missing(needs, ranked, usable, policy)
+        return ReservationDecision(reserve=False, missing={**short, **waits}, presale=bool(presale),
+                                   expected_date=max(dates) if dates else None)
     parts = allocate(needs, ranked, usable, policy)
     if parts is None:
-        return ReservationDecision(reserve=False, missing=allocation_missing(needs, ranked, usable, policy) or dict(needs))
+        short = allocation_missing(needs, ranked, usable, policy)
+        return ReservationDecision(reserve=False, missing=short or dict(needs))
     return ReservationDecision(reserve=True, parts=parts)
 
 

@@ -213,6 +213,7 @@ class LedgerEntry(BaseModel):
     actor: str = Field(description="Who caused it: http:<subject>(<roles>), kafka:<topic>(source=...), "
                                    "catalog:<file>; '' before the column existed")
     at: Moment
+    warehouse: str = Field(default="main", description="The warehouse whose figures it changed")
 
 
 class LedgerPage(BaseModel):

@@ -29,7 +29,7 @@ from services.inventory.domain import (
     unknown_skus,
 )
 from services.inventory.levels import react_to_level, record
-from services.inventory.reservation import SHIPPED, SKU_UNKNOWN, dispatch, fill, release
+from services.inventory.reservation import SKU_UNKNOWN, dispatch, fill, release
 from services.inventory.store.stock import Fresh
 from shared.event_parts import DEFAULT_WAREHOUSE
 from shared.events import (
@@ -94,7 +94,8 @@ def reserve_order(uow: UnitOfWork, order: OrderAccepted, policy: InventoryPolicy
         store.add_allocation(session, order.order_id, flat(decision.parts))
         record_reserved(uow, order.order_id, decision.parts)
     else:
-        store.add_to_queue(session, order.order_id, order.priority_rank, needs, home=ranking.home(order.region, order.split_policy))
+        store.add_to_queue(session, order.order_id, order.priority_rank, needs,
+                           home=ranking.home(order.region, order.split_policy))
 
     uow.publish(decided(order, decision, now), key=order.order_id)
 
@@ -210,7 +211,7 @@ def ship_order(uow: UnitOfWork, dispatched: ShipmentDispatched, policy: Inventor
     if any(r.state != "shipped" for r in rows if r not in part):
         return "part_shipped"  # the order is shipped with its last part
     store.save_status(session, order_id, move.status, now=now)
-    return move.outcome if move.status == SHIPPED else move.status
+    return move.outcome
 
 
 def fill_waiting_orders(uow: UnitOfWork, policy: InventoryPolicy) -> list[str]:

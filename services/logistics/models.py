@@ -41,9 +41,11 @@ class Shipment(SQLModel, table=True):
         # alone (every column their conditions read). Only shipped rows in the second: an index
         # holding every NULL tempted SQLite (no statistics) into reading all unshipped shipments
         # for `shipped_at IS NULL`.
-        Index("ix_logistics_shipment_paid_counted", "paid_at", "status", "replacement_for_case", "withdrawn_at"),
+        # `order_parts`: a whole order's shipment counts as its order without a look at other parts.
+        Index("ix_logistics_shipment_paid_counted", "paid_at", "status", "replacement_for_case", "withdrawn_at",
+              "order_parts"),
         Index("ix_logistics_shipment_shipped_at", "shipped_at", "deadline_24h", "deadline_48h", "status",
-              "replacement_for_case", "withdrawn_at",
+              "replacement_for_case", "withdrawn_at", "order_parts",
               sqlite_where=text("shipped_at IS NOT NULL"), postgresql_where=text("shipped_at IS NOT NULL")),
         Index("ix_logistics_shipment_replacement_for_case", "replacement_for_case",
               sqlite_where=text("replacement_for_case IS NOT NULL"),

@@ -242,6 +242,14 @@ def test_five_thousand_orders_over_three_warehouses_on_two_instances_are_each_re
             assert 0 <= f["reserved"] and f["available"] >= 0, (sku, wh, f)
             assert f["reserved"] == held_by_events[(wh, sku)], (sku, wh, f, held_by_events[(wh, sku)])
         assert figures[sku]["on_hand"] == sum(per.values()) and ledgers[sku]["consistent"], sku
+        # Replayed in order, per warehouse, the ledger never reserves more than is on hand there.
+        running: dict[str, list[int]] = {wh: [0, 0] for wh in per}
+        for entry in ledgers[sku]["entries"]:
+            books = running[entry["warehouse"]]
+            books[0] += entry["on_hand_delta"]
+            books[1] += entry["reserved_delta"]
+            assert 0 <= books[1] <= books[0], (sku, entry)
+        assert {wh: books[0] for wh, books in running.items()} == per, sku
 
     with a.client() as http_a, b.client() as http_b:
         share_a = consumed_orders_events(http_a.get("/metrics").text)

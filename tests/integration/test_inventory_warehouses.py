@@ -178,6 +178,27 @@ def test_a_delivery_to_one_warehouse_fills_the_waiting_orders_there_in_rank(worl
     assert reservation(inventory, late)["status"] == "backordered"
 
 
+def test_a_newcomer_cannot_take_what_a_waiting_order_ahead_holds_in_its_home_warehouse(world: World,
+                                                                                     inventory) -> None:
+    bowl = stocked(inventory, "BOWL", "profit", {"north": 2, "east": 2})
+    reservations = world.reader("inventory.reservations")
+    ahead, newcomer, elsewhere = new_id("AHEAD"), new_id("NEW"), new_id("ELSE")
+    # `ahead` (beijing, home north) waits for 3: north's 2 are held for it.
+    publish_order(world, order(ahead, [(bowl, 3)], "beijing", "own_region", paid_at=PAID_AT.replace(hour=1)))
+    [waits] = reservations.wait_for(outcome_of(ahead))
+    assert waits.type == "stock.backordered"
+    # A later beijing order gets east's units, not north's.
+    publish_order(world, order(newcomer, [(bowl, 2)], "beijing", paid_at=PAID_AT.replace(hour=5)))
+    [got] = reservations.wait_for(outcome_of(newcomer))
+    assert got.type == "stock.reserved" and got.data["parts"] == [{"warehouse": "east",
+                                                                   "lines": [{"sku": bowl, "quantity": 2}]}]
+    # Nothing left beyond what `ahead` holds: the next one waits, north untouched.
+    publish_order(world, order(elsewhere, [(bowl, 1)], "shanghai", paid_at=PAID_AT.replace(hour=6)))
+    [third] = reservations.wait_for(outcome_of(elsewhere))
+    assert third.type == "stock.backordered"
+    assert figures(inventory, bowl) == {"north": (2, 0, 2), "east": (2, 2, 0)}
+
+
 def test_low_stock_in_one_warehouse_asks_the_supplier_for_that_warehouse(world: World, inventory) -> None:
     mug = stocked(inventory, "MUG", "traffic_driver", {"north": 10, "east": 10})
     stock_events = world.reader("inventory.stock")

@@ -46,7 +46,8 @@ def test_the_warehouse_migration_moves_todays_figures_into_main(tmp_path) -> Non
             "threshold_percent": 30, "open_request_id": "R-1"}
         parts = conn.execute(text("SELECT order_id, warehouse, sku, quantity, state FROM inventory_allocation "
                                   "ORDER BY order_id")).all()
-        assert [tuple(p) for p in parts] == [("O-1", "main", "TEA", 3, "reserved"), ("O-2", "main", "TEA", 1, "shipped")]
+        assert [tuple(p) for p in parts] == [("O-1", "main", "TEA", 3, "reserved"),
+                                             ("O-2", "main", "TEA", 1, "shipped")]
         assert conn.execute(text("SELECT warehouse FROM inventory_backorder_line")).scalar_one() == "main"
         assert conn.execute(text("SELECT warehouse FROM inventory_ledger_entry")).scalar_one() == "main"
         assert conn.execute(text("SELECT DISTINCT split_policy FROM inventory_reservation")).scalar_one() == \

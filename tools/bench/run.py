@@ -43,7 +43,7 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--scale-out", type=int, default=2, metavar="INSTANCES",
                         help="instances of each service in the PostgreSQL scale-out burst; 0 skips it")
     parser.add_argument("--scale-partitions", type=int, default=12)
-    parser.add_argument("--warehouses", type=int, choices=(0, 3), default=0,
+    parser.add_argument("--warehouses", type=int, choices=(0, 3), default=3,
                         help="3: the SQLite burst again with three warehouses (issue 34); 0 skips it")
     parser.add_argument("--scale-orders", type=int, default=0, help="the scale-out burst's size (default --orders)")
     parser.add_argument("--http-seconds", type=float, default=20, help="HTTP load phase length; 0 skips it")

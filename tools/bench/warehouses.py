@@ -40,7 +40,14 @@ def warehouses_burst(args, stack: Stack, single: dict) -> dict:
     one-warehouse burst of the same database in this run."""
     result = burst(args, stack, regions=REGIONS)
     result["warehouses"] = [w["id"] for w in WAREHOUSES]
-    result["stock"] = stock_balances(stack.first("inventory"))
+    inventory = stack.first("inventory")
+    result["stock"] = stock_balances(inventory)
+    result["reserved_units_by_warehouse"] = dict(inventory.sql(
+        "select warehouse, sum(reserved) from inventory_stock group by warehouse order by warehouse"))
+    # an order from its own region's warehouse, whole: one allocated part an order, none split
+    result["split_orders"] = inventory.sql(
+        "select count(*) from (select order_id from inventory_allocation group by order_id "
+        "having count(distinct warehouse) > 1) split")[0][0]
     one, three = single.get("end_to_end_orders_per_s"), result.get("end_to_end_orders_per_s")
     result["one_warehouse_orders_per_s"] = one
     result["rate_against_one_warehouse"] = round(three / one, 3) if one and three else None

@@ -72,15 +72,17 @@ class ActorsAtWork:
             lead = self.actors.lead_time_h.get(tier, 24.0) * (self.actors.urgent_lead_factor if request["urgent"] else 1)
             at = datetime.fromisoformat(request["requested_at"]) + timedelta(hours=lead)
             self.schedule(max(at, self.now), "supplier_delivery", sku=request["sku"], quantity=request["quantity"],
-                          request_id=request["request_id"])
+                          request_id=request["request_id"], warehouse=request.get("warehouse"))
             self.counts["replenishments_answered"] += 1
 
     def handle_due(self, item: Due) -> None:
         d = item.data
         if item.kind == "supplier_delivery":
-            self.publish("supplier.deliveries", "supplier.delivery",
-                         {"delivery_id": f"DLV-{d['request_id']}", "sku": d["sku"], "quantity": d["quantity"],
-                          "delivered_at": item.at.isoformat()}, d["sku"], "supplier")
+            delivery = {"delivery_id": f"DLV-{d['request_id']}", "sku": d["sku"], "quantity": d["quantity"],
+                        "delivered_at": item.at.isoformat()}
+            if d.get("warehouse"):  # to the warehouse that asked (issue 34)
+                delivery["warehouse"] = d["warehouse"]
+            self.publish("supplier.deliveries", "supplier.delivery", delivery, d["sku"], "supplier")
             self.counts["supplier_deliveries"] += 1
             self.counts["supplier_units"] += d["quantity"]
         elif item.kind == "cancel":
@@ -113,38 +115,54 @@ class ActorsAtWork:
     # -- warehouse staff and carriers ----------------------------------------------------------
 
     def warehouse(self) -> int:
-        """Pick in waves, pack, hand over: as many shipments as the pickers manage this tick."""
+        """Pick in waves, pack, hand over: as many shipments as each warehouse's pickers manage
+        this tick (one warehouse, `main`, unless the run has several)."""
         if self.queue_looks <= 0 and not self.packed_waiting:
             return 0
         packed: list[dict] = self.packed_waiting
         self.packed_waiting = []
+        emptied = [self.pick_waves(staffed, packed) for staffed in self.staffed]
+        if all(emptied):
+            self.queue_looks -= 1  # every warehouse's queue is empty
+        return self.hand_over(packed)
+
+    def pick_waves(self, staffed, packed: list[dict]) -> bool:
+        """One warehouse's pickers take waves of its shipments while their hour lasts; True when
+        its queue ran dry."""
         a = self.actors
-        for picker in itertools.cycle(range(a.pickers)):
-            want = min(a.wave_size, int(self.pick.left))
+        several = len(self.staffed) > 1
+        for picker in itertools.cycle(range(staffed.pickers)):
+            want = min(a.wave_size, int(staffed.pick.left))
             if want <= 0:
                 # the pickers' hour is used up with the queue not seen empty: pickers bind (grid report)
                 self.tick_staff["picker_bound"] = 1
-                break
+                return False
             if self.wall_left() <= 0:
-                break
-            r = self.call("logistics", "POST", "/waves", json={"size": want, "picker_id": f"picker-{picker + 1}"})
+                return False
+            body = {"size": want, "picker_id": f"{staffed.warehouse + '-' if several else ''}picker-{picker + 1}"}
+            if several:
+                body["warehouse"] = staffed.warehouse
+            r = self.call("logistics", "POST", "/waves", json=body)
             if r.status_code != 201:
                 self.refusals[f"wave {r.status_code}"] += 1
-                break
+                return False
             wave = r.json()
             self.counts["waves"] += 1 if wave["size"] else 0
             packing = [self.pool.submit(self.call, "logistics", "POST", f"/shipments/{s['shipment_id']}/pack",
                                         json={"picker_id": wave["picker_id"]}) for s in wave["shipments"]]
             for shipment, future in zip(wave["shipments"], packing):
-                self.pick.take()
+                staffed.pick.take()
                 p = future.result()
                 if p.status_code == 200:
                     packed.append(shipment)
                 else:
                     self.refusals[f"pack {p.status_code}: {detail(p)[:80]}"] += 1
             if wave["size"] < want:
-                self.queue_looks -= 1  # the queue is empty
-                break
+                return True
+        return False
+
+    def hand_over(self, packed: list[dict]) -> int:
+        """The packed parcels to the carriers, in collections of at most 500."""
         shipped = 0
         for chunk in (packed[i:i + 500] for i in range(0, len(packed), 500)):
             by_id = {s["shipment_id"]: s for s in chunk}
@@ -158,7 +176,9 @@ class ActorsAtWork:
                 shipment = by_id[done["shipment_id"]]
                 self.after_handover(shipment, done["carrier"], done["tracking_number"])
                 shipped += 1
-                self.customer_shipped += shipment.get("replacement_for_case") is None
+                if shipment.get("replacement_for_case") is None:  # an order's first part counts it
+                    self.customer_shipped += shipment["order_id"] not in self.shipped_orders
+                    self.shipped_orders.add(shipment["order_id"])
             self.tick_staff["carrier_refused"] += len(body["refused"])  # carriers full today (grid report)
             for refused in body["refused"]:
                 self.refusals[f"hand-over: {refused['reason'][:80]}"] += 1

@@ -14,7 +14,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from shared.settings import REPO_ROOT
 from tools.simulate import __doc__ as PACKAGE_DOC, model
-from tools.simulate import inputs
+from tools.simulate import inputs, warehouses
 from tools.simulate.actors import Actors
 from tools.simulate.inputs import InputInvalid
 from tools.simulate.progress import Progress, say
@@ -73,6 +73,10 @@ def parse_args(argv: list[str] | None) -> tuple[argparse.Namespace, model.Scenar
                    help="multiply the plan's orders per hour by this (e.g. 0.01 to run a 90,000-order plan as 900)")
     g.add_argument("--carriers", type=Path, default=None,
                    help="carrier rules table JSON (services/logistics/carriers.json format)")
+    g.add_argument("--warehouses", type=Path, default=None,
+                   help="warehouses JSON (inventory's format, deploy/samples/warehouses.json): stock spread over "
+                        "them by their regions' demand, pickers per warehouse (their `pickers`, else --pickers "
+                        "spread evenly)")
     g = p.add_argument_group("what-if grid")
     g.add_argument("--grid", nargs="+", default=None, metavar="AXIS=V1,V2",
                    help="run every combination of pickers=..., stock=... (stock factor), carriers=... (carrier "
@@ -153,6 +157,7 @@ def load_inputs(args: argparse.Namespace) -> None:
     args.plan_data = inputs.load_plan(args.plan, args.plan_scale, args.seed) if args.plan else None
     args.catalog_rows = inputs.load_catalog(args.catalog) if args.catalog else None
     args.carrier_table = inputs.load_carriers(args.carriers) if args.carriers else None
+    args.warehouses_data = load_warehouses_file(args.warehouses) if args.warehouses else None
     if args.catalog_rows is not None and args.plan_data is not None and args.plan_scale != 1.0:
         # a plan run at a fraction of its size keeps its proportions: the stock too (the carriers'
         # capacity is scaled with it where the table is written, platform.py)
@@ -162,6 +167,16 @@ def load_inputs(args: argparse.Namespace) -> None:
                                          args.presale_share, args.high_value_share)
     if args.start is None:
         args.start = args.plan_data.starts_at if args.plan_data else DEFAULT_START
+
+
+def load_warehouses_file(path: Path) -> list:
+    """The warehouses file, checked by inventory's own rules before anything starts."""
+    from services.inventory.warehouses import WarehousesInvalid
+
+    try:
+        return warehouses.load(path)
+    except (OSError, WarehousesInvalid) as exc:
+        raise InputInvalid(str(exc)) from exc
 
 
 def _aware(text: str) -> datetime:

@@ -23,7 +23,7 @@ import httpx
 from kafka import KafkaProducer
 
 from tools.processes import ServiceProcess
-from tools.simulate import model
+from tools.simulate import model, warehouses
 from tools.simulate.actors import Actors, ActorsAtWork, Budget, Due
 from tools.simulate.platform import PlatformControl
 from tools.simulate.scenario import build as scenario_of
@@ -46,6 +46,11 @@ class Simulation(PlatformControl, ActorsAtWork):
                             user_catalog=getattr(args, "catalog_rows", None),
                             stock_factor=getattr(args, "stock_factor", 1.0))
         self.orders, self.catalog, self.catalog_text = built.orders, built.catalog, built.catalog_text
+        if getattr(args, "warehouses_data", None):  # each sku spread over the warehouses by their regions' demand
+            plan = getattr(args, "plan_data", None)
+            regions = plan.regions.items() if plan is not None and plan.regions else model.REGIONS
+            self.catalog_text = warehouses.catalog_csv(self.catalog, warehouses.demand_shares(args.warehouses_data,
+                                                                                              regions))
         self.order_by_id = {o.order_id: o for o in self.orders}
         self.tier_of = {row.sku.sku: row.sku.tier for row in self.catalog}
         self.next_order = 0
@@ -59,7 +64,8 @@ class Simulation(PlatformControl, ActorsAtWork):
         self.prefix = f"demo{uuid.uuid4().hex[:6]}."
         self.secret = secrets.token_urlsafe(32)
         self.tracking = itertools.count(1)
-        self.pick = Budget(actors.pickers * actors.picks_per_hour)
+        self.warehouses = getattr(args, "warehouses_data", None)  # several warehouses (issue 34), or None
+        self.staffed = warehouses.staff(self.warehouses, actors.pickers, actors.picks_per_hour)
         self.support = Budget(actors.agents * actors.cases_per_agent_hour)
         self.packed_waiting: list[dict] = []      # packed, a carrier refused it today
         self.arrived_returns: set[str] = set()    # case ids whose parcel reached the warehouse
@@ -74,7 +80,8 @@ class Simulation(PlatformControl, ActorsAtWork):
         self.confirmed_shipments = 0             # reservations logistics is known to have queued
         self.queue_looks = 0                      # ticks the warehouse should still ask for waves
         self.desk_may_hold_work = 0               # ticks the support desk should still look at GET /cases
-        self.customer_shipped = 0
+        self.customer_shipped = 0                 # orders with a part handed over (all of it, with one warehouse)
+        self.shipped_orders: set[str] = set()
         self.timing: Counter[str] = Counter()
         self.pool = ThreadPoolExecutor(4, thread_name_prefix="sim-http")  # staff work side by side
         self.wall_started = time.monotonic()
@@ -180,7 +187,8 @@ class Simulation(PlatformControl, ActorsAtWork):
         self.tick_staff.update(picker_bound=0, carrier_refused=0)
         work = 0
         with self.timed("warehouse staff"):
-            self.pick.refill(hours)
+            for staffed in self.staffed:
+                staffed.pick.refill(hours)
             shipped = self.warehouse()
             work += shipped
         with self.timed("waiting for the services"):

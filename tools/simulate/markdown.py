@@ -89,6 +89,19 @@ def markdown(f: dict[str, Any]) -> str:
                      f"{g['shipped_within_24h']} ({_pct(g['within_24h_pct'])}) | "
                      f"{g['shipped_within_48h']} ({_pct(g['within_48h_pct'])}) | "
                      f"{'met' if g['meets_24h_target'] else 'missed'} | {'met' if g['meets_48h_target'] else 'missed'} |")
+    if len(d.get("by_warehouse", {})) > 1:  # several warehouses: each one's parts by their own hand-over
+        parts = sum(g["orders_paid"] for g in d["by_warehouse"].values())
+        lines += ["", f"Per warehouse, each part by its own hand-over: {parts} parts for the "
+                      f"{d['overall']['orders_paid']} orders above (an order split over two warehouses is two parts; "
+                      "the table above counts it once, at its last part).",
+                  "", "| warehouse | parts | shipped | within 24h | within 48h | 24h target | 48h target |",
+                  "|---|---:|---:|---:|---:|---|---|"]
+        for name, g in sorted(d["by_warehouse"].items()):
+            lines.append(f"| {name} | {g['orders_paid']} | {g['shipped']} | "
+                         f"{g['shipped_within_24h']} ({_pct(g['within_24h_pct'])}) | "
+                         f"{g['shipped_within_48h']} ({_pct(g['within_48h_pct'])}) | "
+                         f"{'met' if g['meets_24h_target'] else 'missed'} | "
+                         f"{'met' if g['meets_48h_target'] else 'missed'} |")
     fc = f.get("forecast")
     if fc:
         lines += ["", f"Forecast before the first order (logistics GET /forecast from the plan, {fc['pickers']} pickers x "

@@ -70,6 +70,8 @@ class PlatformControl:
             factor *= self.args.plan_scale  # a plan run at a fraction of its size: the carriers too
         carriers.write_text(json.dumps(scaled_carriers(table, factor), indent=1))
         extra["logistics"]["CARRIERS_FILE"] = str(carriers)
+        if getattr(self.args, "warehouses", None) is not None:  # several warehouses (issue 34)
+            extra["inventory"]["WAREHOUSES_PATH"] = str(self.args.warehouses.resolve())
         for name in SERVICES:
             proc = ServiceProcess(name, bootstrap=bootstrap, topic_prefix=self.prefix, db_dir=db_dir,
                                   settings={**common, **extra[name]}, log_dir=self.run_dir / "logs")
@@ -166,7 +168,7 @@ class PlatformControl:
     def await_dispatch_news(self) -> None:
         """An hour of simulated time passes in a fraction of a second: let the orders service hear of
         this tick's hand-overs before the next tick's cancellations arrive, as it would in an hour."""
-        forward = ("shipped", "delivered", "return_requested", "returned", "partially_refunded", "refunded")
+        forward = ("partly_shipped", "shipped", "delivered", "return_requested", "returned", "partially_refunded", "refunded")
         deadline = time.monotonic() + self.args.settle_timeout_s
         while time.monotonic() < deadline:
             stats = self.call("orders-admin", "GET", "/stats").json()

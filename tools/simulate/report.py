@@ -120,6 +120,9 @@ def collect(sim: "Simulation") -> dict[str, Any]:
         },
         "dispatch": {
             "targets": sla["targets"], "overall": sla["overall"], "by_class": sla["by_class"],
+            # each warehouse's parts, each counted at its own hand-over (issue 34; one entry, or
+            # none from a logistics before warehouses, when the run has one)
+            "by_warehouse": sla.get("by_warehouse", {}),
             # A backordered order waits for a supplier's delivery (lead times of a day or more)
             # whatever the dispatch order: the first thing to look at when a class misses.
             "backordered_at_first": _backordered_at_first(first, accepted, cancelled),

@@ -93,7 +93,8 @@ __all__ = [
     "add_snapshot", "first_ledger_at", "last_snapshot_slot", "load_snapshot", "net_reserved", "snapshot_rows",
     "snapshots_before",
     "add_stock_row", "available_by_warehouse", "save_stock_fields", "stock_row", "stock_rows",
-    "add_allocation", "all_warehouses", "allocation_of", "ensure_default_warehouse", "first_warehouse", "forget_ranking", "is_warehouse", "ranking",
+    "add_allocation", "all_warehouses", "allocation_of", "ensure_default_warehouse", "first_warehouse",
+    "forget_ranking", "is_warehouse", "ranking",
     "save_warehouse", "set_allocation_state", "warehouse_ids", "add_transfer", "load_transfer", "move_transfer",
     "transfers",
 ]
