@@ -4,6 +4,7 @@ into warehouse `main`, which serves every region; and back down."""
 from __future__ import annotations
 
 import json
+import uuid
 
 from alembic import command
 from sqlalchemy import text
@@ -15,21 +16,23 @@ BEFORE = "9d4f2a7e1c38"  # 0007, the head before warehouses
 NOW = "'2026-11-11 00:00:00.000000'"
 
 
-def test_the_warehouse_migration_moves_todays_figures_into_main(tmp_path) -> None:
-    engine = make_engine(f"sqlite:///{tmp_path / 'inventory.sqlite'}")
+def test_the_warehouse_migration_moves_todays_figures_into_main(tmp_path, databases) -> None:
+    """On SQLite, or on PostgreSQL under TEST_DATABASE=postgres."""
+    url = databases(f"m_{uuid.uuid4().hex[:8]}") if databases else f"sqlite:///{tmp_path / 'inventory.sqlite'}"
+    engine = make_engine(url)
     cfg = alembic_config("inventory", engine.url.render_as_string(hide_password=False))
     command.upgrade(cfg, BEFORE)
     with engine.begin() as conn:
         conn.execute(text(
             "INSERT INTO inventory_sku (sku, name, tier, planned_stock, on_hand, reserved, available, mode, "
             f"threshold_percent, open_request_id, open_request_urgent, updated_at) VALUES ('TEA', 'Tea', 'profit', "
-            f"20, 10, 4, 6, 'in_stock', 30, 'R-1', 0, {NOW})"))
+            f"20, 10, 4, 6, 'in_stock', 30, 'R-1', false, {NOW})"))
         for order_id, status, needs in (("O-1", "reserved", {"TEA": 3}), ("O-2", "shipped", {"TEA": 1}),
                                         ("O-3", "backordered", {"TEA": 9}), ("O-4", "cancelled", {})):
             conn.execute(text(
                 "INSERT INTO inventory_reservation (order_id, status, order_type, priority_class, priority_rank, "
                 "region, lines_json, needs_json, presale, awaiting_balance, created_at, updated_at) VALUES "
-                f"(:oid, :status, 'standard', 'standard', '2-1', 'beijing', '[]', :needs, 0, 0, {NOW}, {NOW})"),
+                f"(:oid, :status, 'standard', 'standard', '2-1', 'beijing', '[]', :needs, false, false, {NOW}, {NOW})"),
                 {"oid": order_id, "status": status, "needs": json.dumps(needs)})
         conn.execute(text("INSERT INTO inventory_backorder_line (order_id, sku, quantity, priority_rank) "
                           "VALUES ('O-3', 'TEA', 9, '2-1')"))
