@@ -125,7 +125,7 @@ def router(console: "Console") -> APIRouter:
         choice = await choose(console, request, viewer, request.query_params.get("warehouse"))
         sla, sla_error = await console.attempt(up().get("logistics", "/sla", viewer.token, at_risk_limit=AT_RISK_SHOWN,
                                                         **choice.sla_params()))
-        return console.render(request, "_sla_panel.html", viewer, sla_error=sla_error,
+        return console.render(request, "_sla_panel.html", viewer, sla_error=sla_error, **board_context(choice),
                               **(sla_view(sla) if sla else {}))
 
     @r.post("/dispatch/waves")

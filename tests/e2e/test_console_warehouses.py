@@ -103,6 +103,8 @@ def test_a_picker_works_in_one_warehouse_and_an_unrestricted_one_switches(world:
     assert page.locator("#warehouse-select").count() == 0  # one warehouse: nothing to switch to
     assert sorted(queue_ids(page)) == sorted(ids["east"])
     assert page.locator("#waiting-count").inner_text() == "3"
+    assert page.locator("#sla-warehouse").inner_text().startswith(f"{EAST}'s parts only")
+    assert "3 orders paid" in page.locator("#sla-panel").inner_text()  # east's three, not all four orders
     screenshot(page, "warehouses-east-board")
 
     # Asking for north by hand: east's board, with the reason; never north's shipments.
@@ -140,6 +142,9 @@ def test_a_picker_works_in_one_warehouse_and_an_unrestricted_one_switches(world:
         answer = page.request.get(console.url + "/dispatch", params={"warehouse": value})
         assert answer.status == 200, (value[:20], answer.status)
         assert "is not a warehouse id" in answer.text() and EAST in answer.text(), value[:20]
+        for fragment in ("/dispatch/live", "/dispatch/sla", "/dispatch/dock"):
+            shown = page.request.get(console.url + fragment, params={"warehouse": value})
+            assert shown.status == 200 and not any(s in shown.text() for s in ids["north"]), (fragment, value[:20])
         posted = page.request.post(console.url + "/dispatch/waves", form={"size": "1", "warehouse": value},
                                    headers={"Origin": console.url})
         assert posted.status == 200 and "is not a warehouse id" in posted.text(), value[:20]
