@@ -116,21 +116,24 @@ class WarehouseList:
 
     def __init__(self) -> None:
         self._at = -LIST_KEPT_S
-        self._value: list[Warehouse] | None = None
+        self._value: tuple[list[Warehouse] | None, str | None] = (None, None)
         self._lock = asyncio.Lock()
 
     async def get(self, console: "Console", token: str) -> tuple[list[Warehouse] | None, str | None]:
+        """The list, or None and why; a failure is kept as long as an answer, so an inventory that
+        hangs costs one wait per few seconds, not one per page (the calls take turns)."""
         async with self._lock:
-            if self._value is not None and time.monotonic() - self._at < LIST_KEPT_S:
-                return self._value, None
+            if time.monotonic() - self._at < LIST_KEPT_S:
+                return self._value
             found, error = await console.attempt(console.up.get("inventory", "/warehouses", token))
             if found is None:
-                return None, error
-            rows = [w for w in (found or {}).get("warehouses", []) if isinstance(w, dict)]
-            self._value = [Warehouse(str(w["id"]), str(w.get("name") or w["id"])) for w in rows
-                           if isinstance(w.get("id"), str) and WAREHOUSE_ID.match(w["id"])]
+                self._value = (None, error)
+            else:
+                rows = [w for w in (found or {}).get("warehouses", []) if isinstance(w, dict)]
+                self._value = ([Warehouse(str(w["id"]), str(w.get("name") or w["id"])) for w in rows
+                                if isinstance(w.get("id"), str) and WAREHOUSE_ID.match(w["id"])] or None, None)
             self._at = time.monotonic()
-            return self._value, None
+            return self._value
 
 
 def allowed_of(console: "Console", viewer: Viewer) -> tuple[str, ...]:

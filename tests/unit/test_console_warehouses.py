@@ -121,3 +121,35 @@ def test_per_warehouse_rows_come_from_by_warehouse_with_each_at_risk_count() -> 
     asked.clear()
     assert asyncio.run(warehouse_figures(console, "t", {"by_warehouse": {"main": counts}})) == (None, None)
     assert asyncio.run(warehouse_figures(console, "t", None)) == (None, None) and asked == []
+
+
+def test_the_list_is_kept_a_few_seconds_answer_or_failure() -> None:
+    from console.upstream import UpstreamError
+    from console.warehouses import WarehouseList
+
+    calls: list[str] = []
+    answers: list[Any] = [UpstreamError("inventory", "The inventory service cannot be reached."),
+                          {"warehouses": [{"id": "east", "name": "East DC"}, {"id": "bad id"}, "junk"]}]
+
+    async def get(service: str, path: str, token: str, **params: Any) -> Any:
+        calls.append(path)
+        answer = answers.pop(0)
+        if isinstance(answer, Exception):
+            raise answer
+        return answer
+
+    async def attempt(call: Any) -> tuple[Any, str | None]:
+        try:
+            return await call, None
+        except UpstreamError as exc:
+            return None, exc.message
+
+    console = SimpleNamespace(up=SimpleNamespace(get=get), attempt=attempt)
+    listed = WarehouseList()
+
+    async def twice() -> list[Any]:
+        return [await listed.get(console, "t"), await listed.get(console, "t")]
+
+    assert asyncio.run(twice()) == [(None, "The inventory service cannot be reached.")] * 2 and calls == ["/warehouses"]
+    listed._at -= 10  # the failure has been kept long enough
+    assert asyncio.run(twice())[1] == ([Warehouse("east", "East DC")], None) and len(calls) == 2
