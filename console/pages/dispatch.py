@@ -88,10 +88,17 @@ async def check_warehouse(console: "Console", viewer: Viewer, choice: Choice, sh
 
     async def look_up(shipment_id: str) -> tuple[Any, str | None]:
         async with gate:
-            return await console.attempt(console.up.get("logistics", f"/shipments/{seg(shipment_id)}", viewer.token))
+            try:
+                return await up.get("logistics", f"/shipments/{seg(shipment_id)}", viewer.token), None
+            except UpstreamError as exc:  # unknown: logistics refuses the step itself; else not checked, not done
+                return None, None if exc.status == 404 else (
+                    f"Could not check which warehouse shipment {shipment_id} is in: {exc.message}")
 
+    up = console.up
     found = await asyncio.gather(*(look_up(s) for s in ids))
-    for shipment, _ in found:
+    for shipment, unchecked in found:
+        if unchecked:
+            return unchecked
         if shipment and (why := elsewhere(shipment, choice)):
             return why.replace("; it is not shown here.", "; this is not done here.")
     return None

@@ -153,3 +153,44 @@ def test_the_list_is_kept_a_few_seconds_answer_or_failure() -> None:
     assert asyncio.run(twice()) == [(None, "The inventory service cannot be reached.")] * 2 and calls == ["/warehouses"]
     listed._at -= 10  # the failure has been kept long enough
     assert asyncio.run(twice())[1] == ([Warehouse("east", "East DC")], None) and len(calls) == 2
+
+
+def test_a_step_is_checked_against_the_shipments_warehouse_and_not_done_unchecked() -> None:
+    from console.pages.dispatch import check_warehouse
+    from console.upstream import UpstreamError
+
+    shipments = {"S-E": {"shipment_id": "S-E", "warehouse": "east"}, "S-N": {"shipment_id": "S-N", "warehouse": "north"}}
+    asked: list[str] = []
+
+    async def get(service: str, path: str, token: str, **params: Any) -> Any:
+        asked.append(path)
+        if path == "/dock":
+            return {"shipments": [shipments["S-E"]]}
+        shipment_id = path.rsplit("/", 1)[1]
+        if shipment_id == "S-DOWN":
+            raise UpstreamError("logistics", "The logistics (dispatch) service did not answer in time.", None)
+        if shipment_id not in shipments:
+            raise UpstreamError("logistics", "No shipment.", 404)
+        return shipments[shipment_id]
+
+    async def attempt(call: Any) -> tuple[Any, str | None]:
+        return await call, None
+
+    console = SimpleNamespace(up=SimpleNamespace(get=get), attempt=attempt)
+    viewer = Viewer("picker", frozenset({"warehouse"}), "t")
+    east = Choice(current=Warehouse("east", "East DC"), options=[Warehouse("east", "East DC")], several=True)
+
+    def check(ids: list[str], choice: Choice = east) -> str | None:
+        asked.clear()
+        return asyncio.run(check_warehouse(console, viewer, choice, ids))
+
+    assert check(["S-E"]) is None and asked == ["/shipments/S-E"]
+    assert check(["S-N"]) == ("Shipment S-N is in warehouse north, not East DC where you are working; "
+                              "this is not done here.")
+    assert check(["S-NONE"]) is None  # logistics says "no shipment" itself
+    assert check(["S-DOWN"]) == ("Could not check which warehouse shipment S-DOWN is in: The logistics (dispatch) "
+                                 "service did not answer in time.")
+    assert check(["S-E", "S-N"]).startswith("Shipment S-N is in warehouse north")  # type: ignore[union-attr]
+    assert asked == ["/dock", "/shipments/S-N"]  # the dock's own parcels need no lookup
+    main_only = Choice(current=Warehouse("main", "main"), options=[Warehouse("main", "main")], several=False)
+    assert check(["S-N"], main_only) is None and asked == []  # one warehouse: nothing asked, as before
