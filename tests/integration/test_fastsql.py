@@ -13,7 +13,7 @@ from sqlalchemy import bindparam, insert, select, text, update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
 
-from services.inventory.models import InventoryBackorderLine, InventorySku
+from services.inventory.models import InventoryBackorderLine, InventorySku, InventoryStock
 from services.orders.models import OrderRecord
 from shared.db import transaction
 from shared.fastsql import FastStatement
@@ -21,7 +21,7 @@ from shared.fastsql import FastStatement
 pytestmark = pytest.mark.integration
 
 NOW = datetime(2026, 11, 11, 0, 0, 1, 250_000, tzinfo=UTC)
-TABLES = [InventorySku.__table__, InventoryBackorderLine.__table__, OrderRecord.__table__]
+TABLES = [InventorySku.__table__, InventoryStock.__table__, InventoryBackorderLine.__table__, OrderRecord.__table__]
 
 
 @pytest.fixture
@@ -150,16 +150,23 @@ def test_an_order_short_on_one_sku_reserves_none_of_the_others(engine) -> None:
     """The inventory's all-or-nothing reservation (R7) runs its UPDATEs fast inside a savepoint."""
     from services.inventory import store
 
+    # Each sku in one warehouse: its row there, and the sku's totals (issue 34).
+    in_main = [{k: v for k, v in row.items() if k not in ("tier", "updated_at")} | {"warehouse": "main"}
+               for row in (sku_row("SKU-A", 10), sku_row("SKU-B", 1))]
     with transaction(engine) as session:
         FastStatement(insert(InventorySku.__table__)).executemany(session, [sku_row("SKU-A", 10), sku_row("SKU-B", 1)])
+        FastStatement(insert(InventoryStock.__table__)).executemany(session, in_main)
     with transaction(engine) as session:
         assert store.load_skus(session, ["SKU-A"])["SKU-A"].available == 10  # before the savepoint
-        short, fresh = store.try_reserve(session, {"SKU-A": 3, "SKU-B": 2})
-        assert (short, fresh) == ("SKU-B", {})
-        short, fresh = store.try_reserve(session, {"SKU-A": 3, "SKU-B": 1})
-        assert short is None and fresh["SKU-A"].available == 7 and fresh["SKU-B"].available == 0
+        short, fresh = store.try_reserve(session, [("main", "SKU-A", 3), ("main", "SKU-B", 2)])
+        assert short == ("main", "SKU-B") and (fresh.totals, fresh.here) == ({}, {})
+        short, fresh = store.try_reserve(session, [("main", "SKU-A", 3), ("main", "SKU-B", 1)])
+        assert short is None and fresh.totals["SKU-A"].available == 7 and fresh.totals["SKU-B"].available == 0
+        assert fresh.here["SKU-A"]["main"].available == 7
     with Session(engine) as session:
         assert session.get(InventorySku, "SKU-A").reserved == 3
+        assert session.get(InventoryStock, ("SKU-A", "main")).reserved == 3
+        assert session.get(InventoryStock, ("SKU-B", "main")).reserved == 1
 
 
 def test_the_last_converted_time_is_reused_only_for_that_very_value() -> None:
