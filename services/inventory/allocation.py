@@ -114,14 +114,7 @@ def _take_in_order(needs: Mapping[str, int], warehouses: list[str], usable: Usab
     """Each sku's units from the given warehouses in rank order."""
     taken: dict[str, dict[str, int]] = {}
     for sku, quantity in sorted(needs.items()):
-        left = quantity
-        for w in warehouses:
-            units = min(_has(usable, w, sku), left)
-            if units:
-                taken.setdefault(w, {})[sku] = units
-                left -= units
-            if not left:
-                break
+        _spread(sku, quantity, warehouses, usable, taken)
     return tuple(Part(w, tuple(sorted(taken[w].items()))) for w in warehouses if w in taken)
 
 
@@ -131,16 +124,21 @@ def _nearest_per_line(needs: Mapping[str, int], candidates: list[str], usable: U
         whole = next((w for w in candidates if _has(usable, w, sku) >= quantity), None)
         if whole is not None:
             taken.setdefault(whole, {})[sku] = quantity
-            continue
-        left = quantity
-        for w in candidates:
-            units = min(_has(usable, w, sku), left)
-            if units:
-                taken.setdefault(w, {})[sku] = units
-                left -= units
-            if not left:
-                break
+        else:
+            _spread(sku, quantity, candidates, usable, taken)
     return tuple(Part(w, tuple(sorted(taken[w].items()))) for w in candidates if w in taken)
+
+
+def _spread(sku: str, quantity: int, warehouses: list[str], usable: Usable, taken: dict[str, dict[str, int]]) -> None:
+    """`quantity` of `sku` from `warehouses` in their order, each giving what it has, into `taken`."""
+    left = quantity
+    for w in warehouses:
+        units = min(_has(usable, w, sku), left)
+        if units:
+            taken.setdefault(w, {})[sku] = units
+            left -= units
+        if not left:
+            return
 
 
 # ---------------------------------------------------------------------------------------------
