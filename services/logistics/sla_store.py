@@ -45,13 +45,16 @@ def count_change(session: Session, before: Mapping[str, Any] | None, after: Mapp
     old = None if before is None else sla_tally.contribution(before)
     new = sla_tally.contribution(after)
     warehouse = after.get("warehouse") or DEFAULT_WAREHOUSE
-    for increment in sla_tally.increments(old, new):
+    changed = sla_tally.increments(old, new)
+    for increment in changed:
         _add(session, sla_tally.in_warehouse(increment, warehouse))
     if (after.get("order_parts") or 1) > 1 and after.get("replacement_for_case") is None:
         others = _other_parts(session, after["order_id"], after["shipment_id"])
         old = sla_tally.contribution(sla_tally.order_fields(others if before is None else [before, *others]))
         new = sla_tally.contribution(sla_tally.order_fields([after, *others]))
-    for increment in sla_tally.increments(old, new):
+        changed = sla_tally.increments(old, new)
+    # A whole order's shipment (and a replacement) is its own order: the same increments.
+    for increment in changed:
         _add(session, increment)
 
 
