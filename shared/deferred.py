@@ -20,6 +20,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from functools import cache
+from operator import itemgetter
 from typing import Any
 
 from sqlalchemy import event, insert
@@ -100,11 +101,16 @@ def _insert_pending_rows(session: Session) -> None:
 
 def _add_to_tallies(session: Session, table: Table, keys: tuple[str, ...], increments: list[dict[str, Any]]) -> None:
     counters = [column.name for column in table.columns if column.name not in keys]
+    key_set = frozenset(keys)
+    key_of = itemgetter(*keys) if len(keys) > 1 else lambda row: (row[keys[0]],)  # a tuple either way
     summed: dict[tuple[Any, ...], dict[str, int]] = {}
-    for increment in increments:
-        totals = summed.setdefault(tuple(increment[k] for k in keys), dict.fromkeys(counters, 0))
+    for increment in increments:  # one per shipment written at peak: kept to plain lookups
+        key = key_of(increment)
+        totals = summed.get(key)
+        if totals is None:
+            totals = summed[key] = dict.fromkeys(counters, 0)
         for name, value in increment.items():
-            if name not in keys:
+            if name not in key_set:
                 totals[name] += value
     rows = [{**dict(zip(keys, key)), **totals} for key, totals in sorted(summed.items()) if any(totals.values())]
     if rows:

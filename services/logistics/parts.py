@@ -47,6 +47,11 @@ def cut(order_id: str, lines: Sequence[OrderLine], parts: Sequence[ShipmentPart]
     order's lines, each warehouse once."""
     if not parts:
         return [Part(shipment_id_for_part(order_id, DEFAULT_WAREHOUSE, 1), DEFAULT_WAREHOUSE, list(lines))]
+    if len(parts) == 1 and _holds_line_for_line(parts[0], lines):
+        # The whole order from one warehouse, its lines as the order's (what inventory sends for
+        # nearly every order): the cut below would copy each line with its own quantity, so the
+        # order's lines are the part's as they are, without the per-sku sums and copies.
+        return [Part(shipment_id_for_part(order_id, parts[0].warehouse, 1), parts[0].warehouse, list(lines))]
     warehouses = [p.warehouse for p in parts]
     if len(set(warehouses)) != len(warehouses):
         raise PartsRefused(f"a warehouse has more than one part: {', '.join(warehouses)}")
@@ -78,6 +83,13 @@ def part_contents(lines: Sequence[OrderLine]) -> list[SkuQuantity]:
     for line in lines:
         totals[line.sku] = totals.get(line.sku, 0) + line.quantity
     return [SkuQuantity(sku=sku, quantity=quantity) for sku, quantity in totals.items()]
+
+
+def _holds_line_for_line(part: ShipmentPart, lines: Sequence[OrderLine]) -> bool:
+    """The part names the order's lines one for one: same skus, same quantities, same order."""
+    wanted = part.lines
+    return len(wanted) == len(lines) and all(
+        w.sku == line.sku and w.quantity == line.quantity for w, line in zip(wanted, lines))
 
 
 def _per_sku(lines: Sequence[OrderLine]) -> dict[str, list[OrderLine]]:

@@ -32,6 +32,8 @@ from shared.fastsql import FastStatement, in_list_chunks
 _TABLES = {sla_tally.PAID_HOUR: SlaPaidHour.__table__, sla_tally.SHIPPED_HOUR: SlaShippedHour.__table__,
            sla_tally.WAREHOUSE_PAID_HOUR: SlaWarehousePaidHour.__table__,
            sla_tally.WAREHOUSE_SHIPPED_HOUR: SlaWarehouseShippedHour.__table__}
+_WAREHOUSE_TABLES = {sla_tally.PAID_HOUR: SlaWarehousePaidHour.__table__,
+                     sla_tally.SHIPPED_HOUR: SlaWarehouseShippedHour.__table__}
 CONTRIBUTING = ("priority_class", "paid_at", "shipped_at", "status", "replacement_for_case", "withdrawn_at")
 _FIELDS = ("shipment_id", "order_id", "warehouse", "order_parts", *CONTRIBUTING)
 
@@ -45,12 +47,21 @@ def count_change(session: Session, before: Mapping[str, Any] | None, after: Mapp
     old = None if before is None else sla_tally.contribution(before)
     new = sla_tally.contribution(after)
     warehouse = after.get("warehouse") or DEFAULT_WAREHOUSE
-    for increment in sla_tally.increments(old, new):
+    changed = sla_tally.increments(old, new)
+    if (after.get("order_parts") or 1) == 1 or after.get("replacement_for_case") is not None:
+        # A whole order's shipment (and a replacement) is its own order: the same increments to
+        # its warehouse's totals and the order's, with no look at other parts. (The warehouse's
+        # first, as for a part of several: the commit writes the tables in the order first used.)
+        for table, key, counts in changed:
+            defer_increment(session, _WAREHOUSE_TABLES[table], {"warehouse": warehouse, **key}, counts)
+        for table, key, counts in changed:
+            defer_increment(session, _TABLES[table], key, counts)
+        return
+    for increment in changed:
         _add(session, sla_tally.in_warehouse(increment, warehouse))
-    if (after.get("order_parts") or 1) > 1 and after.get("replacement_for_case") is None:
-        others = _other_parts(session, after["order_id"], after["shipment_id"])
-        old = sla_tally.contribution(sla_tally.order_fields(others if before is None else [before, *others]))
-        new = sla_tally.contribution(sla_tally.order_fields([after, *others]))
+    others = _other_parts(session, after["order_id"], after["shipment_id"])
+    old = sla_tally.contribution(sla_tally.order_fields(others if before is None else [before, *others]))
+    new = sla_tally.contribution(sla_tally.order_fields([after, *others]))
     for increment in sla_tally.increments(old, new):
         _add(session, increment)
 

@@ -73,12 +73,15 @@ def queue_reserved_order(uow: UnitOfWork, event: StockReserved) -> str | None:
         uow.dead_letter(f"order {event.order_id}: {exc}")
         return None
     batch_read = uow.batch.read(store.SHIPMENT_OUTLOOKS)
-    opened = [_open_shipment(
-        uow, shipment_id=part.shipment_id, order_id=event.order_id, order_type=event.order_type,
-        priority_class=event.priority_class, priority_rank=event.priority_rank, lines=part.lines,
-        region=event.region, paid_at=event.paid_at, batch_read=batch_read, awaiting_balance=event.awaiting_balance,
-        warehouse=part.warehouse, order_parts=len(cut)) for part in cut]
-    return next((status for status in opened if status is not None), None)
+    first = None
+    for part in cut:
+        status = _open_shipment(
+            uow, shipment_id=part.shipment_id, order_id=event.order_id, order_type=event.order_type,
+            priority_class=event.priority_class, priority_rank=event.priority_rank, lines=part.lines,
+            region=event.region, paid_at=event.paid_at, batch_read=batch_read,
+            awaiting_balance=event.awaiting_balance, warehouse=part.warehouse, order_parts=len(cut))
+        first = status if first is None else first
+    return first
 
 
 def queue_replacement(uow: UnitOfWork, event: ExchangeRequested) -> str | None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from decimal import Decimal
+from unittest.mock import patch
 
 import pytest
 from hypothesis import given
@@ -103,6 +104,21 @@ def test_the_parts_quantities_add_up_to_each_line_and_weights_follow(case) -> No
     weight = lambda ls: sum((l.quantity * l.weight_kg for l in ls), Decimal(0))  # noqa: E731
     assert sum((weight(p.lines) for p in cut), Decimal(0)) == weight(lines)
     assert len({p.shipment_id for p in cut}) == len(cut)
+
+
+@given(orders_and_parts(), st.booleans())
+def test_one_part_naming_the_orders_lines_one_for_one_cuts_as_the_general_cut_does(case, line_for_line) -> None:
+    """The whole order from one warehouse skips the per-sku cut (parts.py): the same lines, the
+    same id, whether the part names the order's lines one for one or per sku."""
+    lines, _ = case
+    quantities = [SkuQuantity(sku=l.sku, quantity=l.quantity) for l in lines]
+    whole = ShipmentPart(warehouse="east", lines=quantities if line_for_line else
+                         [SkuQuantity(sku=q.sku, quantity=q.quantity) for q in parts.part_contents(lines)])
+    [found] = parts.cut("O1", lines, [whole])
+    with patch.object(parts, "_holds_line_for_line", lambda *_: False):
+        [general] = parts.cut("O1", lines, [whole])
+    assert (found.shipment_id, found.warehouse) == ("SHP-O1", "east")
+    assert (found.shipment_id, found.warehouse, found.lines) == (general.shipment_id, general.warehouse, general.lines)
 
 
 def test_a_shipment_row_carries_its_warehouse_and_how_many_parts_its_order_has() -> None:
