@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import time
+import weakref
 from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
@@ -27,8 +28,16 @@ one made through another instance within this long (an admin's PUT, not the orde
 _cache: dict[str, tuple[float, Ranking]] = {}
 
 
+_urls: weakref.WeakKeyDictionary[Any, str] = weakref.WeakKeyDictionary()
+
+
 def _key(session: Session) -> str:
-    return str(session.get_bind().url)
+    """The database's URL: rendering it (quoting its parts) once per engine, not once per order."""
+    bind = session.get_bind()
+    url = _urls.get(bind)
+    if url is None:
+        url = _urls[bind] = str(bind.url)
+    return url
 
 
 def all_warehouses(session: Session) -> list[Warehouse]:
