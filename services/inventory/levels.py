@@ -52,6 +52,8 @@ def react_to_level(uow: UnitOfWork, policy: InventoryPolicy, sku: str, *, sold_o
         for signal in stock_signals(warehouse_state(row, rows[warehouse]), uow.now, policy, sold_out=sold_out):
             if isinstance(signal, RequestReplenishment):
                 request_replenishment(uow, policy, sku, warehouse, signal)
+    if not sold_out:
+        return  # the sku's totals only ever call for a mode change, and only once it sells out
     for signal in stock_signals(store.sku_state(row), uow.now, policy, sold_out=sold_out):
         if isinstance(signal, ChangeMode):
             change_mode(uow, sku, signal)

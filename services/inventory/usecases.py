@@ -37,7 +37,6 @@ from shared.events import (
     OrderCancelled,
     OrderLine,
     ShipmentDispatched,
-    ShipmentPart,
     SkuQuantity,
     StockBackordered,
     StockReleased,
@@ -79,20 +78,22 @@ def reserve_order(uow: UnitOfWork, order: OrderAccepted, policy: InventoryPolicy
                             order.split_policy)
 
     fresh = Fresh({}, {})  # the rows as the conditional updates left them
+    allocated = flat(decision.parts)  # (warehouse, sku, units): reserved, stored, in the ledger
     if decision.reserve:
-        short, fresh = store.try_reserve(session, flat(decision.parts))
+        short, fresh = store.try_reserve(session, allocated)
         if short is not None:  # another transaction took the stock since it was read: once more, on fresh figures
             stock = store.sku_views(session, needs)
             usable = usable_after_protection(store.available_by_warehouse(session, needs), outlook.ahead)
             decision = decide_order(needs, stock, usable, ranked, order.split_policy)
+            allocated = flat(decision.parts)
             if decision.reserve:
-                short, fresh = store.try_reserve(session, flat(decision.parts))
+                short, fresh = store.try_reserve(session, allocated)
                 if short is not None:  # refused twice: it waits, every line missing
                     decision = ReservationDecision(reserve=False, missing=dict(needs))
     store.add_reservation(session, order, needs, status=decision.status, presale=decision.presale, now=now)
     if decision.reserve:
-        store.add_allocation(session, order.order_id, flat(decision.parts))
-        record_reserved(uow, order.order_id, decision.parts)
+        store.add_allocation(session, order.order_id, allocated)
+        record_reserved(uow, order.order_id, allocated)
     else:
         store.add_to_queue(session, order.order_id, order.priority_rank, needs,
                            home=ranking.home(order.region, order.split_policy))
@@ -234,12 +235,13 @@ def fill_waiting_orders(uow: UnitOfWork, policy: InventoryPolicy) -> list[str]:
         status = fill(reservation.status)
         if status is None:
             continue  # another instance filled it since the queue was read
-        if store.try_reserve(session, flat(parts))[0] is not None:
+        allocated = flat(parts)
+        if store.try_reserve(session, allocated)[0] is not None:
             break  # figures moved under us; the rest waits for the next change, still in rank
         store.remove_from_queue(session, order_id)
         store.save_status(session, order_id, status, now=uow.now)
-        store.add_allocation(session, order_id, flat(parts))
-        record_reserved(uow, order_id, parts)
+        store.add_allocation(session, order_id, allocated)
+        record_reserved(uow, order_id, allocated)
         lines = [OrderLine.model_validate(line) for line in json.loads(reservation.lines_json)]
         uow.publish(stock_reserved(reservation, lines, uow.now, reservation.awaiting_balance, parts), key=order_id)
         filled.append(order_id)
@@ -251,9 +253,11 @@ def fill_waiting_orders(uow: UnitOfWork, policy: InventoryPolicy) -> list[str]:
     return filled
 
 
-def record_reserved(uow: UnitOfWork, order_id: str, parts: Parts) -> None:
+def record_reserved(uow: UnitOfWork, order_id: str, allocated: list[tuple[str, str, int]]) -> None:
+    """A ledger line per (warehouse, sku, units) reserved, by (sku, warehouse)."""
     actor = str(uow.actor)
-    for warehouse, sku, quantity in sorted(flat(parts), key=lambda p: (p[1], p[0])):
+    for warehouse, sku, quantity in (allocated if len(allocated) == 1 else
+                                     sorted(allocated, key=lambda p: (p[1], p[0]))):
         store.record(uow.session, sku, "reservation", at=uow.now, actor=actor, reference=order_id,
                      reserved_delta=quantity, warehouse=warehouse)
 
@@ -274,6 +278,7 @@ def stock_reserved(order: Any, lines: list[OrderLine], at: datetime, awaiting_ba
     return StockReserved(order_id=order.order_id, order_type=order.order_type, priority_class=order.priority_class,
                          priority_rank=order.priority_rank, lines=lines, region=order.region, paid_at=order.paid_at,
                          reserved_at=at, awaiting_balance=awaiting_balance,
-                         parts=[ShipmentPart(warehouse=p.warehouse,
-                                             lines=[SkuQuantity(sku=s, quantity=q) for s, q in p.lines])
+                         # as plain dicts: validated into ShipmentPart/SkuQuantity in the event's own
+                         # validation, without a model built in Python for each
+                         parts=[{"warehouse": p.warehouse, "lines": [{"sku": s, "quantity": q} for s, q in p.lines]}
                                 for p in parts])

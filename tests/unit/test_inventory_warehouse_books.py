@@ -7,6 +7,7 @@ holds nothing."""
 from __future__ import annotations
 
 import itertools
+from contextlib import nullcontext
 from collections import Counter
 from datetime import UTC, datetime, timedelta
 
@@ -92,11 +93,8 @@ opening = st.fixed_dictionaries({sku: st.fixed_dictionaries({w.id: st.integers(0
                                  for sku in SKUS})
 
 
-@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(opening, steps)
-def test_the_books_hold_per_warehouse_whatever_happens(books: Books, stock, sequence) -> None:
-    prefix = f"X{next(SEQUENCE)}-"
-    books.catalog(prefix, stock)
+def play(books: Books, prefix: str, sequence, run, parts_of) -> tuple[list[str], dict[str, Counter]]:
+    """The steps, each through `run(use_case, message)`; `parts_of(order_id)`: its warehouses."""
     placed: list[str] = []
     needs: dict[str, Counter] = {}
     for step in sequence:
@@ -106,23 +104,70 @@ def test_the_books_hold_per_warehouse_whatever_happens(books: Books, stock, sequ
             lines = {f"{prefix}{s}": q for s, q in lines.items()}
             needs[order_id] = Counter(lines)
             placed.append(order_id)
-            books.run(usecases.reserve_order, order(order_id, lines, region, policy, minute))
+            run(usecases.reserve_order, order(order_id, lines, region, policy, minute))
         elif placed and step[0] == "cancel":
-            books.run(usecases.release_order, OrderCancelled(order_id=placed[step[1] % len(placed)]))
+            run(usecases.release_order, OrderCancelled(order_id=placed[step[1] % len(placed)]))
         elif placed and step[0] == "dispatch":
             order_id = placed[step[1] % len(placed)]
-            with transaction(books.engine) as session:
-                parts = {r.warehouse for r in store.allocation_of(session, order_id)}
-            if step[2] is None or step[2] in parts:  # logistics ships only parts it was given
-                books.run(usecases.ship_order, ShipmentDispatched(
+            if step[2] is None or step[2] in parts_of(order_id):  # logistics ships only parts it was given
+                run(usecases.ship_order, ShipmentDispatched(
                     order_id=order_id, shipment_id=f"S-{order_id}-{step[2]}", carrier="SF", tracking_number="T-1",
                     dispatched_at=NOW, warehouse=step[2]))
         elif step[0] == "deliver":
             _, sku, wh, units = step
-            books.run(usecases_goods.receive_delivery, SupplierDelivery(
+            run(usecases_goods.receive_delivery, SupplierDelivery(
                 delivery_id=f"D-{prefix}{next(SEQUENCE)}", sku=f"{prefix}{sku}", quantity=units, delivered_at=NOW,
                 warehouse=wh))
+    return placed, needs
 
+
+def own_transaction_parts(books: Books):
+    def parts_of(order_id: str) -> set[str]:
+        with transaction(books.engine) as session:
+            return {r.warehouse for r in store.allocation_of(session, order_id)}
+    return parts_of
+
+
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(opening, steps)
+def test_the_books_hold_per_warehouse_whatever_happens(books: Books, stock, sequence) -> None:
+    prefix = f"X{next(SEQUENCE)}-"
+    books.catalog(prefix, stock)
+    placed, needs = play(books, prefix, sequence, books.run, own_transaction_parts(books))
+    check_books(books, prefix, placed, needs)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(opening, steps)
+def test_the_books_hold_when_the_events_share_a_batch_transaction(books: Books, stock, sequence) -> None:
+    """As a consumer batch runs them: every event in one transaction (allocation rows written at
+    commit, or when an event of the batch reads them); if one is refused, the batch again with a
+    savepoint per event, the refused ones rolled back alone."""
+    prefix = f"Y{next(SEQUENCE)}-"
+    books.catalog(prefix, stock)
+
+    def in_batch(savepoints: bool) -> tuple[list[str], dict[str, Counter]]:
+        with transaction(books.engine) as session:
+            def run(use_case, message) -> None:
+                try:
+                    with session.begin_nested() if savepoints else nullcontext():
+                        use_case(UnitOfWork(session, books.outbox, books.clock, actor=Actor("test", "batch")),
+                                 message, POLICY)
+                except Unbookable:
+                    if not savepoints:
+                        raise
+
+            return play(books, prefix, sequence, run,
+                        lambda order_id: {r.warehouse for r in store.allocation_of(session, order_id)})
+
+    try:
+        placed, needs = in_batch(savepoints=False)
+    except Unbookable:
+        placed, needs = in_batch(savepoints=True)
+    check_books(books, prefix, placed, needs)
+
+
+def check_books(books: Books, prefix: str, placed: list[str], needs: dict[str, Counter]) -> None:
     with transaction(books.engine) as session:
         rows = session.execute(text("SELECT * FROM inventory_stock WHERE sku LIKE :p"), {"p": f"{prefix}%"}).all()
         held = Counter()

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import time
+import weakref
 from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
@@ -14,6 +15,7 @@ from sqlmodel import Session, select
 
 from services.inventory.models import InventoryAllocation, InventoryTransfer, InventoryWarehouse
 from services.inventory.warehouses import DEFAULT, Ranking, Warehouse
+from shared.deferred import defer_insert, pending_rows
 from shared.event_parts import DEFAULT_WAREHOUSE
 from shared.fastsql import FastStatement
 
@@ -26,8 +28,16 @@ one made through another instance within this long (an admin's PUT, not the orde
 _cache: dict[str, tuple[float, Ranking]] = {}
 
 
+_urls: weakref.WeakKeyDictionary[Any, str] = weakref.WeakKeyDictionary()
+
+
 def _key(session: Session) -> str:
-    return str(session.get_bind().url)
+    """The database's URL: rendering it (quoting its parts) once per engine, not once per order."""
+    bind = session.get_bind()
+    url = _urls.get(bind)
+    if url is None:
+        url = _urls[bind] = str(bind.url)
+    return url
 
 
 def all_warehouses(session: Session) -> list[Warehouse]:
@@ -95,13 +105,34 @@ _ALLOCATION_OF = FastStatement(select(_ALLOCATIONS).where(_ALLOCATIONS.c.order_i
 
 
 def add_allocation(session: Session, order_id: str, parts: Iterable[tuple[str, str, int]]) -> None:
-    """(warehouse, sku, units) reserved for the order, in the decision's order."""
-    _ADD_ALLOCATIONS.executemany(session, [{"order_id": order_id, "warehouse": wh, "sku": sku, "quantity": units,
-                                            "state": "reserved"} for wh, sku, units in parts])
+    """(warehouse, sku, units) reserved for the order, in the decision's order. Written with the
+    transaction's other deferred rows at commit (one INSERT for a batch, not one per order);
+    `allocation_of` writes them first when it is asked, so a reader never misses one. Inside a
+    savepoint (a batch's savepoint pass) at once: a savepoint rolled back after a reader had
+    written rows deferred before it began would take them with it."""
+    rows = [{"order_id": order_id, "warehouse": wh, "sku": sku, "quantity": units, "state": "reserved"}
+            for wh, sku, units in parts]
+    if session.in_nested_transaction():
+        _ADD_ALLOCATIONS.executemany(session, rows)
+        return
+    for row in rows:
+        defer_insert(session, _ALLOCATIONS, row)
+
+
+def _write_deferred(session: Session) -> None:
+    """The allocation rows this transaction deferred, written now (ids in the order added)."""
+    pending = pending_rows(session, _ALLOCATIONS)
+    if not pending:
+        return
+    if session.in_nested_transaction():  # never deferred inside one (add_allocation), see there
+        raise RuntimeError("deferred allocation rows read inside a savepoint begun after they were added")
+    _ADD_ALLOCATIONS.executemany(session, pending)
+    pending.clear()
 
 
 def allocation_of(session: Session, order_id: str) -> list[Any]:
     """The order's allocation rows (warehouse, sku, quantity, state), in the order they were decided."""
+    _write_deferred(session)
     return _ALLOCATION_OF.execute(session, {"oid": order_id}).all()
 
 
