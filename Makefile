@@ -65,6 +65,8 @@ profile: install
 # Instructions an order costs in the handlers, counted by valgrind (steady where timings are not).
 instructions: install
 	$(BIN)/python -m tools.instructions
+	@# STAGE=inventory or STAGE=logistics also counts that service's stage alone (tools/stage_instructions.py).
+	$(if $(STAGE),$(BIN)/python -m tools.stage_instructions --stage $(STAGE))
 
 # Crash, broker-loss and scale-out runs (tests/faults): each prints what it injected and counted.
 test-faults: kafka
