@@ -55,8 +55,12 @@ SHIPMENT_OUTLOOK = FastStatement(select(
     _withdrawal_field("cancelled_at"), _withdrawal_field("reason")))
 _ADD_SHIPMENT = FastStatement(insert(_SHIPMENTS))
 # The same answers for a whole consumer batch of reserved orders (see SHIPMENT_OUTLOOKS).
-_EXISTING_SHIPMENTS = FastStatement(select(_SHIPMENTS.c.shipment_id).where(
-    _SHIPMENTS.c.shipment_id.in_(bindparam("sids", expanding=True))))
+# An order's own shipments (not exchanges'), found by order id: which of a reservation's
+# shipments exist, and whether the order was queued before with other parts.
+_ORDERS_SHIPMENTS = FastStatement(select(_SHIPMENTS.c.shipment_id, _SHIPMENTS.c.order_id).where(
+    _SHIPMENTS.c.order_id.in_(bindparam("oids", expanding=True)), _SHIPMENTS.c.replacement_for_case.is_(None)))
+_ORDER_SHIPMENTS = FastStatement(select(_SHIPMENTS.c.shipment_id).where(
+    _SHIPMENTS.c.order_id == bindparam("oid"), _SHIPMENTS.c.replacement_for_case.is_(None)))
 _WITHDRAWALS_OF = FastStatement(select(_WITHDRAWALS.c.order_id, _WITHDRAWALS.c.cancelled_at, _WITHDRAWALS.c.reason)
                                 .where(_WITHDRAWALS.c.order_id.in_(bindparam("oids", expanding=True))))
 
@@ -66,23 +70,27 @@ class ShipmentOutlook:
     exists: bool
     withdrawal_cancelled_at: datetime | None = None
     withdrawal_reason: str | None = None
+    # The order's own shipments as the batch knows them: one set shared by the outlooks of the
+    # order's shipments, so a shipment added in the batch is seen by the order's next event.
+    order_shipments: set[str] | None = None
 
 
 def load_shipment_outlooks(session: Session, orders: list[tuple[str, str]]) -> dict[str, ShipmentOutlook]:
     """For a consumer batch of reserved orders, given as (shipment id, order id): which
     shipments exist and which orders were withdrawn, in two statements for the batch instead of
     one per order (on PostgreSQL each is a round trip)."""
-    shipment_ids = sorted({sid for sid, _ in orders})
     order_ids = sorted({oid for _, oid in orders})
-    existing = {row.shipment_id for chunk in in_list_chunks(shipment_ids)
-                for row in _EXISTING_SHIPMENTS.execute(session, {"sids": chunk}).all()}
+    of_order: dict[str, set[str]] = {oid: set() for oid in order_ids}
+    for chunk in in_list_chunks(order_ids):
+        for row in _ORDERS_SHIPMENTS.execute(session, {"oids": chunk}).all():
+            of_order[row.order_id].add(row.shipment_id)
     withdrawn = {row.order_id: row for chunk in in_list_chunks(order_ids)
                  for row in _WITHDRAWALS_OF.execute(session, {"oids": chunk}).all()}
     outlooks: dict[str, ShipmentOutlook] = {}
     for sid, oid in orders:
         withdrawal = withdrawn.get(oid)
-        outlooks[sid] = ShipmentOutlook(sid in existing, withdrawal.cancelled_at if withdrawal else None,
-                                        withdrawal.reason if withdrawal else None)
+        outlooks[sid] = ShipmentOutlook(sid in of_order[oid], withdrawal.cancelled_at if withdrawal else None,
+                                        withdrawal.reason if withdrawal else None, of_order[oid])
     return outlooks
 
 
@@ -115,7 +123,21 @@ def add_shipment(session: Session, row: dict[str, Any], batch_read: dict[str, Sh
     _ADD_SHIPMENT.execute(session, row)
     sla_store.count_change(session, None, row)
     if batch_read is not None:  # a second event for it in this batch finds it there
-        batch_read[row["shipment_id"]] = ShipmentOutlook(True)
+        known = batch_read.get(row["shipment_id"])
+        order_shipments = known.order_shipments if known is not None else None
+        if order_shipments is not None and row["replacement_for_case"] is None:
+            order_shipments.add(row["shipment_id"])
+        batch_read[row["shipment_id"]] = ShipmentOutlook(True, order_shipments=order_shipments)
+
+
+def order_shipment_ids(session: Session, order_id: str, shipment_id: str,
+                       batch_read: dict[str, ShipmentOutlook] | None) -> set[str]:
+    """The order's own shipments already queued: from the batch's read when it made one (for a
+    reservation's first shipment id), else one statement."""
+    outlook = batch_read.get(shipment_id) if batch_read is not None else None
+    if outlook is not None and outlook.order_shipments is not None:
+        return outlook.order_shipments
+    return {row.shipment_id for row in _ORDER_SHIPMENTS.execute(session, {"oid": order_id}).all()}
 
 
 # ---------------------------------------------------------------------------------------------

@@ -73,6 +73,13 @@ def queue_reserved_order(uow: UnitOfWork, event: StockReserved) -> str | None:
         uow.dead_letter(f"order {event.order_id}: {exc}")
         return None
     batch_read = uow.batch.read(store.SHIPMENT_OUTLOOKS)
+    queued = store.order_shipment_ids(uow.session, event.order_id, cut[0].shipment_id, batch_read)
+    if queued and queued != {part.shipment_id for part in cut}:
+        # Inventory decides an order once: a second reservation with other parts (a faulty or
+        # hostile sender) would ship its goods twice. The first stands.
+        uow.dead_letter(f"order {event.order_id} is already queued as {', '.join(sorted(queued))}; "
+                        "a reservation with other parts is refused")
+        return None
     first = None
     for part in cut:
         status = _open_shipment(

@@ -305,3 +305,30 @@ def test_a_split_deposit_presale_queues_every_part_when_its_balance_arrives(modu
                          and shipments_of(http, order_id), "both parts queued")
         assert {s["paid_at"] for s in found} == {balance_at.isoformat()}
         assert east_id in queued_ids(http, "east") and north_id in queued_ids(http, "north")
+
+
+@pytest.mark.parametrize("first, second", [(None, SPLIT), (SPLIT, None),
+                                           (SPLIT, [{**SPLIT[0], "warehouse": "south"}, SPLIT[1]])],
+                         ids=["whole-then-split", "split-then-whole", "split-then-other-warehouses"])
+def test_a_second_reservation_of_an_order_with_other_parts_is_dead_lettered_and_ships_nothing_twice(
+        module_world: World, service, first: list[dict] | None, second: list[dict] | None) -> None:
+    """The same order id twice with other content (a faulty or hostile sender of stock.reserved):
+    the first reservation stands, the second is a dead letter with the reason, in one batch or
+    in two, and the next order on the key is queued."""
+    dlq = module_world.reader("inventory.reservations.dlq")
+    order_id, marker = new_order_id(), new_order_id()
+    with service.client() as http:
+        module_world.publish("inventory.reservations", "stock.reserved", reserved(order_id, first), key=order_id)
+        opened = sorted(s["shipment_id"] for s in wait_for(lambda: shipments_of(http, order_id), "first shipments"))
+        module_world.publish("inventory.reservations", "stock.reserved", reserved(order_id, second), key=order_id)
+        module_world.publish("inventory.reservations", "stock.reserved", reserved(marker, None), key=order_id)
+        [letter] = dlq.wait_for(lambda m: m.key == order_id)
+        assert "already queued as" in letter.headers["dlq.reason"] and "other parts" in letter.headers["dlq.reason"]
+        wait_for(lambda: shipments_of(http, marker), "the next order on the key")
+        assert sorted(s["shipment_id"] for s in shipments_of(http, order_id)) == opened
+        # Both at once: one consumer batch sees the first shipment it added.
+        twice = new_order_id()
+        module_world.publish("inventory.reservations", "stock.reserved", reserved(twice, first), key=twice)
+        module_world.publish("inventory.reservations", "stock.reserved", reserved(twice, second), key=twice)
+        dlq.wait_for(lambda m: m.key == twice)
+        assert len(shipments_of(http, twice)) == (1 if first is None else 2)
