@@ -26,17 +26,21 @@ from pathlib import Path
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
 
-def count(orders: int, batch: int, out_dir: Path) -> int:
-    """Instructions of one `tools.profile_pipeline` run with `orders` orders."""
-    out = out_dir / f"cachegrind.{orders}"
-    run = subprocess.run(
-        ["valgrind", "--tool=cachegrind", "--cache-sim=no", f"--cachegrind-out-file={out}",
-         sys.executable, "-m", "tools.profile_pipeline", "--orders", str(orders), "--batch", str(batch)],
-        cwd=REPO_ROOT, capture_output=True, text=True, check=False)
+def instructions_of(command: list[str], out: Path, what: str, cwd: Path = REPO_ROOT,
+                    env: dict[str, str] | None = None) -> int:
+    """Instructions `command` executes, counted by cachegrind (its file in `out`)."""
+    run = subprocess.run(["valgrind", "--tool=cachegrind", "--cache-sim=no", f"--cachegrind-out-file={out}", *command],
+                         cwd=cwd, capture_output=True, text=True, check=False, env=env)
     found = re.search(r"I\s+refs:\s+([\d,]+)", run.stderr)
     if run.returncode != 0 or found is None:
-        raise SystemExit(f"profile_pipeline under valgrind failed ({run.returncode}):\n{run.stderr[-2000:]}")
+        raise SystemExit(f"{what} under valgrind failed ({run.returncode}):\n{run.stderr[-2000:]}")
     return int(found.group(1).replace(",", ""))
+
+
+def count(orders: int, batch: int, out_dir: Path) -> int:
+    """Instructions of one `tools.profile_pipeline` run with `orders` orders."""
+    return instructions_of([sys.executable, "-m", "tools.profile_pipeline", "--orders", str(orders),
+                            "--batch", str(batch)], out_dir / f"cachegrind.{orders}", "profile_pipeline")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -24,7 +24,6 @@ import asyncio
 import base64
 import json
 import os
-import re
 import shutil
 import subprocess
 import sys
@@ -32,6 +31,8 @@ import tempfile
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+
+from tools.instructions import instructions_of
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
@@ -101,14 +102,8 @@ def _step(args: argparse.Namespace, step: str, records_file: Path, events: int =
 
 
 def count(args: argparse.Namespace, repo: Path, records_file: Path, events: int, out_dir: Path) -> int:
-    done = subprocess.run(
-        ["valgrind", "--tool=cachegrind", "--cache-sim=no", f"--cachegrind-out-file={out_dir / f'cg.{events}'}",
-         *_step(args, "run", records_file, events)],
-        cwd=repo, capture_output=True, text=True, check=False, env={**os.environ, "PYTHONHASHSEED": "0"})
-    found = re.search(r"I\s+refs:\s+([\d,]+)", done.stderr)
-    if done.returncode != 0 or found is None:
-        raise SystemExit(f"{args.stage} under valgrind failed ({done.returncode}):\n{done.stderr[-2000:]}")
-    return int(found.group(1).replace(",", ""))
+    return instructions_of(_step(args, "run", records_file, events), out_dir / f"cg.{events}", args.stage,
+                           cwd=repo, env={**os.environ, "PYTHONHASHSEED": "0"})
 
 
 def main(argv: list[str] | None = None) -> int:
